@@ -1,0 +1,48 @@
+# Ferry — every entry point. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+TOOLS     := $(CURDIR)/.tools
+BIN       := $(CURDIR)/bin
+export GOFLAGS ?= -trimpath
+export PATH := $(TOOLS)/bin:$(PATH)
+
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the ferry CLI into bin/ferry
+	$(GO) build -o $(BIN)/ferry ./cmd/ferry
+
+.PHONY: test
+test: ## Run every test (unit, registry, fuzz seed corpus); installs what it needs
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+.PHONY: demo
+demo: build ## Copy a multi-arch, signed image between two local registries (no AWS account needed)
+	$(GO) run ./test/demo --ferry $(BIN)/ferry
+
+.PHONY: bench
+bench: build ## Benchmark ferry against crane, skopeo and regctl on loopback registries
+	$(GO) run ./test/bench --ferry $(BIN)/ferry --tools $(TOOLS)
+
+.PHONY: fuzz
+fuzz: ## Fuzz the pattern parser and matcher for 30s each
+	$(GO) test ./internal/match -run '^$$' -fuzz FuzzCompile -fuzztime 30s
+	$(GO) test ./internal/match -run '^$$' -fuzz FuzzMatch -fuzztime 30s
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@test -x $(TOOLS)/bin/staticcheck || GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(TOOLS)/bin/staticcheck ./...
+
+.PHONY: clean
+clean: ## Remove build output (bin/, cdk.out/); keeps downloaded tools in .tools/
+	rm -rf $(BIN) cdk.out
