@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// tool is one copy tool under test.
+type tool struct {
+	name        string // "ferry", "crane", ...
+	bin         string // absolute path of its binary
+	version     string
+	unavailable string // why it cannot run; empty if it can
+	peer        bool   // a tool ferry is compared with
+	// commands returns the command lines that copy src to every dst.
+	commands func(src string, dsts []string) [][]string
+}
+
+// perDestination makes the commands of a tool that copies to one
+// destination per invocation: users run it once per destination.
+func perDestination(argv func(src, dst string) []string) func(string, []string) [][]string {
+	return func(src string, dsts []string) [][]string {
+		cmds := make([][]string, 0, len(dsts))
+		for _, dst := range dsts {
+			cmds = append(cmds, argv(src, dst))
+		}
+		return cmds
+	}
+}
+
+// trial is one tool's measurements on fresh destinations.
+type trial struct {
+	Cold        time.Duration `json:"cold_ns"`
+	Warm        time.Duration `json:"warm_ns"`
+	PeakRSSKiB  int64         `json:"peak_rss_kib"`
+	DigestIssue string        `json:"digest_issue,omitempty"` // set if a destination's digest differs
+	Err         string        `json:"error,omitempty"`        // set if a command failed
+}
+
+// bench is the running set-up: registries, images and the tools' environment.
+type bench struct {
+	src   *registry
+	dsts  []*registry
+	index pushed
+	large pushed
+	env   []string // environment of every tool command
+	log   io.Writer
+}
+
+func (b *bench) ref(r *registry, repo string) string { return r.addr + "/" + repo }
+
+func (b *bench) dstAddrs() []string {
+	addrs := make([]string, len(b.dsts))
+	for i, d := range b.dsts {
+		addrs[i] = d.addr
+	}
+	return addrs
+}
+
+func (b *bench) dstRefs(repo string) []string {
+	refs := make([]string, len(b.dsts))
+	for i, d := range b.dsts {
+		refs[i] = b.ref(d, repo)
+	}
+	return refs
+}
+
+// runTrial restarts the destinations on empty storage, then times a cold
+// copy of the index to every destination, the same copy again (warm), and a
+// copy of the large image to the first destination, verifying digests after
+// each.
+func (b *bench) runTrial(ctx context.Context, t tool) (trial, error) {
+	var tr trial
+	for _, d := range b.dsts {
+		if err := d.startFresh(ctx); err != nil {
+			return tr, err
+		}
+	}
+	srcIndex, dstIndex := b.ref(b.src, b.index.repo), b.dstRefs(b.index.repo)
+	srcLarge, dstLarge := b.ref(b.src, b.large.repo), b.dstRefs(b.large.repo)[:1]
+
+	steps := []struct {
+		what      string
+		src       string
+		dsts      []string
+		want      v1.Hash
+		elapsed   *time.Duration
+		peakRSSKB *int64
+	}{
+		{"cold copy", srcIndex, dstIndex, b.index.digest, &tr.Cold, nil},
+		{"warm copy", srcIndex, dstIndex, b.index.digest, &tr.Warm, nil},
+		{"large copy", srcLarge, dstLarge, b.large.digest, nil, &tr.PeakRSSKiB},
+	}
+	for _, s := range steps {
+		run, err := b.runCommands(ctx, t.commands(s.src, s.dsts))
+		if err != nil {
+			if ctx.Err() != nil {
+				return tr, ctx.Err()
+			}
+			tr.Err = fmt.Sprintf("%s: %v", s.what, err)
+			return tr, nil
+		}
+		if s.elapsed != nil {
+			*s.elapsed = run.elapsed
+		}
+		if s.peakRSSKB != nil {
+			*s.peakRSSKB = run.peakRSSKiB
+		}
+		if issue := verifyDigests(ctx, s.dsts, s.want); issue != "" && tr.DigestIssue == "" {
+			tr.DigestIssue = s.what + ": " + issue
+		}
+	}
+	return tr, nil
+}
+
+// runResult is the total wall time and the largest peak RSS of some commands.
+type runResult struct {
+	elapsed    time.Duration
+	peakRSSKiB int64
+}
+
+// runCommands runs command lines one after the other.
+func (b *bench) runCommands(ctx context.Context, cmds [][]string) (runResult, error) {
+	var res runResult
+	for _, argv := range cmds {
+		r, err := b.runCommand(ctx, argv)
+		if err != nil {
+			return res, err
+		}
+		res.elapsed += r.elapsed
+		res.peakRSSKiB = max(res.peakRSSKiB, r.peakRSSKiB)
+	}
+	return res, nil
+}
+
+// runCommand runs one command line, timing it and reading its peak RSS.
+func (b *bench) runCommand(ctx context.Context, argv []string) (runResult, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = b.env
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	elapsed := time.Since(start)
+	if err != nil {
+		return runResult{}, fmt.Errorf("%s: %w%s", strings.Join(argv, " "), err, lastLine(out.String()))
+	}
+	res := runResult{elapsed: elapsed}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.peakRSSKiB = ru.Maxrss // KiB on Linux
+	}
+	return res, nil
+}
+
+// lastLine returns ": " and the last non-empty line of s, or "" if none.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
+		return ": " + l
+	}
+	return ""
+}
+
+// verifyDigests checks that every ref resolves (HEAD manifest) to want. It
+// returns a description of the first mismatch, or "" if all match.
+func verifyDigests(ctx context.Context, refs []string, want v1.Hash) string {
+	for _, s := range refs {
+		ref, err := name.ParseReference(s, name.Insecure)
+		if err != nil {
+			return fmt.Sprintf("parse %s: %v", s, err)
+		}
+		desc, err := remote.Head(ref, remote.WithContext(ctx))
+		if err != nil {
+			return fmt.Sprintf("%s: %v", s, err)
+		}
+		if desc.Digest != want {
+			return fmt.Sprintf("%s is %s, source is %s", s, short(desc.Digest), short(want))
+		}
+	}
+	return ""
+}
+
+func short(h v1.Hash) string {
+	if len(h.Hex) < 12 {
+		return h.String()
+	}
+	return h.Algorithm + ":" + h.Hex[:12]
+}
+
+// configureRegctl marks every registry as plain HTTP in regctl's
+// configuration, which lives under the benchmark's own HOME.
+func configureRegctl(ctx context.Context, regctl string, env []string, regs []*registry) error {
+	for _, r := range regs {
+		cmd := exec.CommandContext(ctx, regctl, "registry", "set", "--tls", "disabled", r.addr)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("regctl registry set --tls disabled %s: %w%s", r.addr, err, lastLine(string(out)))
+		}
+	}
+	return nil
+}
+
+// toolEnv is the environment for tool commands: HOME (and XDG dirs) point
+// into the benchmark's temp dir, so no user configuration is read or changed.
+func toolEnv(home string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "HOME="+home, "XDG_CONFIG_HOME="+home+"/.config")
+}
+
+var errNoTools = errors.New("no tool to benchmark")

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// prepareTools finds or installs each selected tool and says how each copies
+// an image. A tool that cannot be had is returned with the reason, so its
+// row can say why; the others still run.
+func prepareTools(ctx context.Context, in installer, opts options) []tool {
+	var tools []tool
+	for _, name := range allTools { // fixed order: ferry first, then peers
+		if !slices.Contains(opts.only, name) {
+			continue
+		}
+		var t tool
+		switch name {
+		case "ferry":
+			t = ferryTool(ctx, opts.ferry)
+		case "crane":
+			t = goPeer(ctx, in, craneTool, func(src, dst string) []string {
+				return []string{"copy", "--insecure", src, dst}
+			})
+		case "regctl":
+			t = goPeer(ctx, in, regctlTool, func(src, dst string) []string {
+				return []string{"image", "copy", src, dst}
+			})
+		case "skopeo":
+			t = skopeoTool(ctx, in)
+		}
+		tools = append(tools, t)
+	}
+	return tools
+}
+
+// ferryTool copies to every destination in one invocation.
+func ferryTool(ctx context.Context, path string) tool {
+	t := tool{name: "ferry"}
+	bin, err := filepath.Abs(path)
+	if err != nil {
+		t.unavailable = fmt.Sprintf("resolve %s: %v", path, err)
+		return t
+	}
+	if _, err := os.Stat(bin); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			t.unavailable = path + " not found; run make build"
+		} else {
+			t.unavailable = err.Error()
+		}
+		return t
+	}
+	t.bin = bin
+	if v, err := commandVersion(ctx, bin, "version"); err == nil {
+		t.version = v
+	}
+	t.commands = func(src string, dsts []string) [][]string {
+		return [][]string{append([]string{bin, "copy", "--insecure", src}, dsts...)}
+	}
+	return t
+}
+
+// goPeer installs a Go tool if needed; it copies to one destination per run.
+func goPeer(ctx context.Context, in installer, g goTool, args func(src, dst string) []string) tool {
+	t := tool{name: g.name, peer: true}
+	bin, err := in.ensureGoTool(ctx, g)
+	if err != nil {
+		t.unavailable = err.Error()
+		return t
+	}
+	t.bin, t.version = bin, g.version
+	t.commands = perDestination(func(src, dst string) []string {
+		return append([]string{bin}, args(src, dst)...)
+	})
+	return t
+}
+
+// skopeoTool installs skopeo if needed; it copies to one destination per run,
+// keeping every platform and the digests.
+func skopeoTool(ctx context.Context, in installer) tool {
+	t := tool{name: "skopeo", peer: true}
+	bin, err := in.ensureSkopeo(ctx)
+	if err != nil {
+		t.unavailable = err.Error()
+		return t
+	}
+	t.bin = bin
+	if t.version, err = commandVersion(ctx, bin, "--version"); err != nil {
+		t.unavailable = err.Error()
+		return t
+	}
+	t.commands = perDestination(func(src, dst string) []string {
+		return []string{bin, "copy", "--all", "--preserve-digests",
+			"--src-tls-verify=false", "--dest-tls-verify=false",
+			"docker://" + src, "docker://" + dst}
+	})
+	return t
+}
