@@ -1,0 +1,329 @@
+package emulator
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ECR's repository-name constraint (API Reference, CreateRepository), with
+// its documented length of 2 to 256.
+const repositoryNamePattern = `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`
+
+var (
+	repositoryNameRE = regexp.MustCompile(`^` + repositoryNamePattern + `$`)
+	// The OCI distribution spec's tag grammar, which ECR enforces on push.
+	tagRE    = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+)
+
+func validRepositoryName(name string) bool {
+	return len(name) >= 2 && len(name) <= 256 && repositoryNameRE.MatchString(name)
+}
+
+// Tag mutability values.
+const (
+	mutable   = "MUTABLE"
+	immutable = "IMMUTABLE"
+)
+
+type resourceTag struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
+// repository is one ECR repository and its images. Fields are guarded by the
+// owning Registry's mu.
+type repository struct {
+	name            string
+	createdAt       time.Time
+	mutability      string
+	scanOnPush      bool
+	encryptionType  string
+	kmsKey          string
+	tags            []resourceTag
+	lifecyclePolicy string
+	policy          string
+
+	images   map[string]*image   // by digest
+	tagIndex map[string]string   // tag -> digest
+	blobs    map[string]struct{} // blob digests pushed or mounted into this repository
+}
+
+func newRepository(name string, now time.Time) *repository {
+	return &repository{
+		name:           name,
+		createdAt:      now,
+		mutability:     mutable,
+		encryptionType: "AES256",
+		images:         map[string]*image{},
+		tagIndex:       map[string]string{},
+		blobs:          map[string]struct{}{},
+	}
+}
+
+// image is one manifest stored in a repository.
+type image struct {
+	digest            string
+	mediaType         string
+	artifactMediaType string
+	manifest          []byte
+	size              int64
+	pushedAt          time.Time
+}
+
+func (rp *repository) tagsOf(digest string) []string {
+	var out []string
+	for t, d := range rp.tagIndex {
+		if d == digest {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (rp *repository) setTags(tags []resourceTag) {
+	for _, t := range tags {
+		replaced := false
+		for i := range rp.tags {
+			if rp.tags[i].Key == t.Key {
+				rp.tags[i].Value = t.Value
+				replaced = true
+			}
+		}
+		if !replaced {
+			rp.tags = append(rp.tags, t)
+		}
+	}
+}
+
+// pushManifest stores a manifest under ref (a tag or a digest) with ECR's
+// rules, and writes it into the data plane's registry so that pulls see it.
+// Both the data plane (manifest PUT) and the PutImage API go through here;
+// they differ only in how they render the failure. fromAPI makes an
+// unchanged re-push an ImageAlreadyExists failure, as PutImage does; the data
+// plane accepts it silently.
+func (r *Registry) pushManifest(repoName, ref, mediaType string, body []byte, fromAPI bool) (*image, *pushError) {
+	r.pushMu.Lock()
+	defer r.pushMu.Unlock()
+
+	sum := sha256.Sum256(body)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	tag := ""
+	if strings.HasPrefix(ref, "sha256:") {
+		if ref != digest {
+			return nil, &pushError{kind: pushDigestMismatch, digest: digest, detail: ref}
+		}
+	} else {
+		if !tagRE.MatchString(ref) {
+			return nil, &pushError{kind: pushTagSyntax, tag: ref}
+		}
+		tag = ref
+	}
+	m, err := parseManifest(body, mediaType)
+	if err != nil {
+		return nil, &pushError{kind: pushManifestInvalid, detail: err.Error()}
+	}
+
+	r.mu.Lock()
+	rp, ok := r.repos[repoName]
+	if !ok {
+		r.mu.Unlock()
+		return nil, &pushError{kind: pushRepoNotFound}
+	}
+	old, tagged := rp.tagIndex[tag]
+	_, exists := rp.images[digest]
+	switch {
+	case fromAPI && exists && (tag == "" || (tagged && old == digest)):
+		r.mu.Unlock()
+		return nil, &pushError{kind: pushAlreadyExists, digest: digest, tag: tag}
+	case tag != "" && tagged && old != digest && rp.mutability == immutable:
+		r.mu.Unlock()
+		return nil, &pushError{kind: pushTagImmutable, tag: tag}
+	}
+	for _, c := range m.children {
+		if _, ok := rp.images[c]; !ok {
+			r.mu.Unlock()
+			return nil, &pushError{kind: pushChildUnknown, digest: c}
+		}
+	}
+	for _, b := range m.blobs {
+		if _, ok := rp.blobs[b]; !ok {
+			r.mu.Unlock()
+			return nil, &pushError{kind: pushBlobUnknown, digest: b}
+		}
+	}
+	size := m.size
+	for _, c := range m.children {
+		size += rp.images[c].size
+	}
+	r.mu.Unlock()
+
+	// Write through the registry handler, so the data plane serves it.
+	req, err := http.NewRequest(http.MethodPut, "/v2/"+repoName+"/manifests/"+ref, bytes.NewReader(body))
+	if err != nil {
+		return nil, &pushError{kind: pushInternal, detail: err.Error()}
+	}
+	req.Header.Set("Content-Type", m.mediaType)
+	rec := newRecorder()
+	r.handler.ServeHTTP(rec, req)
+	if rec.status != http.StatusCreated {
+		return nil, &pushError{kind: pushRejected, status: rec.status, detail: rec.body.String()}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	img, ok := rp.images[digest]
+	if !ok {
+		img = &image{
+			digest:            digest,
+			mediaType:         m.mediaType,
+			artifactMediaType: m.artifactMediaType,
+			manifest:          body,
+			size:              size,
+			pushedAt:          r.em.now(),
+		}
+		rp.images[digest] = img
+	}
+	if tag != "" {
+		rp.tagIndex[tag] = digest
+	}
+	return img, nil
+}
+
+type pushErrorKind int
+
+const (
+	pushRepoNotFound pushErrorKind = iota
+	pushDigestMismatch
+	pushTagSyntax
+	pushManifestInvalid
+	pushChildUnknown
+	pushBlobUnknown
+	pushAlreadyExists
+	pushTagImmutable
+	pushRejected
+	pushInternal
+)
+
+// pushError is why pushManifest refused a manifest, before rendering.
+type pushError struct {
+	kind   pushErrorKind
+	digest string
+	tag    string
+	status int
+	detail string
+}
+
+func (e *pushError) Error() string {
+	return fmt.Sprintf("push manifest: kind %d digest %q tag %q: %s", e.kind, e.digest, e.tag, e.detail)
+}
+
+type parsedManifest struct {
+	mediaType         string
+	artifactMediaType string
+	children          []string // child manifests (index)
+	blobs             []string // config and layers (image)
+	size              int64
+}
+
+// parseManifest reads what ECR indexes from a manifest. mediaType is the
+// declared type (Content-Type or imageManifestMediaType); when empty, the
+// manifest's own mediaType field decides, as ECR's PutImage does.
+func parseManifest(body []byte, mediaType string) (*parsedManifest, error) {
+	var raw struct {
+		SchemaVersion int          `json:"schemaVersion"`
+		MediaType     string       `json:"mediaType"`
+		Config        *descriptor  `json:"config"`
+		Layers        []descriptor `json:"layers"`
+		Manifests     []descriptor `json:"manifests"`
+		ArtifactType  string       `json:"artifactType"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("manifest is not JSON: %w", err)
+	}
+	if raw.SchemaVersion != 2 {
+		return nil, fmt.Errorf("unsupported schemaVersion %d", raw.SchemaVersion)
+	}
+	mt := mediaType
+	if mt == "" {
+		mt = raw.MediaType
+	}
+	if mt == "" {
+		mt = string(types.OCIManifestSchema1)
+		if raw.Manifests != nil {
+			mt = string(types.OCIImageIndex)
+		}
+	}
+	if raw.MediaType != "" && raw.MediaType != mt {
+		return nil, fmt.Errorf("manifest mediaType %q does not match declared %q", raw.MediaType, mt)
+	}
+	p := &parsedManifest{mediaType: mt}
+	switch {
+	case types.MediaType(mt).IsIndex():
+		for _, d := range raw.Manifests {
+			if d.MediaType.IsImage() || d.MediaType.IsIndex() {
+				p.children = append(p.children, d.Digest)
+			}
+		}
+		p.artifactMediaType = raw.ArtifactType
+	case types.MediaType(mt).IsImage():
+		if raw.Config == nil {
+			return nil, fmt.Errorf("image manifest has no config")
+		}
+		p.blobs = append(p.blobs, raw.Config.Digest)
+		p.artifactMediaType = string(raw.Config.MediaType)
+		if raw.ArtifactType != "" {
+			p.artifactMediaType = raw.ArtifactType
+		}
+		for _, l := range raw.Layers {
+			p.size += l.Size
+			if l.MediaType.IsDistributable() {
+				p.blobs = append(p.blobs, l.Digest)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("unsupported manifest media type %q", mt)
+	}
+	for _, d := range append(append([]string(nil), p.children...), p.blobs...) {
+		if !digestRE.MatchString(d) {
+			return nil, fmt.Errorf("invalid descriptor digest %q", d)
+		}
+	}
+	return p, nil
+}
+
+type descriptor struct {
+	MediaType types.MediaType `json:"mediaType"`
+	Digest    string          `json:"digest"`
+	Size      int64           `json:"size"`
+}
+
+// recorder is a minimal http.ResponseWriter for calling the registry
+// handler in process.
+type recorder struct {
+	status int
+	header http.Header
+	body   bytes.Buffer
+}
+
+func newRecorder() *recorder { return &recorder{status: http.StatusOK, header: http.Header{}} }
+
+func (w *recorder) Header() http.Header         { return w.header }
+func (w *recorder) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *recorder) WriteHeader(status int)      { w.status = status }
+
+func sha256Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
