@@ -146,7 +146,10 @@ func (b *bench) runCommands(ctx context.Context, cmds [][]string) (runResult, er
 }
 
 // runCommand runs one command line, timing it and reading its peak RSS.
+// A command that runs longer than commandTimeout is stopped and fails.
 func (b *bench) runCommand(ctx context.Context, argv []string) (runResult, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, commandTimeout, errCommandTimeout)
+	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = b.env
@@ -155,6 +158,9 @@ func (b *bench) runCommand(ctx context.Context, argv []string) (runResult, error
 	start := time.Now()
 	err := cmd.Run()
 	elapsed := time.Since(start)
+	if errors.Is(context.Cause(ctx), errCommandTimeout) {
+		err = errCommandTimeout
+	}
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %w%s", strings.Join(argv, " "), err, lastLine(out.String()))
 	}
@@ -229,3 +235,8 @@ func toolEnv(home string) []string {
 }
 
 var errNoTools = errors.New("no tool to benchmark")
+
+// commandTimeout bounds one tool invocation; a healthy copy takes seconds.
+const commandTimeout = 5 * time.Minute
+
+var errCommandTimeout = fmt.Errorf("timed out after %s", commandTimeout)
