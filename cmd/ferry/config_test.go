@@ -1,0 +1,138 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigCommand(t *testing.T) {
+	t.Parallel()
+	example := exampleConfig(t)
+	bad := filepath.Join("..", "..", "internal", "config", "testdata", "bad.yaml")
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string   // exact
+		wantStderr []string // substrings
+	}{
+		{
+			name:       "valid",
+			args:       []string{"config", "validate", example},
+			wantCode:   exitOK,
+			wantStdout: example + ": valid — 2 rules, 3 destinations\n",
+		},
+		{
+			name:     "invalid",
+			args:     []string{"config", "validate", bad},
+			wantCode: exitUsage,
+			wantStderr: []string{
+				bad + ":1:10: version: the number 2 is not supported; want 1\n",
+				bad + `:5:1: externalID: unknown key "externalID"; allowed keys are version, source, externalId, rules (did you mean "externalId"?)` + "\n",
+				"\nferry: " + bad + ": invalid configuration: 22 problems\n",
+			},
+		},
+		{
+			name:       "missing file",
+			args:       []string{"config", "validate", filepath.Join(t.TempDir(), "nope.yaml")},
+			wantCode:   exitUsage,
+			wantStderr: []string{"nope.yaml: no such file or directory"},
+		},
+		{
+			name:       "no subcommand",
+			args:       []string{"config"},
+			wantCode:   exitUsage,
+			wantStderr: []string{"missing config command; want 'ferry config validate FILE'"},
+		},
+		{
+			name:       "unknown subcommand",
+			args:       []string{"config", "check", example},
+			wantCode:   exitUsage,
+			wantStderr: []string{`unknown config command "check"`},
+		},
+		{
+			name:       "two files",
+			args:       []string{"config", "validate", example, example},
+			wantCode:   exitUsage,
+			wantStderr: []string{"takes one FILE, got 2 arguments"},
+		},
+		{
+			name:       "help",
+			args:       []string{"config", "validate", "--help"},
+			wantCode:   exitOK,
+			wantStderr: []string{"Usage: ferry config validate [FILE]"},
+		},
+		{
+			name:       "help without subcommand",
+			args:       []string{"config", "-h"},
+			wantCode:   exitOK,
+			wantStderr: []string{"Usage: ferry config validate [FILE]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := runFerry(t, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
+			}
+			if stdout != tt.wantStdout {
+				t.Errorf("stdout = %q, want %q", stdout, tt.wantStdout)
+			}
+			for _, want := range tt.wantStderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+				}
+			}
+			if len(tt.wantStderr) == 0 && stderr != "" {
+				t.Errorf("stderr = %q, want nothing", stderr)
+			}
+		})
+	}
+}
+
+// TestConfigCommandErrorLines: every problem is on its own line, as
+// FILE:LINE:COLUMN: ..., so editors and CI annotate them.
+func TestConfigCommandErrorLines(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join("..", "..", "internal", "config", "testdata", "bad.yaml")
+	_, _, stderr := runFerry(t, "config", "validate", bad)
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if len(lines) != 23 {
+		t.Fatalf("got %d lines, want 22 problems and a summary:\n%s", len(lines), stderr)
+	}
+	for _, l := range lines[:22] {
+		rest, ok := strings.CutPrefix(l, bad+":")
+		if !ok || !startsWithPosition(rest) {
+			t.Errorf("line %q is not FILE:LINE:COLUMN: ...", l)
+		}
+	}
+}
+
+func startsWithPosition(s string) bool {
+	line, rest, ok := strings.Cut(s, ":")
+	if !ok || line == "" || strings.Trim(line, "0123456789") != "" {
+		return false
+	}
+	col, _, ok := strings.Cut(rest, ":")
+	return ok && col != "" && strings.Trim(col, "0123456789") == ""
+}
+
+// TestConfigCommandDefaultFile: FILE defaults to ferry.yaml.
+func TestConfigCommandDefaultFile(t *testing.T) {
+	data, err := os.ReadFile(exampleConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	code, stdout, stderr := runFerry(t, "config", "validate")
+	if code != exitOK || stdout != "ferry.yaml: valid — 2 rules, 3 destinations\n" {
+		t.Errorf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
