@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"golang.org/x/term"
+
+	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+)
+
+const copyUsage = `Usage: ferry copy [flags] SRC DST [DST...]
+
+Copy one image, digest for digest, to every DST at once: an image index with
+every platform, Docker or OCI, with its signatures, SBOMs and attestations
+(OCI referrers and cosign tags). The source is read once; blobs a destination
+already has are skipped. The tag is written last, so it never points at a
+partial image.
+
+SRC is REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST.
+DST is REGISTRY/REPOSITORY[:TAG]; without a tag it takes SRC's tag (or is
+written by digest only, when SRC is a digest).
+
+Credentials come from docker login / credential helpers (~/.docker/config.json),
+for example docker-credential-ecr-login for ECR.
+
+Flags:
+`
+
+func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ferry copy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	insecure := fs.Bool("insecure", false, "allow plain HTTP registries (local test registries)")
+	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to copy at once")
+	noReferrers := fs.Bool("no-referrers", false, "do not copy signatures, SBOMs and other referrers")
+	overwrite := fs.Bool("overwrite", false, "replace a destination tag that points at another image (default: refuse)")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	verbose := fs.Bool("verbose", false, "log each step as JSON on stderr")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, copyUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageError{err}
+	}
+	if fs.NArg() < 2 {
+		fs.Usage()
+		return usagef("copy needs a source and at least one destination")
+	}
+	if *jobs < 1 {
+		return usagef("--jobs must be at least 1, not %d", *jobs)
+	}
+	var opts []name.Option
+	if *insecure {
+		opts = append(opts, name.Insecure)
+	}
+	src, err := name.ParseReference(fs.Arg(0), opts...)
+	if err != nil {
+		return usagef("source %q: %v (want REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST)", fs.Arg(0), err)
+	}
+	var dsts []imagecopy.Destination
+	seen := map[string]bool{}
+	for _, a := range fs.Args()[1:] {
+		ref, err := destinationRef(a, src, opts)
+		if err != nil {
+			return err
+		}
+		if seen[ref.String()] {
+			return usagef("destination %s is given twice", ref)
+		}
+		seen[ref.String()] = true
+		dsts = append(dsts, imagecopy.Destination{Ref: ref, Overwrite: *overwrite})
+	}
+
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	copts := []imagecopy.Option{imagecopy.WithJobs(*jobs), imagecopy.WithReferrers(!*noReferrers)}
+	var progress imagecopy.Progress
+	if f, ok := stderr.(*os.File); ok && !*asJSON && !*verbose && term.IsTerminal(int(f.Fd())) {
+		copts = append(copts, imagecopy.WithProgress(&progress))
+		stopProgress := showProgress(f, &progress)
+		defer stopProgress()
+	}
+	results, copyErr := imagecopy.New(logger, copts...).Copy(ctx, imagecopy.Source{Ref: src}, dsts)
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+	} else {
+		printResults(stdout, results)
+	}
+	if copyErr != nil {
+		failed := 0
+		for _, r := range results {
+			if r.Status == imagecopy.StatusFailed {
+				failed++
+			}
+		}
+		if failed == 1 && len(results) == 1 {
+			return results[0].Err
+		}
+		return fmt.Errorf("%d of %d destinations failed (see above)", failed, len(results))
+	}
+	return nil
+}
+
+// destinationRef parses a destination, giving it the source's tag (or
+// digest) when it names none.
+func destinationRef(s string, src name.Reference, opts []name.Option) (name.Reference, error) {
+	ref, err := name.ParseReference(s, opts...)
+	if err != nil {
+		return nil, usagef("destination %q: %v (want REGISTRY/REPOSITORY[:TAG])", s, err)
+	}
+	if t, ok := ref.(name.Tag); ok && !strings.HasSuffix(s, ":"+t.TagStr()) {
+		// No tag given: name.ParseReference filled in "latest".
+		switch sr := src.(type) {
+		case name.Tag:
+			return t.Context().Tag(sr.TagStr()), nil
+		case name.Digest:
+			return t.Context().Digest(sr.DigestStr()), nil
+		}
+	}
+	return ref, nil
+}
+
+func printResults(w io.Writer, results []imagecopy.Result) {
+	for _, r := range results {
+		switch r.Status {
+		case imagecopy.StatusFailed:
+			fmt.Fprintf(w, "✗ %s  failed: %s\n", r.Destination, r.Error)
+		case imagecopy.StatusUnchanged:
+			fmt.Fprintf(w, "✓ %s  unchanged  %s  (already there)  %s\n", r.Destination, r.Digest, r.Duration.Round(time.Millisecond))
+		default:
+			fmt.Fprintf(w, "✓ %s  copied  %s  %d blobs (%s), %d skipped, %d mounted, %d manifests, %d referrers  %s\n",
+				r.Destination, r.Digest, r.BlobsCopied, size(r.BytesCopied), r.BlobsSkipped, r.BlobsMounted,
+				r.ManifestsWritten, r.ReferrersCopied, r.Duration.Round(time.Millisecond))
+		}
+		if r.Replaced != "" {
+			fmt.Fprintf(w, "  replaced %s\n", r.Replaced)
+		}
+	}
+}
+
+// showProgress redraws one status line on a terminal until stopped.
+func showProgress(f *os.File, p *imagecopy.Progress) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+				if total := p.Total.Load(); total > 0 {
+					fmt.Fprintf(f, "\r\033[Kcopying %s of %s", size(p.Done.Load()), size(total))
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

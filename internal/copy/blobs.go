@@ -1,0 +1,285 @@
+package copy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// errShortBody means the source ended a blob early (a cut connection).
+var errShortBody = errors.New("blob ended early")
+
+// copyBlobs copies every missing blob to the destinations that lack it,
+// DefaultJobs blobs at a time, reading each from the source once.
+func (r *run) copyBlobs(ctx context.Context, jobs []*destJob) {
+	byBlob := map[string][]*destJob{}
+	descs := map[string]descriptor{}
+	for _, j := range jobs {
+		if j.failed() {
+			continue
+		}
+		for d, b := range j.missing {
+			byBlob[d] = append(byBlob[d], j)
+			descs[d] = b
+		}
+	}
+	// Largest first: the long transfers start early and the short ones fill in.
+	order := make([]string, 0, len(byBlob))
+	for d := range byBlob {
+		order = append(order, d)
+	}
+	sort.Slice(order, func(a, b int) bool {
+		if descs[order[a]].Size != descs[order[b]].Size {
+			return descs[order[a]].Size > descs[order[b]].Size
+		}
+		return order[a] < order[b]
+	})
+	var g errgroup.Group
+	g.SetLimit(r.c.jobs)
+	for _, d := range order {
+		g.Go(func() error {
+			r.copyBlob(ctx, descs[d], byBlob[d])
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// copyBlob gets one blob to every target: mounted from the source when a
+// target shares its registry, streamed once to one target per registry, and
+// mounted from that target by the others in the same registry. Failures are
+// recorded on the target's job.
+func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob) {
+	var leaders, followers []*destJob
+	hosts := map[string]*destJob{}
+	for _, j := range targets {
+		if j.failed() {
+			continue
+		}
+		if l, ok := hosts[j.repo.registry]; ok && l.repo.name != j.repo.name {
+			followers = append(followers, j)
+			continue
+		}
+		hosts[j.repo.registry] = j
+		leaders = append(leaders, j)
+	}
+	r.streamWithRetry(ctx, b, leaders)
+	var again []*destJob
+	for _, j := range followers {
+		l := hosts[j.repo.registry]
+		from := ""
+		if !l.failed() {
+			from = l.repo.name
+		}
+		if r.mountOrStart(ctx, b, j, from) == "" {
+			continue
+		}
+		again = append(again, j)
+	}
+	r.streamWithRetry(ctx, b, again)
+}
+
+// mountOrStart tries to mount b into j's repository from another repository
+// of the same registry (the source, or from). It returns "" when the blob is
+// in place (or j failed), else an upload location to stream into.
+func (r *run) mountOrStart(ctx context.Context, b descriptor, j *destJob, from string) string {
+	if from == "" && j.repo.registry == r.src.registry {
+		from = r.src.name
+	}
+	mounted, loc, err := j.repo.startUpload(ctx, b.Digest, from)
+	if err != nil {
+		j.fail(err)
+		return ""
+	}
+	if mounted {
+		j.count(func(res *Result) { res.BlobsMounted++ })
+		r.c.progressDone(b.Size)
+		return ""
+	}
+	return loc
+}
+
+// streamWithRetry streams b to targets, retrying the ones that failed for a
+// reason a retry can fix, with backoff, re-reading the source each time.
+func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*destJob) {
+	bo := r.c.backoff
+	pending := targets
+	for attempt := 1; len(pending) > 0; attempt++ {
+		errs := r.stream(ctx, b, pending)
+		var retry []*destJob
+		var hint time.Duration
+		for i, j := range pending {
+			err := errs[i]
+			if err == nil {
+				continue
+			}
+			if attempt < bo.Attempts && retryable(err) {
+				retry = append(retry, j)
+				hint = max(hint, retryAfterOf(err))
+				continue
+			}
+			j.fail(err)
+		}
+		pending = retry
+		if len(pending) == 0 {
+			return
+		}
+		r.c.log.WarnContext(ctx, "retrying blob", "digest", b.Digest, "attempt", attempt, "destinations", len(pending))
+		t := time.NewTimer(bo.delay(attempt, hint))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			for _, j := range pending {
+				j.fail(context.Cause(ctx))
+			}
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stream reads b from the source once and uploads it to every target at the
+// same time. It returns one error per target (nil: the blob is there).
+func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []error {
+	errs := make([]error, len(targets))
+	var live []int
+	locs := make([]string, len(targets))
+	for i, j := range targets {
+		locs[i] = r.mountOrStart(ctx, b, j, "")
+		if locs[i] == "" {
+			// Mounted, or failed for good: mountOrStart recorded it.
+			continue
+		}
+		live = append(live, i)
+	}
+	if len(live) == 0 {
+		return errs
+	}
+	body, err := r.src.getBlob(ctx, b)
+	if err != nil {
+		for _, i := range live {
+			errs[i] = err
+		}
+		return errs
+	}
+	defer body.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pipes := make([]*io.PipeWriter, len(live))
+	upErrs := make([]error, len(live))
+	var uploads sync.WaitGroup
+	for k, i := range live {
+		pr, pw := io.Pipe()
+		pipes[k] = pw
+		j := targets[i]
+		uploads.Go(func() {
+			upErrs[k] = j.repo.upload(ctx, locs[i], pr, b)
+			// Unblock the tee if the upload ended without reading everything.
+			pr.CloseWithError(errUploadEnded)
+		})
+	}
+	srcErr := r.tee(body, b, pipes)
+	for _, pw := range pipes {
+		if srcErr != nil {
+			pw.CloseWithError(srcErr)
+		} else {
+			pw.Close()
+		}
+	}
+	uploads.Wait()
+	for k, i := range live {
+		switch {
+		case srcErr != nil:
+			errs[i] = srcErr
+		case upErrs[k] != nil:
+			errs[i] = upErrs[k]
+		default:
+			targets[i].count(func(res *Result) {
+				res.BlobsCopied++
+				res.BytesCopied += b.Size
+			})
+		}
+	}
+	return errs
+}
+
+var errUploadEnded = errors.New("upload ended")
+
+// tee copies src to every writer, chunk by chunk: the next chunk is read
+// while the writers take the current one, so memory stays at two chunks per
+// blob whatever its size. The digest is checked before the last chunk is
+// released, so a corrupt blob never completes an upload. A writer that fails
+// is dropped; the others go on.
+func (r *run) tee(src io.Reader, b descriptor, writers []*io.PipeWriter) error {
+	where := r.src.String() + "@" + b.Digest
+	h := sha256.New()
+	bufs := [2][]byte{make([]byte, min(chunkSize, b.Size+1)), make([]byte, min(chunkSize, b.Size+1))}
+	alive := make([]bool, len(writers))
+	for i := range alive {
+		alive[i] = true
+	}
+	var wg sync.WaitGroup
+	var read int64
+	for turn := 0; ; turn++ {
+		buf := bufs[turn%2]
+		n, err := io.ReadFull(src, buf)
+		read += int64(n)
+		switch {
+		case read > b.Size:
+			wg.Wait()
+			return fmt.Errorf("blob %s: source sent more than the %d bytes the manifest gives: %w", where, b.Size, ErrDigestMismatch)
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if read < b.Size {
+				wg.Wait()
+				return fmt.Errorf("blob %s: source sent %d of %d bytes: %w", where, read, b.Size, errShortBody)
+			}
+		case err != nil:
+			wg.Wait()
+			return fmt.Errorf("blob %s: read from source: %w", where, err)
+		}
+		h.Write(buf[:n])
+		last := read == b.Size
+		if last {
+			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != b.Digest {
+				wg.Wait()
+				return &DigestError{What: "blob", Ref: where, Want: b.Digest, Got: got}
+			}
+		}
+		wg.Wait() // the writers have taken the previous chunk
+		live := 0
+		for i, w := range writers {
+			if !alive[i] {
+				continue
+			}
+			live++
+			wg.Go(func() {
+				if _, err := w.Write(buf[:n]); err != nil {
+					alive[i] = false
+				}
+			})
+		}
+		if live == 0 {
+			return nil // every upload failed; each reports its own error
+		}
+		r.c.progressDone(int64(n) * int64(live))
+		if last {
+			wg.Wait()
+			return nil
+		}
+	}
+}
+
+func (c *Copier) progressDone(n int64) {
+	if c.progress != nil {
+		c.progress.Done.Add(n)
+	}
+}

@@ -1,0 +1,320 @@
+package copy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// repo speaks the OCI distribution API to one repository. Every metadata
+// request is retried per the Backoff; blob uploads are retried by the caller,
+// which can re-read the source.
+type repo struct {
+	registry string // host[:port]
+	name     string // repository path
+	base     *url.URL
+	client   *http.Client
+	backoff  Backoff
+}
+
+// openRepo authenticates to a repository with the given scopes (pull, or
+// push and pull) and returns a client for it.
+func openRepo(ctx context.Context, r name.Repository, auth authn.Authenticator, rt http.RoundTripper, b Backoff, actions ...string) (*repo, error) {
+	scopes := make([]string, 0, len(actions))
+	for _, a := range actions {
+		scopes = append(scopes, r.Scope(a))
+	}
+	var t http.RoundTripper
+	err := b.retry(ctx, func() error {
+		var err error
+		t, err = transport.NewWithContext(ctx, r.Registry, auth, rt, scopes)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s/%s: %w", r.RegistryStr(), r.RepositoryStr(), authError(r, err))
+	}
+	return &repo{
+		registry: r.RegistryStr(),
+		name:     r.RepositoryStr(),
+		base:     &url.URL{Scheme: r.Scheme(), Host: r.RegistryStr(), Path: "/v2/" + r.RepositoryStr() + "/"},
+		client:   &http.Client{Transport: t},
+		backoff:  b,
+	}, nil
+}
+
+// authError turns ggcr's handshake errors into RegistryErrors where it can.
+func authError(r name.Repository, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		re := &RegistryError{Op: "authenticate", Registry: r.RegistryStr(), Repository: r.RepositoryStr(), StatusCode: te.StatusCode}
+		for _, d := range te.Errors {
+			re.Codes = append(re.Codes, string(d.Code))
+			if re.Message == "" {
+				re.Message = d.Message
+			}
+		}
+		return re
+	}
+	return err
+}
+
+func (r *repo) String() string { return r.registry + "/" + r.name }
+
+func (r *repo) url(path string) string { return r.base.ResolveReference(&url.URL{Path: path}).String() }
+
+// do sends one request and checks its status; the caller closes the body of
+// a successful response.
+func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, body io.Reader, size int64, ok ...int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", op, r, err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", op, r, err)
+	}
+	for _, code := range ok {
+		if resp.StatusCode == code {
+			return resp, nil
+		}
+	}
+	defer resp.Body.Close()
+	return nil, newRegistryError(op, r.registry, r.name, resp)
+}
+
+// getManifest reads a manifest by tag or digest, verifying its digest.
+func (r *repo) getManifest(ctx context.Context, ref string) (rawManifest, error) {
+	var m rawManifest
+	op := "get manifest " + ref
+	err := r.backoff.retry(ctx, func() error {
+		resp, err := r.do(ctx, op, http.MethodGet, r.url("manifests/"+ref), http.Header{"Accept": {manifestAccept}}, nil, 0, http.StatusOK)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
+		if err != nil {
+			return fmt.Errorf("%s in %s: %w", op, r, err)
+		}
+		if len(body) > MaxManifestSize {
+			return fmt.Errorf("%s in %s: %w (over %d bytes)", op, r, ErrManifestTooLarge, MaxManifestSize)
+		}
+		m = rawManifest{Body: body, MediaType: resp.Header.Get("Content-Type"), Digest: digestOf(body)}
+		return nil
+	})
+	if err != nil {
+		return m, err
+	}
+	if validDigest(ref) && ref != m.Digest {
+		return m, &DigestError{What: "manifest", Ref: r.String() + "@" + ref, Want: ref, Got: m.Digest}
+	}
+	if m.MediaType == "" || m.MediaType == "application/json" {
+		var probe struct {
+			MediaType string `json:"mediaType"`
+		}
+		if json.Unmarshal(m.Body, &probe) == nil && probe.MediaType != "" {
+			m.MediaType = probe.MediaType
+		}
+	}
+	return m, nil
+}
+
+// headManifest returns the digest a tag or digest resolves to, or "" if the
+// repository has no such manifest.
+func (r *repo) headManifest(ctx context.Context, ref string) (string, error) {
+	var digest string
+	found := false
+	op := "check manifest " + ref
+	err := r.backoff.retry(ctx, func() error {
+		resp, err := r.do(ctx, op, http.MethodHead, r.url("manifests/"+ref), http.Header{"Accept": {manifestAccept}}, nil, 0, http.StatusOK)
+		if errors.Is(err, ErrNotFound) {
+			found = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		found, digest = true, resp.Header.Get("Docker-Content-Digest")
+		return nil
+	})
+	if err != nil || !found || digest != "" {
+		return digest, err
+	}
+	// Found, but the registry did not say the digest: read it.
+	m, err := r.getManifest(ctx, ref)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return m.Digest, err
+}
+
+// putManifest writes a manifest under ref (a tag or its digest) and returns
+// whether the registry indexed its subject (OCI-Subject header).
+func (r *repo) putManifest(ctx context.Context, ref string, m rawManifest) (subjectIndexed bool, err error) {
+	op := "put manifest " + ref
+	err = r.backoff.retry(ctx, func() error {
+		resp, err := r.do(ctx, op, http.MethodPut, r.url("manifests/"+ref), http.Header{"Content-Type": {m.MediaType}},
+			bytes.NewReader(m.Body), int64(len(m.Body)), http.StatusCreated, http.StatusOK, http.StatusAccepted)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != m.Digest {
+			return &DigestError{What: "manifest", Ref: r.String() + ":" + ref, Want: m.Digest, Got: got}
+		}
+		subjectIndexed = resp.Header.Get("OCI-Subject") != ""
+		return nil
+	})
+	return subjectIndexed, err
+}
+
+// hasBlob reports whether the repository holds a blob.
+func (r *repo) hasBlob(ctx context.Context, digest string) (bool, error) {
+	var found bool
+	op := "check blob " + digest
+	err := r.backoff.retry(ctx, func() error {
+		resp, err := r.do(ctx, op, http.MethodHead, r.url("blobs/"+digest), nil, nil, 0, http.StatusOK)
+		if errors.Is(err, ErrNotFound) {
+			found = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		found = true
+		return nil
+	})
+	return found, err
+}
+
+// getBlob opens a blob for reading. The caller verifies the digest.
+func (r *repo) getBlob(ctx context.Context, d descriptor) (io.ReadCloser, error) {
+	var body io.ReadCloser
+	op := "get blob " + d.Digest
+	err := r.backoff.retry(ctx, func() error {
+		resp, err := r.do(ctx, op, http.MethodGet, r.url("blobs/"+d.Digest), nil, nil, 0, http.StatusOK)
+		if err != nil {
+			return err
+		}
+		if resp.ContentLength >= 0 && resp.ContentLength != d.Size {
+			resp.Body.Close()
+			return fmt.Errorf("%s in %s: registry says %d bytes, the manifest says %d: %w", op, r, resp.ContentLength, d.Size, ErrDigestMismatch)
+		}
+		body = resp.Body
+		return nil
+	})
+	return body, err
+}
+
+// startUpload opens an upload session, mounting the blob from another
+// repository of the same registry when from is set. It returns mounted=true
+// when the registry mounted the blob, or else the upload location.
+func (r *repo) startUpload(ctx context.Context, digest, from string) (mounted bool, location string, err error) {
+	q := url.Values{}
+	op := "start upload of " + digest
+	if from != "" {
+		q.Set("mount", digest)
+		q.Set("from", from)
+		op = "mount " + digest + " from " + from
+	}
+	u := r.base.ResolveReference(&url.URL{Path: "blobs/uploads/", RawQuery: q.Encode()}).String()
+	err = r.backoff.retry(ctx, func() error {
+		resp, err := r.do(ctx, op, http.MethodPost, u, nil, http.NoBody, 0, http.StatusCreated, http.StatusAccepted)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusCreated {
+			mounted = true
+			return nil
+		}
+		location, err = r.location(resp)
+		return err
+	})
+	return mounted, location, err
+}
+
+func (r *repo) location(resp *http.Response) (string, error) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "", fmt.Errorf("upload in %s: registry answered %d without a Location header", r, resp.StatusCode)
+	}
+	u, err := resp.Request.URL.Parse(loc)
+	if err != nil {
+		return "", fmt.Errorf("upload in %s: bad Location %q: %w", r, loc, err)
+	}
+	return u.String(), nil
+}
+
+// upload streams a blob into an upload session (PATCH) and commits it under
+// its digest (PUT), the way docker push does, which every registry and ECR
+// accept. It does not retry: body is a stream.
+func (r *repo) upload(ctx context.Context, location string, body io.Reader, d descriptor) error {
+	op := "upload blob " + d.Digest
+	resp, err := r.do(ctx, op, http.MethodPatch, location, http.Header{"Content-Type": {"application/octet-stream"}},
+		body, d.Size, http.StatusAccepted, http.StatusNoContent, http.StatusCreated)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	next, err := r.location(resp)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(next)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", op, r, err)
+	}
+	q := u.Query()
+	q.Set("digest", d.Digest)
+	u.RawQuery = q.Encode()
+	resp, err = r.do(ctx, "commit blob "+d.Digest, http.MethodPut, u.String(), nil, http.NoBody, 0, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// referrers lists the manifests that name digest as their subject through
+// the OCI 1.1 referrers API. supported is false when the registry has no
+// such API (it answers 404, 400 or 405).
+func (r *repo) referrers(ctx context.Context, digest string) (refs []descriptor, supported bool, err error) {
+	op := "list referrers of " + digest
+	err = r.backoff.retry(ctx, func() error {
+		resp, err := r.do(ctx, op, http.MethodGet, r.url("referrers/"+digest), http.Header{"Accept": {mtOCIIndex}}, nil, 0, http.StatusOK)
+		var re *RegistryError
+		if errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusMethodNotAllowed) {
+			supported = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var idx manifest
+		if err := json.NewDecoder(io.LimitReader(resp.Body, MaxManifestSize)).Decode(&idx); err != nil {
+			return fmt.Errorf("%s in %s: bad referrers index: %w", op, r, err)
+		}
+		supported, refs = true, idx.Manifests
+		return nil
+	})
+	return refs, supported, err
+}

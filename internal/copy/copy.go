@@ -1,0 +1,478 @@
+// Package copy copies container images between OCI registries, digest for
+// digest: image indexes with every platform, Docker and OCI media types, and
+// the referrers (signatures, SBOMs, attestations) that travel with them.
+//
+// One Copy call reads the source once and writes every destination at the
+// same time: each blob is streamed from the source through a bounded buffer
+// to all the destinations that lack it, its digest verified before the last
+// chunk is released. Manifests are written after everything they reference,
+// and the tag last, so a tag never points at an incomplete image.
+package copy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
+)
+
+// DefaultJobs is how many blobs are copied at once.
+const DefaultJobs = 4
+
+// chunkSize is the unit a blob is streamed in; two chunks per blob in flight.
+const chunkSize = 256 << 10
+
+// metaJobs bounds concurrent small requests (manifest and blob checks).
+const metaJobs = 16
+
+// Copier copies images. It is safe for concurrent use.
+type Copier struct {
+	log       *slog.Logger
+	jobs      int
+	rt        http.RoundTripper
+	keychain  authn.Keychain
+	backoff   Backoff
+	referrers bool
+	progress  *Progress
+}
+
+// Option configures a Copier.
+type Option func(*Copier)
+
+// WithJobs sets how many blobs are copied at once (default DefaultJobs).
+func WithJobs(n int) Option {
+	return func(c *Copier) {
+		if n > 0 {
+			c.jobs = n
+		}
+	}
+}
+
+// WithTransport sets the HTTP transport (default: a clone of
+// http.DefaultTransport with compression off and enough idle connections).
+func WithTransport(rt http.RoundTripper) Option { return func(c *Copier) { c.rt = rt } }
+
+// WithKeychain sets where credentials come from when a Source or Destination
+// has no Auth (default authn.DefaultKeychain: docker login, credential helpers).
+func WithKeychain(kc authn.Keychain) Option { return func(c *Copier) { c.keychain = kc } }
+
+// WithBackoff sets the retry policy (default DefaultBackoff).
+func WithBackoff(b Backoff) Option { return func(c *Copier) { c.backoff = b } }
+
+// WithReferrers sets whether referrers and cosign tags are copied (default true).
+func WithReferrers(on bool) Option { return func(c *Copier) { c.referrers = on } }
+
+// WithProgress makes the copier count bytes into p as it goes.
+func WithProgress(p *Progress) Option { return func(c *Copier) { c.progress = p } }
+
+// Progress counts bytes as they are written to destinations. Read it from
+// another goroutine while a copy runs.
+type Progress struct {
+	Total atomic.Int64 // bytes the copy will write, summed over destinations
+	Done  atomic.Int64 // bytes written so far
+}
+
+// New returns a Copier. logger may be nil (silent).
+func New(logger *slog.Logger, opts ...Option) *Copier {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Copier{log: logger, jobs: DefaultJobs, keychain: authn.DefaultKeychain, backoff: DefaultBackoff, referrers: true}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableCompression = true // blobs must arrive byte for byte
+		t.MaxIdleConnsPerHost = c.jobs + metaJobs
+		c.rt = t
+	}
+	return c
+}
+
+// Source is the image to copy: a tag or a digest reference.
+type Source struct {
+	Ref  name.Reference
+	Auth authn.Authenticator // nil: from the keychain
+}
+
+// Destination is where to copy it.
+type Destination struct {
+	// Ref is the destination tag, or a digest (which must be the source's)
+	// to copy without tagging.
+	Ref  name.Reference
+	Auth authn.Authenticator // nil: from the keychain
+	// Overwrite replaces a tag that points at another digest; without it
+	// such a destination fails with a *ConflictError.
+	Overwrite bool
+}
+
+// Status is what happened at one destination.
+type Status string
+
+// Statuses.
+const (
+	StatusCopied    Status = "copied"    // something was written
+	StatusUnchanged Status = "unchanged" // everything was already there
+	StatusFailed    Status = "failed"
+)
+
+// Result is the outcome at one destination.
+type Result struct {
+	Destination      string        `json:"destination"`
+	Digest           string        `json:"digest"`
+	MediaType        string        `json:"mediaType,omitempty"`
+	Status           Status        `json:"status"`
+	Replaced         string        `json:"replacedDigest,omitempty"` // the digest the tag pointed at before (overwrite)
+	Refused          string        `json:"refusedDigest,omitempty"`  // the digest the tag kept (protected)
+	BytesCopied      int64         `json:"bytesCopied"`
+	BlobsCopied      int           `json:"blobsCopied"`
+	BlobsSkipped     int           `json:"blobsSkipped"`
+	BlobsMounted     int           `json:"blobsMounted"`
+	ManifestsWritten int           `json:"manifestsWritten"`
+	ReferrersCopied  int           `json:"referrersCopied"`
+	Duration         time.Duration `json:"durationNs"`
+	Error            string        `json:"error,omitempty"`
+	Err              error         `json:"-"`
+}
+
+// Copy copies src to every destination. It returns one Result per
+// destination, in order, and an error joining every destination's failure
+// (nil when all succeeded). A failure at one destination never stops the
+// others.
+func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Result, error) {
+	start := time.Now()
+	results := make([]Result, len(dsts))
+	for i, d := range dsts {
+		results[i].Destination = d.Ref.String()
+	}
+	run, err := c.prepare(ctx, src)
+	if err != nil {
+		for i := range results {
+			results[i].Status, results[i].Err, results[i].Error = StatusFailed, err, err.Error()
+			results[i].Duration = time.Since(start)
+		}
+		return results, fmt.Errorf("read %s: %w", src.Ref, err)
+	}
+	jobs := make([]*destJob, len(dsts))
+	for i, d := range dsts {
+		jobs[i] = &destJob{d: d, res: &results[i]}
+		results[i].Digest, results[i].MediaType = run.root.raw.Digest, run.root.raw.MediaType
+	}
+	run.copy(ctx, jobs)
+
+	var errs []error
+	for _, j := range jobs {
+		r := j.res
+		r.Duration = time.Since(start)
+		switch {
+		case j.err != nil:
+			r.Status, r.Err, r.Error = StatusFailed, j.err, j.err.Error()
+			errs = append(errs, fmt.Errorf("%s: %w", r.Destination, j.err))
+		case r.ManifestsWritten > 0 || r.BlobsCopied > 0 || r.BlobsMounted > 0:
+			r.Status = StatusCopied
+		default:
+			r.Status = StatusUnchanged
+		}
+		c.log.LogAttrs(ctx, slog.LevelInfo, "copy finished", slog.String("destination", r.Destination),
+			slog.String("digest", r.Digest), slog.String("status", string(r.Status)), slog.Int64("bytes", r.BytesCopied))
+	}
+	return results, errors.Join(errs...)
+}
+
+// run is one Copy: the source, read once, and what travels with it.
+type run struct {
+	c      *Copier
+	src    *repo
+	srcRef name.Reference
+	root   *node
+
+	// Loaded on first need, shared by every destination.
+	extrasOnce sync.Once
+	extras     []extra
+	extrasErr  error
+}
+
+func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
+	auth, err := c.auth(src.Auth, src.Ref.Context())
+	if err != nil {
+		return nil, err
+	}
+	r, err := openRepo(ctx, src.Ref.Context(), auth, c.rt, c.backoff, transport.PullScope)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := r.getManifest(ctx, src.Ref.Identifier())
+	if err != nil {
+		return nil, err
+	}
+	root, err := load(ctx, r, raw)
+	if err != nil {
+		return nil, err
+	}
+	return &run{c: c, src: r, srcRef: src.Ref, root: root}, nil
+}
+
+func (c *Copier) auth(a authn.Authenticator, r name.Repository) (authn.Authenticator, error) {
+	if a != nil {
+		return a, nil
+	}
+	a, err := c.keychain.Resolve(r)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", r.RegistryStr(), err)
+	}
+	return a, nil
+}
+
+// destJob is the work and the outcome at one destination.
+type destJob struct {
+	d    Destination
+	res  *Result
+	repo *repo
+	tag  string // tag to write the root under; "" writes it by digest
+
+	// What this destination lacks, found by plan.
+	writes  []write               // manifests to write, in order
+	missing map[string]descriptor // blobs to copy
+
+	mu  sync.Mutex
+	err error
+}
+
+// write is one manifest to put, under its digest or a tag.
+type write struct {
+	node    *node
+	ref     string // digest or tag
+	referer *extra // set for a referrer's top manifest
+}
+
+func (j *destJob) fail(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err == nil {
+		j.err = err
+	}
+}
+
+func (j *destJob) failed() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err != nil
+}
+
+func (j *destJob) count(f func(r *Result)) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	f(j.res)
+}
+
+// copy runs every destination: plan (what is missing), blobs, manifests.
+func (r *run) copy(ctx context.Context, jobs []*destJob) {
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() {
+			if err := r.plan(ctx, j); err != nil {
+				j.fail(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	r.copyBlobs(ctx, jobs)
+
+	for _, j := range jobs {
+		if j.failed() || len(j.writes) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			if err := r.writeManifests(ctx, j); err != nil {
+				j.fail(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// plan connects to a destination and works out what it lacks.
+func (r *run) plan(ctx context.Context, j *destJob) error {
+	c := r.c
+	dref := j.d.Ref
+	rootDigest := r.root.raw.Digest
+	switch ref := dref.(type) {
+	case name.Digest:
+		if ref.DigestStr() != rootDigest {
+			return fmt.Errorf("destination digest %s is not the source's %s", ref.DigestStr(), rootDigest)
+		}
+	case name.Tag:
+		j.tag = ref.TagStr()
+	}
+	auth, err := c.auth(j.d.Auth, dref.Context())
+	if err != nil {
+		return err
+	}
+	actions := []string{transport.PushScope, transport.PullScope}
+	j.repo, err = openRepo(ctx, dref.Context(), auth, c.rt, c.backoff, actions...)
+	if err != nil {
+		return err
+	}
+
+	var existing string
+	if j.tag != "" {
+		existing, err = j.repo.headManifest(ctx, j.tag)
+		if err != nil {
+			return err
+		}
+		if existing != "" && existing != rootDigest {
+			if !j.d.Overwrite {
+				j.res.Refused = existing
+				return &ConflictError{Reference: dref.String(), Existing: existing, Wanted: rootDigest}
+			}
+			j.res.Replaced = existing
+		}
+	}
+
+	p := planner{ctx: ctx, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}}
+	if r.c.referrers {
+		extras, err := r.loadExtras(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range extras {
+			if err := p.extra(&extras[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if existing != rootDigest {
+		if err := p.tree(r.root, j.tag); err != nil {
+			return err
+		}
+	}
+	j.writes = p.writes
+	// Which blobs are already there: one HEAD each, concurrently.
+	var mu sync.Mutex
+	j.missing = map[string]descriptor{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(metaJobs)
+	for _, b := range p.missing {
+		g.Go(func() error {
+			ok, err := j.repo.hasBlob(gctx, b.Digest)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				j.res.BlobsSkipped++
+			} else {
+				j.missing[b.Digest] = b
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if c.progress != nil {
+		var total int64
+		for _, b := range j.missing {
+			total += b.Size
+		}
+		c.progress.Total.Add(total)
+	}
+	return nil
+}
+
+// planner collects, for one destination, the manifests it lacks (children
+// before parents) and the blobs those manifests reference.
+type planner struct {
+	ctx     context.Context
+	dst     *repo
+	seen    map[string]bool
+	writes  []write
+	missing map[string]descriptor
+}
+
+// tree adds n and whatever under it the destination lacks; ref is the tag
+// to write n under ("" for its digest). A manifest the destination already
+// holds is complete, since manifests are always written last.
+func (p *planner) tree(n *node, tag string) error {
+	if p.seen[n.raw.Digest] && tag == "" {
+		return nil
+	}
+	p.seen[n.raw.Digest] = true
+	have, err := p.dst.headManifest(p.ctx, n.raw.Digest)
+	if err != nil {
+		return err
+	}
+	if have == "" {
+		for _, c := range n.children {
+			if err := p.tree(c, ""); err != nil {
+				return err
+			}
+		}
+		for _, b := range n.mf.blobs() {
+			p.missing[b.Digest] = b
+		}
+	}
+	switch {
+	case tag != "":
+		p.writes = append(p.writes, write{node: n, ref: tag})
+	case have == "":
+		p.writes = append(p.writes, write{node: n, ref: n.raw.Digest})
+	}
+	return nil
+}
+
+// extra adds a referrer if the destination lacks it.
+func (p *planner) extra(e *extra) error {
+	if e.tag != "" {
+		have, err := p.dst.headManifest(p.ctx, e.tag)
+		if err != nil {
+			return err
+		}
+		if have == e.node.raw.Digest {
+			return nil
+		}
+	}
+	before := len(p.writes)
+	if err := p.tree(e.node, e.tag); err != nil {
+		return err
+	}
+	if len(p.writes) > before {
+		p.writes[len(p.writes)-1].referer = e
+	}
+	return nil
+}
+
+// writeManifests puts every manifest a destination lacks, children first,
+// the tagged root last.
+func (r *run) writeManifests(ctx context.Context, j *destJob) error {
+	for _, w := range j.writes {
+		indexed, err := j.repo.putManifest(ctx, w.ref, w.node.raw)
+		if err != nil {
+			return err
+		}
+		j.res.ManifestsWritten++
+		if w.referer == nil {
+			continue
+		}
+		j.res.ReferrersCopied++
+		if w.referer.subject != "" && !indexed {
+			// The destination has no referrers API: keep its fallback tag.
+			if err := addToReferrersTag(ctx, j.repo, w.referer.subject, w.referer.desc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,364 @@
+package copy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestCopyPreservesDigests(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mt   mediaTypes
+	}{
+		{"oci index", ociTypes},
+		{"docker manifest list", dockerTypes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := newTestRegistry(t, true)
+			dst1, dst2 := newTestRegistry(t, true), newTestRegistry(t, false)
+			idx, children := src.pushIndex("team/app", "release-1.0", tc.mt, 1)
+
+			res, err := copyOne(t, testCopier(), src.ref("team/app:release-1.0"),
+				Destination{Ref: dst1.ref("team/app:release-1.0")}, Destination{Ref: dst2.ref("mirror/app:release-1.0")})
+			if err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			for i, d := range []struct {
+				reg  *testRegistry
+				repo string
+			}{{dst1, "team/app"}, {dst2, "mirror/app"}} {
+				if got := d.reg.manifestDigest(d.repo, "release-1.0"); got != idx.Digest {
+					t.Errorf("destination %d: tag resolves to %q, want source digest %s", i, got, idx.Digest)
+				}
+				for _, c := range children {
+					if got := d.reg.manifestDigest(d.repo, c.Digest); got != c.Digest {
+						t.Errorf("destination %d: child %s missing (got %q)", i, c.Digest, got)
+					}
+					mf, _ := c.parse()
+					for _, b := range mf.blobs() {
+						if got := d.reg.blobDigest(d.repo, b.Digest); got != b.Digest {
+							t.Errorf("destination %d: blob %s has digest %q", i, b.Digest, got)
+						}
+					}
+				}
+				r := res[i]
+				if r.Status != StatusCopied || r.Digest != idx.Digest || r.MediaType != tc.mt.index {
+					t.Errorf("destination %d: result %+v", i, r)
+				}
+				// 2 platforms × (config + 2 layers), and 3 manifests.
+				if r.BlobsCopied != 6 || r.ManifestsWritten != 3 || r.BytesCopied <= 4*64<<10 {
+					t.Errorf("destination %d: copied %d blobs, %d manifests, %d bytes; want 6, 3, >256KiB", i, r.BlobsCopied, r.ManifestsWritten, r.BytesCopied)
+				}
+			}
+			// The source was read once for both destinations.
+			if got := src.count("GET blobs"); got != 6 {
+				t.Errorf("source blob reads = %d, want 6 (once per blob)", got)
+			}
+		})
+	}
+}
+
+func TestSecondCopyWritesNothing(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	idx, _ := src.pushIndex("app", "v1", ociTypes, 2)
+	src.pushReferrer("app", idx, "application/vnd.dev.sigstore.bundle+json", 3)
+	c := testCopier()
+	if _, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	dst.resetCounts()
+	res, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := dst.writes(); w != 0 {
+		t.Errorf("second copy made %d write requests, want 0", w)
+	}
+	if res[0].Status != StatusUnchanged || res[0].BlobsCopied != 0 || res[0].ManifestsWritten != 0 {
+		t.Errorf("second copy result %+v, want unchanged with nothing written", res[0])
+	}
+	if n := dst.count("GET blobs") + dst.count("HEAD blobs"); n != 0 {
+		t.Errorf("second copy checked %d blobs, want 0 (the tag already resolves)", n)
+	}
+}
+
+func TestExistingTag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		overwrite bool
+		wantErr   bool
+	}{
+		{"fail protects the tag", false, true},
+		{"overwrite replaces it", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+			idx, _ := src.pushIndex("app", "v1", ociTypes, 4)
+			old := dst.pushImage("app", ociTypes, 99, 1, 100)
+			oldM := dst.pushManifest("app", "v1", mtOCIManifest, old)
+
+			dst.resetCounts()
+			res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1"), Overwrite: tc.overwrite})
+			var ce *ConflictError
+			if got := errors.As(err, &ce); got != tc.wantErr {
+				t.Fatalf("Copy error = %v, want ConflictError: %v", err, tc.wantErr)
+			}
+			want := idx.Digest
+			if tc.wantErr {
+				want = oldM.Digest
+				if res[0].Refused != oldM.Digest || ce.Existing != oldM.Digest || ce.Wanted != idx.Digest {
+					t.Errorf("refused %q / conflict %+v, want existing %s", res[0].Refused, ce, oldM.Digest)
+				}
+				if res[0].Status != StatusFailed || dst.writes() != 0 {
+					t.Errorf("status %s with %d writes; want failed with none", res[0].Status, dst.writes())
+				}
+			} else if res[0].Replaced != oldM.Digest {
+				t.Errorf("replaced = %q, want %s", res[0].Replaced, oldM.Digest)
+			}
+			if got := dst.manifestDigest("app", "v1"); got != want {
+				t.Errorf("tag v1 resolves to %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestReferrersTravel(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name               string
+		srcAPI, dstAPI     bool
+		wantDstFallbackTag bool
+	}{
+		{"api to api", true, true, true}, // ggcr's registry sends no OCI-Subject header, so the tag is kept too
+		{"fallback tag to fallback tag", false, false, true},
+		{"api to no api", true, false, true},
+		{"fallback tag to api", false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src, dst := newTestRegistry(t, tc.srcAPI), newTestRegistry(t, tc.dstAPI)
+			idx, children := src.pushIndex("app", "v1", ociTypes, 5)
+			sig := src.pushReferrer("app", idx, "application/vnd.dev.sigstore.bundle+json", 6)
+			sbom := src.pushReferrer("app", children[0], "application/spdx+json", 7)
+			if !tc.srcAPI {
+				// Without the API, the source keeps the OCI fallback tags itself.
+				for _, p := range []struct{ subject, ref rawManifest }{{idx, sig}, {children[0], sbom}} {
+					body := []byte(`{"schemaVersion":2,"mediaType":"` + mtOCIIndex + `","manifests":[{"mediaType":"` + mtOCIManifest + `","digest":"` + p.ref.Digest + `","size":` + itoa(len(p.ref.Body)) + `}]}`)
+					src.pushManifest("app", fallbackTag(p.subject.Digest), mtOCIIndex, body)
+				}
+			}
+			// A cosign signature, by tag.
+			cosign := src.pushImage("app", ociTypes, 8, 1, 300)
+			cosignM := src.pushManifest("app", fallbackTag(idx.Digest)+".sig", mtOCIManifest, cosign)
+
+			res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []rawManifest{sig, sbom} {
+				if got := dst.manifestDigest("app", m.Digest); got != m.Digest {
+					t.Errorf("referrer %s not copied", m.Digest)
+				}
+			}
+			if got := dst.manifestDigest("app", fallbackTag(idx.Digest)+".sig"); got != cosignM.Digest {
+				t.Errorf("cosign tag resolves to %q, want %s", got, cosignM.Digest)
+			}
+			if tc.wantDstFallbackTag && dst.manifestDigest("app", fallbackTag(idx.Digest)) == "" {
+				t.Errorf("destination has no referrers tag for %s", idx.Digest)
+			}
+			if res[0].ReferrersCopied < 3 {
+				t.Errorf("referrers copied = %d, want at least 3", res[0].ReferrersCopied)
+			}
+			// Referrers and children are written before the tag: a tag never
+			// points at an image whose signature is still missing.
+			puts := dst.manifestPuts()
+			if len(puts) == 0 || puts[len(puts)-1] != "v1" {
+				t.Errorf("manifest writes %v: want the tag v1 last", puts)
+			}
+		})
+	}
+}
+
+func TestForeignLayersStayWhereTheyAre(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	foreign := descriptor{MediaType: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+		Digest: digestOf([]byte("windows base layer")), Size: 18, URLs: []string{"https://example.com/layer.tar.gz"}}
+	body := src.pushImage("win", dockerTypes, 9, 1, 1000, foreign)
+	m := src.pushManifest("win", "ltsc", mtDockerV2, body)
+	res, err := copyOne(t, testCopier(), src.ref("win:ltsc"), Destination{Ref: dst.ref("win:ltsc")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.manifestDigest("win", "ltsc"); got != m.Digest {
+		t.Errorf("digest %s, want %s", got, m.Digest)
+	}
+	if res[0].BlobsCopied != 2 {
+		t.Errorf("blobs copied = %d, want 2 (config and the distributable layer)", res[0].BlobsCopied)
+	}
+}
+
+func TestRetriesTransientErrors(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	idx, _ := src.pushIndex("app", "v1", ociTypes, 10)
+	var throttled, failed atomic.Int32
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" && throttled.Add(1) <= 2 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	})
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && kind(r.URL.Path) == "manifests" && failed.Add(1) <= 2 {
+			http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}`, http.StatusServiceUnavailable)
+			return true
+		}
+		if r.Method == http.MethodPost && kind(r.URL.Path) == "uploads" && failed.Load() == 0 && throttled.Load() < 100 {
+			// One 500 on the first upload start.
+			if throttled.CompareAndSwap(2, 100) {
+				w.WriteHeader(http.StatusInternalServerError)
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatalf("Copy after transient errors: %v", err)
+	}
+	if got := dst.manifestDigest("app", "v1"); got != idx.Digest {
+		t.Errorf("digest %s, want %s", got, idx.Digest)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 11)
+	var n atomic.Int32
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if kind(r.URL.Path) == "manifests" && n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	})
+	start := time.Now()
+	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	// The test backoff starts at 5ms: only Retry-After explains a wait of a second.
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("copy took %s; Retry-After: 1 was not honoured", waited)
+	}
+}
+
+func TestClientErrorsFailFast(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 12)
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost {
+			http.Error(w, `{"errors":[{"code":"DENIED","message":"no push for you"}]}`, http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	_, err := copyOne(t, testCopier(WithJobs(1)), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	var re *RegistryError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
+		t.Fatalf("error = %v, want a 403 RegistryError", err)
+	}
+	for _, want := range []string{dst.host, "app", "403", "DENIED", "no push for you"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	// One blob at a time: the first 403 ends the destination, with no retry.
+	if got := dst.count("POST uploads"); got != 1 {
+		t.Errorf("upload starts = %d, want 1 (no retry of 4xx, no more work once failed)", got)
+	}
+}
+
+func TestOneDestinationFailingDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	src, good, bad := newTestRegistry(t, true), newTestRegistry(t, true), newTestRegistry(t, true)
+	idx, _ := src.pushIndex("app", "v1", ociTypes, 13)
+	bad.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch {
+			http.Error(w, "", http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: bad.ref("app:v1")}, Destination{Ref: good.ref("app:v1")})
+	if err == nil || !strings.Contains(err.Error(), bad.host) {
+		t.Fatalf("error = %v, want one naming %s", err, bad.host)
+	}
+	if res[0].Status != StatusFailed || res[1].Status != StatusCopied {
+		t.Errorf("statuses = %s, %s; want failed, copied", res[0].Status, res[1].Status)
+	}
+	if got := good.manifestDigest("app", "v1"); got != idx.Digest {
+		t.Errorf("good destination: %q, want %s", got, idx.Digest)
+	}
+	if got := bad.manifestDigest("app", "v1"); got != "" {
+		t.Errorf("failed destination has tag pointing at %s; want no tag", got)
+	}
+}
+
+func TestCancellation(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 14)
+	ctx, cancel := context.WithCancel(context.Background())
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
+			cancel()
+			<-r.Context().Done() // hang until the client gives up
+			return true
+		}
+		return false
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := testCopier().Copy(ctx, Source{Ref: src.ref("app:v1")}, []Destination{{Ref: dst.ref("app:v1")}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Copy did not return after cancellation")
+	}
+	if got := dst.manifestDigest("app", "v1"); got != "" {
+		t.Errorf("cancelled copy left tag pointing at %s", got)
+	}
+}
+
+func TestUnsupportedSchema1(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushManifest("old", "v1", mtDockerSigned1, []byte(`{"schemaVersion":1,"name":"old","tag":"v1","fsLayers":[]}`))
+	_, err := copyOne(t, testCopier(), src.ref("old:v1"), Destination{Ref: dst.ref("old:v1")})
+	if !errors.Is(err, ErrUnsupportedManifest) || !strings.Contains(err.Error(), "schema 1") {
+		t.Errorf("error = %v, want ErrUnsupportedManifest naming schema 1", err)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

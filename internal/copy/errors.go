@@ -1,0 +1,133 @@
+package copy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrDigestMismatch means a registry served content whose digest is not
+	// the one that names it. It is never retried: the copy stops before the
+	// corrupt content is committed anywhere.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrUnsupportedManifest means the manifest's media type cannot be copied
+	// digest for digest (for example Docker schema 1).
+	ErrUnsupportedManifest = errors.New("unsupported manifest")
+	// ErrManifestTooLarge means a manifest exceeded MaxManifestSize.
+	ErrManifestTooLarge = errors.New("manifest too large")
+	// ErrNotFound means the registry has no such manifest or blob.
+	ErrNotFound = errors.New("not found")
+)
+
+// RegistryError is an HTTP error answered by a registry, with where it happened.
+type RegistryError struct {
+	Op         string // what Ferry was doing, e.g. "upload blob sha256:…"
+	Registry   string // host[:port]
+	Repository string
+	StatusCode int
+	Codes      []string      // registry error codes, e.g. MANIFEST_UNKNOWN
+	Message    string        // the registry's own words
+	RetryAfter time.Duration // from the Retry-After header, if any
+}
+
+func (e *RegistryError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s in %s/%s: %d %s", e.Op, e.Registry, e.Repository, e.StatusCode, http.StatusText(e.StatusCode))
+	if len(e.Codes) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(e.Codes, ", "))
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if hint := e.hint(); hint != "" {
+		fmt.Fprintf(&b, " — %s", hint)
+	}
+	return b.String()
+}
+
+// Is lets errors.Is(err, ErrNotFound) match a 404.
+func (e *RegistryError) Is(target error) bool {
+	return target == ErrNotFound && e.StatusCode == http.StatusNotFound
+}
+
+// Temporary reports whether retrying the same request may succeed.
+func (e *RegistryError) Temporary() bool {
+	switch e.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+func (e *RegistryError) hint() string {
+	switch e.StatusCode {
+	case http.StatusUnauthorized:
+		return "check the credentials for this registry (docker login, or the ECR token)"
+	case http.StatusForbidden:
+		return "the credentials lack permission for this repository"
+	}
+	for _, c := range e.Codes {
+		if c == "NAME_UNKNOWN" {
+			return "the repository does not exist; create it first"
+		}
+	}
+	return ""
+}
+
+// newRegistryError reads an unexpected response into a RegistryError.
+func newRegistryError(op, registry, repository string, resp *http.Response) *RegistryError {
+	e := &RegistryError{
+		Op:         op,
+		Registry:   registry,
+		Repository: repository,
+		StatusCode: resp.StatusCode,
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	// CheckError reads a bounded amount of the body and parses the
+	// distribution error document.
+	var te *transport.Error
+	if errors.As(transport.CheckError(resp), &te) {
+		for _, d := range te.Errors {
+			e.Codes = append(e.Codes, string(d.Code))
+			if e.Message == "" {
+				e.Message = d.Message
+			}
+		}
+	}
+	return e
+}
+
+// ConflictError means the destination tag already points at another image
+// and the destination is set to protect it.
+type ConflictError struct {
+	Reference string // the destination tag
+	Existing  string // the digest the tag points at now (refused to replace)
+	Wanted    string // the digest Ferry would have written
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("tag %s already points at %s, not %s; refusing to replace it (set onExistingTag: overwrite, or --overwrite, to replace it)",
+		e.Reference, e.Existing, e.Wanted)
+}
+
+// DigestError says which content failed verification, where.
+type DigestError struct {
+	What string // "blob" or "manifest"
+	Ref  string // where it was read
+	Want string
+	Got  string
+}
+
+func (e *DigestError) Error() string {
+	return fmt.Sprintf("%s %s: content has digest %s (corrupt or tampered data)", e.What, e.Ref, e.Got)
+}
+
+func (e *DigestError) Unwrap() error { return ErrDigestMismatch }

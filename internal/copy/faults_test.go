@@ -1,0 +1,137 @@
+package copy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// cutAfter answers a blob GET with its headers and the first n bytes of
+// body, then drops the connection.
+func cutAfter(w http.ResponseWriter, size int64, body []byte, n int) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("no hijacker")
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: application/octet-stream\r\n\r\n", size)
+	buf.Write(body[:n])
+	buf.Flush()
+}
+
+func TestConnectionCutMidBlobIsRetried(t *testing.T) {
+	t.Parallel()
+	src, dst1, dst2 := newTestRegistry(t, true), newTestRegistry(t, true), newTestRegistry(t, true)
+	big := randomBytes(20, 3<<20)
+	layer := src.pushBlob("app", ociTypes.layer, big)
+	cfg := src.pushBlob("app", ociTypes.config, []byte(`{"os":"linux"}`))
+	body := []byte(`{"schemaVersion":2,"mediaType":"` + mtOCIManifest + `","config":{"mediaType":"` + ociTypes.config + `","digest":"` + cfg.Digest + `","size":` + itoa(int(cfg.Size)) + `},"layers":[{"mediaType":"` + ociTypes.layer + `","digest":"` + layer.Digest + `","size":` + itoa(len(big)) + `}]}`)
+	m := src.pushManifest("app", "v1", mtOCIManifest, body)
+	var cuts atomic.Int32
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, layer.Digest) && cuts.Add(1) == 1 {
+			cutAfter(w, layer.Size, big, 1<<20+17)
+			return true
+		}
+		return false
+	})
+	res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst1.ref("app:v1")}, Destination{Ref: dst2.ref("app:v1")})
+	if err != nil {
+		t.Fatalf("Copy after a cut connection: %v", err)
+	}
+	if cuts.Load() != 2 {
+		t.Errorf("layer read %d times, want 2 (one cut, one retry)", cuts.Load())
+	}
+	for i, d := range []*testRegistry{dst1, dst2} {
+		if got := d.blobDigest("app", layer.Digest); got != layer.Digest {
+			t.Errorf("destination %d: layer has digest %q", i, got)
+		}
+		if got := d.manifestDigest("app", "v1"); got != m.Digest {
+			t.Errorf("destination %d: tag resolves to %q", i, got)
+		}
+		if res[i].BytesCopied != layer.Size+cfg.Size {
+			t.Errorf("destination %d: bytes copied %d, want %d", i, res[i].BytesCopied, layer.Size+cfg.Size)
+		}
+	}
+}
+
+func TestCorruptBlobIsDetected(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	data := randomBytes(21, 2<<20)
+	layer := src.pushBlob("app", ociTypes.layer, data)
+	cfg := src.pushBlob("app", ociTypes.config, []byte(`{"os":"linux"}`))
+	body := []byte(`{"schemaVersion":2,"mediaType":"` + mtOCIManifest + `","config":{"mediaType":"` + ociTypes.config + `","digest":"` + cfg.Digest + `","size":` + itoa(int(cfg.Size)) + `},"layers":[{"mediaType":"` + ociTypes.layer + `","digest":"` + layer.Digest + `","size":` + itoa(len(data)) + `}]}`)
+	src.pushManifest("app", "v1", mtOCIManifest, body)
+	corrupt := append([]byte(nil), data...)
+	corrupt[len(corrupt)/2] ^= 0xff
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, layer.Digest) {
+			w.Header().Set("Content-Length", itoa(len(corrupt)))
+			w.Write(corrupt)
+			return true
+		}
+		return false
+	})
+	_, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	var de *DigestError
+	if !errors.Is(err, ErrDigestMismatch) || !errors.As(err, &de) || de.Want != layer.Digest {
+		t.Fatalf("error = %v, want a DigestError for %s", err, layer.Digest)
+	}
+	if !strings.Contains(err.Error(), src.host+"/app@"+layer.Digest) {
+		t.Errorf("error %q does not say where the corrupt blob came from", err)
+	}
+	if got := dst.blobDigest("app", layer.Digest); got != "" {
+		t.Errorf("destination committed the corrupt blob")
+	}
+	if got := dst.manifestDigest("app", "v1"); got != "" {
+		t.Errorf("destination has a tag for a corrupt image: %s", got)
+	}
+	if n := src.count("GET blobs"); n > 2 {
+		t.Errorf("corrupt blob read %d times: a digest mismatch must not be retried", n)
+	}
+}
+
+func TestMountsWithinARegistry(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.mounts, dst.mounts = true, true
+	idx, _ := src.pushIndex("app", "v1", ociTypes, 22)
+	// go-containerregistry's registry shares blobs across repositories;
+	// make mirror/app start empty, as in distribution or ECR.
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/v2/mirror/app/blobs/") {
+			w.WriteHeader(http.StatusNotFound)
+			return true
+		}
+		return false
+	})
+	// Two repositories in one destination registry, and one in the source's.
+	res, err := copyOne(t, testCopier(), src.ref("app:v1"),
+		Destination{Ref: dst.ref("a/app:v1")}, Destination{Ref: dst.ref("b/app:v1")}, Destination{Ref: src.ref("mirror/app:v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.count("GET blobs"); got != 6 {
+		t.Errorf("source blob reads = %d, want 6: one stream per blob, the rest mounted", got)
+	}
+	if res[0].BlobsCopied != 6 || res[1].BlobsMounted != 6 || res[2].BlobsMounted != 6 {
+		t.Errorf("copied/mounted = %d/%d, %d/%d, %d/%d; want 6 copied to a/app, 6 mounted into b/app and mirror/app",
+			res[0].BlobsCopied, res[0].BlobsMounted, res[1].BlobsCopied, res[1].BlobsMounted, res[2].BlobsCopied, res[2].BlobsMounted)
+	}
+	for _, ref := range []struct {
+		reg  *testRegistry
+		repo string
+	}{{dst, "a/app"}, {dst, "b/app"}, {src, "mirror/app"}} {
+		if got := ref.reg.manifestDigest(ref.repo, "v1"); got != idx.Digest {
+			t.Errorf("%s: %q, want %s", ref.repo, got, idx.Digest)
+		}
+	}
+}

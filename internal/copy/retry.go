@@ -1,0 +1,109 @@
+package copy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Backoff is the retry policy for registry requests: exponential with full
+// jitter, capped, honouring Retry-After.
+type Backoff struct {
+	Attempts int           // total tries, including the first
+	Initial  time.Duration // wait before the second try (before jitter)
+	Max      time.Duration // cap on one wait, Retry-After included
+}
+
+// DefaultBackoff retries for a little over a minute in the worst case.
+var DefaultBackoff = Backoff{Attempts: 6, Initial: 500 * time.Millisecond, Max: 20 * time.Second}
+
+// delay is the wait before try n+1 (n counts from 1).
+func (b Backoff) delay(n int, hint time.Duration) time.Duration {
+	d := b.Initial << (n - 1)
+	if d <= 0 || d > b.Max {
+		d = b.Max
+	}
+	// Full jitter, but never less than half the step, so that a burst of
+	// 429s spreads out without collapsing to zero.
+	d = d/2 + rand.N(d/2+1)
+	if hint > d {
+		d = hint
+	}
+	if d > b.Max {
+		d = b.Max
+	}
+	return d
+}
+
+// retry runs op until it succeeds, fails permanently, or runs out of tries.
+func (b Backoff) retry(ctx context.Context, op func() error) error {
+	attempts := max(b.Attempts, 1)
+	for n := 1; ; n++ {
+		err := op()
+		if err == nil || n >= attempts || !retryable(err) {
+			return err
+		}
+		t := time.NewTimer(b.delay(n, retryAfterOf(err)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// retryable reports whether a fresh try may succeed: throttling, server
+// errors, and broken or timed-out connections. Anything else (4xx, digest
+// mismatches, cancellation) fails fast.
+func retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, ErrDigestMismatch) {
+		return false
+	}
+	var re *RegistryError
+	if errors.As(err, &re) {
+		return re.Temporary()
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, errShortBody) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+func retryAfterOf(err error) time.Duration {
+	var re *RegistryError
+	if errors.As(err, &re) {
+		return re.RetryAfter
+	}
+	return 0
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
