@@ -256,7 +256,7 @@ func (r *Registry) putImageError(repo string, e *pushError) *APIError {
 			tag = "null"
 		}
 		return badRequest(CodeImageAlreadyExists,
-			"Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in the registry with id '%s'",
+			"Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'",
 			e.digest, tag, repo, r.account)
 	case pushTagImmutable:
 		return badRequest(CodeImageTagAlreadyExists,

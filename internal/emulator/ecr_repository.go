@@ -47,8 +47,11 @@ func (r *Registry) createRepository(body []byte) (any, *APIError) {
 	case "":
 	case mutable, immutable:
 		rp.mutability = in.ImageTagMutability
+	case "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION":
+		return nil, invalidParameter("imageTagMutability", "tag mutability exclusion filters are not supported by the emulator")
 	default:
-		return nil, invalidParameter("imageTagMutability", "Member must satisfy enum value set: [IMMUTABLE, MUTABLE]")
+		return nil, badRequest(CodeInvalidParameter, "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: "+
+			"must be one of 'MUTABLE', 'IMMUTABLE', 'MUTABLE_WITH_EXCLUSION', 'IMMUTABLE_WITH_EXCLUSION'")
 	}
 	if in.ImageScanningConfiguration != nil {
 		rp.scanOnPush = in.ImageScanningConfiguration.ScanOnPush

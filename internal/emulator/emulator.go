@@ -29,6 +29,7 @@ type Emulator struct {
 	mu         sync.Mutex
 	started    bool
 	closed     bool
+	done       chan struct{} // closed by Close
 	dataDir    string
 	ownDataDir bool
 	stsServer  *server
@@ -104,6 +105,7 @@ func New(logger *slog.Logger, opts ...Option) (*Emulator, error) {
 		cfg:        cfg,
 		log:        callLog{logger: logger},
 		registries: map[string]*Registry{},
+		done:       make(chan struct{}),
 	}
 	e.sts = newSTSState(e)
 	return e, nil
@@ -142,8 +144,11 @@ func (e *Emulator) Start(ctx context.Context) error {
 	}
 	e.started = true
 	go func() {
-		<-ctx.Done()
-		_ = e.Close()
+		select {
+		case <-ctx.Done():
+			_ = e.Close()
+		case <-e.done:
+		}
 	}()
 	return nil
 }
@@ -157,6 +162,7 @@ func (e *Emulator) Close() error {
 		return nil
 	}
 	e.closed = true
+	close(e.done)
 	var errs []error
 	if e.stsServer != nil {
 		errs = append(errs, e.stsServer.close())

@@ -24,7 +24,9 @@ func FaultThrottling() Fault {
 	return Fault{Status: http.StatusBadRequest, Code: CodeThrottling, Message: "Rate exceeded"}
 }
 
-// FaultServerError is a 500 ServerException, which SDKs retry.
+// FaultServerError is ECR's 500 ServerException, which SDKs retry. For the
+// data plane, FaultUnavailable or Fault{Status: 500, Code: "UNKNOWN"} read
+// more like a registry.
 func FaultServerError() Fault {
 	return Fault{Status: http.StatusInternalServerError, Code: CodeServer, Message: "Internal failure (injected)"}
 }

@@ -1,0 +1,495 @@
+package emulator_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// The conformance test runs every ECR and STS call Ferry makes through the
+// same SDK client code against moto (the reference implementation the
+// project calibrates against) and against the emulator, and compares error
+// codes, HTTP statuses and response shapes (which output fields are set).
+//
+// Where moto departs from the ECR API Reference the emulator follows the
+// reference; each such departure is listed in motoDepartures and asserted to
+// still occur, so the list shrinks when moto is fixed.
+
+const (
+	motoVersion = "5.2.1"
+	motoAccount = "123456789012" // moto's default account
+	motoRegion  = "us-east-1"
+)
+
+// result is one call's observable outcome.
+type result struct {
+	code   string   // smithy ErrorCode(), "" on success
+	msg    string   // smithy ErrorMessage()
+	status int      // HTTP status of the error, 0 on success
+	shape  []string // output fields set, on success
+	out    any
+}
+
+// target is one implementation under test.
+type target struct {
+	name string
+	ecr  *ecr.Client
+	sts  *sts.Client
+	// seedBlobs makes an image's blobs present in a repository before
+	// PutImage. moto has no data plane and checks no layers; ECR and the
+	// emulator require them.
+	seedBlobs func(t *testing.T, repo string, img v1.Image)
+}
+
+// step is one call of the sequence.
+type step struct {
+	name string
+	call func(ctx context.Context, tg *target) (any, error)
+}
+
+// departure is a known difference between moto and the ECR API Reference.
+type departure struct {
+	step string
+	// what differs, and how: checked against moto's and the emulator's results.
+	describe string
+	check    func(moto, emu result) bool
+}
+
+var motoDepartures = []departure{
+	{
+		step:     "PutImage to a missing repository",
+		describe: "moto fails with HTTP 500 and an HTML page; ECR (and the emulator) answer RepositoryNotFoundException, 400",
+		check: func(m, e result) bool {
+			return m.status == 500 && m.code == "(not an API error)" && e.code == "RepositoryNotFoundException" && e.status == 400
+		},
+	},
+	{
+		step:     "PutImage overwriting an immutable tag",
+		describe: "moto answers ImageAlreadyExistsException; ECR (and the emulator) answer ImageTagAlreadyExistsException",
+		check: func(m, e result) bool {
+			return m.code == "ImageAlreadyExistsException" && e.code == "ImageTagAlreadyExistsException"
+		},
+	},
+	{
+		step:     "PutImage v1",
+		describe: "moto's image digest is not the sha256 of the manifest; the emulator's is, as in ECR",
+		check: func(m, e result) bool {
+			md := aws.ToString(m.out.(*ecr.PutImageOutput).Image.ImageId.ImageDigest)
+			ed := aws.ToString(e.out.(*ecr.PutImageOutput).Image.ImageId.ImageDigest)
+			return md != ed && ed == manifestDigest(aws.ToString(e.out.(*ecr.PutImageOutput).Image.ImageManifest))
+		},
+	},
+	{
+		step:     "AssumeRole with a wrong ExternalId",
+		describe: "moto evaluates no trust policy and lets any role be assumed; the emulator checks AllowRole's external ID (AccessDenied, 403) as IAM does",
+		check:    func(m, e result) bool { return m.code == "" && e.code == "AccessDenied" && e.status == 403 },
+	},
+}
+
+// shapeExceptions are output fields set by one side only ("<step>: <field>"),
+// with why. Each is asserted to be observed.
+var shapeExceptions = map[string]string{
+	"AssumeRole: PackedPolicySize": "moto always sets PackedPolicySize; STS reports it for session policies " +
+		"and tags, which Ferry does not pass and the emulator does not take",
+	"DescribeImages: ImageDetails[].ArtifactMediaType": "ECR reports the config media type as artifactMediaType " +
+		"(ECR API Reference, ImageDetail); moto leaves it out",
+}
+
+func manifestDigest(m string) string {
+	sum := sha256.Sum256([]byte(m))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// startMoto starts moto's server on a free port, or reports how to get it.
+// It returns "" when moto is missing outside CI.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	if out, err := exec.CommandContext(t.Context(), "python3", "-c", "import moto.server; print(moto.__version__)").Output(); err != nil {
+		msg := fmt.Sprintf("moto is not installed (%v); install it with: pip install 'moto[server]==%s'", err, motoVersion)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Log(msg + " — conformance against moto not checked")
+		return ""
+	} else if v := strings.TrimSpace(string(out)); v != motoVersion {
+		t.Logf("moto %s found; the departures listed were checked with %s", v, motoVersion)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	var motoLog bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &motoLog, &motoLog
+	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=false")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("moto's output:\n%s", motoLog.String())
+		}
+	})
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return endpoint
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moto did not answer on %s within 20s: %v", endpoint, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestConformanceWithMoto(t *testing.T) {
+	t.Parallel()
+	motoEndpoint := startMoto(t)
+	if motoEndpoint == "" {
+		return
+	}
+	em := newEmulator(t)
+	reg := newRegistry(t, em, motoAccount, motoRegion)
+	if err := em.AllowRole(confRoleARN, "ferry-ext"); err != nil {
+		t.Fatalf("AllowRole: %v", err)
+	}
+	emuECR := ecrClient(t, reg.ECREndpoint(), motoRegion)
+	targets := []*target{
+		{name: "moto", ecr: ecrClient(t, motoEndpoint, motoRegion), sts: stsClient(t, motoEndpoint, nil),
+			seedBlobs: func(*testing.T, string, v1.Image) {}},
+		{name: "emulator", ecr: emuECR, sts: stsClient(t, em.STSEndpoint(), nil),
+			seedBlobs: func(t *testing.T, repo string, img v1.Image) { seedBlobs(t, reg.Host(), repo, img, login(t, emuECR)) }},
+	}
+
+	imgA, imgB := randomImage(t), randomImage(t)
+	results := map[string]map[string]result{} // target -> step -> result
+	for _, tg := range targets {
+		results[tg.name] = map[string]result{}
+		for _, s := range conformanceSteps(t, tg, imgA, imgB) {
+			out, err := s.call(t.Context(), tg)
+			r := result{out: out}
+			if err != nil {
+				r.code, r.status = outcome(err)
+				var ae smithy.APIError
+				if errors.As(err, &ae) {
+					r.msg = ae.ErrorMessage()
+				}
+			} else {
+				r.shape = shape(out)
+			}
+			results[tg.name][s.name] = r
+		}
+	}
+
+	departed, seen := map[string]bool{}, map[string]bool{}
+	for _, d := range motoDepartures {
+		m, e := results["moto"][d.step], results["emulator"][d.step]
+		if !d.check(m, e) {
+			t.Errorf("listed departure no longer observed at %q (%s): moto %s/%d, emulator %s/%d — update motoDepartures",
+				d.step, d.describe, m.code, m.status, e.code, e.status)
+		}
+		departed[d.step] = true
+	}
+	for _, s := range conformanceSteps(t, nil, imgA, imgB) {
+		m, e := results["moto"][s.name], results["emulator"][s.name]
+		if departed[s.name] {
+			continue
+		}
+		if m.code != e.code || m.status != e.status {
+			t.Errorf("%s: moto %q (HTTP %d), emulator %q (HTTP %d)", s.name, m.code, m.status, e.code, e.status)
+			continue
+		}
+		t.Logf("%-45s moto %-35s emulator %s", s.name, orOK(m.code), orOK(e.code))
+		if m.msg != e.msg && sameMessage[m.code] {
+			t.Errorf("%s: message\n moto:     %q\n emulator: %q", s.name, m.msg, e.msg)
+		}
+		for _, f := range diff(m.shape, e.shape) {
+			if _, ok := shapeExceptions[s.name+": "+f]; !ok {
+				t.Errorf("%s: field %s set by moto, not by the emulator", s.name, f)
+			}
+			seen[s.name+": "+f] = true
+		}
+		for _, f := range diff(e.shape, m.shape) {
+			if _, ok := shapeExceptions[s.name+": "+f]; !ok {
+				t.Errorf("%s: field %s set by the emulator, not by moto", s.name, f)
+			}
+			seen[s.name+": "+f] = true
+		}
+	}
+	for ex, why := range shapeExceptions {
+		if !seen[ex] {
+			t.Errorf("listed shape exception %q (%s) no longer observed — update shapeExceptions", ex, why)
+		}
+	}
+}
+
+// sameMessage lists the error codes whose messages moto copies from ECR
+// verbatim; the emulator must match them word for word.
+var sameMessage = map[string]bool{
+	"RepositoryNotFoundException":      true,
+	"RepositoryAlreadyExistsException": true,
+	"ImageNotFoundException":           true,
+	"LifecyclePolicyNotFoundException": true,
+	"ImageAlreadyExistsException":      false, // digests differ (see motoDepartures)
+}
+
+func orOK(code string) string {
+	if code == "" {
+		return "OK"
+	}
+	return code
+}
+
+const confRoleARN = "arn:aws:iam::123456789012:role/ferry-destination"
+
+// conformanceSteps is every ECR and STS call Ferry makes, happy paths and
+// documented errors. tg may be nil when only the names are needed.
+func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
+	rawA, _ := imgA.RawManifest()
+	rawB, _ := imgB.RawManifest()
+	mt := string(ggcrtypes.DockerManifestSchema2)
+	const repo, frozen = "conformance/app", "conformance/frozen"
+	lifecycle := `{"rules":[{"rulePriority":1,"description":"expire untagged","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}}]}`
+	policy := `{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
+	arn := "arn:aws:ecr:" + motoRegion + ":" + motoAccount + ":repository/" + repo
+	return []step{
+		{"GetCallerIdentity", func(ctx context.Context, tg *target) (any, error) {
+			return tg.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		}},
+		{"AssumeRole", func(ctx context.Context, tg *target) (any, error) {
+			return tg.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(confRoleARN),
+				RoleSessionName: aws.String("ferry-ensure"), ExternalId: aws.String("ferry-ext")})
+		}},
+		{"AssumeRole with a wrong ExternalId", func(ctx context.Context, tg *target) (any, error) {
+			return tg.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(confRoleARN),
+				RoleSessionName: aws.String("ferry-ensure"), ExternalId: aws.String("guess")})
+		}},
+		{"CreateRepository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo),
+				ImageTagMutability:         types.ImageTagMutabilityMutable,
+				ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true},
+				EncryptionConfiguration:    &types.EncryptionConfiguration{EncryptionType: types.EncryptionTypeAes256},
+				Tags:                       []types.Tag{{Key: aws.String("managed-by"), Value: aws.String("ferry")}}})
+		}},
+		{"CreateRepository IMMUTABLE", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(frozen),
+				ImageTagMutability: types.ImageTagMutabilityImmutable})
+		}},
+		{"CreateRepository that exists", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)})
+		}},
+		{"CreateRepository with an invalid name", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("Team/App")})
+		}},
+		{"CreateRepository with an invalid mutability", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("conformance/odd"),
+				ImageTagMutability: "SOMETIMES"})
+		}},
+		{"DescribeRepositories", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}})
+		}},
+		{"DescribeRepositories missing", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"conformance/missing"}})
+		}},
+		{"PutLifecyclePolicy", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String(repo), LifecyclePolicyText: aws.String(lifecycle)})
+		}},
+		{"PutLifecyclePolicy on a missing repository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String("conformance/missing"), LifecyclePolicyText: aws.String(lifecycle)})
+		}},
+		{"GetLifecyclePolicy none set", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(frozen)})
+		}},
+		{"SetRepositoryPolicy", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(repo), PolicyText: aws.String(policy)})
+		}},
+		{"SetRepositoryPolicy on a missing repository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("conformance/missing"), PolicyText: aws.String(policy)})
+		}},
+		{"TagResource", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.TagResource(ctx, &ecr.TagResourceInput{ResourceArn: aws.String(arn),
+				Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("platform")}}})
+		}},
+		{"ListTagsForResource", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+		}},
+		{"GetAuthorizationToken", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+		}},
+		{"PutImage v1", func(ctx context.Context, tg *target) (any, error) {
+			tg.seedBlobs(t, repo, imgA)
+			tg.seedBlobs(t, frozen, imgA)
+			tg.seedBlobs(t, frozen, imgB)
+			return tg.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(string(rawA)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v1")})
+		}},
+		{"PutImage unchanged", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(string(rawA)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v1")})
+		}},
+		{"PutImage to an IMMUTABLE repository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(frozen), ImageManifest: aws.String(string(rawA)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v1")})
+		}},
+		{"PutImage overwriting an immutable tag", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(frozen), ImageManifest: aws.String(string(rawB)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v1")})
+		}},
+		{"PutImage to a missing repository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("conformance/missing"), ImageManifest: aws.String(string(rawA)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v1")})
+		}},
+		{"BatchGetImage", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String(repo),
+				ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+		}},
+		{"BatchGetImage of a missing tag", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String(repo),
+				ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v9")}}})
+		}},
+		{"BatchGetImage in a missing repository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String("conformance/missing"),
+				ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+		}},
+		{"DescribeImages", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo),
+				ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+		}},
+		{"DescribeImages of a missing tag", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo),
+				ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v9")}}})
+		}},
+		{"DescribeImages in a missing repository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("conformance/missing")})
+		}},
+	}
+}
+
+// seedBlobs uploads an image's config and layers to host/repo.
+func seedBlobs(t *testing.T, host, repo string, img v1.Image, auth authn.Authenticator) {
+	t.Helper()
+	ref := repoRef(t, host, repo)
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatalf("layers: %v", err)
+	}
+	cfg, _ := img.RawConfigFile()
+	layers = append(layers, static.NewLayer(cfg, ggcrtypes.DockerConfigJSON))
+	for _, l := range layers {
+		if err := remote.WriteLayer(ref, l, remoteOpts(t.Context(), auth)...); err != nil {
+			t.Fatalf("seed blob into %s: %v", repo, err)
+		}
+	}
+}
+
+// shape lists the output fields that are set, as dotted paths ("[]" for
+// list members), leaving out the SDK's result metadata.
+func shape(v any) []string {
+	set := map[string]bool{}
+	walk(reflect.ValueOf(v), "", set)
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+func walk(v reflect.Value, path string, set map[string]bool) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walk(v.Elem(), path, set)
+		}
+	case reflect.Struct:
+		if v.Type() == timeType {
+			set[path] = true
+			return
+		}
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() || f.Name == "ResultMetadata" {
+				continue
+			}
+			p := f.Name
+			if path != "" {
+				p = path + "." + f.Name
+			}
+			walk(v.Field(i), p, set)
+		}
+	case reflect.Slice, reflect.Map:
+		if v.Len() == 0 {
+			return
+		}
+		set[path] = true
+		if v.Kind() == reflect.Slice {
+			for i := range v.Len() {
+				walk(v.Index(i), path+"[]", set)
+			}
+		}
+	default:
+		if !v.IsZero() {
+			set[path] = true
+		}
+	}
+}
+
+func diff(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// outcome is an error's code and HTTP status; an answer that is not an API
+// error (a crash page) has code "(not an API error)".
+func outcome(err error) (string, int) {
+	code := "(not an API error)"
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return code, re.HTTPStatusCode()
+	}
+	return code, 0
+}
