@@ -182,7 +182,9 @@ var (
 )
 
 // AddRegistry adds the ECR registry of one account in one region. opts
-// override the emulator's options for this registry.
+// override the emulator's WithReferrers, WithBlobMounting and WithTokenTTL
+// for this registry; the clock, data directory and caller ARN are the
+// emulator's.
 func (e *Emulator) AddRegistry(account, region string, opts ...Option) (*Registry, error) {
 	if !accountRE.MatchString(account) {
 		return nil, fmt.Errorf("add registry %s/%s: %w", account, region, ErrInvalidAccount)
