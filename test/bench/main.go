@@ -34,9 +34,10 @@
 //     each peer is run once per destination, as its users would, and the
 //     three times are added up;
 //   - warm: the same command(s) again, with everything already present;
-//   - peak RSS: the maximum resident set size of the tool's process (and of
-//     any child it waits for, as wait4 reports it) while copying the 1 GiB
-//     image to one destination.
+//   - peak RSS: the kernel's high-water mark of the tool process's resident
+//     memory (VmHWM, read at exit by test/peakrss; wait4's ru_maxrss would
+//     include this harness's own memory) while copying the 1 GiB image to
+//     one destination.
 //
 // After every copy each destination's tag is resolved (HEAD manifest) and
 // compared with the source digest: a tool that changes the digest is shown

@@ -9,12 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-dev/ferry/test/peakrss"
 )
 
 // tool is one copy tool under test.
@@ -104,7 +105,7 @@ func (b *bench) runTrial(ctx context.Context, t tool) (trial, error) {
 		{"large copy", srcLarge, dstLarge, b.large.digest, nil, &tr.PeakRSSKiB},
 	}
 	for _, s := range steps {
-		run, err := b.runCommands(ctx, t.commands(s.src, s.dsts))
+		run, err := b.runCommands(ctx, t.commands(s.src, s.dsts), s.peakRSSKB != nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return tr, ctx.Err()
@@ -131,11 +132,12 @@ type runResult struct {
 	peakRSSKiB int64
 }
 
-// runCommands runs command lines one after the other.
-func (b *bench) runCommands(ctx context.Context, cmds [][]string) (runResult, error) {
+// runCommands runs command lines one after the other; with measureRSS it
+// reads each one's peak memory (and its time is not to be used).
+func (b *bench) runCommands(ctx context.Context, cmds [][]string, measureRSS bool) (runResult, error) {
 	var res runResult
 	for _, argv := range cmds {
-		r, err := b.runCommand(ctx, argv)
+		r, err := b.runCommand(ctx, argv, measureRSS)
 		if err != nil {
 			return res, err
 		}
@@ -145,9 +147,11 @@ func (b *bench) runCommands(ctx context.Context, cmds [][]string) (runResult, er
 	return res, nil
 }
 
-// runCommand runs one command line, timing it and reading its peak RSS.
-// A command that runs longer than commandTimeout is stopped and fails.
-func (b *bench) runCommand(ctx context.Context, argv []string) (runResult, error) {
+// runCommand runs one command line, timing it, or with measureRSS reading
+// its peak RSS (peakrss traces the process to its exit, which costs a little
+// time, so timed runs are not traced). A command that runs longer than
+// commandTimeout is stopped and fails.
+func (b *bench) runCommand(ctx context.Context, argv []string, measureRSS bool) (runResult, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, commandTimeout, errCommandTimeout)
 	defer cancel()
 	var out bytes.Buffer
@@ -156,7 +160,13 @@ func (b *bench) runCommand(ctx context.Context, argv []string) (runResult, error
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	err := cmd.Run()
+	var peak int64
+	var err error
+	if measureRSS {
+		peak, err = peakrss.Run(cmd)
+	} else {
+		err = cmd.Run()
+	}
 	elapsed := time.Since(start)
 	if errors.Is(context.Cause(ctx), errCommandTimeout) {
 		err = errCommandTimeout
@@ -164,11 +174,7 @@ func (b *bench) runCommand(ctx context.Context, argv []string) (runResult, error
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %w%s", strings.Join(argv, " "), err, lastLine(out.String()))
 	}
-	res := runResult{elapsed: elapsed}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.peakRSSKiB = ru.Maxrss // KiB on Linux
-	}
-	return res, nil
+	return runResult{elapsed: elapsed, peakRSSKiB: peak >> 10}, nil
 }
 
 // lastLine returns ": " and the last non-empty line of s, or "" if none.

@@ -1,0 +1,110 @@
+// Package memory checks that ferry copy streams blobs: its peak memory,
+// read from the process itself, must not grow with the size of a layer.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-dev/ferry/test/imagegen"
+	"github.com/ferry-dev/ferry/test/peakrss"
+)
+
+// Peak RSS bounds. The best peer (crane) peaks at about 14 MiB on a 1 GiB
+// layer; Ferry holds two 256 KiB chunks per blob in flight, so whatever
+// the layer size its peak stays near its start-up footprint.
+const (
+	maxPeak   = 32 << 20 // absolute: far below any buffering of the layer
+	maxGrowth = 6 << 20  // 1 GiB layer vs 32 MiB layer
+)
+
+func TestCopyMemoryIsIndependentOfLayerSize(t *testing.T) {
+	if testing.Short() {
+		t.Log("-short: the 1 GiB copy is left out")
+		return
+	}
+	ferry := buildFerry(t)
+	src := startRegistry(t)
+	dst := startRegistry(t)
+
+	small := peakRSS(t, ferry, src, dst, "small", 32<<20)
+	large := peakRSS(t, ferry, src, dst, "large", 1<<30)
+	t.Logf("ferry copy peak RSS: %.1f MiB for a 32 MiB layer, %.1f MiB for a 1 GiB layer", mib(small), mib(large))
+	if large > maxPeak {
+		t.Errorf("peak RSS copying a 1 GiB layer = %.1f MiB, want at most %.1f MiB", mib(large), mib(maxPeak))
+	}
+	if large-small > maxGrowth {
+		t.Errorf("peak RSS grew by %.1f MiB from a 32 MiB to a 1 GiB layer, want at most %.1f MiB: blobs must stream",
+			mib(large-small), mib(maxGrowth))
+	}
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// peakRSS pushes a one-layer image of size bytes to src and returns the peak
+// resident memory of `ferry copy` copying it to dst.
+func peakRSS(t *testing.T, ferry, src, dst, repo string, size int64) int64 {
+	t.Helper()
+	layer, err := imagegen.RandomLayer(uint64(size), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := imagegen.Image(v1.Platform{OS: "linux", Architecture: "amd64"}, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(src + "/" + repo + ":v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(context.Background())); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(ferry, "copy", "--insecure", ref.String(), dst+"/"+repo+":v1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	peak, err := peakrss.Run(cmd)
+	if err != nil {
+		t.Fatalf("ferry copy: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "copied") {
+		t.Fatalf("ferry copy did not report a copy:\n%s", out.String())
+	}
+	return peak
+}
+
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithBlobHandler(registry.NewDiskBlobHandler(t.TempDir())))
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+// buildFerry builds the ferry command as users get it.
+func buildFerry(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ferry")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/ferry-dev/ferry/cmd/ferry")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal(fmt.Errorf("ferry binary: %w", err))
+	}
+	return bin
+}
