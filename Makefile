@@ -15,8 +15,8 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the ferry CLI into bin/ferry
-	$(GO) build -o $(BIN)/ferry ./cmd/ferry
+build: ## Build the ferry CLI into bin/ferry (static, so it starts fast)
+	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN)/ferry ./cmd/ferry
 
 .PHONY: test
 test: ## Run every test (unit, registry, fuzz seed corpus); installs what it needs

@@ -39,7 +39,7 @@ Flags:
 func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ferry copy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	insecure := fs.Bool("insecure", false, "allow plain HTTP registries (local test registries)")
+	insecure := fs.Bool("insecure", false, "talk plain HTTP, not HTTPS, to every registry (local test registries)")
 	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to copy at once")
 	noReferrers := fs.Bool("no-referrers", false, "do not copy signatures, SBOMs and other referrers")
 	overwrite := fs.Bool("overwrite", false, "replace a destination tag that points at another image (default: refuse)")
@@ -89,6 +89,9 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	copts := []imagecopy.Option{imagecopy.WithJobs(*jobs), imagecopy.WithReferrers(!*noReferrers)}
+	if *insecure {
+		copts = append(copts, imagecopy.WithPlainHTTP())
+	}
 	var progress imagecopy.Progress
 	if f, ok := stderr.(*os.File); ok && !*asJSON && !*verbose && term.IsTerminal(int(f.Fd())) {
 		copts = append(copts, imagecopy.WithProgress(&progress))

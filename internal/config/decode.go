@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +74,7 @@ func (d *decoder) errorWrap(n *yaml.Node, field string, kind, cause error) {
 
 // yamlLine finds the line number yaml.v3 puts in its syntax errors, which
 // have no type of their own ("yaml: line 3: did not find expected key").
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = lazyRegexp(`^yaml: line (\d+): (.*)$`)
 
 func (d *decoder) parse(data []byte) *Config {
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,22 +14,22 @@ import (
 )
 
 var (
-	accountRE = regexp.MustCompile(`^\d{12}$`)
-	regionRE  = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$`)
-	ruleRE    = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+	accountRE = lazyRegexp(`^\d{12}$`)
+	regionRE  = lazyRegexp(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$`)
+	ruleRE    = lazyRegexp(`^[a-z0-9-]{1,64}$`)
 	// IAM role names: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
-	roleRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	roleRE = lazyRegexp(`^[\w+=,.@-]{1,64}$`)
 	// sts:ExternalId, AssumeRole: length 2 to 1224, pattern [\w+=,.@:\/-]*
 	// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
-	externalIDRE = regexp.MustCompile(`^[\w+=,.@:/-]*$`)
+	externalIDRE = lazyRegexp(`^[\w+=,.@:/-]*$`)
 	// The prefix of a repository name, checked by appending "a": it can end
 	// in a separator, since a source name always starts with a letter or digit.
-	repositoryRE = regexp.MustCompile(`^` + match.RepositoryPattern + `$`)
+	repositoryRE = lazyRegexp(`^` + match.RepositoryPattern + `$`)
 	// KMS key ids, aliases and their ARNs, as ECR's kmsKey accepts them.
-	kmsKeyIDRE    = regexp.MustCompile(`^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
-	kmsAliasRE    = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
-	kmsARNRE      = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]):kms:([a-z0-9-]+):(\d{12}):(key/[0-9a-zA-Z-]+|alias/[a-zA-Z0-9/_-]+)$`)
-	resourceTagRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	kmsKeyIDRE    = lazyRegexp(`^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+	kmsAliasRE    = lazyRegexp(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
+	kmsARNRE      = lazyRegexp(`^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]):kms:([a-z0-9-]+):(\d{12}):(key/[0-9a-zA-Z-]+|alias/[a-zA-Z0-9/_-]+)$`)
+	resourceTagRE = lazyRegexp(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 )
 
 // AWS resource tag limits (ECR TagResource and CreateRepository tags):

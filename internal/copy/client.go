@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -317,4 +318,61 @@ func (r *repo) referrers(ctx context.Context, digest string) (refs []descriptor,
 		return nil
 	})
 	return refs, supported, err
+}
+
+// maxTagPages bounds how far Ferry pages through a tag list before it
+// falls back to asking for each referrer tag by name.
+const maxTagPages = 10
+
+// listTags returns the repository's tags. complete is false when the list
+// was too long to read in maxTagPages pages or the registry will not list
+// tags (404, 403, 405): the caller then asks for tags one by one.
+func (r *repo) listTags(ctx context.Context) (tags []string, complete bool, err error) {
+	next := r.base.ResolveReference(&url.URL{Path: "tags/list", RawQuery: "n=1000"}).String()
+	for page := 0; page < maxTagPages; page++ {
+		var body struct {
+			Tags []string `json:"tags"`
+		}
+		var link string
+		err := r.backoff.retry(ctx, func() error {
+			resp, err := r.do(ctx, "list tags", http.MethodGet, next, nil, nil, 0, http.StatusOK)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			link = resp.Header.Get("Link")
+			if err := json.NewDecoder(io.LimitReader(resp.Body, MaxManifestSize)).Decode(&body); err != nil {
+				return fmt.Errorf("list tags in %s: %w", r, err)
+			}
+			if link != "" {
+				u, err := resp.Request.URL.Parse(nextLink(link))
+				if err != nil {
+					return fmt.Errorf("list tags in %s: bad Link header %q: %w", r, link, err)
+				}
+				next = u.String()
+			}
+			return nil
+		})
+		var re *RegistryError
+		if errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || re.StatusCode == http.StatusForbidden || re.StatusCode == http.StatusMethodNotAllowed) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		tags = append(tags, body.Tags...)
+		if link == "" {
+			return tags, true, nil
+		}
+	}
+	return tags, false, nil
+}
+
+// nextLink extracts the URL from a Link header: <url>; rel="next".
+func nextLink(h string) string {
+	start, end := strings.Index(h, "<"), strings.Index(h, ">")
+	if start < 0 || end < start {
+		return ""
+	}
+	return h[start+1 : end]
 }

@@ -42,6 +42,7 @@ type Copier struct {
 	keychain  authn.Keychain
 	backoff   Backoff
 	referrers bool
+	plainHTTP bool
 	progress  *Progress
 }
 
@@ -71,6 +72,11 @@ func WithBackoff(b Backoff) Option { return func(c *Copier) { c.backoff = b } }
 // WithReferrers sets whether referrers and cosign tags are copied (default true).
 func WithReferrers(on bool) Option { return func(c *Copier) { c.referrers = on } }
 
+// WithPlainHTTP makes every request plain HTTP, never TLS: for local test
+// registries. References must then be parsed with name.Insecure. (Without
+// it, go-containerregistry tries HTTPS first for every local registry.)
+func WithPlainHTTP() Option { return func(c *Copier) { c.plainHTTP = true } }
+
 // WithProgress makes the copier count bytes into p as it goes.
 func WithProgress(p *Progress) Option { return func(c *Copier) { c.progress = p } }
 
@@ -96,7 +102,21 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		t.MaxIdleConnsPerHost = c.jobs + metaJobs
 		c.rt = t
 	}
+	if c.plainHTTP {
+		c.rt = plainHTTP{c.rt}
+	}
 	return c
+}
+
+// plainHTTP refuses HTTPS at once, so the registry handshake goes straight
+// to HTTP instead of first trying TLS against a plain-HTTP server.
+type plainHTTP struct{ inner http.RoundTripper }
+
+func (p plainHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "https" {
+		return nil, fmt.Errorf("%s: HTTPS is off (plain HTTP was asked for)", r.URL.Host)
+	}
+	return p.inner.RoundTrip(r)
 }
 
 // Source is the image to copy: a tag or a digest reference.
@@ -155,7 +175,21 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 	for i, d := range dsts {
 		results[i].Destination = d.Ref.String()
 	}
+	jobs := make([]*destJob, len(dsts))
+	for i, d := range dsts {
+		jobs[i] = &destJob{d: d, res: &results[i]}
+	}
+	// Connect to the destinations while the source is read.
+	var connected sync.WaitGroup
+	for _, j := range jobs {
+		connected.Go(func() {
+			if err := c.connect(ctx, j); err != nil {
+				j.fail(err)
+			}
+		})
+	}
 	run, err := c.prepare(ctx, src)
+	connected.Wait()
 	if err != nil {
 		for i := range results {
 			results[i].Status, results[i].Err, results[i].Error = StatusFailed, err, err.Error()
@@ -163,10 +197,8 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 		}
 		return results, fmt.Errorf("read %s: %w", src.Ref, err)
 	}
-	jobs := make([]*destJob, len(dsts))
-	for i, d := range dsts {
-		jobs[i] = &destJob{d: d, res: &results[i]}
-		results[i].Digest, results[i].MediaType = run.root.raw.Digest, run.root.raw.MediaType
+	for _, j := range jobs {
+		j.res.Digest, j.res.MediaType = run.root.raw.Digest, run.root.raw.MediaType
 	}
 	run.copy(ctx, jobs)
 
@@ -195,6 +227,7 @@ type run struct {
 	src    *repo
 	srcRef name.Reference
 	root   *node
+	tags   *tagList // the source's tags, for referrer discovery
 
 	// Loaded on first need, shared by every destination.
 	extrasOnce sync.Once
@@ -211,15 +244,43 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tags *tagList
+	if c.referrers {
+		tags = listTagsAsync(ctx, r)
+	}
 	raw, err := r.getManifest(ctx, src.Ref.Identifier())
 	if err != nil {
 		return nil, err
 	}
-	root, err := load(ctx, r, raw)
+	root, err := parseNode(raw)
 	if err != nil {
 		return nil, err
 	}
-	return &run{c: c, src: r, srcRef: src.Ref, root: root}, nil
+	run := &run{c: c, src: r, srcRef: src.Ref, root: root, tags: tags}
+	if c.referrers {
+		// Start discovery now; destinations wait for it in plan.
+		go func() { _, _ = run.loadExtras(ctx) }()
+	}
+	return run, nil
+}
+
+// connect authenticates to a destination repository for push and pull.
+func (c *Copier) connect(ctx context.Context, j *destJob) error {
+	auth, err := c.auth(j.d.Auth, j.d.Ref.Context())
+	if err != nil {
+		return err
+	}
+	j.repo, err = openRepo(ctx, j.d.Ref.Context(), auth, c.rt, c.backoff, transport.PushScope, transport.PullScope)
+	if err != nil {
+		return err
+	}
+	// What the tag points at now needs no source digest: ask while the
+	// source is read.
+	if t, ok := j.d.Ref.(name.Tag); ok {
+		j.tag = t.TagStr()
+		j.existing, err = j.repo.headManifest(ctx, j.tag)
+	}
+	return err
 }
 
 func (c *Copier) auth(a authn.Authenticator, r name.Repository) (authn.Authenticator, error) {
@@ -237,8 +298,9 @@ func (c *Copier) auth(a authn.Authenticator, r name.Repository) (authn.Authentic
 type destJob struct {
 	d    Destination
 	res  *Result
-	repo *repo
-	tag  string // tag to write the root under; "" writes it by digest
+	repo     *repo
+	tag      string // tag to write the root under; "" writes it by digest
+	existing string // what the tag pointed at before the copy
 
 	// What this destination lacks, found by plan.
 	writes  []write               // manifests to write, in order
@@ -279,6 +341,9 @@ func (j *destJob) count(f func(r *Result)) {
 func (r *run) copy(ctx context.Context, jobs []*destJob) {
 	var wg sync.WaitGroup
 	for _, j := range jobs {
+		if j.failed() {
+			continue
+		}
 		wg.Go(func() {
 			if err := r.plan(ctx, j); err != nil {
 				j.fail(err)
@@ -307,40 +372,19 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 	c := r.c
 	dref := j.d.Ref
 	rootDigest := r.root.raw.Digest
-	switch ref := dref.(type) {
-	case name.Digest:
-		if ref.DigestStr() != rootDigest {
-			return fmt.Errorf("destination digest %s is not the source's %s", ref.DigestStr(), rootDigest)
+	if ref, ok := dref.(name.Digest); ok && ref.DigestStr() != rootDigest {
+		return fmt.Errorf("destination digest %s is not the source's %s", ref.DigestStr(), rootDigest)
+	}
+	existing := j.existing
+	if existing != "" && existing != rootDigest {
+		if !j.d.Overwrite {
+			j.res.Refused = existing
+			return &ConflictError{Reference: dref.String(), Existing: existing, Wanted: rootDigest}
 		}
-	case name.Tag:
-		j.tag = ref.TagStr()
-	}
-	auth, err := c.auth(j.d.Auth, dref.Context())
-	if err != nil {
-		return err
-	}
-	actions := []string{transport.PushScope, transport.PullScope}
-	j.repo, err = openRepo(ctx, dref.Context(), auth, c.rt, c.backoff, actions...)
-	if err != nil {
-		return err
+		j.res.Replaced = existing
 	}
 
-	var existing string
-	if j.tag != "" {
-		existing, err = j.repo.headManifest(ctx, j.tag)
-		if err != nil {
-			return err
-		}
-		if existing != "" && existing != rootDigest {
-			if !j.d.Overwrite {
-				j.res.Refused = existing
-				return &ConflictError{Reference: dref.String(), Existing: existing, Wanted: rootDigest}
-			}
-			j.res.Replaced = existing
-		}
-	}
-
-	p := planner{ctx: ctx, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}}
+	p := planner{ctx: ctx, src: r.src, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}}
 	if r.c.referrers {
 		extras, err := r.loadExtras(ctx)
 		if err != nil {
@@ -396,6 +440,7 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 // before parents) and the blobs those manifests reference.
 type planner struct {
 	ctx     context.Context
+	src     *repo
 	dst     *repo
 	seen    map[string]bool
 	writes  []write
@@ -415,7 +460,11 @@ func (p *planner) tree(n *node, tag string) error {
 		return err
 	}
 	if have == "" {
-		for _, c := range n.children {
+		children, err := n.loadChildren(p.ctx, p.src)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
 			if err := p.tree(c, ""); err != nil {
 				return err
 			}

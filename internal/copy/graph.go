@@ -3,51 +3,59 @@ package copy
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
 
-// node is a manifest read from the source, with the manifests it references.
+// node is a manifest read from the source. Its child manifests are read only
+// when a destination lacks it, so a destination that is up to date costs no
+// more than one request.
 type node struct {
-	raw      rawManifest
-	mf       manifest
+	raw rawManifest
+	mf  manifest
+
+	once     sync.Once
 	children []*node
+	err      error
 }
 
-// load parses raw and reads its child manifests from r, recursively.
-func load(ctx context.Context, r *repo, raw rawManifest) (*node, error) {
+func parseNode(raw rawManifest) (*node, error) {
 	mf, err := raw.parse()
 	if err != nil {
 		return nil, err
 	}
-	n := &node{raw: raw, mf: mf}
-	kids := mf.children()
-	if len(kids) == 0 {
-		return n, nil
-	}
-	n.children = make([]*node, len(kids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(metaJobs)
-	for i, k := range kids {
-		g.Go(func() error {
-			raw, err := r.getManifest(gctx, k.Digest)
-			if err != nil {
-				return err
-			}
-			n.children[i], err = load(gctx, r, raw)
-			return err
-		})
-	}
-	return n, g.Wait()
+	return &node{raw: raw, mf: mf}, nil
 }
 
-// walk calls f for n and every manifest under it, children first.
-func (n *node) walk(f func(*node)) {
-	for _, c := range n.children {
-		c.walk(f)
+// loadChildren reads the manifests n references from r, once.
+func (n *node) loadChildren(ctx context.Context, r *repo) ([]*node, error) {
+	n.once.Do(func() {
+		kids := n.mf.children()
+		children := make([]*node, len(kids))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(metaJobs)
+		for i, k := range kids {
+			g.Go(func() error {
+				var err error
+				children[i], err = fetch(gctx, r, k.Digest)
+				return err
+			})
+		}
+		n.children, n.err = children, g.Wait()
+	})
+	return n.children, n.err
+}
+
+// digests lists n's digest and those of the manifests it references.
+func (n *node) digests() []string {
+	out := []string{n.raw.Digest}
+	for _, k := range n.mf.children() {
+		out = append(out, k.Digest)
 	}
-	f(n)
+	return out
 }
 
 // extra is something that travels with the image: a referrer found through
@@ -69,11 +77,10 @@ var cosignSuffixes = []string{".sig", ".att", ".sbom"}
 // or to any manifest in it.
 func (r *run) loadExtras(ctx context.Context) ([]extra, error) {
 	r.extrasOnce.Do(func() {
-		var digests []string
-		r.root.walk(func(n *node) { digests = append(digests, n.raw.Digest) })
+		digests := r.root.digests()
 		seen := map[string]bool{}
 		for depth := 0; depth < maxReferrerDepth && len(digests) > 0; depth++ {
-			found, err := discover(ctx, r.src, digests)
+			found, err := discover(ctx, r.src, r.tags, digests)
 			if err != nil {
 				r.extrasErr = err
 				return
@@ -85,63 +92,132 @@ func (r *run) loadExtras(ctx context.Context) ([]extra, error) {
 				}
 				seen[e.node.raw.Digest+"|"+e.tag] = true
 				r.extras = append(r.extras, e)
-				e.node.walk(func(n *node) { digests = append(digests, n.raw.Digest) })
+				digests = append(digests, e.node.digests()...)
 			}
 		}
 	})
 	return r.extras, r.extrasErr
 }
 
-// discover finds the referrers of each digest in the source repository.
-func discover(ctx context.Context, r *repo, digests []string) ([]extra, error) {
-	results := make([][]extra, len(digests))
+// tagList is the source's tag list, read in the background: one request
+// answers for every fallback and cosign tag Ferry would otherwise ask for.
+type tagList struct {
+	done     chan struct{}
+	tags     map[string]bool
+	complete bool
+}
+
+func listTagsAsync(ctx context.Context, r *repo) *tagList {
+	tl := &tagList{done: make(chan struct{})}
+	go func() {
+		defer close(tl.done)
+		tags, complete, err := r.listTags(ctx)
+		if err != nil || !complete {
+			return // ask for each tag by name instead
+		}
+		tl.tags, tl.complete = make(map[string]bool, len(tags)), true
+		for _, t := range tags {
+			tl.tags[t] = true
+		}
+	}()
+	return tl
+}
+
+// mayHave reports whether tag may exist: false only when the full tag list
+// was read and lacks it.
+func (tl *tagList) mayHave(ctx context.Context, tag string) bool {
+	if tl == nil {
+		return true
+	}
+	select {
+	case <-tl.done:
+	case <-ctx.Done():
+		return true
+	}
+	return !tl.complete || tl.tags[tag]
+}
+
+// discover finds the referrers of each digest in the source repository:
+// the referrers API, the fallback tag and cosign's tags, all asked at once.
+// Tags the tag list shows missing are not asked for.
+func discover(ctx context.Context, r *repo, tags *tagList, digests []string) ([]extra, error) {
+	var mu sync.Mutex
+	var all []extra
+	found := func(e extra) {
+		mu.Lock()
+		defer mu.Unlock()
+		all = append(all, e)
+	}
+	// byTag fetches a tagged artifact if there is one.
+	byTag := func(ctx context.Context, tag string) (*node, error) {
+		if !tags.mayHave(ctx, tag) {
+			return nil, nil
+		}
+		n, err := fetch(ctx, r, tag)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		return n, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(metaJobs)
-	for i, d := range digests {
+	for _, d := range digests {
+		// The fallback tag is asked for at the same time as the API, and
+		// kept only if the API turns out to be missing: one round trip
+		// instead of two on registries without it.
+		fallback := make(chan error, 1)
+		var fallbackNode *node
 		g.Go(func() error {
-			var out []extra
+			var err error
+			fallbackNode, err = byTag(gctx, fallbackTag(d))
+			fallback <- err
+			return nil
+		})
+		g.Go(func() error {
 			refs, supported, err := r.referrers(gctx, d)
 			if err != nil {
 				return err
 			}
-			if supported {
-				for _, ref := range refs {
-					n, err := fetch(gctx, r, ref.Digest)
-					if err != nil {
-						return err
-					}
-					out = append(out, extra{node: n, subject: d, desc: ref})
-				}
-			} else {
-				n, err := fetch(gctx, r, fallbackTag(d))
-				if err != nil && !errors.Is(err, ErrNotFound) {
+			if !supported {
+				if err := <-fallback; err != nil {
 					return err
 				}
-				if n != nil {
-					out = append(out, extra{node: n, tag: fallbackTag(d)})
+				if fallbackNode != nil {
+					found(extra{node: fallbackNode, tag: fallbackTag(d)})
 				}
+				return nil
 			}
-			for _, suffix := range cosignSuffixes {
-				tag := fallbackTag(d) + suffix
-				n, err := fetch(gctx, r, tag)
-				if err != nil && !errors.Is(err, ErrNotFound) {
+			for _, ref := range refs {
+				n, err := fetch(gctx, r, ref.Digest)
+				if err != nil {
 					return err
 				}
-				if n != nil {
-					out = append(out, extra{node: n, tag: tag})
-				}
+				found(extra{node: n, subject: d, desc: ref})
 			}
-			results[i] = out
 			return nil
 		})
+		for _, suffix := range cosignSuffixes {
+			g.Go(func() error {
+				tag := fallbackTag(d) + suffix
+				n, err := byTag(gctx, tag)
+				if n != nil {
+					found(extra{node: n, tag: tag})
+				}
+				return err
+			})
+		}
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	var all []extra
-	for _, rs := range results {
-		all = append(all, rs...)
-	}
+	// Deterministic order: the same run writes in the same order.
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.subject+a.tag != b.subject+b.tag {
+			return a.subject+a.tag < b.subject+b.tag
+		}
+		return a.node.raw.Digest < b.node.raw.Digest
+	})
 	return all, nil
 }
 
@@ -151,7 +227,7 @@ func fetch(ctx context.Context, r *repo, ref string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(ctx, r, raw)
+	return parseNode(raw)
 }
 
 // fallbackTag is the OCI referrers tag schema for a digest: sha256-<hex>.
