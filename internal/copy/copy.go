@@ -296,8 +296,8 @@ func (c *Copier) auth(a authn.Authenticator, r name.Repository) (authn.Authentic
 
 // destJob is the work and the outcome at one destination.
 type destJob struct {
-	d    Destination
-	res  *Result
+	d        Destination
+	res      *Result
 	repo     *repo
 	tag      string // tag to write the root under; "" writes it by digest
 	existing string // what the tag pointed at before the copy
