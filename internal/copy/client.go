@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // repo speaks the OCI distribution API to one repository. Every metadata
@@ -27,45 +26,29 @@ type repo struct {
 	backoff  Backoff
 }
 
-// openRepo authenticates to a repository with the given scopes (pull, or
-// push and pull) and returns a client for it.
-func openRepo(ctx context.Context, r name.Repository, auth authn.Authenticator, rt http.RoundTripper, b Backoff, actions ...string) (*repo, error) {
+// openRepo returns a client for a repository that authenticates for the
+// given actions (pull, or push and pull). It sends nothing yet. Without
+// plainHTTP it speaks HTTPS.
+func openRepo(ctx context.Context, r name.Repository, auth authn.Authenticator, rt http.RoundTripper, b Backoff, plainHTTP bool, actions ...string) (*repo, error) {
 	scopes := make([]string, 0, len(actions))
 	for _, a := range actions {
 		scopes = append(scopes, r.Scope(a))
 	}
-	var t http.RoundTripper
-	err := b.retry(ctx, func() error {
-		var err error
-		t, err = transport.NewWithContext(ctx, r.Registry, auth, rt, scopes)
-		return err
-	})
+	t, err := newAuthTransport(ctx, r.Registry, auth, rt, scopes, plainHTTP)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s/%s: %w", r.RegistryStr(), r.RepositoryStr(), authError(r, err))
+		return nil, err
+	}
+	scheme := "https"
+	if plainHTTP {
+		scheme = "http"
 	}
 	return &repo{
 		registry: r.RegistryStr(),
 		name:     r.RepositoryStr(),
-		base:     &url.URL{Scheme: r.Scheme(), Host: r.RegistryStr(), Path: "/v2/" + r.RepositoryStr() + "/"},
+		base:     &url.URL{Scheme: scheme, Host: r.RegistryStr(), Path: "/v2/" + r.RepositoryStr() + "/"},
 		client:   &http.Client{Transport: t},
 		backoff:  b,
 	}, nil
-}
-
-// authError turns ggcr's handshake errors into RegistryErrors where it can.
-func authError(r name.Repository, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		re := &RegistryError{Op: "authenticate", Registry: r.RegistryStr(), Repository: r.RepositoryStr(), StatusCode: te.StatusCode}
-		for _, d := range te.Errors {
-			re.Codes = append(re.Codes, string(d.Code))
-			if re.Message == "" {
-				re.Message = d.Message
-			}
-		}
-		return re
-	}
-	return err
 }
 
 func (r *repo) String() string { return r.registry + "/" + r.name }

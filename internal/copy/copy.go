@@ -73,8 +73,7 @@ func WithBackoff(b Backoff) Option { return func(c *Copier) { c.backoff = b } }
 func WithReferrers(on bool) Option { return func(c *Copier) { c.referrers = on } }
 
 // WithPlainHTTP makes every request plain HTTP, never TLS: for local test
-// registries. References must then be parsed with name.Insecure. (Without
-// it, go-containerregistry tries HTTPS first for every local registry.)
+// registries. Without it every registry is spoken to over HTTPS.
 func WithPlainHTTP() Option { return func(c *Copier) { c.plainHTTP = true } }
 
 // WithProgress makes the copier count bytes into p as it goes.
@@ -102,21 +101,7 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		t.MaxIdleConnsPerHost = c.jobs + metaJobs
 		c.rt = t
 	}
-	if c.plainHTTP {
-		c.rt = plainHTTP{c.rt}
-	}
 	return c
-}
-
-// plainHTTP refuses HTTPS at once, so the registry handshake goes straight
-// to HTTP instead of first trying TLS against a plain-HTTP server.
-type plainHTTP struct{ inner http.RoundTripper }
-
-func (p plainHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "https" {
-		return nil, fmt.Errorf("%s: HTTPS is off (plain HTTP was asked for)", r.URL.Host)
-	}
-	return p.inner.RoundTrip(r)
 }
 
 // Source is the image to copy: a tag or a digest reference.
@@ -240,7 +225,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := openRepo(ctx, src.Ref.Context(), auth, c.rt, c.backoff, transport.PullScope)
+	r, err := openRepo(ctx, src.Ref.Context(), auth, c.rt, c.backoff, c.plainHTTP, transport.PullScope)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +255,7 @@ func (c *Copier) connect(ctx context.Context, j *destJob) error {
 	if err != nil {
 		return err
 	}
-	j.repo, err = openRepo(ctx, j.d.Ref.Context(), auth, c.rt, c.backoff, transport.PushScope, transport.PullScope)
+	j.repo, err = openRepo(ctx, j.d.Ref.Context(), auth, c.rt, c.backoff, c.plainHTTP, transport.PushScope, transport.PullScope)
 	if err != nil {
 		return err
 	}

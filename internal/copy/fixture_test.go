@@ -294,7 +294,7 @@ func (tr *testRegistry) pushReferrer(repo string, subject rawManifest, artifactT
 
 // testCopier has fast retries so fault tests take milliseconds.
 func testCopier(opts ...Option) *Copier {
-	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(authn.NewMultiKeychain())}
+	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(authn.NewMultiKeychain()), WithPlainHTTP()}
 	return New(nil, append(base, opts...)...)
 }
 
