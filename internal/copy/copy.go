@@ -212,7 +212,8 @@ type run struct {
 	src    *repo
 	srcRef name.Reference
 	root   *node
-	tags   *tagList // the source's tags, for referrer discovery
+	tags   *tagList        // the source's tags, for referrer discovery
+	probe  *referrersProbe // whether the source has the referrers API
 
 	// Loaded on first need, shared by every destination.
 	extrasOnce sync.Once
@@ -230,8 +231,9 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 		return nil, err
 	}
 	var tags *tagList
+	var probe *referrersProbe
 	if c.referrers {
-		tags = listTagsAsync(ctx, r)
+		tags, probe = listTagsAsync(ctx, r), probeReferrers(ctx, r)
 	}
 	raw, err := r.getManifest(ctx, src.Ref.Identifier())
 	if err != nil {
@@ -241,7 +243,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &run{c: c, src: r, srcRef: src.Ref, root: root, tags: tags}
+	run := &run{c: c, src: r, srcRef: src.Ref, root: root, tags: tags, probe: probe}
 	if c.referrers {
 		// Start discovery now; destinations wait for it in plan.
 		go func() { _, _ = run.loadExtras(ctx) }()
@@ -503,7 +505,7 @@ func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 		j.res.ReferrersCopied++
 		if w.referer.subject != "" && !indexed {
 			// The destination has no referrers API: keep its fallback tag.
-			if err := addToReferrersTag(ctx, j.repo, w.referer.subject, w.referer.desc); err != nil {
+			if err := addToReferrersTag(ctx, j.repo, w.referer.subject, w.node.raw.referrerDescriptor(w.node.mf)); err != nil {
 				return err
 			}
 		}

@@ -177,6 +177,12 @@ func TestReferrersTravel(t *testing.T) {
 			if tc.wantDstFallbackTag && dst.manifestDigest("app", fallbackTag(idx.Digest)) == "" {
 				t.Errorf("destination has no referrers tag for %s", idx.Digest)
 			}
+			if tc.srcAPI {
+				// Ferry wrote the fallback tag itself: its entries say what the referrer is.
+				if !dst.referrersTagLists(fallbackTag(idx.Digest), sig.Digest, "application/vnd.dev.sigstore.bundle+json") {
+					t.Errorf("referrers tag %s does not list %s with its artifactType", fallbackTag(idx.Digest), sig.Digest)
+				}
+			}
 			if res[0].ReferrersCopied < 3 {
 				t.Errorf("referrers copied = %d, want at least 3", res[0].ReferrersCopied)
 			}

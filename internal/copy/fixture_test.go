@@ -302,3 +302,20 @@ func copyOne(t *testing.T, c *Copier, src name.Reference, dsts ...Destination) (
 	t.Helper()
 	return c.Copy(context.Background(), Source{Ref: src}, dsts)
 }
+
+// referrersTagLists reports whether the index under tag lists digest with
+// the given artifactType.
+func (tr *testRegistry) referrersTagLists(tag, digest, artifactType string) bool {
+	tr.t.Helper()
+	resp := tr.do(http.MethodGet, tr.url("app", "manifests/"+tag), "", nil, http.StatusOK)
+	var idx manifest
+	if err := json.NewDecoder(resp.Body).Decode(&idx); err != nil {
+		tr.t.Fatal(err)
+	}
+	for _, d := range idx.Manifests {
+		if d.Digest == digest && d.ArtifactType == artifactType {
+			return true
+		}
+	}
+	return false
+}

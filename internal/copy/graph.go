@@ -62,9 +62,8 @@ func (n *node) digests() []string {
 // the OCI referrers API, the OCI referrers fallback tag, or a cosign tag.
 type extra struct {
 	node    *node
-	tag     string     // tag to write it under ("sha256-<hex>.sig", "sha256-<hex>"); "" for by digest
-	subject string     // for referrers-API referrers: the subject digest
-	desc    descriptor // for referrers-API referrers: its descriptor in the referrers list
+	tag     string // tag to write it under ("sha256-<hex>.sig", "sha256-<hex>"); "" for by digest
+	subject string // for referrers-API referrers: the subject digest
 }
 
 // maxReferrerDepth bounds referrers of referrers (a signature on an SBOM).
@@ -80,7 +79,7 @@ func (r *run) loadExtras(ctx context.Context) ([]extra, error) {
 		digests := r.root.digests()
 		seen := map[string]bool{}
 		for depth := 0; depth < maxReferrerDepth && len(digests) > 0; depth++ {
-			found, err := discover(ctx, r.src, r.tags, digests)
+			found, err := discover(ctx, r.src, r.tags, r.probe, digests)
 			if err != nil {
 				r.extrasErr = err
 				return
@@ -123,6 +122,43 @@ func listTagsAsync(ctx context.Context, r *repo) *tagList {
 	return tl
 }
 
+// referrersProbe learns, alongside the first requests, whether the source
+// has the OCI referrers API at all, by asking for the referrers of a digest
+// no content has: a registry with the API answers 200 with an empty list,
+// one without it 404. Without the API no referrers request is made per
+// manifest; the fallback tags come from the tag list.
+type referrersProbe struct {
+	done      chan struct{}
+	supported bool
+}
+
+const zeroDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+func probeReferrers(ctx context.Context, r *repo) *referrersProbe {
+	p := &referrersProbe{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		_, supported, err := r.referrers(ctx, zeroDigest)
+		// On an error, assume the API is there: the per-manifest requests
+		// then say what is wrong.
+		p.supported = supported || err != nil
+	}()
+	return p
+}
+
+// hasAPI waits for the probe; a nil probe means "ask".
+func (p *referrersProbe) hasAPI(ctx context.Context) bool {
+	if p == nil {
+		return true
+	}
+	select {
+	case <-p.done:
+		return p.supported
+	case <-ctx.Done():
+		return true
+	}
+}
+
 // mayHave reports whether tag may exist: false only when the full tag list
 // was read and lacks it.
 func (tl *tagList) mayHave(ctx context.Context, tag string) bool {
@@ -140,7 +176,7 @@ func (tl *tagList) mayHave(ctx context.Context, tag string) bool {
 // discover finds the referrers of each digest in the source repository:
 // the referrers API, the fallback tag and cosign's tags, all asked at once.
 // Tags the tag list shows missing are not asked for.
-func discover(ctx context.Context, r *repo, tags *tagList, digests []string) ([]extra, error) {
+func discover(ctx context.Context, r *repo, tags *tagList, probe *referrersProbe, digests []string) ([]extra, error) {
 	var mu sync.Mutex
 	var all []extra
 	found := func(e extra) {
@@ -174,9 +210,13 @@ func discover(ctx context.Context, r *repo, tags *tagList, digests []string) ([]
 			return nil
 		})
 		g.Go(func() error {
-			refs, supported, err := r.referrers(gctx, d)
-			if err != nil {
-				return err
+			var refs []descriptor
+			supported := probe.hasAPI(gctx)
+			if supported {
+				var err error
+				if refs, supported, err = r.referrers(gctx, d); err != nil {
+					return err
+				}
 			}
 			if !supported {
 				if err := <-fallback; err != nil {
@@ -192,7 +232,7 @@ func discover(ctx context.Context, r *repo, tags *tagList, digests []string) ([]
 				if err != nil {
 					return err
 				}
-				found(extra{node: n, subject: d, desc: ref})
+				found(extra{node: n, subject: d})
 			}
 			return nil
 		})

@@ -30,23 +30,26 @@ const MaxManifestSize = 4 << 20
 
 // descriptor is the subset of an OCI descriptor that copying needs.
 type descriptor struct {
-	MediaType    string   `json:"mediaType"`
-	Digest       string   `json:"digest"`
-	Size         int64    `json:"size"`
-	URLs         []string `json:"urls,omitempty"`
-	ArtifactType string   `json:"artifactType,omitempty"`
+	MediaType    string            `json:"mediaType"`
+	Digest       string            `json:"digest"`
+	Size         int64             `json:"size"`
+	URLs         []string          `json:"urls,omitempty"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // manifest is any image manifest, image index or artifact manifest, parsed
 // only to find what it references.
 type manifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Config        *descriptor  `json:"config,omitempty"`
-	Layers        []descriptor `json:"layers,omitempty"`
-	Manifests     []descriptor `json:"manifests,omitempty"`
-	Blobs         []descriptor `json:"blobs,omitempty"`
-	Subject       *descriptor  `json:"subject,omitempty"`
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Config        *descriptor       `json:"config,omitempty"`
+	Layers        []descriptor      `json:"layers,omitempty"`
+	Manifests     []descriptor      `json:"manifests,omitempty"`
+	Blobs         []descriptor      `json:"blobs,omitempty"`
+	Subject       *descriptor       `json:"subject,omitempty"`
+	ArtifactType  string            `json:"artifactType,omitempty"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
 // rawManifest is a manifest exactly as a registry served it.
@@ -73,6 +76,17 @@ func (m rawManifest) parse() (manifest, error) {
 		return mf, fmt.Errorf("manifest %s: %w: schema version 1", m.Digest, ErrUnsupportedManifest)
 	}
 	return mf, nil
+}
+
+// referrerDescriptor describes m as an entry of a referrers list, as the
+// OCI 1.1 distribution spec defines it: artifactType is the manifest's own,
+// or else its config's media type; annotations are the manifest's.
+func (m rawManifest) referrerDescriptor(mf manifest) descriptor {
+	at := mf.ArtifactType
+	if at == "" && mf.Config != nil {
+		at = mf.Config.MediaType
+	}
+	return descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Body)), ArtifactType: at, Annotations: mf.Annotations}
 }
 
 // children lists the manifests an index references.
