@@ -10,6 +10,14 @@ export PATH := $(TOOLS)/bin:$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
 
+NODE_BIN  := $(CURDIR)/node_modules/.bin
+
+# Node tools (CDK CLI, local Step Functions runner) and the Node 22 they run
+# on, pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
