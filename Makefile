@@ -14,8 +14,11 @@ NODE_BIN  := $(CURDIR)/node_modules/.bin
 
 # Node tools (CDK CLI, local Step Functions runner) and the Node 22 they run
 # on, pinned in package-lock.json.
+# The go.mod inside node_modules keeps the Go files some npm packages ship
+# (CDK's init templates) out of ./... .
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@echo 'module ignore/node_modules' > node_modules/go.mod
 	@touch $@
 
 .PHONY: help

@@ -120,10 +120,6 @@ func distributable(mediaType string) bool {
 	return true
 }
 
-func isIndex(mediaType string) bool {
-	return mediaType == mtOCIIndex || mediaType == mtDockerList
-}
-
 // digestOf returns the sha256 digest of b in its canonical form.
 func digestOf(b []byte) string {
 	sum := sha256.Sum256(b)

@@ -302,7 +302,7 @@ func TestGetAuthorizationToken(t *testing.T) {
 	if got, want := aws.ToString(d.ProxyEndpoint), "http://"+reg.Host(); got != want {
 		t.Errorf("proxyEndpoint = %q, want %q", got, want)
 	}
-	if d.ExpiresAt == nil || d.ExpiresAt.Sub(time.Now()) < 11*time.Hour || d.ExpiresAt.Sub(time.Now()) > 13*time.Hour {
+	if d.ExpiresAt == nil || time.Until(*d.ExpiresAt) < 11*time.Hour || time.Until(*d.ExpiresAt) > 13*time.Hour {
 		t.Errorf("expiresAt = %v, want about 12 hours from now", d.ExpiresAt)
 	}
 	login(t, c) // checks AWS:<password>

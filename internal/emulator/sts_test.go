@@ -46,7 +46,7 @@ func TestAssumeRole(t *testing.T) {
 		aws.ToString(cr.SecretAccessKey) == "" || aws.ToString(cr.SessionToken) == "" {
 		t.Errorf("credentials = %q, want ASIA... with a secret and a session token", aws.ToString(cr.AccessKeyId))
 	}
-	if cr.Expiration == nil || cr.Expiration.Sub(time.Now()) > 16*time.Minute || cr.Expiration.Sub(time.Now()) < 14*time.Minute {
+	if cr.Expiration == nil || time.Until(*cr.Expiration) > 16*time.Minute || time.Until(*cr.Expiration) < 14*time.Minute {
 		t.Errorf("expiration = %v, want 15 minutes from now", cr.Expiration)
 	}
 	wantARN := "arn:aws:sts::444455556666:assumed-role/destination/ferry-copy"

@@ -3,6 +3,7 @@ package peakrss
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 )
 
@@ -15,7 +16,8 @@ func TestPeakOfChildNotParent(t *testing.T) {
 		for i := range b {
 			b[i] = byte(i)
 		}
-		os.Exit(int(b[len(b)/3]) & 0) // keep b alive until here
+		runtime.KeepAlive(b)
+		os.Exit(0)
 	}
 	parent := make([]byte, 512<<20) // the parent holds more than the child
 	for i := 0; i < len(parent); i += 4096 {
