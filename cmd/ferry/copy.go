@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -148,6 +149,9 @@ func printResults(w io.Writer, results []imagecopy.Result) {
 		switch r.Status {
 		case imagecopy.StatusFailed:
 			fmt.Fprintf(w, "✗ %s  failed: %s\n", r.Destination, r.Error)
+			if errors.Is(r.Err, http.ErrSchemeMismatch) {
+				fmt.Fprintln(w, "  (a local test registry without TLS needs --insecure)")
+			}
 		case imagecopy.StatusUnchanged:
 			fmt.Fprintf(w, "✓ %s  unchanged  %s  (already there)  %s\n", r.Destination, r.Digest, r.Duration.Round(time.Millisecond))
 		default:

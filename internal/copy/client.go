@@ -70,6 +70,9 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
+		if errors.Is(err, http.ErrSchemeMismatch) {
+			return nil, fmt.Errorf("%s in %s: %w (the registry speaks plain HTTP, not HTTPS)", op, r, err)
+		}
 		return nil, fmt.Errorf("%s in %s: %w", op, r, err)
 	}
 	for _, code := range ok {

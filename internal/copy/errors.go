@@ -76,7 +76,7 @@ func (e *RegistryError) hint() string {
 	}
 	for _, c := range e.Codes {
 		if c == "NAME_UNKNOWN" {
-			return "the repository does not exist; create it first"
+			return "no such repository"
 		}
 	}
 	return ""

@@ -73,17 +73,27 @@ func retryable(err error) bool {
 	if errors.As(err, &re) {
 		return re.Temporary()
 	}
+	// A name that does not resolve, or nothing listening, is a wrong
+	// address far more often than a passing fault: say so at once.
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout || dnsErr.IsTemporary
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, errShortBody) {
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, errShortBody) {
 		return true
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
+	// A connection broken while reading or writing.
 	var oe *net.OpError
-	return errors.As(err, &oe)
+	return errors.As(err, &oe) && (oe.Op == "read" || oe.Op == "write")
 }
 
 func retryAfterOf(err error) time.Duration {

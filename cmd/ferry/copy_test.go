@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/test/imagegen"
+)
+
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+func pushImage(t *testing.T, ref string, seed uint64) v1.Hash {
+	t.Helper()
+	img, err := imagegen.RandomImage(v1.Platform{OS: "linux", Architecture: "amd64"}, seed, 2, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return d
+}
+
+func TestCopyCommand(t *testing.T) {
+	t.Parallel()
+	src, dst := startRegistry(t), startRegistry(t)
+	want := pushImage(t, src+"/app:v1", 1)
+
+	code, stdout, stderr := runFerry(t, "copy", "--insecure", "--json", src+"/app:v1", dst+"/mirror/app")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var results []imagecopy.Result
+	if err := json.Unmarshal([]byte(stdout), &results); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, stdout)
+	}
+	// A destination without a tag takes the source's.
+	if len(results) != 1 || results[0].Destination != dst+"/mirror/app:v1" || results[0].Digest != want.String() || results[0].Status != imagecopy.StatusCopied {
+		t.Fatalf("results = %+v, want one copy of %s to %s/mirror/app:v1", results, want, dst)
+	}
+
+	code, stdout, _ = runFerry(t, "copy", "--insecure", src+"/app:v1", dst+"/mirror/app:v1")
+	if code != exitOK || !strings.Contains(stdout, "unchanged") {
+		t.Errorf("second copy: exit %d, output %q; want 0 and unchanged", code, stdout)
+	}
+}
+
+func TestCopyCommandErrors(t *testing.T) {
+	t.Parallel()
+	src, dst := startRegistry(t), startRegistry(t)
+	pushImage(t, src+"/app:v1", 1)
+	pushImage(t, dst+"/app:v1", 2) // another image under the same tag
+	// Nothing listens on this address.
+	l := httptest.NewServer(http.NotFoundHandler())
+	closed := strings.TrimPrefix(l.URL, "http://")
+	l.Close()
+
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  []string
+	}{
+		{"no destination", []string{"copy", src + "/app:v1"}, exitUsage, []string{"needs a source and at least one destination"}},
+		{"malformed source", []string{"copy", "--insecure", "UPPER/Case::x", dst + "/app"}, exitUsage, []string{`source "UPPER/Case::x"`, "REGISTRY/REPOSITORY:TAG"}},
+		{"malformed destination", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:bad tag"}, exitUsage, []string{`destination "` + dst + `/app:bad tag"`}},
+		{"same destination twice", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:v1", dst + "/app:v1"}, exitUsage, []string{"given twice"}},
+		{"bad jobs", []string{"copy", "--jobs", "0", src + "/app:v1", dst + "/app"}, exitUsage, []string{"--jobs must be at least 1"}},
+		{"unknown flag", []string{"copy", "--fast", src + "/app:v1", dst + "/app"}, exitUsage, []string{"fast"}},
+		{"missing source image", []string{"copy", "--insecure", src + "/nothing:v1", dst + "/app:v2"}, exitFailed, []string{src + "/nothing", "404", "no such repository"}},
+		{"registry not there", []string{"copy", "--insecure", closed + "/app:v1", dst + "/app:v3"}, exitFailed, []string{closed, "connection refused"}},
+		{"protected tag", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:v1"}, exitFailed, []string{"already points at", "--overwrite"}},
+		{"https to a plain http registry", []string{"copy", src + "/app:v1", dst + "/app:v4"}, exitFailed, []string{"plain HTTP", "--insecure"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			code, stdout, stderr := runFerry(t, tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d; stdout %q stderr %q", code, tc.wantCode, stdout, stderr)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(stdout+stderr, w) {
+					t.Errorf("output does not say %q:\nstdout: %s\nstderr: %s", w, stdout, stderr)
+				}
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %s: an error retrying cannot fix must fail fast", d)
+			}
+		})
+	}
+}
