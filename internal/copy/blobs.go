@@ -174,26 +174,21 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []er
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pipes := make([]*io.PipeWriter, len(live))
+	bodies := make([]*chunkBody, len(live))
 	upErrs := make([]error, len(live))
 	var uploads sync.WaitGroup
 	for k, i := range live {
-		pr, pw := io.Pipe()
-		pipes[k] = pw
+		up := newChunkBody()
+		bodies[k] = up
 		j := targets[i]
 		uploads.Go(func() {
-			upErrs[k] = j.repo.upload(ctx, locs[i], pr, b)
-			// Unblock the tee if the upload ended without reading everything.
-			pr.CloseWithError(errUploadEnded)
+			upErrs[k] = j.repo.upload(ctx, locs[i], up, b)
+			up.Close() // unblock the tee if the upload ended early
 		})
 	}
-	srcErr := r.tee(body, b, pipes)
-	for _, pw := range pipes {
-		if srcErr != nil {
-			pw.CloseWithError(srcErr)
-		} else {
-			pw.Close()
-		}
+	srcErr := r.tee(body, b, bodies)
+	for _, w := range bodies {
+		w.finish(srcErr)
 	}
 	uploads.Wait()
 	for k, i := range live {
@@ -219,7 +214,7 @@ var errUploadEnded = errors.New("upload ended")
 // blob whatever its size. The digest is checked before the last chunk is
 // released, so a corrupt blob never completes an upload. A writer that fails
 // is dropped; the others go on.
-func (r *run) tee(src io.Reader, b descriptor, writers []*io.PipeWriter) error {
+func (r *run) tee(src io.Reader, b descriptor, writers []*chunkBody) error {
 	where := r.src.String() + "@" + b.Digest
 	h := sha256.New()
 	bufs := [2][]byte{make([]byte, min(chunkSize, b.Size+1)), make([]byte, min(chunkSize, b.Size+1))}
@@ -262,7 +257,7 @@ func (r *run) tee(src io.Reader, b descriptor, writers []*io.PipeWriter) error {
 			}
 			live++
 			wg.Go(func() {
-				if _, err := w.Write(buf[:n]); err != nil {
+				if err := w.send(buf[:n]); err != nil {
 					alive[i] = false
 				}
 			})

@@ -255,8 +255,10 @@ func (r *repo) location(resp *http.Response) (string, error) {
 // accept. It does not retry: body is a stream.
 func (r *repo) upload(ctx context.Context, location string, body io.Reader, d descriptor) error {
 	op := "upload blob " + d.Digest
+	// The length is left unknown (chunked transfer encoding, as docker push
+	// sends it) so that net/http writes the body through its WriterTo.
 	resp, err := r.do(ctx, op, http.MethodPatch, location, http.Header{"Content-Type": {"application/octet-stream"}},
-		body, d.Size, http.StatusAccepted, http.StatusNoContent, http.StatusCreated)
+		body, -1, http.StatusAccepted, http.StatusNoContent, http.StatusCreated)
 	if err != nil {
 		return err
 	}
