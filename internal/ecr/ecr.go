@@ -1,0 +1,274 @@
+// Package ecr builds the AWS clients Ferry's Lambdas use — ECR in the source
+// and destination registries, STS, SNS, Step Functions and Secrets Manager —
+// behind small interfaces with the SDK's own method signatures, and caches
+// the destination role sessions and registry tokens they need.
+//
+// Endpoints are the SDK defaults in AWS. Where FERRY_AWS_ENDPOINTS is set
+// (the local runner sets it) each client's BaseEndpoint comes from it: the
+// same code path, with a different address.
+package ecr
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/google/go-containerregistry/pkg/authn"
+)
+
+// EnvEndpoints is the environment variable holding the endpoint overrides.
+const EnvEndpoints = "FERRY_AWS_ENDPOINTS"
+
+// API is the part of the ECR client Ferry uses.
+type API interface {
+	DescribeImages(ctx context.Context, in *awsecr.DescribeImagesInput, optFns ...func(*awsecr.Options)) (*awsecr.DescribeImagesOutput, error)
+	DescribeRepositories(ctx context.Context, in *awsecr.DescribeRepositoriesInput, optFns ...func(*awsecr.Options)) (*awsecr.DescribeRepositoriesOutput, error)
+	CreateRepository(ctx context.Context, in *awsecr.CreateRepositoryInput, optFns ...func(*awsecr.Options)) (*awsecr.CreateRepositoryOutput, error)
+	PutLifecyclePolicy(ctx context.Context, in *awsecr.PutLifecyclePolicyInput, optFns ...func(*awsecr.Options)) (*awsecr.PutLifecyclePolicyOutput, error)
+	SetRepositoryPolicy(ctx context.Context, in *awsecr.SetRepositoryPolicyInput, optFns ...func(*awsecr.Options)) (*awsecr.SetRepositoryPolicyOutput, error)
+	GetAuthorizationToken(ctx context.Context, in *awsecr.GetAuthorizationTokenInput, optFns ...func(*awsecr.Options)) (*awsecr.GetAuthorizationTokenOutput, error)
+}
+
+// STSAPI is the part of the STS client Ferry uses.
+type STSAPI interface {
+	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+}
+
+// SNSAPI is the part of the SNS client Ferry uses.
+type SNSAPI interface {
+	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// SFNAPI is the part of the Step Functions client Ferry uses.
+type SFNAPI interface {
+	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
+	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
+}
+
+// SecretsAPI is the part of the Secrets Manager client Ferry uses.
+type SecretsAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+var (
+	_ API        = (*awsecr.Client)(nil)
+	_ STSAPI     = (*sts.Client)(nil)
+	_ SNSAPI     = (*sns.Client)(nil)
+	_ SFNAPI     = (*sfn.Client)(nil)
+	_ SecretsAPI = (*secretsmanager.Client)(nil)
+)
+
+// Endpoints overrides service endpoints; empty fields mean the SDK default.
+type Endpoints struct {
+	STS            string            `json:"sts,omitempty"`
+	ECR            map[string]string `json:"ecr,omitempty"` // "account/region" -> URL
+	SNS            string            `json:"sns,omitempty"`
+	SFN            string            `json:"sfn,omitempty"`
+	SecretsManager string            `json:"secretsmanager,omitempty"`
+}
+
+// ParseEndpoints reads the JSON value of FERRY_AWS_ENDPOINTS; "" is no
+// override.
+func ParseEndpoints(s string) (Endpoints, error) {
+	var e Endpoints
+	if strings.TrimSpace(s) == "" {
+		return e, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return e, fmt.Errorf("parse %s: %w", EnvEndpoints, err)
+	}
+	for k, v := range e.ECR {
+		if _, err := url.Parse(v); err != nil || !strings.Contains(k, "/") {
+			return e, fmt.Errorf("parse %s: ecr endpoint %q=%q: want \"account/region\": URL", EnvEndpoints, k, v)
+		}
+	}
+	return e, nil
+}
+
+// Clients builds AWS clients from one base configuration (the function's own
+// credentials and region) and Endpoints. It caches assumed-role credentials
+// per role, so a warm Lambda assumes each destination role once.
+type Clients struct {
+	cfg       aws.Config
+	endpoints Endpoints
+	sts       STSAPI
+
+	mu    sync.Mutex
+	roles map[string]*aws.CredentialsCache // role ARN + external ID -> cache
+}
+
+// NewClients returns Clients for cfg and endpoints.
+func NewClients(cfg aws.Config, endpoints Endpoints) *Clients {
+	c := &Clients{cfg: cfg, endpoints: endpoints, roles: map[string]*aws.CredentialsCache{}}
+	c.sts = sts.NewFromConfig(cfg, func(o *sts.Options) { setEndpoint(&o.BaseEndpoint, endpoints.STS) })
+	return c
+}
+
+// WithSTS replaces the STS client (tests).
+func (c *Clients) WithSTS(s STSAPI) *Clients { c.sts = s; return c }
+
+// STS returns the STS client.
+func (c *Clients) STS() STSAPI { return c.sts }
+
+// ECR returns an ECR client for account's registry in region, with the
+// function's own credentials (the source registry).
+func (c *Clients) ECR(account, region string) API {
+	return c.ecr(account, region, nil)
+}
+
+func (c *Clients) ecr(account, region string, creds aws.CredentialsProvider) *awsecr.Client {
+	return awsecr.NewFromConfig(c.cfg, func(o *awsecr.Options) {
+		o.Region = region
+		if creds != nil {
+			o.Credentials = creds
+		}
+		setEndpoint(&o.BaseEndpoint, c.endpoints.ECR[account+"/"+region])
+	})
+}
+
+// SNS returns an SNS client.
+func (c *Clients) SNS() SNSAPI {
+	return sns.NewFromConfig(c.cfg, func(o *sns.Options) { setEndpoint(&o.BaseEndpoint, c.endpoints.SNS) })
+}
+
+// SFN returns a Step Functions client.
+func (c *Clients) SFN() SFNAPI {
+	return sfn.NewFromConfig(c.cfg, func(o *sfn.Options) { setEndpoint(&o.BaseEndpoint, c.endpoints.SFN) })
+}
+
+// Secrets returns a Secrets Manager client.
+func (c *Clients) Secrets() SecretsAPI {
+	return secretsmanager.NewFromConfig(c.cfg, func(o *secretsmanager.Options) {
+		setEndpoint(&o.BaseEndpoint, c.endpoints.SecretsManager)
+	})
+}
+
+func setEndpoint(dst **string, v string) {
+	if v != "" {
+		*dst = aws.String(v)
+	}
+}
+
+// Role is a destination role to assume.
+type Role struct {
+	ARN        string
+	ExternalID string
+	Session    string // role session name, 2-64 characters of [\w+=,.@-]
+}
+
+// Assume assumes role now (no cache) and returns its credentials. It is
+// what the AssumeRole step calls to prove the role can be assumed.
+func (c *Clients) Assume(ctx context.Context, role Role) (aws.Credentials, error) {
+	return c.provider(role).Retrieve(ctx)
+}
+
+// DestinationECR returns an ECR client for account's registry in region
+// that signs with role's credentials, assumed once and cached until shortly
+// before they expire.
+func (c *Clients) DestinationECR(ctx context.Context, account, region string, role Role) (API, error) {
+	p := c.cached(role)
+	if _, err := p.Retrieve(ctx); err != nil {
+		return nil, err
+	}
+	return c.ecr(account, region, p), nil
+}
+
+func (c *Clients) cached(role Role) *aws.CredentialsCache {
+	key := role.ARN + "\x00" + role.ExternalID
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.roles[key]
+	if !ok {
+		p = aws.NewCredentialsCache(c.provider(role), func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute })
+		c.roles[key] = p
+	}
+	return p
+}
+
+func (c *Clients) provider(role Role) aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+		out, err := c.sts.AssumeRole(ctx, &sts.AssumeRoleInput{
+			RoleArn:         aws.String(role.ARN),
+			RoleSessionName: aws.String(role.Session),
+			ExternalId:      nonEmpty(role.ExternalID),
+			DurationSeconds: aws.Int32(900),
+		})
+		if err != nil {
+			return aws.Credentials{}, fmt.Errorf("assume role %s: %w", role.ARN, err)
+		}
+		cr := out.Credentials
+		if cr == nil {
+			return aws.Credentials{}, fmt.Errorf("assume role %s: no credentials in the answer", role.ARN)
+		}
+		return aws.Credentials{
+			AccessKeyID:     aws.ToString(cr.AccessKeyId),
+			SecretAccessKey: aws.ToString(cr.SecretAccessKey),
+			SessionToken:    aws.ToString(cr.SessionToken),
+			Source:          "ferry:AssumeRole",
+			CanExpire:       cr.Expiration != nil,
+			Expires:         aws.ToTime(cr.Expiration),
+		}, nil
+	})
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
+
+// Registry is how to reach one registry's data plane.
+type Registry struct {
+	Host      string              // host[:port] of image references
+	Auth      authn.Authenticator // AWS:<token>
+	PlainHTTP bool                // the proxy endpoint is http:// (local stand-ins only)
+}
+
+// ErrNoToken means GetAuthorizationToken answered without a usable token.
+var ErrNoToken = errors.New("no authorization token in the answer")
+
+// Login gets a registry token with GetAuthorizationToken. The host and
+// scheme come from the proxy endpoint ECR returns, so the same code reaches
+// <account>.dkr.ecr.<region>.amazonaws.com in AWS and a local stand-in.
+func Login(ctx context.Context, api API, account string) (Registry, error) {
+	out, err := api.GetAuthorizationToken(ctx, &awsecr.GetAuthorizationTokenInput{})
+	if err != nil {
+		return Registry{}, fmt.Errorf("get authorization token for registry %s: %w", account, err)
+	}
+	if len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == nil {
+		return Registry{}, fmt.Errorf("get authorization token for registry %s: %w", account, ErrNoToken)
+	}
+	ad := out.AuthorizationData[0]
+	raw, err := base64.StdEncoding.DecodeString(aws.ToString(ad.AuthorizationToken))
+	if err != nil {
+		return Registry{}, fmt.Errorf("get authorization token for registry %s: %w", account, ErrNoToken)
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return Registry{}, fmt.Errorf("get authorization token for registry %s: %w", account, ErrNoToken)
+	}
+	u, err := url.Parse(aws.ToString(ad.ProxyEndpoint))
+	if err != nil || u.Host == "" {
+		return Registry{}, fmt.Errorf("get authorization token for registry %s: proxy endpoint %q is not a URL", account, aws.ToString(ad.ProxyEndpoint))
+	}
+	return Registry{
+		Host:      u.Host,
+		Auth:      &authn.Basic{Username: user, Password: pass},
+		PlainHTTP: u.Scheme == "http",
+	}, nil
+}

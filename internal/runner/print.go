@@ -1,0 +1,209 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Printer writes an execution's events as a person reads them in the Step
+// Functions console: each state as it ends, with its duration and the gist
+// of its output; Map iterations are labelled with their destination.
+type Printer struct {
+	w  io.Writer
+	mu sync.Mutex
+	// entered holds state start times by iteration and name.
+	entered map[string]int64
+	labels  map[int]string // Map iteration -> destination
+}
+
+// NewPrinter returns a Printer writing to w.
+func NewPrinter(w io.Writer) *Printer {
+	return &Printer{w: w, entered: map[string]int64{}, labels: map[int]string{}}
+}
+
+// Observe prints one event; pass it as Options.Observe.
+func (p *Printer) Observe(ev Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	indent, label := "  ", ""
+	idx := -1
+	if ev.Index != nil {
+		idx = *ev.Index
+		indent = "    "
+		label = p.labels[idx]
+	}
+	key := fmt.Sprint(idx)
+	if ev.State != nil {
+		key += "/" + ev.State.Name
+	}
+	switch ev.Type {
+	case "ExecutionStarted":
+		if ev.Index == nil {
+			clear(p.labels)
+			clear(p.entered)
+		}
+		return
+	case "MapIterationStarted":
+		return
+	case "StateEntered":
+		p.entered[key] = ev.Timestamp
+		if idx >= 0 && label == "" && ev.State != nil {
+			var in struct {
+				Job struct {
+					Destination, Repository, Tag string
+				} `json:"job"`
+			}
+			if json.Unmarshal(ev.State.Input, &in) == nil && in.Job.Destination != "" {
+				p.labels[idx] = in.Job.Destination
+			}
+		}
+		if ev.State != nil && ev.State.Type == "Map" {
+			fmt.Fprintf(p.w, "%s▸ %s\n", indent, ev.State.Name)
+		}
+		if ev.State != nil && ev.State.Name == "Wait for approval" {
+			fmt.Fprintf(p.w, "%s%-28s ⏸ %-22s waiting for a person's decision (approval request sent)\n", indent, p.labels[idx], ev.State.Name)
+		}
+	case "StateExited":
+		d := time.Duration(ev.Timestamp-p.entered[key]) * time.Millisecond
+		if ev.State.Type == "Choice" || ev.State.Type == "Pass" {
+			return
+		}
+		fmt.Fprintf(p.w, "%s%s✓ %-22s %6s  %s\n", indent, pad(label, idx), ev.State.Name, round(d), gist(ev.State.Name, ev.State.Output))
+	case "StateRetried":
+		fmt.Fprintf(p.w, "%s%s↻ %-22s retrying (%s)\n", indent, pad(label, idx), ev.State.Name, ev.Error)
+	case "StateFailed":
+		fmt.Fprintf(p.w, "%s%s✗ %-22s %s: %s\n", indent, pad(label, idx), ev.State.Name, ev.Error, causeText(ev.CauseString()))
+	case "StateCaught":
+		fmt.Fprintf(p.w, "%s%s  → this destination stops here; the others go on\n", indent, pad(label, idx))
+	case "ExecutionSucceeded":
+		fmt.Fprintf(p.w, "  ● Execution succeeded\n")
+	case "ExecutionFailed":
+		fmt.Fprintf(p.w, "  ● Execution failed: %s: %s\n", ev.Error, causeText(ev.CauseString()))
+	}
+}
+
+func pad(label string, idx int) string {
+	if idx < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%-28s ", label)
+}
+
+func round(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// causeText shortens a Lambda error document to its message.
+func causeText(c string) string {
+	var doc struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(c), &doc) == nil && doc.ErrorMessage != "" {
+		return doc.ErrorMessage
+	}
+	return c
+}
+
+// gist is a state's output in a few words.
+func gist(state string, out json.RawMessage) string {
+	var v struct {
+		Skipped    bool   `json:"skipped"`
+		Reason     string `json:"reason"`
+		Digest     string `json:"digest"`
+		Repository any    `json:"repository"`
+		Tag        string `json:"tag"`
+		Jobs       []struct {
+			Destination      string `json:"destination"`
+			ApprovalRequired bool   `json:"approvalRequired"`
+		} `json:"jobs"`
+		Approval *struct {
+			Decision string `json:"decision"`
+		} `json:"approval"`
+		Role *struct {
+			RoleARN string `json:"roleArn"`
+		} `json:"role"`
+		Copy *struct {
+			Status      string `json:"status"`
+			BytesCopied int64  `json:"bytesCopied"`
+			BlobsCopied int    `json:"blobsCopied"`
+			Manifests   int    `json:"manifestsWritten"`
+			Referrers   int    `json:"referrersCopied"`
+		} `json:"copy"`
+		Verify *struct {
+			Digest                      string
+			Manifests, Blobs, Referrers int
+		} `json:"verify"`
+		Outcome   string `json:"outcome"`
+		Copied    int    `json:"copied"`
+		Unchanged int    `json:"unchanged"`
+		Failed    int    `json:"failed"`
+	}
+	_ = json.Unmarshal(out, &v)
+	switch state {
+	case "Validate":
+		if v.Skipped {
+			return "skipped: " + v.Reason
+		}
+		var ds []string
+		for _, j := range v.Jobs {
+			s := j.Destination
+			if j.ApprovalRequired {
+				s += " (approval)"
+			}
+			ds = append(ds, s)
+		}
+		return fmt.Sprintf("%s:%s = %s → %d destinations: %s", v.Repository, v.Tag, short(v.Digest), len(v.Jobs), strings.Join(ds, ", "))
+	case "Wait for approval":
+		if v.Approval != nil {
+			return v.Approval.Decision
+		}
+	case "AssumeRole":
+		if v.Role != nil {
+			return v.Role.RoleARN
+		}
+	case "EnsureRepository":
+		var r struct {
+			Repository struct{ Name, Status, Message string } `json:"repository"`
+		}
+		_ = json.Unmarshal(out, &r)
+		return fmt.Sprintf("%s %s: %s", r.Repository.Name, r.Repository.Status, r.Repository.Message)
+	case "CopyImage":
+		if c := v.Copy; c != nil {
+			if c.Status == "unchanged" {
+				return "unchanged: everything was already there, nothing written"
+			}
+			return fmt.Sprintf("copied %s: %d blobs, %d manifests, %d referrers", bytesText(c.BytesCopied), c.BlobsCopied, c.Manifests, c.Referrers)
+		}
+	case "Verify", "Already replicated?":
+		if x := v.Verify; x != nil {
+			return fmt.Sprintf("tag → %s; %d manifests, %d blobs, %d referrers present", short(x.Digest), x.Manifests, x.Blobs, x.Referrers)
+		}
+	case "Summarize":
+		return fmt.Sprintf("%s: %d copied, %d unchanged, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Failed)
+	}
+	return ""
+}
+
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,218 @@
+package runner
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// ApprovalMessage is one approval request published to the topic.
+type ApprovalMessage struct {
+	Subject    string
+	Message    string
+	ApproveURL string
+	RejectURL  string
+}
+
+// Approver answers an approval request, as a person would: by following
+// one of its links. It runs on its own goroutine.
+type Approver func(ctx context.Context, m ApprovalMessage) error
+
+// AutoApprove follows every approve link.
+func AutoApprove(ctx context.Context, m ApprovalMessage) error { return Follow(ctx, m.ApproveURL) }
+
+// AutoReject follows every reject link.
+func AutoReject(ctx context.Context, m ApprovalMessage) error { return Follow(ctx, m.RejectURL) }
+
+// Follow opens a signed link as a browser would: GET shows the confirmation
+// page; submitting its form POSTs the ticket.
+func Follow(ctx context.Context, link string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("open approval link: %s", resp.Status)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		return err
+	}
+	form := url.Values{"ticket": {u.Query().Get("ticket")}}
+	u.RawQuery = ""
+	req, err = http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("answer approval: %s: %s", resp.Status, stripTags(string(body)))
+	}
+	return nil
+}
+
+var tagRE = regexp.MustCompile(`<[^>]*>`)
+
+func stripTags(s string) string { return strings.TrimSpace(tagRE.ReplaceAllString(s, " ")) }
+
+var linkRE = regexp.MustCompile(`(?m)^(Approve|Reject): (\S+)$`)
+
+// serveSNS is SNS Publish (query protocol), the only call Ferry makes.
+func (r *Runner) serveSNS(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	form, _ := url.ParseQuery(string(body))
+	if form.Get("Action") != "Publish" {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>only Publish is served locally</Message></Error></ErrorResponse>`)
+		return
+	}
+	m := ApprovalMessage{Subject: form.Get("Subject"), Message: form.Get("Message")}
+	for _, sm := range linkRE.FindAllStringSubmatch(m.Message, -1) {
+		if sm[1] == "Approve" {
+			m.ApproveURL = sm[2]
+		} else {
+			m.RejectURL = sm[2]
+		}
+	}
+	r.mu.Lock()
+	r.messages = append(r.messages, m)
+	r.mu.Unlock()
+	id := randomHex(16)
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></PublishResponse>`, id, randomHex(16))
+	if r.opts.Approver != nil {
+		r.approvers.Add(1)
+		go func() {
+			defer r.approvers.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), r.opts.ApprovalTimeout+5*time.Second)
+			defer cancel()
+			if err := r.opts.Approver(ctx, m); err != nil {
+				r.opts.Logger.Warn("approver could not answer", "error", err.Error())
+			}
+		}()
+	}
+}
+
+// serveSFN is Step Functions SendTaskSuccess and SendTaskFailure (JSON 1.0).
+func (r *Runner) serveSFN(w http.ResponseWriter, req *http.Request) {
+	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "AWSStepFunctions.")
+	var in struct {
+		TaskToken string `json:"taskToken"`
+		Output    string `json:"output"`
+		Error     string `json:"error"`
+		Cause     string `json:"cause"`
+	}
+	if err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&in); err != nil {
+		awsJSONError(w, "application/x-amz-json-1.0", http.StatusBadRequest, "SerializationException", "malformed request")
+		return
+	}
+	var res waitResult
+	switch op {
+	case "SendTaskSuccess":
+		if !json.Valid([]byte(in.Output)) {
+			awsJSONError(w, "application/x-amz-json-1.0", http.StatusBadRequest, "InvalidOutput", "output is not JSON")
+			return
+		}
+		res.output = json.RawMessage(in.Output)
+	case "SendTaskFailure":
+		res.errName, res.cause = in.Error, in.Cause
+	default:
+		awsJSONError(w, "application/x-amz-json-1.0", http.StatusBadRequest, "UnknownOperationException", "only SendTaskSuccess and SendTaskFailure are served locally")
+		return
+	}
+	r.mu.Lock()
+	ch, ok := r.waits[in.TaskToken]
+	delete(r.waits, in.TaskToken) // a token is used once
+	r.mu.Unlock()
+	if !ok {
+		awsJSONError(w, "application/x-amz-json-1.0", http.StatusBadRequest, "TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'")
+		return
+	}
+	ch <- res
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	_, _ = w.Write([]byte("{}"))
+}
+
+// serveSecrets is Secrets Manager GetSecretValue (JSON 1.1).
+func (r *Runner) serveSecrets(w http.ResponseWriter, req *http.Request) {
+	var in struct {
+		SecretID string `json:"SecretId"`
+	}
+	_ = json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&in)
+	if req.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" || in.SecretID != r.env["FERRY_APPROVAL_SECRET_ARN"] {
+		awsJSONError(w, "application/x-amz-json-1.1", http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(map[string]any{"ARN": in.SecretID, "Name": "ferry-approval-key", "SecretString": r.key, "VersionId": "local"})
+}
+
+func awsJSONError(w http.ResponseWriter, ct string, status int, code, msg string) {
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Amzn-Errortype", code)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+}
+
+// serveFunctionURL is the approval callback's Lambda Function URL.
+func (r *Runner) serveFunctionURL(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	ev := events.LambdaFunctionURLRequest{
+		Version:        "2.0",
+		RawPath:        req.URL.Path,
+		RawQueryString: req.URL.RawQuery,
+		Headers:        map[string]string{},
+		RequestContext: events.LambdaFunctionURLRequestContext{
+			RequestID: randomHex(8),
+			HTTP:      events.LambdaFunctionURLRequestContextHTTPDescription{Method: req.Method, Path: req.URL.Path, SourceIP: req.RemoteAddr, UserAgent: req.UserAgent()},
+		},
+		Body:            base64.StdEncoding.EncodeToString(body),
+		IsBase64Encoded: true,
+	}
+	for k := range req.Header {
+		ev.Headers[strings.ToLower(k)] = req.Header.Get(k)
+	}
+	if q := req.URL.Query(); len(q) > 0 {
+		ev.QueryStringParameters = map[string]string{}
+		for k := range q {
+			ev.QueryStringParameters[k] = q.Get(k)
+		}
+	}
+	payload, _ := json.Marshal(ev)
+	res := r.invoke(req.Context(), r.handlers["approvalcallback"], payload)
+	if res.ErrorType != "" {
+		http.Error(w, "Internal Server Error", http.StatusBadGateway)
+		return
+	}
+	var out events.LambdaFunctionURLResponse
+	if err := json.Unmarshal(res.Payload, &out); err != nil {
+		http.Error(w, "Internal Server Error", http.StatusBadGateway)
+		return
+	}
+	for k, v := range out.Headers {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(out.StatusCode)
+	_, _ = io.WriteString(w, out.Body)
+}

@@ -1,0 +1,121 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/internal/ecr"
+)
+
+// CopyImage copies the image, by digest, from the source to the
+// destination repository with its referrers, and applies the tag last.
+type CopyImage struct {
+	step
+	opts []imagecopy.Option
+}
+
+// NewCopyImage returns the CopyImage step. opts add to the copier's
+// defaults (tests shorten the backoff).
+func NewCopyImage(logger *slog.Logger, env *Env, roles Roles, opts ...imagecopy.Option) *CopyImage {
+	return &CopyImage{step: newStep(logger, env, roles), opts: opts}
+}
+
+// Handle is the Lambda handler.
+func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, error) {
+	j := r.Job
+	log := jobLogger(c.log, j)
+	d, dstAPI, err := c.destinationECR(ctx, j)
+	if err != nil {
+		return r, err
+	}
+	src, dst, err := login(ctx, c.roles, c.cfg.Source.Account, c.cfg.Source.Region, dstAPI, d.Account)
+	if err != nil {
+		return r, err
+	}
+	srcRef, err := name.NewDigest(src.Host + "/" + j.SourceRepository + "@" + j.Digest)
+	if err != nil {
+		return r, validationf("source image %s@%s: %v", j.SourceRepository, j.Digest, err)
+	}
+	dstRef, err := name.NewTag(dst.Host + "/" + j.Repository + ":" + j.Tag)
+	if err != nil {
+		return r, validationf("destination image %s:%s: %v", j.Repository, j.Tag, err)
+	}
+	opts := []imagecopy.Option{}
+	if src.PlainHTTP || dst.PlainHTTP {
+		opts = append(opts, imagecopy.WithPlainHTTP())
+	}
+	opts = append(opts, c.opts...)
+	copier := imagecopy.New(log, opts...)
+	start := time.Now()
+	results, err := copier.Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: src.Auth},
+		[]imagecopy.Destination{{Ref: dstRef, Auth: dst.Auth, Overwrite: j.OnExistingTag == "overwrite"}})
+	if err != nil {
+		err = classifyCopy(fmt.Sprintf("copy %s@%s to %s:%s in %s", j.SourceRepository, j.Digest, j.Repository, j.Tag, j.Destination), err)
+		log.ErrorContext(ctx, "copy failed", slog.String("error", err.Error()))
+		return r, err
+	}
+	res := results[0]
+	r.Copy = &CopyResult{
+		Status:           string(res.Status),
+		Digest:           res.Digest,
+		MediaType:        res.MediaType,
+		Image:            j.Repository + ":" + j.Tag,
+		ReplacedDigest:   res.Replaced,
+		BytesCopied:      res.BytesCopied,
+		BlobsCopied:      res.BlobsCopied,
+		BlobsSkipped:     res.BlobsSkipped,
+		BlobsMounted:     res.BlobsMounted,
+		ManifestsWritten: res.ManifestsWritten,
+		ReferrersCopied:  res.ReferrersCopied,
+		DurationMs:       millis(time.Since(start)),
+	}
+	log.InfoContext(ctx, "image copied", slog.String("status", r.Copy.Status), slog.Int64("bytes", r.Copy.BytesCopied),
+		slog.Int("blobs_copied", r.Copy.BlobsCopied), slog.Int("manifests_written", r.Copy.ManifestsWritten), slog.Int64("duration_ms", r.Copy.DurationMs))
+	return r, nil
+}
+
+// login gets registry tokens for the source (own role) and the destination.
+func login(ctx context.Context, roles Roles, srcAccount, srcRegion string, dstAPI ecr.API, dstAccount string) (src, dst ecr.Registry, err error) {
+	src, err = ecr.Login(ctx, roles.ECR(srcAccount, srcRegion), srcAccount)
+	if err != nil {
+		return src, dst, classifyAWS("log in to the source registry", err)
+	}
+	dst, err = ecr.Login(ctx, dstAPI, dstAccount)
+	if err != nil {
+		return src, dst, classifyAWS("log in to the destination registry", err)
+	}
+	return src, dst, nil
+}
+
+// classifyCopy names a copy engine error for Step Functions.
+func classifyCopy(op string, err error) error {
+	var conflict *imagecopy.ConflictError
+	var reg *imagecopy.RegistryError
+	switch {
+	case errors.As(err, &conflict):
+		return &ConflictError{Op: op, Err: err}
+	case errors.Is(err, imagecopy.ErrDigestMismatch):
+		return &ReplicationError{Op: op, Err: err}
+	case errors.As(err, &reg):
+		switch {
+		case reg.Temporary():
+			return &RetryableError{Op: op, Err: err}
+		case reg.StatusCode == http.StatusUnauthorized || reg.StatusCode == http.StatusForbidden:
+			return &AccessDeniedError{Op: op, Err: err}
+		}
+		for _, code := range reg.Codes {
+			if code == "TAG_INVALID" || code == "ImageTagAlreadyExistsException" {
+				return &ConflictError{Op: op, Err: err}
+			}
+		}
+		return &ReplicationError{Op: op, Err: err}
+	}
+	return classifyAWS(op, err)
+}

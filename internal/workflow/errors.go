@@ -1,0 +1,119 @@
+package workflow
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/aws/smithy-go"
+)
+
+// Errors returned by the steps. Step Functions sees a Lambda error under
+// its Go type name (errorType), so these names are the ASL's ErrorEquals:
+// RetryableError is retried with backoff; the others are not.
+
+// ValidationError is bad input: a malformed event, an invalid repository,
+// tag or digest, a destination outside the deployed configuration.
+type ValidationError struct{ Msg string }
+
+func (e *ValidationError) Error() string { return e.Msg }
+
+func validationf(format string, args ...any) error {
+	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// RetryableError is a failure that trying again later may fix: throttling,
+// 5xx answers, broken connections.
+type RetryableError struct {
+	Op  string
+	Err error
+}
+
+func (e *RetryableError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// AccessDeniedError means a role could not be assumed, or its credentials
+// are not allowed to do what Ferry asked.
+type AccessDeniedError struct {
+	Op  string
+	Err error
+}
+
+func (e *AccessDeniedError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *AccessDeniedError) Unwrap() error { return e.Err }
+
+// ConflictError means the destination tag points at another image and the
+// destination protects it (onExistingTag: fail), or an immutable tag refused
+// the new digest.
+type ConflictError struct {
+	Op  string
+	Err error
+}
+
+func (e *ConflictError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// VerificationError means the destination does not hold what the source
+// does after the copy.
+type VerificationError struct{ Msg string }
+
+func (e *VerificationError) Error() string { return e.Msg }
+
+// ReplicationError is any other failure, that retrying will not fix.
+type ReplicationError struct {
+	Op  string
+	Err error
+}
+
+func (e *ReplicationError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *ReplicationError) Unwrap() error { return e.Err }
+
+// ConfigurationError means the function's own setup is wrong (environment,
+// configuration file, approval secret).
+type ConfigurationError struct{ Msg string }
+
+func (e *ConfigurationError) Error() string { return e.Msg }
+
+// ErrorApprovalRejected is the Error of SendTaskFailure when a person
+// rejects a copy.
+const ErrorApprovalRejected = "ApprovalRejected"
+
+// retryableCodes are AWS error codes worth retrying.
+var retryableCodes = map[string]bool{
+	"ThrottlingException": true, "Throttling": true, "TooManyRequestsException": true,
+	"RequestLimitExceeded": true, "ServerException": true, "ServiceUnavailable": true,
+	"InternalFailure": true, "InternalError": true, "RequestTimeout": true,
+	"LimitExceededException": true,
+}
+
+var deniedCodes = map[string]bool{
+	"AccessDenied": true, "AccessDeniedException": true, "UnrecognizedClientException": true,
+	"ExpiredToken": true, "ExpiredTokenException": true, "InvalidClientTokenId": true,
+}
+
+// classifyAWS turns an AWS SDK error into one of the named types.
+func classifyAWS(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.As(err, new(*ValidationError)), errors.As(err, new(*RetryableError)),
+		errors.As(err, new(*AccessDeniedError)), errors.As(err, new(*ConflictError)):
+		return err // already named
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch {
+		case retryableCodes[api.ErrorCode()]:
+			return &RetryableError{Op: op, Err: err}
+		case deniedCodes[api.ErrorCode()]:
+			return &AccessDeniedError{Op: op, Err: err}
+		}
+		return &ReplicationError{Op: op, Err: err}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
+		return &RetryableError{Op: op, Err: err}
+	}
+	return &ReplicationError{Op: op, Err: err}
+}

@@ -1,0 +1,216 @@
+// Package workflow is Ferry's replication workflow: the request and response
+// types its Lambdas exchange through the state machine (with the JSON names
+// the Step Functions console shows), and the steps themselves — Validate,
+// AssumeRole, EnsureRepository, CopyImage, Verify, Summarize and the two
+// sides of the approval — each a struct with a Handle method that a Lambda's
+// main passes to lambda.Start.
+//
+// No type here carries a secret: credentials, registry tokens and the
+// approval key stay inside the Lambda that uses them. The one exception is
+// the approval task token, which only ApprovalRequest receives and which it
+// never logs or returns.
+package workflow
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/ferry-dev/ferry/internal/plan"
+)
+
+// Function names: the directory under functions/ and the name the local
+// runner invokes.
+const (
+	FnValidate         = "validate"
+	FnAssumeRole       = "assumerole"
+	FnEnsureRepository = "ensurerepo"
+	FnCopyImage        = "copyimage"
+	FnVerify           = "verify"
+	FnSummarize        = "summarize"
+	FnApprovalRequest  = "approvalrequest"
+	FnApprovalCallback = "approvalcallback"
+)
+
+// Functions lists every function, in workflow order.
+var Functions = []string{FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest, FnApprovalCallback}
+
+// ValidateRequest is Validate's payload: the execution input (an ECR push
+// event from EventBridge, or a manual input) and the execution ID.
+type ValidateRequest struct {
+	Execution string          `json:"execution"`
+	Input     json.RawMessage `json:"input"`
+}
+
+// ManualInput starts a run by hand, from the console or the CLI.
+type ManualInput struct {
+	Repository string `json:"repository"`
+	Tag        string `json:"tag,omitempty"`
+	Digest     string `json:"digest,omitempty"`
+	// Destinations narrows the run to these destinations ("account/region");
+	// each must be in the deployed configuration.
+	Destinations []string `json:"destinations,omitempty"`
+}
+
+// Plan is Validate's result: what this push becomes.
+type Plan struct {
+	Execution  string      `json:"execution"`
+	Trigger    string      `json:"trigger"` // "push" or "manual"
+	Source     string      `json:"source"`  // account/region
+	Repository string      `json:"repository"`
+	Tag        string      `json:"tag"`
+	Digest     string      `json:"digest"`
+	Skipped    bool        `json:"skipped"`
+	Reason     string      `json:"reason,omitempty"` // why nothing is copied
+	Jobs       []Job       `json:"jobs"`
+	NotPlanned []plan.Skip `json:"notPlanned,omitempty"` // rules and destinations left out, and why
+}
+
+// Job is one destination's copy, the input of one Map iteration.
+type Job struct {
+	Execution        string `json:"execution"`
+	Rule             string `json:"rule"`
+	Destination      string `json:"destination"` // account/region
+	Account          string `json:"account"`
+	Region           string `json:"region"`
+	SourceRepository string `json:"sourceRepository"`
+	Repository       string `json:"repository"` // in the destination
+	Tag              string `json:"tag"`
+	Digest           string `json:"digest"`
+	ApprovalRequired bool   `json:"approvalRequired"`
+	OnExistingTag    string `json:"onExistingTag"`
+}
+
+// Replication is the state of one destination as it moves through the Map
+// iteration: each step takes it, fills its own part and returns it, so each
+// state's output in the console shows the job and everything done so far.
+type Replication struct {
+	Job        Job               `json:"job"`
+	Approval   *ApprovalDecision `json:"approval,omitempty"`
+	Role       *RoleResult       `json:"role,omitempty"`
+	Repository *RepositoryResult `json:"repository,omitempty"`
+	Copy       *CopyResult       `json:"copy,omitempty"`
+	Verify     *VerifyResult     `json:"verify,omitempty"`
+	// Precheck is why the check before an approval found the destination
+	// not yet complete (so a person is asked).
+	Precheck *StepError `json:"precheck,omitempty"`
+	// Error is set by the iteration's Catch (ResultPath $.error).
+	Error *StepError `json:"error,omitempty"`
+}
+
+// StepError is what a Catch records: Step Functions' Error and Cause.
+type StepError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause,omitempty"`
+}
+
+// ApprovalDecision is the output a person's approval sends to the waiting
+// task (SendTaskSuccess).
+type ApprovalDecision struct {
+	Decision  string    `json:"decision"` // "approved"
+	DecidedAt time.Time `json:"decidedAt"`
+	Via       string    `json:"via"` // "signed link"
+}
+
+// ApprovalRequestPayload is ApprovalRequest's payload.
+type ApprovalRequestPayload struct {
+	Execution   string      `json:"execution"`
+	TaskToken   string      `json:"taskToken"`
+	Replication Replication `json:"replication"`
+}
+
+// ApprovalRequestResult is what ApprovalRequest returns (Step Functions
+// ignores it for .waitForTaskToken; it is for logs and tests).
+type ApprovalRequestResult struct {
+	Requested bool      `json:"requested"`
+	Expires   time.Time `json:"expires"`
+	MessageID string    `json:"messageId"`
+}
+
+// RoleResult proves the destination role can be assumed. It never holds
+// credentials.
+type RoleResult struct {
+	RoleARN     string `json:"roleArn"`
+	SessionName string `json:"sessionName"`
+}
+
+// RepositoryResult says what EnsureRepository found or did.
+type RepositoryResult struct {
+	Name    string `json:"name"`
+	URI     string `json:"uri"`
+	Status  string `json:"status"` // "created" or "existing"
+	Message string `json:"message,omitempty"`
+}
+
+// Repository statuses.
+const (
+	RepositoryCreated  = "created"
+	RepositoryExisting = "existing"
+)
+
+// CopyResult is what CopyImage did.
+type CopyResult struct {
+	Status           string `json:"status"` // "copied" or "unchanged"
+	Digest           string `json:"digest"`
+	MediaType        string `json:"mediaType,omitempty"`
+	Image            string `json:"image"` // destination reference
+	ReplacedDigest   string `json:"replacedDigest,omitempty"`
+	BytesCopied      int64  `json:"bytesCopied"`
+	BlobsCopied      int    `json:"blobsCopied"`
+	BlobsSkipped     int    `json:"blobsSkipped"`
+	BlobsMounted     int    `json:"blobsMounted"`
+	ManifestsWritten int    `json:"manifestsWritten"`
+	ReferrersCopied  int    `json:"referrersCopied"`
+	DurationMs       int64  `json:"durationMs"`
+}
+
+// VerifyResult is what Verify checked in the destination.
+type VerifyResult struct {
+	Verified  bool   `json:"verified"`
+	Digest    string `json:"digest"`
+	Manifests int    `json:"manifests"`
+	Blobs     int    `json:"blobs"`
+	Referrers int    `json:"referrers"`
+}
+
+// SummarizeRequest is Summarize's payload: the plan and one Replication per
+// job, in job order.
+type SummarizeRequest struct {
+	Plan    Plan          `json:"plan"`
+	Results []Replication `json:"results"`
+}
+
+// Summary is the run's outcome.
+type Summary struct {
+	Execution    string               `json:"execution"`
+	Repository   string               `json:"repository"`
+	Tag          string               `json:"tag"`
+	Digest       string               `json:"digest"`
+	Outcome      string               `json:"outcome"` // "succeeded" or "failed"
+	Copied       int                  `json:"copied"`
+	Unchanged    int                  `json:"unchanged"`
+	Failed       int                  `json:"failed"`
+	BytesCopied  int64                `json:"bytesCopied"`
+	Destinations []DestinationOutcome `json:"destinations"`
+	// Cause names each failed destination and why; the Fail state reports it.
+	Cause string `json:"cause,omitempty"`
+}
+
+// DestinationOutcome is one destination's line in the summary.
+type DestinationOutcome struct {
+	Destination string `json:"destination"`
+	Image       string `json:"image"` // repository:tag in the destination
+	Status      string `json:"status"`
+	BytesCopied int64  `json:"bytesCopied"`
+	DurationMs  int64  `json:"durationMs"`
+	Error       string `json:"error,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// Destination statuses in a Summary.
+const (
+	StatusCopied    = "copied"
+	StatusUnchanged = "unchanged"
+	StatusFailed    = "failed"
+	StatusRejected  = "rejected"
+	StatusTimedOut  = "approval timed out"
+)

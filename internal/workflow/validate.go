@@ -1,0 +1,270 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ferry-dev/ferry/internal/config"
+	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/match"
+	"github.com/ferry-dev/ferry/internal/plan"
+)
+
+// Validate turns the execution input into a Plan: it applies the rules of
+// the deployed configuration and resolves the tag to a digest in the source.
+type Validate struct {
+	log    *slog.Logger
+	cfg    *config.Config
+	source ecr.API // the source registry, with the function's own role
+}
+
+// NewValidate returns the Validate step. source may be nil: the source
+// registry's client is then built from env.
+func NewValidate(logger *slog.Logger, env *Env, source ecr.API) *Validate {
+	if source == nil {
+		source = env.Clients.ECR(env.Config.Source.Account, env.Config.Source.Region)
+	}
+	return &Validate{log: logger, cfg: env.Config, source: source}
+}
+
+var digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+
+// Handle is the Lambda handler.
+func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error) {
+	in, trigger, err := v.parse(req.Input)
+	if err != nil {
+		v.log.WarnContext(ctx, "input rejected", slog.String("execution", req.Execution), slog.String("error", err.Error()))
+		return Plan{}, err
+	}
+	p := Plan{Execution: req.Execution, Trigger: trigger, Source: v.cfg.Source.ID(), Repository: in.Repository, Tag: in.Tag, Digest: in.Digest, Jobs: []Job{}}
+	log := v.log.With(slog.String("execution", req.Execution), slog.String("repository", in.Repository), slog.String("tag", in.Tag))
+	if in.skip != "" {
+		p.Skipped, p.Reason = true, in.skip
+		log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
+		return p, nil
+	}
+	if err := match.ValidRepository(in.Repository); err != nil {
+		return Plan{}, validationf("repository %q: %v", in.Repository, err)
+	}
+	if in.Tag != "" {
+		if err := match.ValidTag(in.Tag); err != nil {
+			return Plan{}, validationf("tag %q: %v", in.Tag, err)
+		}
+	}
+	if in.Digest != "" && !digestRE.MatchString(in.Digest) {
+		return Plan{}, validationf("digest %q is not sha256:<64 hex digits>", in.Digest)
+	}
+	if err := v.checkDestinations(in.Destinations); err != nil {
+		return Plan{}, err
+	}
+
+	// Resolve in the source: the tag to its digest (or the digest to its tags).
+	digest, tags, err := v.resolve(ctx, in)
+	if err != nil {
+		return Plan{}, err
+	}
+	p.Digest = digest
+	if in.Tag == "" {
+		// A digest alone: plan with the first of its tags that some rule takes.
+		for _, t := range tags {
+			pl, err := plan.For(v.cfg, in.Repository, t)
+			if err == nil && len(pl.Jobs) > 0 {
+				in.Tag = t
+				break
+			}
+		}
+		if in.Tag == "" {
+			p.Skipped, p.Reason = true, fmt.Sprintf("no rule takes %s@%s under any of its tags %v", in.Repository, digest, tags)
+			log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
+			return p, nil
+		}
+		p.Tag = in.Tag
+	}
+	pl, err := plan.For(v.cfg, in.Repository, in.Tag)
+	if err != nil {
+		return Plan{}, validationf("%v", err)
+	}
+	p.NotPlanned = pl.Skipped
+	for _, j := range pl.Jobs {
+		if len(in.Destinations) > 0 && !slices.Contains(in.Destinations, j.Destination.ID()) {
+			continue
+		}
+		p.Jobs = append(p.Jobs, Job{
+			Execution:        req.Execution,
+			Rule:             j.Rule,
+			Destination:      j.Destination.ID(),
+			Account:          j.Destination.Account,
+			Region:           j.Destination.Region,
+			SourceRepository: j.SourceRepository,
+			Repository:       j.Repository,
+			Tag:              j.Tag,
+			Digest:           digest,
+			ApprovalRequired: j.Destination.Approval == config.ApprovalRequired,
+			OnExistingTag:    string(j.Destination.OnExistingTag),
+		})
+	}
+	if len(p.Jobs) == 0 {
+		p.Skipped = true
+		p.Reason = skipReason(in.Repository, in.Tag, pl.Skipped, in.Destinations)
+	}
+	log.InfoContext(ctx, "planned", slog.String("digest", digest), slog.Int("jobs", len(p.Jobs)), slog.Bool("skipped", p.Skipped))
+	return p, nil
+}
+
+type validated struct {
+	ManualInput
+	skip string // a push event Ferry ignores, and why
+}
+
+// parse reads an ECR push event or a manual input.
+func (v *Validate) parse(raw json.RawMessage) (validated, string, error) {
+	var out validated
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return out, "", validationf("input must be a JSON object: an ECR push event or {\"repository\", \"tag\" or \"digest\", \"destinations\"}")
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &probe); err != nil {
+		return out, "", validationf("input is not valid JSON: %v", err)
+	}
+	if _, ok := probe["detail-type"]; ok {
+		var ev events.ECRImageActionEvent
+		if err := json.Unmarshal(trimmed, &ev); err != nil {
+			return out, "", validationf("malformed ECR event: %v", err)
+		}
+		return v.fromEvent(ev)
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out.ManualInput); err != nil {
+		return out, "", validationf("malformed manual input (want {\"repository\", \"tag\" or \"digest\", \"destinations\"}): %v", err)
+	}
+	if out.Repository == "" {
+		return out, "", validationf("manual input has no repository")
+	}
+	if out.Tag == "" && out.Digest == "" {
+		return out, "", validationf("manual input names neither a tag nor a digest of %s", out.Repository)
+	}
+	return out, "manual", nil
+}
+
+func (v *Validate) fromEvent(ev events.ECRImageActionEvent) (validated, string, error) {
+	var out validated
+	if ev.Source != "aws.ecr" || ev.DetailType != "ECR Image Action" {
+		return out, "", validationf("event %q from %q is not an ECR image action (source aws.ecr, detail-type \"ECR Image Action\")", ev.DetailType, ev.Source)
+	}
+	d := ev.Detail
+	if d.RepositoryName == "" || d.ImageDigest == "" {
+		return out, "", validationf("ECR event %s lacks detail.repository-name or detail.image-digest", ev.ID)
+	}
+	out.Repository, out.Tag, out.Digest = d.RepositoryName, d.ImageTag, d.ImageDigest
+	switch {
+	case ev.Account != "" && ev.Account != v.cfg.Source.Account, ev.Region != "" && ev.Region != v.cfg.Source.Region:
+		out.skip = fmt.Sprintf("the event is from registry %s/%s, not the source %s", ev.Account, ev.Region, v.cfg.Source.ID())
+	case d.ActionType != "PUSH":
+		out.skip = fmt.Sprintf("action %s is not a push", d.ActionType)
+	case d.Result != "SUCCESS":
+		out.skip = fmt.Sprintf("the push did not succeed (result %s)", d.Result)
+	case d.ImageTag == "":
+		out.skip = "the push has no tag (pushed by digest)"
+	}
+	return out, "push", nil
+}
+
+func (v *Validate) checkDestinations(ids []string) error {
+	known := map[string]bool{}
+	for _, d := range v.cfg.Destinations() {
+		known[d.ID()] = true
+	}
+	var foreign []string
+	for _, id := range ids {
+		if !known[id] {
+			foreign = append(foreign, id)
+		}
+	}
+	if len(foreign) > 0 {
+		return validationf("destinations %s are not in the deployed configuration: a manual run may narrow the destinations, never add one", strings.Join(foreign, ", "))
+	}
+	return nil
+}
+
+// resolve finds the digest (and tags) of the image in the source.
+func (v *Validate) resolve(ctx context.Context, in validated) (string, []string, error) {
+	id := ecrtypes.ImageIdentifier{}
+	if in.Digest != "" {
+		id.ImageDigest = aws.String(in.Digest)
+	} else {
+		id.ImageTag = aws.String(in.Tag)
+	}
+	out, err := v.source.DescribeImages(ctx, &awsecr.DescribeImagesInput{
+		RegistryId:     aws.String(v.cfg.Source.Account),
+		RepositoryName: aws.String(in.Repository),
+		ImageIds:       []ecrtypes.ImageIdentifier{id},
+	})
+	op := fmt.Sprintf("describe %s in source %s", in.Repository, v.cfg.Source.ID())
+	if err != nil {
+		var nf *ecrtypes.ImageNotFoundException
+		var rnf *ecrtypes.RepositoryNotFoundException
+		switch {
+		case errors.As(err, &nf):
+			return "", nil, validationf("%s: image %s is not in the source registry", op, firstNonEmpty(in.Digest, in.Tag))
+		case errors.As(err, &rnf):
+			return "", nil, validationf("%s: repository %s is not in the source registry", op, in.Repository)
+		}
+		return "", nil, classifyAWS(op, err)
+	}
+	if len(out.ImageDetails) == 0 {
+		return "", nil, validationf("%s: image %s is not in the source registry", op, firstNonEmpty(in.Digest, in.Tag))
+	}
+	det := out.ImageDetails[0]
+	digest := aws.ToString(det.ImageDigest)
+	if in.Digest != "" && in.Tag != "" && !slices.Contains(det.ImageTags, in.Tag) {
+		// The tag moved on since the push (or was never this digest): the
+		// digest in hand is what was pushed, and what is copied.
+		v.log.InfoContext(ctx, "tag no longer points at the pushed digest; copying the pushed digest",
+			slog.String("repository", in.Repository), slog.String("tag", in.Tag), slog.String("digest", in.Digest))
+	}
+	if in.Digest != "" {
+		digest = in.Digest
+	}
+	return digest, det.ImageTags, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func skipReason(repo, tag string, skips []plan.Skip, narrowed []string) string {
+	if len(narrowed) > 0 {
+		return fmt.Sprintf("no rule sends %s:%s to %s", repo, tag, strings.Join(narrowed, ", "))
+	}
+	if len(skips) == 0 {
+		return "the configuration has no rules"
+	}
+	var reasons []string
+	for _, s := range skips {
+		r := fmt.Sprintf("rule %q: %s", s.Rule, s.Reason)
+		if s.Destination != "" {
+			r = fmt.Sprintf("rule %q, destination %s: %s", s.Rule, s.Destination, s.Reason)
+		}
+		reasons = append(reasons, r)
+	}
+	return fmt.Sprintf("no rule matches %s:%s (%s)", repo, tag, strings.Join(reasons, "; "))
+}
