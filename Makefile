@@ -26,8 +26,21 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the ferry CLI into bin/ferry (static, so it starts fast)
+build: build-cli build-lambdas ## Build bin/ferry and every Lambda's bin/lambda/<name>/bootstrap
+
+LAMBDAS := $(notdir $(wildcard functions/*))
+
+.PHONY: build-cli
+build-cli: ## Build the ferry CLI into bin/ferry (static, so it starts fast)
 	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN)/ferry ./cmd/ferry
+
+.PHONY: build-lambdas
+build-lambdas: ## Build each Lambda into bin/lambda/<name>/bootstrap (linux/arm64, provided.al2023)
+	@for f in $(LAMBDAS); do \
+		echo "GOOS=linux GOARCH=arm64 go build -o $(BIN)/lambda/$$f/bootstrap ./functions/$$f"; \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" \
+			-o $(BIN)/lambda/$$f/bootstrap ./functions/$$f || exit 1; \
+	done
 
 .PHONY: test
 test: ## Run every test (unit, registry, fuzz seed corpus); installs what it needs
@@ -35,7 +48,7 @@ test: ## Run every test (unit, registry, fuzz seed corpus); installs what it nee
 	$(GO) test -count=1 -timeout 20m ./...
 
 .PHONY: demo
-demo: build ## Copy a multi-arch, signed image between two local registries (no AWS account needed)
+demo: build-cli node_modules/.installed ## Run the whole workflow locally: push events, state machine, approval, proof (no AWS account)
 	$(GO) run ./test/demo --ferry $(BIN)/ferry
 
 .PHONY: bench

@@ -26,6 +26,7 @@ Usage:
   ferry copy [flags] SRC DST [DST...]   copy one image (with its referrers) to every DST
   ferry plan --config FILE REPOSITORY:TAG
                                         show which destinations a push would go to, and why
+  ferry run --config FILE --event FILE run the replication workflow locally for one event
   ferry config validate FILE            check a configuration file
   ferry version                         print the version
 
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	commands := map[string]command{
 		"copy":    runCopy,
 		"plan":    runPlan,
+		"run":     runRun,
 		"config":  runConfig,
 		"version": runVersion,
 	}

@@ -18,11 +18,12 @@ type Printer struct {
 	// entered holds state start times by iteration and name.
 	entered map[string]int64
 	labels  map[int]string // Map iteration -> destination
+	caught  map[string]bool
 }
 
 // NewPrinter returns a Printer writing to w.
 func NewPrinter(w io.Writer) *Printer {
-	return &Printer{w: w, entered: map[string]int64{}, labels: map[int]string{}}
+	return &Printer{w: w, entered: map[string]int64{}, labels: map[int]string{}, caught: map[string]bool{}}
 }
 
 // Observe prints one event; pass it as Options.Observe.
@@ -45,6 +46,7 @@ func (p *Printer) Observe(ev Event) {
 		if ev.Index == nil {
 			clear(p.labels)
 			clear(p.entered)
+			clear(p.caught)
 		}
 		return
 	case "MapIterationStarted":
@@ -69,15 +71,24 @@ func (p *Printer) Observe(ev Event) {
 		}
 	case "StateExited":
 		d := time.Duration(ev.Timestamp-p.entered[key]) * time.Millisecond
-		if ev.State.Type == "Choice" || ev.State.Type == "Pass" {
+		if ev.State.Type == "Choice" || ev.State.Type == "Pass" || p.caught[key] {
+			delete(p.caught, key)
 			return
 		}
 		fmt.Fprintf(p.w, "%s%s✓ %-22s %6s  %s\n", indent, pad(label, idx), ev.State.Name, round(d), gist(ev.State.Name, ev.State.Output))
 	case "StateRetried":
 		fmt.Fprintf(p.w, "%s%s↻ %-22s retrying (%s)\n", indent, pad(label, idx), ev.State.Name, ev.Error)
 	case "StateFailed":
+		if ev.State.Name == precheckState && ev.Error == "VerificationError" {
+			fmt.Fprintf(p.w, "%s%s– %-22s no: %s\n", indent, pad(label, idx), ev.State.Name, causeText(ev.CauseString()))
+			return
+		}
 		fmt.Fprintf(p.w, "%s%s✗ %-22s %s: %s\n", indent, pad(label, idx), ev.State.Name, ev.Error, causeText(ev.CauseString()))
 	case "StateCaught":
+		p.caught[key] = true
+		if ev.State.Name == precheckState {
+			return
+		}
 		fmt.Fprintf(p.w, "%s%s  → this destination stops here; the others go on\n", indent, pad(label, idx))
 	case "ExecutionSucceeded":
 		fmt.Fprintf(p.w, "  ● Execution succeeded\n")
@@ -85,6 +96,10 @@ func (p *Printer) Observe(ev Event) {
 		fmt.Fprintf(p.w, "  ● Execution failed: %s: %s\n", ev.Error, causeText(ev.CauseString()))
 	}
 }
+
+// precheckState is the check before an approval; its VerificationError
+// means "not there yet, ask a person", not a failure.
+const precheckState = "Already replicated?"
 
 func pad(label string, idx int) string {
 	if idx < 0 {
