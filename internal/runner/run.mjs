@@ -61,5 +61,7 @@ try {
   emit({ type: 'RunnerDone', status: 'SUCCEEDED', output });
 } catch (e) {
   await logs.catch(() => {});
-  emit({ type: 'RunnerDone', status: 'FAILED', error: e.name, cause: e.cause ?? e.message });
+  const err = e.name === 'ExecutionError' && e.cause ? e.cause : e;
+  emit({ type: 'RunnerDone', status: 'FAILED', error: err.name, cause: err.message });
 }
+process.exit(0); // a task still waiting for a token must not keep Node alive

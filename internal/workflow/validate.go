@@ -70,6 +70,20 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		return Plan{}, err
 	}
 
+	// A tag no rule takes is skipped before anything is asked of the source.
+	if in.Tag != "" {
+		pl, err := plan.For(v.cfg, in.Repository, in.Tag)
+		if err != nil {
+			return Plan{}, validationf("%v", err)
+		}
+		if len(pl.Jobs) == 0 {
+			p.Skipped, p.NotPlanned = true, pl.Skipped
+			p.Reason = skipReason(in.Repository, in.Tag, pl.Skipped, nil)
+			log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
+			return p, nil
+		}
+	}
+
 	// Resolve in the source: the tag to its digest (or the digest to its tags).
 	digest, tags, err := v.resolve(ctx, in)
 	if err != nil {

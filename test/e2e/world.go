@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,8 +86,9 @@ type World struct {
 }
 
 // NewWorld starts the emulator with the scenario's registries and roles and
-// writes ferry.yaml into dir. Close the emulator when done.
-func NewWorld(ctx context.Context, dir string, logger *slog.Logger) (*World, error) {
+// writes ferry.yaml into dir. Close the emulator when done. The roles of
+// the destinations in deny are not set up, so assuming them is AccessDenied.
+func NewWorld(ctx context.Context, dir string, logger *slog.Logger, deny ...string) (*World, error) {
 	em, err := emulator.New(logger)
 	if err != nil {
 		return nil, err
@@ -105,7 +107,7 @@ func NewWorld(ctx context.Context, dir string, logger *slog.Logger) (*World, err
 		}
 		w.Registries[id] = r
 		w.Endpoints.ECR[id] = r.ECREndpoint()
-		if id != SourceAccount+"/"+SourceRegion {
+		if id != SourceAccount+"/"+SourceRegion && !slices.Contains(deny, id) {
 			if err := em.AllowRole("arn:aws:iam::"+acct+":role/ferry-replication", ExternalID); err != nil {
 				em.Close()
 				return nil, err
