@@ -31,8 +31,9 @@ build: build-cli build-lambdas ## Build bin/ferry and every Lambda's bin/lambda/
 LAMBDAS := $(notdir $(wildcard functions/*))
 
 .PHONY: build-cli
-build-cli: ## Build the ferry CLI into bin/ferry (static, so it starts fast)
+build-cli: ## Build the ferry CLI into bin/ (ferry, and ferry-workflow behind `ferry run`)
 	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN)/ferry ./cmd/ferry
+	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN)/ferry-workflow ./cmd/ferry-workflow
 
 .PHONY: build-lambdas
 build-lambdas: ## Build each Lambda into bin/lambda/<name>/bootstrap (linux/arm64, provided.al2023)
@@ -43,9 +44,25 @@ build-lambdas: ## Build each Lambda into bin/lambda/<name>/bootstrap (linux/arm6
 	done
 
 .PHONY: test
-test: ## Run every test (unit, registry, fuzz seed corpus); installs what it needs
+test: node_modules/.installed ## Run every test (unit, registry, fuzz seed corpus, infra) and synth ferry.example.yaml; installs what it needs
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory synth CONFIG=ferry.example.yaml
+
+# The CDK CLI (pinned in package-lock.json) and the Go app it starts, whose
+# jsii runtime runs on the same Node 22: no end-of-life warnings, no
+# telemetry, no network for synth.
+CDK := PATH="$(NODE_BIN):$$PATH" CDK_DISABLE_CLI_TELEMETRY=true $(NODE_BIN)/cdk
+CDK_OUT ?= cdk.out
+
+.PHONY: synth
+synth: build node_modules/.installed ## Write the CloudFormation templates to cdk.out/, checked by cdk-nag (CONFIG=ferry.example.yaml; no AWS credentials needed)
+	$(CDK) synth --quiet -c config=$(or $(CONFIG),ferry.example.yaml) -o $(CDK_OUT)
+	@echo "templates in $(CDK_OUT)/: $$(cd $(CDK_OUT) && ls *.template.json | tr '\n' ' ')"
+
+.PHONY: deploy
+deploy: build node_modules/.installed ## Deploy every stack with cdk deploy --all (CONFIG=ferry.yaml; needs AWS credentials, see README)
+	$(CDK) deploy --all -c config=$(or $(CONFIG),ferry.yaml) $(DEPLOY_FLAGS)
 
 .PHONY: demo
 demo: build-cli node_modules/.installed ## Run the whole workflow locally: push events, state machine, approval, proof (no AWS account)

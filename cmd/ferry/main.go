@@ -102,6 +102,10 @@ func report(stderr io.Writer, err error) int {
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}
+	var child exitStatus
+	if errors.As(err, &child) {
+		return int(child) // the child printed its own error
+	}
 	fmt.Fprintf(stderr, "ferry: %v\n", err)
 	var ue usageError
 	var ce configError

@@ -1,271 +1,51 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"time"
-
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"golang.org/x/term"
-
-	"github.com/ferry-dev/ferry/internal/ecr"
-	"github.com/ferry-dev/ferry/internal/runner"
-	"github.com/ferry-dev/ferry/statemachine"
 )
 
-const runUsage = `Usage: ferry run --config FILE --event FILE [flags]
+// workflowBinary runs `ferry run`. It is a separate program, installed
+// next to ferry (make build puts both in bin/), so that ferry copy does not
+// pay for loading the AWS SDK at every start.
+const workflowBinary = "ferry-workflow"
 
-Run Ferry's workflow once, locally: the state machine (statemachine/
-replicate.asl.json) executed by aws-local-stepfunctions on the Node 22 in the
-ferry checkout's node_modules, with every Lambda task invoked in this process
-with the real handlers. Each state is printed as it ends, as the Step
-Functions console shows it; the exit code is 0 when the execution succeeds.
-
---event is the execution input: an ECR push event as EventBridge delivers it
-({"detail-type": "ECR Image Action", "detail": {...}}) or a manual input
-({"repository": "team/app", "tag": "release-1.4", "destinations": [...]}).
-
-ECR and STS endpoints come from --endpoints (or FERRY_AWS_ENDPOINTS), JSON:
-  {"sts": "http://127.0.0.1:P", "ecr": {"ACCOUNT/REGION": "http://127.0.0.1:P", ...}}
-(make demo starts such a local ECR/STS emulator). Without it, the handlers
-use the AWS SDK defaults and your AWS credentials. SNS, Secrets Manager and
-Step Functions' task-token callbacks are always local: approval requests are
-answered with --approve, from this terminal by default.
-
-Flags:
-`
-
+// runRun hands `ferry run ARGS` to ferry-workflow with the same standard
+// streams and returns its exit status.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ferry run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "ferry.yaml (required)")
-	eventPath := fs.String("event", "", "the execution input, a JSON file; - reads standard input (required)")
-	endpoints := fs.String("endpoints", os.Getenv(ecr.EnvEndpoints), "ECR/STS endpoints as JSON, or @FILE (default $FERRY_AWS_ENDPOINTS)")
-	approve := fs.String("approve", "", "answer approval requests: prompt (ask on the terminal), approve, reject or none (let them time out); default prompt on a terminal, none otherwise")
-	approvalTimeout := fs.Duration("approval-timeout", time.Hour, "how long an approval waits (${ApprovalTimeoutSeconds})")
-	maxConcurrency := fs.Int("max-concurrency", 10, "destinations copied at once (${MaxConcurrency})")
-	definition := fs.String("definition", "", "the state machine definition (default: the one built into ferry, statemachine/replicate.asl.json)")
-	nodeModules := fs.String("node-modules", "", "node_modules with Node 22 and aws-local-stepfunctions (default: found from the current directory or ferry's own)")
-	asJSON := fs.Bool("json", false, "print the execution (status, output, events) as JSON instead of the step-by-step view")
-	verbose := fs.Bool("verbose", false, "print the handlers' JSON logs on stderr")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, runUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usageError{err}
-	}
-	if *cfgPath == "" || *eventPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return usagef("run needs --config and --event, and no arguments")
-	}
-	input, err := readInput(*eventPath)
-	if err != nil {
-		return usagef("--event: %v", err)
-	}
-	opts := runner.Options{
-		Definition:      statemachine.Replicate,
-		ConfigPath:      *cfgPath,
-		MaxConcurrency:  *maxConcurrency,
-		ApprovalTimeout: *approvalTimeout,
-		Logger:          slog.New(slog.DiscardHandler),
-	}
-	if *definition != "" {
-		if opts.Definition, err = os.ReadFile(*definition); err != nil {
-			return usagef("--definition: %v", err)
-		}
-	}
-	if *verbose {
-		opts.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
-	}
-	if *endpoints != "" {
-		text := *endpoints
-		if f, ok := strings.CutPrefix(text, "@"); ok {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return usagef("--endpoints: %v", err)
-			}
-			text = string(b)
-		}
-		if opts.Endpoints, err = ecr.ParseEndpoints(text); err != nil {
-			return usagef("--endpoints: %v", err)
-		}
-	} else {
-		// Real AWS: the default credential chain, not stand-in keys.
-		opts.AWSOptions = []func(*awsconfig.LoadOptions) error{}
-	}
-	if opts.NodeModules = *nodeModules; opts.NodeModules == "" {
-		opts.NodeModules = findNodeModules()
-	}
-	mode := *approve
-	if mode == "" {
-		mode = "none"
-		if term.IsTerminal(int(os.Stdin.Fd())) {
-			mode = "prompt"
-		}
-	}
-	switch mode {
-	case "prompt":
-		opts.Approver = promptApprover(os.Stdin, stdout)
-	case "approve":
-		opts.Approver = announce(stdout, "approved", runner.AutoApprove)
-	case "reject":
-		opts.Approver = announce(stdout, "rejected", runner.AutoReject)
-	case "none":
-	default:
-		return usagef("--approve %q: want prompt, approve, reject or none", mode)
-	}
-	var printer *runner.Printer
-	if !*asJSON {
-		printer = runner.NewPrinter(stdout)
-		opts.Observe = printer.Observe
-	}
-	r, err := runner.New(ctx, opts)
-	if err != nil {
-		if errors.Is(err, runner.ErrNodeMissing) {
-			return usageError{err}
-		}
-		return configError{err}
-	}
-	defer r.Close()
-	if !*asJSON {
-		fmt.Fprintf(stdout, "▶ ferry run %s\n", describeInput(input))
-	}
-	ex, err := r.Run(ctx, input)
+	path, err := findWorkflowBinary()
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(ex); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(stdout, "  execution %s: %s in %s\n", ex.Name, ex.Status, ex.Stop.Sub(ex.Start).Round(time.Millisecond))
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return exitStatus(ee.ExitCode())
 	}
-	if ex.Status != "SUCCEEDED" {
-		return fmt.Errorf("execution %s failed: %s: %s", ex.Name, ex.Error, ex.Cause)
-	}
-	return nil
+	return err
 }
 
-func readInput(path string) (json.RawMessage, error) {
-	var b []byte
-	var err error
-	if path == "-" {
-		b, err = io.ReadAll(os.Stdin)
-	} else {
-		b, err = os.ReadFile(path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !json.Valid(b) {
-		return nil, fmt.Errorf("%s is not JSON", path)
-	}
-	return b, nil
-}
+// exitStatus is a child's exit code, already reported by the child itself.
+type exitStatus int
 
-// describeInput names what an input asks for, for the run's header.
-func describeInput(in json.RawMessage) string {
-	var v struct {
-		DetailType string `json:"detail-type"`
-		Detail     struct {
-			Repo string `json:"repository-name"`
-			Tag  string `json:"image-tag"`
-		} `json:"detail"`
-		Repository, Tag, Digest string
-	}
-	if json.Unmarshal(in, &v) != nil {
-		return "(input is not an object)"
-	}
-	if v.DetailType != "" {
-		return fmt.Sprintf("— ECR push event: %s:%s", v.Detail.Repo, v.Detail.Tag)
-	}
-	ref := v.Tag
-	if ref == "" {
-		ref = v.Digest
-	}
-	return fmt.Sprintf("— manual input: %s:%s", v.Repository, ref)
-}
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-// findNodeModules looks for node_modules with aws-local-stepfunctions
-// upward from the working directory, then from the ferry binary's folder.
-func findNodeModules() string {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
-	for _, dir := range starts {
-		for {
-			nm := filepath.Join(dir, "node_modules")
-			if _, err := os.Stat(filepath.Join(nm, "aws-local-stepfunctions")); err == nil {
-				return nm
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
+func findWorkflowBinary() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), workflowBinary)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
 		}
 	}
-	return "node_modules"
-}
-
-func announce(w io.Writer, what string, a runner.Approver) runner.Approver {
-	var mu sync.Mutex
-	return func(ctx context.Context, m runner.ApprovalMessage) error {
-		err := a(ctx, m)
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			fmt.Fprintf(w, "  ✋ approval request %q could not be answered: %v\n", m.Subject, err)
-			return err
-		}
-		fmt.Fprintf(w, "  ✋ %s by ferry run --approve=%s (via the signed link in the request): %s\n", what, strings.TrimSuffix(strings.TrimSuffix(what, "d"), "e")+"e", m.Subject)
-		return nil
+	if p, err := exec.LookPath(workflowBinary); err == nil {
+		return p, nil
 	}
-}
-
-func promptApprover(in io.Reader, out io.Writer) runner.Approver {
-	var mu sync.Mutex
-	rd := bufio.NewReader(in)
-	return func(ctx context.Context, m runner.ApprovalMessage) error {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(out, "\n  ✋ %s\n%s\n  Approve? [y/N] ", m.Subject, indent(m.Message))
-		line, _ := rd.ReadString('\n')
-		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y") {
-			return runner.AutoApprove(ctx, m)
-		}
-		return runner.AutoReject(ctx, m)
-	}
-}
-
-func indent(s string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		if strings.HasPrefix(l, "Approve: ") || strings.HasPrefix(l, "Reject: ") {
-			continue // the links carry the task token: not for the terminal
-		}
-		b.WriteString("    " + l + "\n")
-	}
-	return b.String()
+	return "", fmt.Errorf("ferry run needs %s next to ferry or on PATH; build both with make build", workflowBinary)
 }
