@@ -1,0 +1,146 @@
+// Command infra is Ferry's CDK app: `cdk synth` and `cdk deploy` run it
+// (see cdk.json). It reads ferry.yaml, named by the "config" context value,
+// and builds the source stack and one destination access stack per
+// destination account.
+//
+// Context values (cdk -c key=value):
+//
+//	config                  configuration file (default ferry.yaml)
+//	stackName               source stack name, prefix of every name (default Ferry)
+//	buildDir                Lambda binaries, <function>/bootstrap (default bin/lambda)
+//	maxConcurrency          destinations copied at once per run (default 10)
+//	approvalTimeoutSeconds  how long an approval waits (default 86400)
+//	logRetentionDays        log retention (default 90)
+//	approvalEmails          comma-separated addresses subscribed to approval requests
+//	alertEmails             comma-separated addresses subscribed to alerts
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ferry-dev/ferry/infra/stacks"
+	"github.com/ferry-dev/ferry/internal/config"
+)
+
+func main() {
+	os.Exit(run(nil, os.Stderr))
+}
+
+// run builds and synthesizes the app; it returns the exit status. A bad
+// configuration is reported as `ferry config validate` reports it, with
+// status 2. props is nil except in tests: the CDK CLI passes context and
+// the output directory in the environment.
+func run(props *awscdk.AppProps, stderr io.Writer) int {
+	root, err := stacks.ModuleRoot(".")
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry infra:", err)
+		return 1
+	}
+	stacks.UseProjectNode(root)
+	defer jsii.Close()
+
+	app := awscdk.NewApp(props)
+	path := contextString(app, "config", "ferry.yaml")
+	cfg, err := config.Load(path)
+	if err != nil {
+		reportConfigError(stderr, path, err)
+		return 2
+	}
+	p := stacks.AppProps{Config: cfg, ConfigFile: path, Root: root, Nag: true}
+	p.StackName = contextString(app, "stackName", "")
+	p.BuildDir = contextString(app, "buildDir", "")
+	p.ApprovalEmails = contextList(app, "approvalEmails")
+	p.AlertEmails = contextList(app, "alertEmails")
+	for key, dst := range map[string]*int{
+		"maxConcurrency":         &p.MaxConcurrency,
+		"approvalTimeoutSeconds": &p.ApprovalTimeoutSeconds,
+		"logRetentionDays":       &p.LogRetentionDays,
+	} {
+		if *dst, err = contextInt(app, key); err != nil {
+			fmt.Fprintln(stderr, "ferry infra:", err)
+			return 2
+		}
+	}
+	// Stage the Lambda assets in a directory of our own: synth copies them
+	// into cdk.out, so it can go when synth is done.
+	p.StagingDir, err = os.MkdirTemp("", "ferry-assets-")
+	if err != nil {
+		fmt.Fprintln(stderr, "ferry infra:", err)
+		return 1
+	}
+	defer os.RemoveAll(p.StagingDir)
+	if _, err := stacks.Build(app, p); err != nil {
+		fmt.Fprintln(stderr, "ferry infra:", err)
+		return 1
+	}
+	app.Synth(nil)
+	return 0
+}
+
+// reportConfigError prints each problem on its own line, then a summary,
+// exactly as `ferry config validate` does.
+func reportConfigError(w io.Writer, path string, err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(w, "ferry: %v (give the file with -c config=FILE, or start from ferry.example.yaml)\n", err)
+		return
+	}
+	problems := config.Errors(err)
+	if len(problems) == 0 {
+		fmt.Fprintln(w, "ferry:", err)
+		return
+	}
+	for _, p := range problems {
+		fmt.Fprintln(w, p)
+	}
+	n := "1 problem"
+	if len(problems) != 1 {
+		n = fmt.Sprintf("%d problems", len(problems))
+	}
+	fmt.Fprintf(w, "ferry: %s: invalid configuration: %s\n", path, n)
+}
+
+func contextString(app awscdk.App, key, def string) string {
+	v := app.Node().TryGetContext(jsii.String(key))
+	if s, ok := v.(string); ok && s != "" {
+		return s
+	}
+	return def
+}
+
+func contextList(app awscdk.App, key string) []string {
+	var out []string
+	for _, s := range strings.Split(contextString(app, key, ""), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// contextInt reads a number given as -c key=N (a string) or in cdk.json (a
+// number); 0 if absent.
+func contextInt(app awscdk.App, key string) (int, error) {
+	switch v := app.Node().TryGetContext(jsii.String(key)).(type) {
+	case nil:
+		return 0, nil
+	case float64:
+		return int(v), nil
+	case string:
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("context %s=%q: want a whole number", key, v)
+		}
+		return n, nil
+	default:
+		return 0, fmt.Errorf("context %s=%v: want a whole number", key, v)
+	}
+}

@@ -1,0 +1,330 @@
+package stacks
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ferry-dev/ferry/internal/config"
+	"github.com/ferry-dev/ferry/internal/match"
+)
+
+// This file derives, from a configuration, the IAM resources Ferry's roles
+// need: plain Go, no CDK, so the rules are easy to read and to test.
+
+// Function names. They name the Lambdas, their execution roles, their
+// asset directories (bin/lambda/<name>/bootstrap) and their alarms.
+const (
+	FnValidate         = "validate"
+	FnAssumeRole       = "assumerole"
+	FnEnsureRepository = "ensurerepo"
+	FnCopyImage        = "copyimage"
+	FnVerify           = "verify"
+	FnSummarize        = "summarize"
+	FnApprovalRequest  = "approvalrequest"
+	FnApprovalCallback = "approvalcallback"
+)
+
+// FunctionNames lists every Lambda, in workflow order.
+var FunctionNames = []string{
+	FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify,
+	FnSummarize, FnApprovalRequest, FnApprovalCallback,
+}
+
+// SourceReaders are the functions that read the source repositories.
+var SourceReaders = []string{FnValidate, FnCopyImage, FnVerify}
+
+// DestinationAssumers are the functions that assume destination roles, and
+// so the only principals the destination roles trust.
+var DestinationAssumers = []string{FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify}
+
+// Source repository actions: read an image and its layers, list tags.
+var SourceActions = []string{
+	"ecr:BatchCheckLayerAvailability",
+	"ecr:BatchGetImage",
+	"ecr:DescribeImages",
+	"ecr:GetDownloadUrlForLayer",
+	"ecr:ListImages",
+}
+
+// DestinationActions are what a destination role may do on the
+// repositories its rules can write.
+var DestinationActions = []string{
+	"ecr:BatchCheckLayerAvailability",
+	"ecr:BatchGetImage",
+	"ecr:CompleteLayerUpload",
+	"ecr:CreateRepository",
+	"ecr:DescribeImages",
+	"ecr:DescribeRepositories",
+	"ecr:GetDownloadUrlForLayer",
+	"ecr:InitiateLayerUpload",
+	"ecr:ListImages",
+	"ecr:PutImage",
+	"ecr:PutLifecyclePolicy",
+	"ecr:SetRepositoryPolicy",
+	"ecr:TagResource",
+	"ecr:UploadLayerPart",
+}
+
+// KMSActions let ECR use a customer managed key for a repository Ferry
+// creates and for the images it pushes there.
+var KMSActions = []string{
+	"kms:CreateGrant",
+	"kms:Decrypt",
+	"kms:DescribeKey",
+	"kms:Encrypt",
+	"kms:GenerateDataKey*",
+}
+
+// maxRoleName is IAM's limit on role names.
+const maxRoleName = 64
+
+// SourceRoleName is the fixed name of a source Lambda's execution role. It
+// is predictable, so destination stacks in other accounts can trust it by
+// ARN without a cross-stack reference: "<stack>-<region>-<function>".
+func SourceRoleName(stackName, region, function string) string {
+	return fmt.Sprintf("%s-%s-%s", stackName, region, function)
+}
+
+// SourceRoleARN is the ARN of SourceRoleName in the source account.
+func SourceRoleARN(src config.Source, stackName, function string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", config.Partition(src.Region), src.Account,
+		SourceRoleName(stackName, src.Region, function))
+}
+
+// CheckStackName reports whether every role name derived from stackName
+// fits IAM's limits.
+func CheckStackName(stackName, region string) error {
+	if stackName == "" {
+		return fmt.Errorf("stack name is empty")
+	}
+	for _, r := range stackName {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("stack name %q: want letters, digits and hyphens only", stackName)
+		}
+	}
+	for _, fn := range FunctionNames {
+		if n := SourceRoleName(stackName, region, fn); len(n) > maxRoleName {
+			return fmt.Errorf("stack name %q is too long: role name %q has %d characters, IAM allows %d",
+				stackName, n, len(n), maxRoleName)
+		}
+	}
+	return nil
+}
+
+// RepositoryWildcard turns a repository pattern into an IAM resource
+// wildcard that covers every name it can match: a glob keeps its literal
+// text, with each run of "*" (which may or may not cross "/") becoming one
+// "*" and "?" kept as IAM's "?". A regular expression or semver range can
+// match any name, so it becomes "*".
+func RepositoryWildcard(pattern string) string {
+	p, err := match.Compile(pattern)
+	if err != nil || p.Kind() != match.Glob {
+		return "*"
+	}
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] == '*' {
+			for i+1 < len(pattern) && pattern[i+1] == '*' {
+				i++
+			}
+		}
+		b.WriteByte(pattern[i])
+	}
+	return b.String()
+}
+
+// literalPrefix is the text of an IAM wildcard before its first "*" or "?".
+func literalPrefix(w string) string {
+	if i := strings.IndexAny(w, "*?"); i >= 0 {
+		return w[:i]
+	}
+	return w
+}
+
+// RenamedWildcard applies a destination's rename to a repository wildcard,
+// widening it where the wildcard part could hold the stripped prefix.
+func RenamedWildcard(w string, r config.Rename) string {
+	if r.StripPrefix == "" {
+		return r.Prefix + w
+	}
+	lit := literalPrefix(w)
+	switch {
+	case strings.HasPrefix(lit, r.StripPrefix):
+		// Every name starts with the prefix: it is always stripped.
+		return r.Prefix + strings.TrimPrefix(w, r.StripPrefix)
+	case strings.HasPrefix(r.StripPrefix, lit) && lit != w:
+		// Some names may start with it and some not: anything after Prefix.
+		return r.Prefix + "*"
+	default:
+		// No name starts with it: the names are only prefixed.
+		return r.Prefix + w
+	}
+}
+
+// collapse sorts and deduplicates wildcards; if one is "*" it is the only
+// one kept.
+func collapse(ws []string) []string {
+	if slices.Contains(ws, "*") {
+		return []string{"*"}
+	}
+	out := slices.Clone(ws)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// SourceRepositoryARNs are the source repositories the rules can read, as
+// IAM resources.
+func SourceRepositoryARNs(cfg *config.Config) []string {
+	var ws []string
+	for _, r := range cfg.Rules {
+		for _, p := range r.Repositories {
+			ws = append(ws, RepositoryWildcard(p))
+		}
+	}
+	var out []string
+	for _, w := range collapse(ws) {
+		out = append(out, repositoryARN(cfg.Source.Account, cfg.Source.Region, w))
+	}
+	return out
+}
+
+// DestinationRoleARNs are the roles the source Lambdas may assume: every
+// destination's, once each, sorted.
+func DestinationRoleARNs(cfg *config.Config) []string {
+	var out []string
+	for _, r := range cfg.Rules {
+		for _, d := range r.Destinations {
+			out = append(out, d.RoleARN())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func repositoryARN(account, region, wildcard string) string {
+	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s", config.Partition(region), region, account, wildcard)
+}
+
+// AccessRole is one destination role: what Ferry may do in one account
+// under one role name.
+type AccessRole struct {
+	Name         string
+	Repositories []string // repository ARNs, possibly with wildcards
+	KMSKeys      []string // key ARNs
+	KMSAliases   []KMSAlias
+}
+
+// KMSAlias is a key named by alias. IAM cannot grant use of a key by alias
+// ARN (the request's resource is the key), so it is granted on the region's
+// keys with a kms:ResourceAliases condition.
+type KMSAlias struct {
+	Account, Region, Alias string // Alias is "alias/name"
+}
+
+// KeysARN is the ARN pattern of every key in the alias's account and region.
+func (a KMSAlias) KeysARN() string {
+	return fmt.Sprintf("arn:%s:kms:%s:%s:key/*", config.Partition(a.Region), a.Region, a.Account)
+}
+
+// Access is everything Ferry needs in one destination account.
+type Access struct {
+	Account string
+	Region  string // the first region the rules use in the account
+	Roles   []AccessRole
+}
+
+// DestinationAccess groups the configuration's destinations by account, in
+// order of first appearance, with one role per role name used there.
+func DestinationAccess(cfg *config.Config) []Access {
+	var out []Access
+	index := make(map[string]int)
+	for _, rule := range cfg.Rules {
+		for _, d := range rule.Destinations {
+			i, ok := index[d.Account]
+			if !ok {
+				i = len(out)
+				index[d.Account] = i
+				out = append(out, Access{Account: d.Account, Region: d.Region})
+			}
+			a := &out[i]
+			name := d.Role
+			if name == "" {
+				name = config.DefaultRole
+			}
+			j := slices.IndexFunc(a.Roles, func(r AccessRole) bool { return r.Name == name })
+			if j < 0 {
+				j = len(a.Roles)
+				a.Roles = append(a.Roles, AccessRole{Name: name})
+			}
+			role := &a.Roles[j]
+			for _, p := range rule.Repositories {
+				w := RenamedWildcard(RepositoryWildcard(p), d.Repository)
+				role.Repositories = append(role.Repositories, repositoryARN(d.Account, d.Region, w))
+			}
+			if key := d.Settings.Encryption.KMSKey; d.Settings.Encryption.Type == config.EncryptionKMS && key != "" {
+				if alias, ok := kmsAlias(key, d); ok {
+					role.KMSAliases = append(role.KMSAliases, alias)
+				} else {
+					role.KMSKeys = append(role.KMSKeys, kmsKeyARN(key, d))
+				}
+			}
+		}
+	}
+	for i := range out {
+		for j := range out[i].Roles {
+			r := &out[i].Roles[j]
+			r.Repositories = collapseARNs(r.Repositories)
+			slices.Sort(r.KMSKeys)
+			r.KMSKeys = slices.Compact(r.KMSKeys)
+			slices.SortFunc(r.KMSAliases, func(a, b KMSAlias) int {
+				return strings.Compare(a.Region+a.Alias, b.Region+b.Alias)
+			})
+			r.KMSAliases = slices.Compact(r.KMSAliases)
+		}
+	}
+	return out
+}
+
+// collapseARNs sorts and deduplicates repository ARNs, keeping only
+// "repository/*" in a region that has it.
+func collapseARNs(arns []string) []string {
+	all := make(map[string]bool) // ARN prefixes up to "repository/" that have "*"
+	for _, a := range arns {
+		if strings.HasSuffix(a, ":repository/*") {
+			all[strings.TrimSuffix(a, "*")] = true
+		}
+	}
+	var out []string
+	for _, a := range arns {
+		i := strings.Index(a, ":repository/") + len(":repository/")
+		if all[a[:i]] && a[i:] != "*" {
+			continue
+		}
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// kmsKeyARN returns the ARN of a key given as an ARN or a key id, in the
+// destination's account and region.
+func kmsKeyARN(key string, d config.Destination) string {
+	if strings.HasPrefix(key, "arn:") {
+		return key
+	}
+	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", config.Partition(d.Region), d.Region, d.Account, key)
+}
+
+// kmsAlias reports whether key names an alias ("alias/x" or an alias ARN).
+func kmsAlias(key string, d config.Destination) (KMSAlias, bool) {
+	if strings.HasPrefix(key, "alias/") {
+		return KMSAlias{Account: d.Account, Region: d.Region, Alias: key}, true
+	}
+	// arn:PARTITION:kms:REGION:ACCOUNT:alias/NAME
+	parts := strings.SplitN(key, ":", 6)
+	if len(parts) == 6 && parts[0] == "arn" && strings.HasPrefix(parts[5], "alias/") {
+		return KMSAlias{Account: parts[4], Region: parts[3], Alias: parts[5]}, true
+	}
+	return KMSAlias{}, false
+}

@@ -1,0 +1,104 @@
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// AlarmsProps configures failure notifications and alarms.
+type AlarmsProps struct {
+	StackName       string
+	StateMachine    awsstepfunctions.StateMachine
+	Functions       *Functions
+	DeadLetterQueue awssqs.IQueue
+	Key             awskms.IKey // encrypts the alerts topic
+	Emails          []string    // subscribed to alerts, if any
+}
+
+// Alarms makes failures visible: an SNS topic that hears about every
+// failed, timed-out or aborted run, and CloudWatch alarms on failed runs,
+// Lambda errors and throttles, and undeliverable events.
+type Alarms struct {
+	constructs.Construct
+	Topic  awssns.Topic
+	Alarms []awscloudwatch.Alarm
+}
+
+// FailedStatuses are the execution statuses that notify the alerts topic.
+var FailedStatuses = []string{"FAILED", "TIMED_OUT", "ABORTED"}
+
+// NewAlarms builds the alerts topic, the failed-run rule and the alarms.
+func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	topic := awssns.NewTopic(c, jsii.String("Alerts"), &awssns.TopicProps{
+		DisplayName: jsii.String("Ferry alerts"),
+		MasterKey:   p.Key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	for _, e := range p.Emails {
+		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), nil))
+	}
+	a := &Alarms{Construct: c, Topic: topic}
+
+	statuses := make([]any, len(FailedStatuses))
+	for i, s := range FailedStatuses {
+		statuses[i] = s
+	}
+	rule := awsevents.NewRule(c, jsii.String("RunFailed"), &awsevents.RuleProps{
+		Description: jsii.String("Ferry: tell the alerts topic about failed, timed-out and aborted replication runs"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.states"),
+			DetailType: jsii.Strings("Step Functions Execution Status Change"),
+			Detail: &map[string]any{
+				"status":          statuses,
+				"stateMachineArn": []any{*p.StateMachine.StateMachineArn()},
+			},
+		},
+	})
+	field := func(path string) string { return *awsevents.EventField_FromPath(jsii.String(path)) }
+	rule.AddTarget(awseventstargets.NewSnsTopic(topic, &awseventstargets.SnsTopicProps{
+		Message: awsevents.RuleTargetInput_FromText(jsii.String(
+			"Ferry run " + field("$.detail.name") + " ended " + field("$.detail.status") +
+				". Inspect it (and redrive it) in the Step Functions console: execution " +
+				field("$.detail.executionArn"))),
+		DeadLetterQueue: p.DeadLetterQueue,
+	}))
+
+	action := awscloudwatchactions.NewSnsAction(topic)
+	alarm := func(name, description string, metric awscloudwatch.IMetric) {
+		al := awscloudwatch.NewAlarm(c, jsii.String(name), &awscloudwatch.AlarmProps{
+			AlarmName:          jsii.String(p.StackName + "-" + name),
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		al.AddAlarmAction(action)
+		a.Alarms = append(a.Alarms, al)
+	}
+	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Sum")}
+	alarm("RunsFailed", "A Ferry replication run failed in the last 5 minutes", p.StateMachine.MetricFailed(five))
+	alarm("RunsTimedOut", "A Ferry replication run timed out in the last 5 minutes", p.StateMachine.MetricTimedOut(five))
+	for _, name := range FunctionNames {
+		fn := p.Functions.ByName[name]
+		alarm(name+"-Errors", "Ferry's "+name+" Lambda returned errors in the last 5 minutes", fn.MetricErrors(five))
+		alarm(name+"-Throttles", "Ferry's "+name+" Lambda was throttled in the last 5 minutes", fn.MetricThrottles(five))
+	}
+	alarm("UndeliveredEvents", "An event that should have started a Ferry run (or notified a failure) is in the dead-letter queue",
+		p.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
+		}))
+	return a
+}

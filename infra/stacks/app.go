@@ -1,0 +1,276 @@
+// Package stacks is Ferry's infrastructure as CDK constructs: the source
+// stack (Lambdas, state machine, push triggers, approval, alarms) and one
+// destination access stack per destination account, all derived from one
+// ferry.yaml. Each construct takes a Props struct of plain Go values.
+package stacks
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ferry-dev/ferry/internal/config"
+)
+
+// Defaults for AppProps.
+const (
+	DefaultStackName              = "Ferry"
+	DefaultMaxConcurrency         = 10
+	DefaultApprovalTimeoutSeconds = 24 * 60 * 60
+	DefaultBuildDir               = "bin/lambda"
+	DefaultASLFile                = "statemachine/replicate.asl.json"
+)
+
+// AppProps is everything the app is built from. Relative paths are
+// resolved from Root.
+type AppProps struct {
+	Config     *config.Config
+	ConfigFile string // the file Config came from; copied into every Lambda asset
+	Root       string // the module root
+
+	StackName              string // "" means DefaultStackName
+	BuildDir               string // holds <function>/bootstrap; "" means DefaultBuildDir
+	StagingDir             string // where Lambda assets are staged; required
+	ASLFile                string // "" means DefaultASLFile
+	MaxConcurrency         int    // Map concurrency; 0 means DefaultMaxConcurrency
+	ApprovalTimeoutSeconds int    // 0 means DefaultApprovalTimeoutSeconds
+	LogRetentionDays       int    // 0 means DefaultLogRetentionDays
+	ApprovalEmails         []string
+	AlertEmails            []string
+	// Nag runs cdk-nag's AwsSolutions checks on every stack.
+	Nag bool
+}
+
+// Stacks is what Build adds to an app.
+type Stacks struct {
+	Source       *SourceStack
+	Destinations []awscdk.Stack
+}
+
+func (p *AppProps) defaults() error {
+	if p.Config == nil {
+		return fmt.Errorf("no configuration")
+	}
+	if p.StagingDir == "" {
+		return fmt.Errorf("no staging directory for Lambda assets")
+	}
+	if p.StackName == "" {
+		p.StackName = DefaultStackName
+	}
+	if p.BuildDir == "" {
+		p.BuildDir = DefaultBuildDir
+	}
+	if p.ASLFile == "" {
+		p.ASLFile = DefaultASLFile
+	}
+	if p.MaxConcurrency == 0 {
+		p.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if p.ApprovalTimeoutSeconds == 0 {
+		p.ApprovalTimeoutSeconds = DefaultApprovalTimeoutSeconds
+	}
+	switch {
+	case p.MaxConcurrency < 0:
+		return fmt.Errorf("maxConcurrency %d: want a positive number", p.MaxConcurrency)
+	case p.ApprovalTimeoutSeconds < 60 || p.ApprovalTimeoutSeconds > 365*24*60*60:
+		return fmt.Errorf("approvalTimeoutSeconds %d: want 60 seconds to a year", p.ApprovalTimeoutSeconds)
+	}
+	if _, err := retentionDays(p.LogRetentionDays); err != nil {
+		return err
+	}
+	p.BuildDir = p.abs(p.BuildDir)
+	p.ASLFile = p.abs(p.ASLFile)
+	return CheckStackName(p.StackName, p.Config.Source.Region)
+}
+
+func (p *AppProps) abs(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(p.Root, path)
+}
+
+// Build adds Ferry's stacks to app: the source stack, then one destination
+// access stack per destination account, each depending on the source stack
+// (a trust policy can name only roles that exist).
+func Build(app awscdk.App, p AppProps) (*Stacks, error) {
+	if err := p.defaults(); err != nil {
+		return nil, err
+	}
+	cfg := p.Config
+	assets, err := StageFunctionAssets(p.BuildDir, p.ConfigFile, p.StagingDir, FunctionNames)
+	if err != nil {
+		return nil, err
+	}
+	src, err := NewSourceStack(app, p.StackName, SourceStackProps{
+		StackName:              p.StackName,
+		Source:                 cfg.Source,
+		AssetDirs:              assets,
+		ASLFile:                p.ASLFile,
+		MaxConcurrency:         p.MaxConcurrency,
+		ApprovalTimeoutSeconds: p.ApprovalTimeoutSeconds,
+		LogRetentionDays:       p.LogRetentionDays,
+		SourceRepositoryARNs:   SourceRepositoryARNs(cfg),
+		DestinationRoleARNs:    DestinationRoleARNs(cfg),
+		Triggers:               triggerRules(cfg),
+		ApprovalEmails:         p.ApprovalEmails,
+		AlertEmails:            p.AlertEmails,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &Stacks{Source: src}
+	var trusted []string
+	for _, fn := range DestinationAssumers {
+		trusted = append(trusted, SourceRoleARN(cfg.Source, p.StackName, fn))
+	}
+	for _, a := range DestinationAccess(cfg) {
+		name := p.StackName + "-Access-" + a.Account
+		d := NewDestinationStack(app, name, DestinationStackProps{
+			StackName: name, Access: a, TrustedRoleARNs: trusted, ExternalID: cfg.ExternalID,
+		})
+		d.AddDependency(src.Stack, jsii.String("the trust policy names the source Lambdas' roles, which must exist"))
+		out.Destinations = append(out.Destinations, d)
+	}
+	if p.Nag {
+		awscdk.Aspects_Of(app).Add(newNag(), nil)
+	}
+	return out, nil
+}
+
+// newNag is cdk-nag's AwsSolutions pack, explaining each finding.
+func newNag() awscdk.IAspect {
+	return cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)})
+}
+
+func triggerRules(cfg *config.Config) []TriggerRule {
+	var out []TriggerRule
+	for _, r := range cfg.Rules {
+		out = append(out, TriggerRule{Name: r.Name, Pattern: PushEventPattern(cfg.Source, r)})
+	}
+	return out
+}
+
+// SourceStackProps configures the source stack.
+type SourceStackProps struct {
+	StackName              string
+	Source                 config.Source
+	AssetDirs              map[string]string
+	ASLFile                string
+	MaxConcurrency         int
+	ApprovalTimeoutSeconds int
+	LogRetentionDays       int
+	SourceRepositoryARNs   []string
+	DestinationRoleARNs    []string
+	Triggers               []TriggerRule
+	ApprovalEmails         []string
+	AlertEmails            []string
+}
+
+// SourceStack is the workflow in the source account and region.
+type SourceStack struct {
+	awscdk.Stack
+	Key       awskms.Key
+	Functions *Functions
+	Workflow  *Workflow
+	Approval  *Approval
+	Trigger   *Trigger
+	Alarms    *Alarms
+}
+
+// NewSourceStack builds the source stack.
+func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (*SourceStack, error) {
+	stack := awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
+		StackName:   jsii.String(p.StackName),
+		Description: jsii.String("Ferry: replicate ECR images to the destinations in ferry.yaml"),
+		Env: &awscdk.Environment{
+			Account: jsii.String(p.Source.Account),
+			Region:  jsii.String(p.Source.Region),
+		},
+	})
+	s := &SourceStack{Stack: stack}
+	s.Key = awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
+		Description:       jsii.String("Ferry: encrypts the approval and alerts topics and the dead-letter queue"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
+	})
+	// EventBridge (to the alerts topic and the dead-letter queue) and
+	// CloudWatch alarms (to the alerts topic) write encrypted messages.
+	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowEventBridgeAndAlarms"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil), awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": p.Source.Account}},
+	}), nil)
+
+	var err error
+	if s.Functions, err = NewFunctions(stack, "Functions", FunctionsProps{
+		StackName:            p.StackName,
+		SourceAccount:        p.Source.Account,
+		SourceRegion:         p.Source.Region,
+		AssetDirs:            p.AssetDirs,
+		LogRetentionDays:     p.LogRetentionDays,
+		SourceRepositoryARNs: p.SourceRepositoryARNs,
+		DestinationRoleARNs:  p.DestinationRoleARNs,
+	}); err != nil {
+		return nil, err
+	}
+	smName := p.StackName + "-replicate"
+	s.Approval = NewApproval(stack, "Approval", ApprovalProps{
+		Key:             s.Key,
+		Request:         s.Functions.ByName[FnApprovalRequest],
+		Callback:        s.Functions.ByName[FnApprovalCallback],
+		StateMachineARN: StateMachineARN(p.Source.Account, p.Source.Region, smName),
+		TTLSeconds:      p.ApprovalTimeoutSeconds,
+		Emails:          p.ApprovalEmails,
+	})
+	if s.Workflow, err = NewWorkflow(stack, "Workflow", WorkflowProps{
+		Name:                   smName,
+		ASLFile:                p.ASLFile,
+		Functions:              s.Functions,
+		MaxConcurrency:         p.MaxConcurrency,
+		ApprovalTimeoutSeconds: p.ApprovalTimeoutSeconds,
+		LogRetentionDays:       p.LogRetentionDays,
+	}); err != nil {
+		return nil, err
+	}
+	s.Trigger = NewTrigger(stack, "Trigger", TriggerProps{
+		StackName:    p.StackName,
+		Rules:        p.Triggers,
+		StateMachine: s.Workflow.StateMachine,
+		Key:          s.Key,
+	})
+	s.Alarms = NewAlarms(stack, "Alarms", AlarmsProps{
+		StackName:       p.StackName,
+		StateMachine:    s.Workflow.StateMachine,
+		Functions:       s.Functions,
+		DeadLetterQueue: s.Trigger.DeadLetterQueue,
+		Key:             s.Key,
+		Emails:          p.AlertEmails,
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
+		Value:       s.Workflow.StateMachine.StateMachineArn(),
+		Description: jsii.String("The replication workflow: watch, approve and redrive runs in the Step Functions console"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("ApprovalTopicArn"), &awscdk.CfnOutputProps{
+		Value:       s.Approval.Topic.TopicArn(),
+		Description: jsii.String("Subscribe approvers here (email); each message has approve and reject links"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("AlertsTopicArn"), &awscdk.CfnOutputProps{
+		Value:       s.Alarms.Topic.TopicArn(),
+		Description: jsii.String("Failed, timed-out and aborted runs and alarms are published here"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
+		Value:       s.Trigger.DeadLetterQueue.QueueUrl(),
+		Description: jsii.String("Push events EventBridge could not deliver to the workflow"),
+	})
+	return s, nil
+}

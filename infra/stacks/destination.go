@@ -1,0 +1,131 @@
+package stacks
+
+import (
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// DestinationRoleProps configures one role Ferry assumes in a destination
+// account.
+type DestinationRoleProps struct {
+	Role AccessRole
+	// TrustedRoleARNs are the source Lambdas' execution roles, the only
+	// principals that may assume the role.
+	TrustedRoleARNs []string
+	ExternalID      string
+}
+
+// NewDestinationRole builds a role that trusts only the source Lambdas'
+// roles, and only with Ferry's external id, and may only do what copying
+// into the rules' repositories takes.
+func NewDestinationRole(scope constructs.Construct, id string, p DestinationRoleProps) awsiam.Role {
+	statements := []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("WriteRuleRepositories"),
+			Actions:   jsii.Strings(DestinationActions...),
+			Resources: jsii.Strings(p.Role.Repositories...),
+		}),
+		registryLogin(),
+	}
+	appliesTo := []any{"Resource::*"}
+	for _, arn := range p.Role.Repositories {
+		appliesTo = append(appliesTo, "Resource::"+arn)
+	}
+	if len(p.Role.KMSKeys) > 0 {
+		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("UseRepositoryKeys"),
+			Actions:   jsii.Strings(KMSActions...),
+			Resources: jsii.Strings(p.Role.KMSKeys...),
+		}))
+	}
+	for i, a := range p.Role.KMSAliases {
+		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("UseRepositoryKeyByAlias" + strconv.Itoa(i)),
+			Actions:   jsii.Strings(KMSActions...),
+			Resources: jsii.Strings(a.KeysARN()),
+			Conditions: &map[string]any{
+				"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": a.Alias},
+			},
+		}))
+		appliesTo = append(appliesTo, "Resource::"+a.KeysARN())
+	}
+	if len(p.Role.KMSKeys)+len(p.Role.KMSAliases) > 0 {
+		appliesTo = append(appliesTo, "Action::kms:GenerateDataKey*")
+	}
+	role := awsiam.NewRole(scope, jsii.String(id), &awsiam.RoleProps{
+		RoleName:    jsii.String(p.Role.Name),
+		Description: jsii.String("Ferry copies images into this account's ECR repositories with this role"),
+		// Replaced below by one statement naming every trusted role.
+		AssumedBy: awsiam.NewArnPrincipal(jsii.String(p.TrustedRoleARNs[0])),
+		InlinePolicies: &map[string]awsiam.PolicyDocument{
+			"ferry": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
+		},
+	})
+	role.Node().DefaultChild().(awsiam.CfnRole).AddPropertyOverride(jsii.String("AssumeRolePolicyDocument"),
+		TrustPolicy(p.TrustedRoleARNs, p.ExternalID))
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Resource::* only for ecr:GetAuthorizationToken, which has no resource-level permissions. " +
+			"Repository wildcards are the rules' repository patterns after renaming (a glob becomes an ARN wildcard, " +
+			"a regular expression or semver pattern becomes repository/*): the role can write only where the rules can copy. " +
+			"kms:GenerateDataKey* covers GenerateDataKey and GenerateDataKeyWithoutPlaintext, which ECR uses, and only on the configured keys " +
+			"(a key named by alias is matched with kms:ResourceAliases, because IAM checks the key, not the alias)."),
+		AppliesTo: &appliesTo,
+	}}, jsii.Bool(true))
+	return role
+}
+
+// TrustPolicy lets only the given roles assume a role, and only with the
+// external id: one statement, so a reviewer reads it at a glance.
+func TrustPolicy(roleARNs []string, externalID string) map[string]any {
+	principals := make([]any, len(roleARNs))
+	for i, a := range roleARNs {
+		principals[i] = a
+	}
+	return map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{map[string]any{
+			"Effect":    "Allow",
+			"Action":    "sts:AssumeRole",
+			"Principal": map[string]any{"AWS": principals},
+			"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": externalID}},
+		}},
+	}
+}
+
+// DestinationStackProps configures one destination account's stack.
+type DestinationStackProps struct {
+	StackName       string
+	Access          Access
+	TrustedRoleARNs []string
+	ExternalID      string
+}
+
+// NewDestinationStack builds the roles Ferry assumes in one destination
+// account, in the first region the rules use there (IAM is global).
+func NewDestinationStack(scope constructs.Construct, id string, p DestinationStackProps) awscdk.Stack {
+	stack := awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
+		StackName:   jsii.String(p.StackName),
+		Description: jsii.String("Ferry: the role(s) Ferry assumes to copy images into account " + p.Access.Account),
+		Env: &awscdk.Environment{
+			Account: jsii.String(p.Access.Account),
+			Region:  jsii.String(p.Access.Region),
+		},
+		// No bootstrap-version rule: the template needs nothing from a CDK
+		// bootstrap, so it can also be deployed as a CloudFormation StackSet.
+		Synthesizer: awscdk.NewDefaultStackSynthesizer(&awscdk.DefaultStackSynthesizerProps{
+			GenerateBootstrapVersionRule: jsii.Bool(false),
+		}),
+	})
+	for _, r := range p.Access.Roles {
+		NewDestinationRole(stack, "Role-"+r.Name, DestinationRoleProps{
+			Role: r, TrustedRoleARNs: p.TrustedRoleARNs, ExternalID: p.ExternalID,
+		})
+	}
+	return stack
+}

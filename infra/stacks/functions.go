@@ -1,0 +1,186 @@
+package stacks
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// FunctionSpec sizes one Lambda for its work.
+type FunctionSpec struct {
+	Description string
+	MemoryMB    int
+	Timeout     time.Duration
+}
+
+// FunctionSpecs sizes each Lambda. CopyImage streams blobs from source to
+// destination, so it needs network throughput (which grows with memory)
+// and time for large images, but no ephemeral storage beyond the default.
+var FunctionSpecs = map[string]FunctionSpec{
+	FnValidate:         {"Ferry: apply the rules to a push and plan one job per destination", 256, 1 * time.Minute},
+	FnAssumeRole:       {"Ferry: prove the destination role can be assumed", 128, 30 * time.Second},
+	FnEnsureRepository: {"Ferry: create the destination repository if it is missing", 256, 1 * time.Minute},
+	FnCopyImage:        {"Ferry: copy an image, digest for digest, to one destination", 2048, 15 * time.Minute},
+	FnVerify:           {"Ferry: check the destination image matches the source digest", 512, 2 * time.Minute},
+	FnSummarize:        {"Ferry: sum up the per-destination results of a run", 128, 30 * time.Second},
+	FnApprovalRequest:  {"Ferry: ask a person to approve a copy (task token)", 128, 30 * time.Second},
+	FnApprovalCallback: {"Ferry: approve or reject a copy from a signed link", 128, 15 * time.Second},
+}
+
+// FunctionsProps configures the Lambdas.
+type FunctionsProps struct {
+	StackName        string
+	SourceAccount    string
+	SourceRegion     string
+	AssetDirs        map[string]string // function name -> directory with bootstrap and ferry.yaml
+	LogRetentionDays int               // 0: 90 days
+	// SourceRepositoryARNs are the source repositories the readers may read.
+	SourceRepositoryARNs []string
+	// DestinationRoleARNs are the roles the assumers may assume.
+	DestinationRoleARNs []string
+}
+
+// Functions is every Ferry Lambda with its execution role and log group.
+type Functions struct {
+	constructs.Construct
+	ByName map[string]awslambda.Function
+	Roles  map[string]awsiam.Role
+}
+
+// NewFunctions builds the Lambdas: arm64 provided.al2023 bootstraps, JSON
+// logs with a retention, X-Ray tracing, and a fixed-name role each holding
+// only what that function needs.
+func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Functions, error) {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	f := &Functions{Construct: c, ByName: map[string]awslambda.Function{}, Roles: map[string]awsiam.Role{}}
+	retention, err := retentionDays(p.LogRetentionDays)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range FunctionNames {
+		spec := FunctionSpecs[name]
+		dir, ok := p.AssetDirs[name]
+		if !ok {
+			return nil, fmt.Errorf("no asset directory for function %s", name)
+		}
+		role := awsiam.NewRole(c, jsii.String(name+"Role"), &awsiam.RoleProps{
+			RoleName:    jsii.String(SourceRoleName(p.StackName, p.SourceRegion, name)),
+			Description: jsii.String("Execution role of Ferry's " + name + " Lambda"),
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		})
+		logs := awslogs.NewLogGroup(c, jsii.String(name+"Logs"), &awslogs.LogGroupProps{
+			LogGroupName:  jsii.String(fmt.Sprintf("/aws/lambda/%s-%s", p.StackName, name)),
+			Retention:     retention,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		logs.GrantWrite(role)
+		fn := awslambda.NewFunction(c, jsii.String(name), &awslambda.FunctionProps{
+			FunctionName:          jsii.String(p.StackName + "-" + name),
+			Description:           jsii.String(spec.Description),
+			Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture:          awslambda.Architecture_ARM_64(),
+			Handler:               jsii.String("bootstrap"),
+			Code:                  awslambda.Code_FromAsset(jsii.String(dir), nil),
+			MemorySize:            jsii.Number(spec.MemoryMB),
+			Timeout:               awscdk.Duration_Seconds(jsii.Number(spec.Timeout.Seconds())),
+			Role:                  role,
+			LogGroup:              logs,
+			LoggingFormat:         awslambda.LoggingFormat_JSON,
+			ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
+			SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
+			Tracing:               awslambda.Tracing_ACTIVE,
+			Environment: &map[string]*string{
+				"FERRY_CONFIG": jsii.String(ConfigFileName),
+			},
+		})
+		f.ByName[name] = fn
+		f.Roles[name] = role
+	}
+
+	var wildcards []any
+	for _, name := range SourceReaders {
+		role := f.Roles[name]
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("ReadSourceRepositories"),
+			Actions:   jsii.Strings(SourceActions...),
+			Resources: jsii.Strings(p.SourceRepositoryARNs...),
+		}))
+		role.AddToPrincipalPolicy(registryLogin())
+	}
+	for _, arn := range p.SourceRepositoryARNs {
+		wildcards = append(wildcards, "Resource::"+arn)
+	}
+	for _, name := range DestinationAssumers {
+		f.Roles[name].AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("AssumeDestinationRoles"),
+			Actions:   jsii.Strings("sts:AssumeRole"),
+			Resources: jsii.Strings(p.DestinationRoleARNs...),
+		}))
+	}
+	for _, name := range FunctionNames {
+		reason := "Resource::* only for X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords), which has no resource-level permissions."
+		appliesTo := []any{"Resource::*"}
+		if slices.Contains(SourceReaders, name) {
+			reason = "Resource::* only for actions with no resource-level permissions: ecr:GetAuthorizationToken (registry login) " +
+				"and X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords). The source repository wildcards are the rules' " +
+				"repository patterns (a glob becomes an ARN wildcard; a regular expression or semver pattern, which no ARN can express, " +
+				"becomes repository/*), so the function reads only repositories the rules can select."
+			appliesTo = append(appliesTo, wildcards...)
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(f.Roles[name], &[]*cdknag.NagPackSuppression{{
+			Id:        jsii.String("AwsSolutions-IAM5"),
+			Reason:    jsii.String(reason),
+			AppliesTo: &appliesTo,
+		}}, jsii.Bool(true))
+	}
+	return f, nil
+}
+
+// registryLogin allows ecr:GetAuthorizationToken, which has no resource.
+func registryLogin() awsiam.PolicyStatement { return registryLoginOn("*") }
+
+func registryLoginOn(resource string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("RegistryLogin"),
+		Actions:   jsii.Strings("ecr:GetAuthorizationToken"),
+		Resources: jsii.Strings(resource),
+	})
+}
+
+// logRetentions are the retention periods CloudWatch Logs accepts, in days.
+var logRetentions = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS,
+	5: awslogs.RetentionDays_FIVE_DAYS, 7: awslogs.RetentionDays_ONE_WEEK,
+	14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS,
+	120: awslogs.RetentionDays_FOUR_MONTHS, 150: awslogs.RetentionDays_FIVE_MONTHS,
+	180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS,
+	731: awslogs.RetentionDays_TWO_YEARS, 1096: awslogs.RetentionDays_THREE_YEARS,
+	1827: awslogs.RetentionDays_FIVE_YEARS, 2192: awslogs.RetentionDays_SIX_YEARS,
+	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS,
+	3288: awslogs.RetentionDays_NINE_YEARS, 3653: awslogs.RetentionDays_TEN_YEARS,
+}
+
+// DefaultLogRetentionDays is how long Ferry keeps logs unless told.
+const DefaultLogRetentionDays = 90
+
+// retentionDays returns the retention for days (0: the default).
+func retentionDays(days int) (awslogs.RetentionDays, error) {
+	if days == 0 {
+		days = DefaultLogRetentionDays
+	}
+	r, ok := logRetentions[days]
+	if !ok {
+		return "", fmt.Errorf("log retention of %d days is not one CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)", days)
+	}
+	return r, nil
+}
