@@ -39,6 +39,8 @@ type API interface {
 	PutLifecyclePolicy(ctx context.Context, in *awsecr.PutLifecyclePolicyInput, optFns ...func(*awsecr.Options)) (*awsecr.PutLifecyclePolicyOutput, error)
 	SetRepositoryPolicy(ctx context.Context, in *awsecr.SetRepositoryPolicyInput, optFns ...func(*awsecr.Options)) (*awsecr.SetRepositoryPolicyOutput, error)
 	GetAuthorizationToken(ctx context.Context, in *awsecr.GetAuthorizationTokenInput, optFns ...func(*awsecr.Options)) (*awsecr.GetAuthorizationTokenOutput, error)
+	TagResource(ctx context.Context, in *awsecr.TagResourceInput, optFns ...func(*awsecr.Options)) (*awsecr.TagResourceOutput, error)
+	ListTagsForResource(ctx context.Context, in *awsecr.ListTagsForResourceInput, optFns ...func(*awsecr.Options)) (*awsecr.ListTagsForResourceOutput, error)
 }
 
 // STSAPI is the part of the STS client Ferry uses.

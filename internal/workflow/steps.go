@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,8 +84,24 @@ func (a *AssumeRole) Handle(ctx context.Context, r Replication) (Replication, er
 	return r, nil
 }
 
+// SettingsTag is the resource tag with which Ferry marks a repository it
+// created: SettingsPending from CreateRepository until every configured
+// setting is in place, then SettingsApplied. CreateRepository cannot set a
+// lifecycle or repository policy, so a repository is created first and
+// completed after; if that fails half way, the next attempt (Retry, Redrive
+// or a new execution) finds the marker still pending and finishes the job.
+// A repository without the marker was not created by Ferry and is left as
+// it is. Reading the marker needs ecr:ListTagsForResource.
+const (
+	SettingsTag     = "ferry:settings"
+	SettingsPending = "pending"
+	SettingsApplied = "applied"
+)
+
 // EnsureRepository creates the destination repository with the configured
-// settings if it is missing. An existing repository is left as it is.
+// settings if it is missing, and completes the settings of a repository
+// Ferry created whose setup was cut short. Any other existing repository is
+// left as it is.
 type EnsureRepository struct{ step }
 
 // NewEnsureRepository returns the EnsureRepository step.
@@ -99,38 +117,80 @@ func (e *EnsureRepository) Handle(ctx context.Context, r Replication) (Replicati
 	}
 	log := jobLogger(e.log, r.Job)
 	name := r.Job.Repository
-	op := fmt.Sprintf("repository %s in %s", name, d.ID())
+	repo, found, err := e.describe(ctx, api, d, name)
+	if err != nil {
+		return r, err
+	}
+	if !found {
+		var created bool
+		repo, created, err = e.create(ctx, api, d, name)
+		if err != nil {
+			return r, err
+		}
+		if created {
+			if err := e.complete(ctx, api, d, repo); err != nil {
+				log.ErrorContext(ctx, "repository created, its settings not yet applied", slog.String("error", err.Error()))
+				return r, err
+			}
+			r.Repository = &RepositoryResult{Name: name, URI: aws.ToString(repo.RepositoryUri), Status: RepositoryCreated, Message: settingsSummary(d.Settings)}
+			log.InfoContext(ctx, "repository created", slog.String("uri", r.Repository.URI))
+			return r, nil
+		}
+	}
+	// It exists: finish what an earlier attempt of Ferry's (or a run racing
+	// this one) began, or leave it alone.
+	r.Repository = &RepositoryResult{Name: name, URI: aws.ToString(repo.RepositoryUri), Status: RepositoryExisting}
+	state, err := e.marker(ctx, api, d, repo)
+	var denied *AccessDeniedError
+	switch {
+	case errors.As(err, &denied):
+		// The destination role predates the marker (no
+		// ecr:ListTagsForResource): keep to what Ferry did before it.
+		r.Repository.Message = "exists; left as it is (ecr:ListTagsForResource is not allowed, so Ferry cannot tell whether it created the repository and left its settings unfinished)"
+		log.WarnContext(ctx, "repository exists; cannot read its tags", slog.String("error", err.Error()))
+		return r, nil
+	case err != nil:
+		return r, err
+	case state == SettingsPending:
+		if err := e.complete(ctx, api, d, repo); err != nil {
+			log.ErrorContext(ctx, "cannot complete the settings of the repository Ferry created", slog.String("error", err.Error()))
+			return r, err
+		}
+		r.Repository.Message = "created by an earlier attempt whose setup was cut short; settings now complete: " + settingsSummary(d.Settings)
+		log.InfoContext(ctx, "repository settings completed", slog.String("uri", r.Repository.URI))
+		return r, nil
+	case state == SettingsApplied:
+		r.Repository.Message = "exists, created by Ferry with its settings; left as it is"
+	default:
+		r.Repository.Message = "exists; left as it is (settings apply only when Ferry creates it)"
+	}
+	log.InfoContext(ctx, "repository exists", slog.String("uri", r.Repository.URI))
+	return r, nil
+}
+
+// describe returns the repository, or found false when it does not exist.
+func (e *EnsureRepository) describe(ctx context.Context, api ecr.API, d config.Destination, name string) (ecrtypes.Repository, bool, error) {
 	out, err := api.DescribeRepositories(ctx, &awsecr.DescribeRepositoriesInput{
 		RegistryId:      aws.String(d.Account),
 		RepositoryNames: []string{name},
 	})
 	var nf *ecrtypes.RepositoryNotFoundException
 	switch {
-	case err == nil && len(out.Repositories) > 0:
-		r.Repository = &RepositoryResult{Name: name, URI: aws.ToString(out.Repositories[0].RepositoryUri), Status: RepositoryExisting,
-			Message: "exists; left as it is (settings apply only when Ferry creates it)"}
-		log.InfoContext(ctx, "repository exists", slog.String("uri", r.Repository.URI))
-		return r, nil
-	case err != nil && !errors.As(err, &nf):
-		return r, classifyAWS("describe "+op, err)
+	case errors.As(err, &nf):
+		return ecrtypes.Repository{}, false, nil
+	case err != nil:
+		return ecrtypes.Repository{}, false, classifyAWS(fmt.Sprintf("describe repository %s in %s", name, d.ID()), err)
+	case len(out.Repositories) == 0:
+		return ecrtypes.Repository{}, false, nil
 	}
-	uri, created, err := e.create(ctx, api, d, name)
-	if err != nil {
-		return r, err
-	}
-	if !created {
-		r.Repository = &RepositoryResult{Name: name, URI: uri, Status: RepositoryExisting, Message: "created at the same moment by another run; left as it is"}
-		log.InfoContext(ctx, "repository created by another run", slog.String("uri", uri))
-		return r, nil
-	}
-	r.Repository = &RepositoryResult{Name: name, URI: uri, Status: RepositoryCreated, Message: settingsSummary(d.Settings)}
-	log.InfoContext(ctx, "repository created", slog.String("uri", uri))
-	return r, nil
+	return out.Repositories[0], true, nil
 }
 
-func (e *EnsureRepository) create(ctx context.Context, api ecr.API, d config.Destination, name string) (string, bool, error) {
+// create creates the repository with the settings CreateRepository takes
+// and the pending marker. created is false when another run created it
+// first.
+func (e *EnsureRepository) create(ctx context.Context, api ecr.API, d config.Destination, name string) (repo ecrtypes.Repository, created bool, err error) {
 	s := d.Settings
-	op := fmt.Sprintf("create repository %s in %s", name, d.ID())
 	in := &awsecr.CreateRepositoryInput{
 		RegistryId:                 aws.String(d.Account),
 		RepositoryName:             aws.String(name),
@@ -146,37 +206,68 @@ func (e *EnsureRepository) create(ctx context.Context, api ecr.API, d config.Des
 			in.EncryptionConfiguration.KmsKey = aws.String(s.Encryption.KMSKey)
 		}
 	}
-	for k, v := range s.Tags {
-		in.Tags = append(in.Tags, ecrtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
+		in.Tags = append(in.Tags, ecrtypes.Tag{Key: aws.String(k), Value: aws.String(s.Tags[k])})
 	}
+	in.Tags = append(in.Tags, ecrtypes.Tag{Key: aws.String(SettingsTag), Value: aws.String(SettingsPending)})
 	out, err := api.CreateRepository(ctx, in)
 	var exists *ecrtypes.RepositoryAlreadyExistsException
 	switch {
 	case errors.As(err, &exists):
-		// Two runs raced to create it: the other one won, and set it up.
-		desc, derr := api.DescribeRepositories(ctx, &awsecr.DescribeRepositoriesInput{RegistryId: aws.String(d.Account), RepositoryNames: []string{name}})
-		if derr != nil || len(desc.Repositories) == 0 {
-			return "", false, classifyAWS("describe repository "+name+" in "+d.ID(), errors.Join(derr, err))
+		// Two runs raced to create it and the other one won.
+		repo, found, derr := e.describe(ctx, api, d, name)
+		if derr != nil || !found {
+			return repo, false, classifyAWS(fmt.Sprintf("describe repository %s in %s", name, d.ID()), errors.Join(derr, err))
 		}
-		return aws.ToString(desc.Repositories[0].RepositoryUri), false, nil
+		return repo, false, nil
 	case err != nil:
-		return "", false, classifyAWS(op, err)
+		return repo, false, classifyAWS(fmt.Sprintf("create repository %s in %s", name, d.ID()), err)
+	case out.Repository == nil:
+		return repo, false, &ReplicationError{Op: fmt.Sprintf("create repository %s in %s", name, d.ID()), Err: errors.New("no repository in the answer")}
 	}
+	return *out.Repository, true, nil
+}
+
+// marker reads the repository's SettingsTag ("" when it has none).
+func (e *EnsureRepository) marker(ctx context.Context, api ecr.API, d config.Destination, repo ecrtypes.Repository) (string, error) {
+	out, err := api.ListTagsForResource(ctx, &awsecr.ListTagsForResourceInput{ResourceArn: repo.RepositoryArn})
+	if err != nil {
+		return "", classifyAWS(fmt.Sprintf("list the tags of repository %s in %s", aws.ToString(repo.RepositoryName), d.ID()), err)
+	}
+	for _, t := range out.Tags {
+		if aws.ToString(t.Key) == SettingsTag {
+			return aws.ToString(t.Value), nil
+		}
+	}
+	return "", nil
+}
+
+// complete applies the settings CreateRepository cannot take, then marks
+// the repository applied. Each call is idempotent, so completing twice (a
+// retry, or two racing runs) is harmless.
+func (e *EnsureRepository) complete(ctx context.Context, api ecr.API, d config.Destination, repo ecrtypes.Repository) error {
+	s, name := d.Settings, aws.ToString(repo.RepositoryName)
 	if s.LifecyclePolicy != "" {
 		if _, err := api.PutLifecyclePolicy(ctx, &awsecr.PutLifecyclePolicyInput{
 			RegistryId: aws.String(d.Account), RepositoryName: aws.String(name), LifecyclePolicyText: aws.String(s.LifecyclePolicy),
 		}); err != nil {
-			return "", false, classifyAWS("put lifecycle policy on "+name+" in "+d.ID(), err)
+			return classifyAWS(fmt.Sprintf("put lifecycle policy on %s in %s", name, d.ID()), err)
 		}
 	}
 	if s.RepositoryPolicy != "" {
 		if _, err := api.SetRepositoryPolicy(ctx, &awsecr.SetRepositoryPolicyInput{
 			RegistryId: aws.String(d.Account), RepositoryName: aws.String(name), PolicyText: aws.String(s.RepositoryPolicy),
 		}); err != nil {
-			return "", false, classifyAWS("set repository policy on "+name+" in "+d.ID(), err)
+			return classifyAWS(fmt.Sprintf("set repository policy on %s in %s", name, d.ID()), err)
 		}
 	}
-	return aws.ToString(out.Repository.RepositoryUri), true, nil
+	if _, err := api.TagResource(ctx, &awsecr.TagResourceInput{
+		ResourceArn: repo.RepositoryArn,
+		Tags:        []ecrtypes.Tag{{Key: aws.String(SettingsTag), Value: aws.String(SettingsApplied)}},
+	}); err != nil {
+		return classifyAWS(fmt.Sprintf("tag repository %s in %s %s=%s", name, d.ID(), SettingsTag, SettingsApplied), err)
+	}
+	return nil
 }
 
 func settingsSummary(s config.RepositorySettings) string {
