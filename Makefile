@@ -61,8 +61,8 @@ synth: build node_modules/.installed ## Write the CloudFormation templates to cd
 	@echo "templates in $(CDK_OUT)/: $$(cd $(CDK_OUT) && ls *.template.json | tr '\n' ' ')"
 
 .PHONY: deploy
-deploy: build node_modules/.installed ## Deploy every stack with cdk deploy --all (CONFIG=ferry.yaml; needs AWS credentials, see README)
-	$(CDK) deploy --all -c config=$(or $(CONFIG),ferry.yaml) $(DEPLOY_FLAGS)
+deploy: build node_modules/.installed ## Deploy with cdk deploy --all (CONFIG=ferry.yaml, STACKS=Ferry for one stack; needs AWS credentials, see README)
+	$(CDK) deploy $(or $(STACKS),--all) -c config=$(or $(CONFIG),ferry.yaml) $(DEPLOY_FLAGS)
 
 .PHONY: demo
 demo: build-cli node_modules/.installed ## Run the whole workflow locally: push events, state machine, approval, proof (no AWS account)
