@@ -567,8 +567,6 @@ func TestNag(t *testing.T) {
 // TestNagCatchesUnsuppressed: the nag check is live (a wildcard without a
 // suppression is an error), so TestNag can fail.
 func TestNagCatchesUnsuppressed(t *testing.T) {
-	b := build(t, exampleConfigPath(t))
-	_ = b
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
 	st := awscdk.NewStack(app, jsii.String("Probe"), nil)
 	NewDestinationRole(st, "Probe", DestinationRoleProps{
