@@ -51,18 +51,22 @@ func TestEnsureRepository(t *testing.T) {
 			wantCalls:   []string{"DescribeRepositories", "ListTagsForResource"},
 		},
 		{
-			name:        "existing, Ferry's and complete: left untouched",
-			job:         testJob(prodID),
-			setup:       func(dst *fakeECR, _ *fakeRoles) { dst.addRepo("team/app", map[string]string{SettingsTag: SettingsApplied}) },
+			name: "existing, Ferry's and complete: left untouched",
+			job:  testJob(prodID),
+			setup: func(dst *fakeECR, _ *fakeRoles) {
+				dst.addRepo("team/app", map[string]string{SettingsTag: SettingsApplied})
+			},
 			wantStatus:  RepositoryExisting,
 			wantMessage: "created by Ferry",
 			wantCalls:   []string{"DescribeRepositories", "ListTagsForResource"},
 			wantMarker:  SettingsApplied,
 		},
 		{
-			name:        "existing, Ferry's with settings pending: completed",
-			job:         testJob(prodID),
-			setup:       func(dst *fakeECR, _ *fakeRoles) { dst.addRepo("team/app", map[string]string{SettingsTag: SettingsPending}) },
+			name: "existing, Ferry's with settings pending: completed",
+			job:  testJob(prodID),
+			setup: func(dst *fakeECR, _ *fakeRoles) {
+				dst.addRepo("team/app", map[string]string{SettingsTag: SettingsPending})
+			},
 			wantStatus:  RepositoryExisting,
 			wantMessage: "settings now complete",
 			wantCalls:   []string{"DescribeRepositories", "ListTagsForResource", "PutLifecyclePolicy", "SetRepositoryPolicy", "TagResource"},
@@ -103,9 +107,12 @@ func TestEnsureRepository(t *testing.T) {
 			wantMarker:  SettingsPending,
 		},
 		{
-			name:      "ListTagsForResource throttled: retryable",
-			job:       testJob(prodID),
-			setup:     func(dst *fakeECR, _ *fakeRoles) { dst.addRepo("team/app", nil); dst.failNext("ListTagsForResource", apiErr("ThrottlingException")) },
+			name: "ListTagsForResource throttled: retryable",
+			job:  testJob(prodID),
+			setup: func(dst *fakeECR, _ *fakeRoles) {
+				dst.addRepo("team/app", nil)
+				dst.failNext("ListTagsForResource", apiErr("ThrottlingException"))
+			},
 			wantErr:   new(*RetryableError),
 			wantCalls: []string{"DescribeRepositories", "ListTagsForResource"},
 		},
@@ -131,9 +138,11 @@ func TestEnsureRepository(t *testing.T) {
 			wantCalls: []string{"DescribeRepositories", "CreateRepository"},
 		},
 		{
-			name:      "CreateRepository invalid parameter: fails without retry",
-			job:       testJob(prodID),
-			setup:     func(dst *fakeECR, _ *fakeRoles) { dst.failNext("CreateRepository", &ecrtypes.InvalidParameterException{Message: aws.String("bad")}) },
+			name: "CreateRepository invalid parameter: fails without retry",
+			job:  testJob(prodID),
+			setup: func(dst *fakeECR, _ *fakeRoles) {
+				dst.failNext("CreateRepository", &ecrtypes.InvalidParameterException{Message: aws.String("bad")})
+			},
 			wantErr:   new(*ReplicationError),
 			wantCalls: []string{"DescribeRepositories", "CreateRepository"},
 		},
@@ -144,8 +153,12 @@ func TestEnsureRepository(t *testing.T) {
 			wantErr: new(*AccessDeniedError),
 		},
 		{
-			name:    "destination outside the configuration: validation error, nothing assumed",
-			job:     func() Job { j := testJob(prodID); j.Destination, j.Account = "999999999999/eu-west-1", "999999999999"; return j }(),
+			name: "destination outside the configuration: validation error, nothing assumed",
+			job: func() Job {
+				j := testJob(prodID)
+				j.Destination, j.Account = "999999999999/eu-west-1", "999999999999"
+				return j
+			}(),
 			wantErr: new(*ValidationError),
 		},
 		{

@@ -89,6 +89,7 @@ var retryableCodes = map[string]bool{
 var deniedCodes = map[string]bool{
 	"AccessDenied": true, "AccessDeniedException": true, "UnrecognizedClientException": true,
 	"ExpiredToken": true, "ExpiredTokenException": true, "InvalidClientTokenId": true,
+	"AuthorizationError": true, // SNS's name for it
 }
 
 // classifyAWS turns an AWS SDK error into one of the named types.

@@ -420,3 +420,5 @@ func (f *fakeECR) GetAuthorizationToken(_ context.Context, _ *awsecr.GetAuthoriz
 
 var _ ecr.API = (*fakeECR)(nil)
 var _ Roles = (*fakeRoles)(nil)
+
+func slog0() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,296 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+)
+
+// testRegistry is a real registry server with a fault hook in front: fault
+// answers a request instead of the registry when it returns a status.
+type testRegistry struct {
+	host string
+
+	mu    sync.Mutex
+	fault func(r *http.Request) (status int, code string)
+	auth  []string // Authorization headers seen
+}
+
+func startRegistry(t *testing.T) *testRegistry {
+	t.Helper()
+	tr := &testRegistry{}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr.mu.Lock()
+		tr.auth = append(tr.auth, r.Header.Get("Authorization"))
+		f := tr.fault
+		tr.mu.Unlock()
+		if f != nil {
+			if status, code := f(r); status != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				io.WriteString(w, `{"errors":[{"code":"`+code+`","message":"injected"}]}`)
+				return
+			}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	tr.host = strings.TrimPrefix(s.URL, "http://")
+	return tr
+}
+
+func (tr *testRegistry) setFault(f func(r *http.Request) (int, string)) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.fault = f
+}
+
+func (tr *testRegistry) push(t *testing.T, ref string) v1.Image {
+	t.Helper()
+	img, err := random.Image(2048, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(tr.host+"/"+ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// copyWorld is a source and a production destination registry behind fake
+// ECR clients, with team/app:release-1.0 in the source.
+type copyWorld struct {
+	src, dst       *testRegistry
+	srcECR, dstECR *fakeECR
+	roles          *fakeRoles
+	job            Job
+}
+
+func newCopyWorld(t *testing.T) *copyWorld {
+	t.Helper()
+	w := &copyWorld{src: startRegistry(t), dst: startRegistry(t)}
+	img := w.src.push(t, "team/app:release-1.0")
+	d, _ := img.Digest()
+	w.srcECR, w.dstECR = newFakeECR("111111111111/us-east-1"), newFakeECR(prodID)
+	w.srcECR.host, w.dstECR.host = w.src.host, w.dst.host
+	w.roles = &fakeRoles{ecr: map[string]*fakeECR{"111111111111/us-east-1": w.srcECR, prodID: w.dstECR}}
+	w.job = testJob(prodID)
+	w.job.Digest = d.String()
+	return w
+}
+
+func isManifestPut(r *http.Request) bool {
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
+}
+
+func TestCopyImage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, w *copyWorld)
+		wantErr any
+	}{
+		{name: "copied"},
+		{name: "tag taken by another image, onExistingTag fail", setup: func(t *testing.T, w *copyWorld) {
+			w.dst.push(t, "team/app:release-1.0")
+		}, wantErr: new(*ConflictError)},
+		{name: "immutable tag refused by ECR (ImageTagAlreadyExistsException)", setup: func(_ *testing.T, w *copyWorld) {
+			w.dst.setFault(func(r *http.Request) (int, string) {
+				if isManifestPut(r) {
+					return http.StatusBadRequest, "ImageTagAlreadyExistsException"
+				}
+				return 0, ""
+			})
+		}, wantErr: new(*ConflictError)},
+		{name: "immutable tag refused on the data plane (TAG_INVALID)", setup: func(_ *testing.T, w *copyWorld) {
+			w.dst.setFault(func(r *http.Request) (int, string) {
+				if isManifestPut(r) {
+					return http.StatusBadRequest, "TAG_INVALID"
+				}
+				return 0, ""
+			})
+		}, wantErr: new(*ConflictError)},
+		{name: "destination unavailable", setup: func(_ *testing.T, w *copyWorld) {
+			w.dst.setFault(func(r *http.Request) (int, string) {
+				if strings.Contains(r.URL.Path, "/blobs/") {
+					return http.StatusServiceUnavailable, "UNAVAILABLE"
+				}
+				return 0, ""
+			})
+		}, wantErr: new(*RetryableError)},
+		{name: "destination refuses the token", setup: func(_ *testing.T, w *copyWorld) {
+			w.dst.setFault(func(r *http.Request) (int, string) {
+				if r.URL.Path != "/v2/" {
+					return http.StatusForbidden, "DENIED"
+				}
+				return 0, ""
+			})
+		}, wantErr: new(*AccessDeniedError)},
+		{name: "destination token throttled", setup: func(_ *testing.T, w *copyWorld) {
+			w.dstECR.failNext("GetAuthorizationToken", apiErr("ThrottlingException"))
+		}, wantErr: new(*RetryableError)},
+		{name: "source token denied", setup: func(_ *testing.T, w *copyWorld) {
+			w.srcECR.failNext("GetAuthorizationToken", apiErr("AccessDeniedException"))
+		}, wantErr: new(*AccessDeniedError)},
+		{name: "destination role not assumable", setup: func(_ *testing.T, w *copyWorld) {
+			w.roles.assumeErr = apiErr("AccessDenied")
+		}, wantErr: new(*AccessDeniedError)},
+		{name: "destination outside the configuration", setup: func(_ *testing.T, w *copyWorld) {
+			w.job.Repository = "not/configured"
+		}, wantErr: new(*ValidationError)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newCopyWorld(t)
+			if tt.setup != nil {
+				tt.setup(t, w)
+			}
+			log, logs := testLogger()
+			step := NewCopyImage(log, testEnv(t), w.roles, imagecopy.WithBackoff(imagecopy.Backoff{Attempts: 1}))
+			out, err := step.Handle(context.Background(), Replication{Job: w.job})
+			assertNoSecrets(t, out, err, logs.String())
+			if tt.wantErr != nil {
+				if !errors.As(err, tt.wantErr) {
+					t.Fatalf("error %T %v, want %T", err, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := out.Copy
+			if c == nil || c.Status != string(imagecopy.StatusCopied) || c.Digest != w.job.Digest || c.BytesCopied == 0 || c.Image != "team/app:release-1.0" {
+				t.Fatalf("copy %+v", c)
+			}
+			ref, _ := name.NewTag(w.dst.host+"/team/app:release-1.0", name.Insecure)
+			d, err := remote.Head(ref)
+			if err != nil || d.Digest.String() != w.job.Digest {
+				t.Fatalf("destination tag: %v %v, want %s", d, err, w.job.Digest)
+			}
+			// Both registries were reached with the token from GetAuthorizationToken.
+			for _, r := range []*testRegistry{w.src, w.dst} {
+				r.mu.Lock()
+				authed := false
+				for _, a := range r.auth {
+					authed = authed || a != ""
+				}
+				r.mu.Unlock()
+				if !authed {
+					t.Errorf("%s saw no Authorization header", r.host)
+				}
+			}
+
+			// Again: the destination is up to date, nothing is written.
+			out, err = step.Handle(context.Background(), Replication{Job: w.job})
+			if err != nil || out.Copy.Status != string(imagecopy.StatusUnchanged) || out.Copy.BytesCopied != 0 {
+				t.Errorf("second copy: %+v, %v; want unchanged", out.Copy, err)
+			}
+		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, w *copyWorld)
+		wantErr any
+	}{
+		{name: "verified"},
+		{name: "tag points elsewhere", setup: func(t *testing.T, w *copyWorld) {
+			w.dst.push(t, "team/app:release-1.0")
+		}, wantErr: new(*VerificationError)},
+		{name: "a blob is missing", setup: func(_ *testing.T, w *copyWorld) {
+			w.dst.setFault(func(r *http.Request) (int, string) {
+				if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/blobs/") {
+					return http.StatusNotFound, "BLOB_UNKNOWN"
+				}
+				return 0, ""
+			})
+		}, wantErr: new(*VerificationError)},
+		{name: "destination refuses the token", setup: func(_ *testing.T, w *copyWorld) {
+			w.dst.setFault(func(r *http.Request) (int, string) {
+				if r.URL.Path != "/v2/" {
+					return http.StatusForbidden, "DENIED"
+				}
+				return 0, ""
+			})
+		}, wantErr: new(*AccessDeniedError)},
+		{name: "destination token throttled", setup: func(_ *testing.T, w *copyWorld) {
+			w.dstECR.failNext("GetAuthorizationToken", apiErr("ThrottlingException"))
+		}, wantErr: new(*RetryableError)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newCopyWorld(t)
+			if _, err := NewCopyImage(slog0(), testEnv(t), w.roles).Handle(context.Background(), Replication{Job: w.job}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.setup != nil {
+				tt.setup(t, w)
+			}
+			log, logs := testLogger()
+			out, err := NewVerify(log, testEnv(t), w.roles).Handle(context.Background(), Replication{Job: w.job})
+			assertNoSecrets(t, out, err, logs.String())
+			if tt.wantErr != nil {
+				if !errors.As(err, tt.wantErr) {
+					t.Fatalf("error %T %v, want %T", err, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// random.Image(2048, 2): one manifest, a config and two layers.
+			if v := out.Verify; v == nil || !v.Verified || v.Digest != w.job.Digest || v.Manifests != 1 || v.Blobs != 3 {
+				t.Errorf("verify %+v", v)
+			}
+		})
+	}
+}
+
+// verifyErr's classes for the registry answers that the registry client
+// retries itself first (and so take seconds to reach through Handle).
+func TestVerifyErr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status  int
+		wantErr any
+	}{
+		{http.StatusTooManyRequests, new(*RetryableError)},
+		{http.StatusInternalServerError, new(*RetryableError)},
+		{http.StatusServiceUnavailable, new(*RetryableError)},
+		{http.StatusNotFound, new(*VerificationError)},
+		{http.StatusUnauthorized, new(*AccessDeniedError)},
+		{http.StatusForbidden, new(*AccessDeniedError)},
+		{http.StatusBadRequest, new(*ReplicationError)},
+	}
+	for _, tt := range tests {
+		err := verifyErr("verify", "blob", &transport.Error{StatusCode: tt.status})
+		if !errors.As(err, tt.wantErr) {
+			t.Errorf("%d: %T %v, want %T", tt.status, err, err, tt.wantErr)
+		}
+	}
+}

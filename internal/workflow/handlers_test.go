@@ -1,0 +1,91 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// The wiring every Lambda's main does (LoadEnv, then the step's
+// constructor), for every function: functions/<name>/handler.go and the
+// local runner's NewHandler call the same two.
+func TestNewHandler(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(testConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{
+		EnvConfig: "ferry.yaml", EnvLambdaTaskRoot: dir,
+		EnvApprovalTopic:  "arn:aws:sns:us-east-1:111111111111:ferry-approvals",
+		EnvApprovalSecret: "arn:aws:secretsmanager:us-east-1:111111111111:secret:ferry",
+		EnvApprovalURL:    "https://example.lambda-url.us-east-1.on.aws/",
+	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range base {
+			m[a] = b
+		}
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		function string // "" means every function
+		wantErr  any
+	}{
+		{name: "complete environment", env: base},
+		{name: "absolute FERRY_CONFIG", env: with(EnvConfig, filepath.Join(dir, "ferry.yaml"))},
+		{name: "endpoints", env: with("FERRY_AWS_ENDPOINTS", `{"sts":"http://127.0.0.1:1","ecr":{"222222222222/eu-west-1":"http://127.0.0.1:2"}}`)},
+		{name: "no FERRY_CONFIG", env: with(EnvConfig, ""), wantErr: new(*ConfigurationError)},
+		{name: "FERRY_CONFIG missing", env: with(EnvConfig, "nope.yaml"), wantErr: new(*ConfigurationError)},
+		{name: "FERRY_CONFIG relative without LAMBDA_TASK_ROOT", env: with(EnvLambdaTaskRoot, ""), wantErr: new(*ConfigurationError)},
+		{name: "endpoints not JSON", env: with("FERRY_AWS_ENDPOINTS", `sts=http://x`), wantErr: new(*ConfigurationError)},
+		{name: "endpoints unknown field", env: with("FERRY_AWS_ENDPOINTS", `{"s3":"http://x"}`), wantErr: new(*ConfigurationError)},
+		{name: "approval request without topic", env: with(EnvApprovalTopic, ""), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
+		{name: "approval request without URL", env: with(EnvApprovalURL, ""), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
+		{name: "approval TTL not a number", env: with(EnvApprovalTTL, "1h"), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
+		{name: "approval TTL", env: with(EnvApprovalTTL, "600"), function: FnApprovalRequest},
+	}
+	for _, tt := range tests {
+		fns := Functions
+		if tt.function != "" {
+			fns = []string{tt.function}
+		}
+		for _, fn := range fns {
+			t.Run(tt.name+"/"+fn, func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				env, err := LoadEnv(ctx, func(k string) string { return tt.env[k] }, awsconfig.WithRegion("us-east-1"),
+					awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIAFERRYTEST0000000", fakeSecretKey, "")))
+				var h any
+				if err == nil {
+					h, err = NewHandler(fn, slog0(), env)
+				}
+				if tt.wantErr != nil {
+					if !errors.As(err, tt.wantErr) {
+						t.Fatalf("%v, want %T", err, tt.wantErr)
+					}
+					assertNoSecrets(t, err)
+					return
+				}
+				if err != nil || h == nil {
+					t.Fatalf("NewHandler(%s): %v", fn, err)
+				}
+			})
+		}
+	}
+	if _, err := NewHandler("replicate", slog0(), &Env{}); err == nil {
+		t.Error("NewHandler of an unknown function succeeded")
+	}
+}

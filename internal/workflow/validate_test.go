@@ -1,0 +1,143 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+)
+
+func pushEvent(account, region, repo, tag, digest string) string {
+	return fmt.Sprintf(`{"version":"0","id":"e1","detail-type":"ECR Image Action","source":"aws.ecr","account":%q,"region":%q,
+		"detail":{"result":"SUCCESS","repository-name":%q,"image-digest":%q,"action-type":"PUSH","image-tag":%q}}`, account, region, repo, digest, tag)
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	const digestB = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	tests := []struct {
+		name      string
+		input     string
+		fail      error // DescribeImages' error
+		wantErr   any
+		wantDests []string // jobs' destinations
+		wantSkip  bool
+		wantQuery bool // the source was asked
+	}{
+		{name: "push event", input: pushEvent("111111111111", "us-east-1", "team/app", "release-1.0", digestA),
+			wantDests: []string{prodID, mirrorID}, wantQuery: true},
+		{name: "manual tag", input: `{"repository":"team/app","tag":"release-1.0"}`, wantDests: []string{prodID, mirrorID}, wantQuery: true},
+		{name: "manual digest", input: `{"repository":"team/app","digest":"` + digestA + `"}`, wantDests: []string{prodID, mirrorID}, wantQuery: true},
+		{name: "manual narrowed to one destination", input: `{"repository":"team/app","tag":"release-1.0","destinations":["` + mirrorID + `"]}`,
+			wantDests: []string{mirrorID}, wantQuery: true},
+		{name: "manual naming a destination outside the configuration", input: `{"repository":"team/app","tag":"release-1.0","destinations":["999999999999/eu-west-1"]}`,
+			wantErr: new(*ValidationError)},
+		{name: "invalid repository", input: `{"repository":"Team/App!","tag":"release-1.0"}`, wantErr: new(*ValidationError)},
+		{name: "invalid tag", input: `{"repository":"team/app","tag":"-bad tag"}`, wantErr: new(*ValidationError)},
+		{name: "invalid digest", input: `{"repository":"team/app","digest":"sha256:xyz"}`, wantErr: new(*ValidationError)},
+		{name: "neither tag nor digest", input: `{"repository":"team/app"}`, wantErr: new(*ValidationError)},
+		{name: "unknown field", input: `{"repository":"team/app","tag":"release-1.0","to":["x"]}`, wantErr: new(*ValidationError)},
+		{name: "not an object", input: `["team/app"]`, wantErr: new(*ValidationError)},
+		{name: "not JSON", input: `{"repository":`, wantErr: new(*ValidationError)},
+		{name: "event of another source", input: `{"detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{}}`, wantErr: new(*ValidationError)},
+		{name: "push no rule takes: skipped before the source is asked", input: pushEvent("111111111111", "us-east-1", "team/app", "dev-123", digestA), wantSkip: true},
+		{name: "push in another registry: skipped", input: pushEvent("999999999999", "us-east-1", "team/app", "release-1.0", digestA), wantSkip: true},
+		{name: "image not in the source", input: `{"repository":"team/app","tag":"release-9.9"}`, wantErr: new(*ValidationError), wantQuery: true},
+		{name: "source throttled", input: `{"repository":"team/app","tag":"release-1.0"}`, fail: apiErr("ThrottlingException"), wantErr: new(*RetryableError), wantQuery: true},
+		{name: "source 500", input: `{"repository":"team/app","tag":"release-1.0"}`, fail: apiErr("ServerException"), wantErr: new(*RetryableError), wantQuery: true},
+		{name: "source denied", input: `{"repository":"team/app","tag":"release-1.0"}`, fail: apiErr("AccessDeniedException"), wantErr: new(*AccessDeniedError), wantQuery: true},
+		{name: "source repository gone", input: `{"repository":"team/app","tag":"release-1.0"}`, fail: &ecrtypes.RepositoryNotFoundException{}, wantErr: new(*ValidationError), wantQuery: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := newFakeECR("111111111111/us-east-1")
+			src.addImage("team/app", digestA, "release-1.0", "dev-123")
+			src.addImage("team/app", digestB)
+			if tt.fail != nil {
+				src.failNext("DescribeImages", tt.fail)
+			}
+			log, logs := testLogger()
+			p, err := NewValidate(log, testEnv(t), src).Handle(context.Background(),
+				ValidateRequest{Execution: "arn:aws:states:us-east-1:111111111111:execution:ferry:run-1", Input: json.RawMessage(tt.input)})
+			assertNoSecrets(t, p, err, logs.String())
+			if asked := len(src.Calls()) > 0; asked != tt.wantQuery {
+				t.Errorf("source calls %v, want asked=%t", src.Calls(), tt.wantQuery)
+			}
+			if tt.wantErr != nil {
+				if !errors.As(err, tt.wantErr) {
+					t.Fatalf("error %T %v, want %T", err, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Skipped != tt.wantSkip || (tt.wantSkip && p.Reason == "") {
+				t.Fatalf("skipped %t (%q), want %t", p.Skipped, p.Reason, tt.wantSkip)
+			}
+			var dests []string
+			for _, j := range p.Jobs {
+				dests = append(dests, j.Destination)
+				if j.Digest != digestA || j.Tag != "release-1.0" || j.Execution == "" {
+					t.Errorf("job %+v", j)
+				}
+				if j.Destination == prodID && !j.ApprovalRequired || j.Destination == mirrorID && j.Repository != "mirror/team/app" {
+					t.Errorf("job %+v does not follow its destination's configuration", j)
+				}
+			}
+			if !slices.Equal(dests, tt.wantDests) {
+				t.Errorf("jobs for %v, want %v", dests, tt.wantDests)
+			}
+		})
+	}
+}
+
+func TestAssumeRole(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		job       Job
+		assumeErr error
+		wantErr   any
+	}{
+		{name: "assumed", job: testJob(prodID)},
+		{name: "STS AccessDenied", job: testJob(prodID), assumeErr: apiErr("AccessDenied"), wantErr: new(*AccessDeniedError)},
+		{name: "STS ExpiredToken", job: testJob(prodID), assumeErr: apiErr("ExpiredToken"), wantErr: new(*AccessDeniedError)},
+		{name: "STS throttled", job: testJob(prodID), assumeErr: apiErr("Throttling"), wantErr: new(*RetryableError)},
+		{name: "STS region disabled", job: testJob(prodID), assumeErr: apiErr("RegionDisabledException"), wantErr: new(*ReplicationError)},
+		{name: "destination outside the configuration", job: func() Job { j := testJob(prodID); j.Rule = "other"; return j }(), wantErr: new(*ValidationError)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			roles := &fakeRoles{assumeErr: tt.assumeErr}
+			log, logs := testLogger()
+			out, err := NewAssumeRole(log, testEnv(t), roles).Handle(context.Background(), Replication{Job: tt.job})
+			assertNoSecrets(t, out, err, logs.String())
+			if tt.wantErr != nil {
+				if !errors.As(err, tt.wantErr) {
+					t.Fatalf("error %T %v, want %T", err, err, tt.wantErr)
+				}
+				if out.Role != nil {
+					t.Errorf("a failed assume reports role %+v", out.Role)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := RoleResult{RoleARN: "arn:aws:iam::222222222222:role/ferry-replication", SessionName: "ferry-run-1"}
+			if out.Role == nil || *out.Role != want {
+				t.Errorf("role %+v, want %+v", out.Role, want)
+			}
+			if len(roles.assumed) != 1 || roles.assumed[0].ExternalID != "ext-123" {
+				t.Errorf("assumed %+v, want once with the external ID", roles.assumed)
+			}
+		})
+	}
+}
