@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/ferry/test/e2e"
+)
+
+// ferryWorkflow runs the command as main does and returns its exit code.
+func ferryWorkflow(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = report(&errOut, runRun(context.Background(), args, &out, &errOut))
+	return code, out.String(), errOut.String()
+}
+
+func TestRunUsage(t *testing.T) {
+	t.Setenv("FERRY_AWS_ENDPOINTS", "") // the --endpoints default
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	event := write("event.json", `{"repository":"team/app","tag":"release-1.0"}`)
+	notJSON := write("bad.json", `{"repository":`)
+	cfg := write("ferry.yaml", e2e.Config)
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{name: "no flags", args: nil, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
+		{name: "no event", args: []string{"--config", cfg}, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
+		{name: "no config", args: []string{"--event", event}, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
+		{name: "an argument", args: []string{"--config", cfg, "--event", event, "extra"}, wantCode: exitUsage, wantStderr: "and no arguments"},
+		{name: "unknown flag", args: []string{"--confg", cfg}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -confg"},
+		{name: "bad duration", args: []string{"--config", cfg, "--event", event, "--approval-timeout", "soon"}, wantCode: exitUsage, wantStderr: "invalid value"},
+		{name: "event file missing", args: []string{"--config", cfg, "--event", filepath.Join(dir, "none.json")}, wantCode: exitUsage, wantStderr: "--event: open"},
+		{name: "event not JSON", args: []string{"--config", cfg, "--event", notJSON}, wantCode: exitUsage, wantStderr: "--event: " + notJSON + " is not JSON"},
+		{name: "endpoints not JSON", args: []string{"--config", cfg, "--event", event, "--endpoints", "sts=http://127.0.0.1:1"}, wantCode: exitUsage, wantStderr: "--endpoints: parse FERRY_AWS_ENDPOINTS"},
+		{name: "endpoints unknown service", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"s3":"http://127.0.0.1:1"}`}, wantCode: exitUsage, wantStderr: `unknown field "s3"`},
+		{name: "endpoints ecr key not account/region", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"ecr":{"222222222222":"http://127.0.0.1:1"}}`}, wantCode: exitUsage, wantStderr: `want "account/region"`},
+		{name: "endpoints file missing", args: []string{"--config", cfg, "--event", event, "--endpoints", "@" + filepath.Join(dir, "none.json")}, wantCode: exitUsage, wantStderr: "--endpoints: open"},
+		{name: "approve mode", args: []string{"--config", cfg, "--event", event, "--approve", "yes"}, wantCode: exitUsage, wantStderr: `--approve "yes": want prompt, approve, reject or none`},
+		{name: "definition missing", args: []string{"--config", cfg, "--event", event, "--definition", filepath.Join(dir, "none.asl.json")}, wantCode: exitUsage, wantStderr: "--definition: open"},
+		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStderr: "Usage: ferry run --config FILE --event FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := ferryWorkflow(tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.wantStderr)
+			}
+			if tt.wantCode == exitUsage && stdout != "" {
+				t.Errorf("a usage error started a run: stdout %q", stdout)
+			}
+		})
+	}
+}
+
+// One real run: the emulator of the end-to-end scenario, a push event for
+// a release, every destination copied (production approved by the flag).
+func TestRunEmulator(t *testing.T) {
+	t.Setenv("FERRY_AWS_ENDPOINTS", "")
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, err := e2e.NewWorld(ctx, dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Emulator.Close()
+	if err := w.CreateSourceRepository(ctx); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := w.PushImage(ctx, "release-3.1", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, e2e.PushEvent(e2e.Repository, "release-3.1", digest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	endpoints, _ := json.Marshal(w.Endpoints)
+	_, file, _, _ := runtime.Caller(0)
+	nodeModules := filepath.Join(filepath.Dir(file), "..", "..", "node_modules")
+	if _, err := os.Stat(filepath.Join(nodeModules, "aws-local-stepfunctions")); err != nil {
+		t.Fatalf("%v: run `make node_modules/.installed` (npm ci) first", err)
+	}
+
+	code, stdout, stderr := ferryWorkflow("--config", w.ConfigPath, "--event", event, "--endpoints", string(endpoints),
+		"--approve", "approve", "--node-modules", nodeModules)
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"▶ ferry run — ECR push event: team/app:release-3.1", "approved by ferry run --approve=approve",
+		"● Execution succeeded", ": SUCCEEDED in "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, id := range e2e.Destinations {
+		if ok, err := w.HasTag(ctx, id, "release-3.1"); !ok || err != nil {
+			t.Errorf("%s: release-3.1 not copied (%v)", id, err)
+		}
+	}
+	if stderr != "" {
+		t.Errorf("stderr %q", stderr)
+	}
+}
