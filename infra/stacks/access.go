@@ -59,6 +59,7 @@ var DestinationActions = []string{
 	"ecr:GetDownloadUrlForLayer",
 	"ecr:InitiateLayerUpload",
 	"ecr:ListImages",
+	"ecr:ListTagsForResource",
 	"ecr:PutImage",
 	"ecr:PutLifecyclePolicy",
 	"ecr:SetRepositoryPolicy",

@@ -403,13 +403,13 @@ func TestParseErrors(t *testing.T) {
 			name: "too many resource tags",
 			yaml: func(*testing.T) string {
 				lines := []string{"        settings:", "          tags:"}
-				for i := range 51 {
+				for i := range 50 {
 					lines = append(lines, fmt.Sprintf("            k%d: v", i))
 				}
 				return add(lines...)
 			},
 			wantPos: "14:13", wantField: "rules[0].destinations[0].settings.tags", wantErr: ErrInvalidValue,
-			wantMsg: "has 51 tags; AWS allows at most 50",
+			wantMsg: "has 50 tags; at most 49 (AWS allows 50 per resource and Ferry uses one, ferry:settings)",
 		},
 		{
 			name:    "external id",

@@ -37,7 +37,9 @@ var (
 const (
 	maxTagKey   = 128
 	maxTagValue = 256
-	maxTags     = 50
+	// AWS allows 50 tags per resource; Ferry keeps one (ferry:settings) to
+	// know whether it finished applying a repository's settings.
+	maxTags = 49
 )
 
 func (d *decoder) config(n *yaml.Node) *Config {
@@ -470,7 +472,7 @@ func (d *decoder) resourceTags(n *yaml.Node, path string) map[string]string {
 	lines := make(map[string]int)
 	pairs := d.pairs(n, path)
 	if len(pairs) > maxTags {
-		d.errorf(n, path, ErrInvalidValue, "has %d tags; AWS allows at most %d per resource", len(pairs), maxTags)
+		d.errorf(n, path, ErrInvalidValue, "has %d tags; at most %d (AWS allows 50 per resource and Ferry uses one, ferry:settings)", len(pairs), maxTags)
 	}
 	for _, f := range pairs {
 		k, v := f.key, d.resolve(f.value)
