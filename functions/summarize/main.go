@@ -16,5 +16,5 @@ func main() {
 		logger.Error("cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h.Invoke)
 }

@@ -51,6 +51,16 @@ func (p *Printer) Observe(ev Event) {
 		return
 	case "MapIterationStarted":
 		return
+	case "ExecutionRedriven":
+		clear(p.labels)
+		clear(p.entered)
+		clear(p.caught)
+		state := ""
+		if ev.State != nil {
+			state = ev.State.Name
+		}
+		fmt.Fprintf(p.w, "  ↺ Redrive %d: resumes at %q with the input it had; the states that succeeded are not run again\n", ev.RedriveCount, state)
+		return
 	case "StateEntered":
 		p.entered[key] = ev.Timestamp
 		if idx >= 0 && label == "" && ev.State != nil {
@@ -64,13 +74,20 @@ func (p *Printer) Observe(ev Event) {
 			}
 		}
 		if ev.State != nil && ev.State.Type == "Map" {
-			fmt.Fprintf(p.w, "%s▸ %s\n", indent, ev.State.Name)
+			if idx < 0 {
+				clear(p.labels) // a new pass: iteration i is another destination
+			}
+			fmt.Fprintf(p.w, "%s▸ %s%s\n", indent, ev.State.Name, passNote(ev.State.Input))
 		}
 		if ev.State != nil && ev.State.Name == "Wait for approval" {
 			fmt.Fprintf(p.w, "%s%-28s ⏸ %-22s waiting for a person's decision (approval request sent)\n", indent, p.labels[idx], ev.State.Name)
 		}
 	case "StateExited":
 		d := time.Duration(ev.Timestamp-p.entered[key]) * time.Millisecond
+		if ev.State.Name == approvedEarlierState {
+			fmt.Fprintf(p.w, "%s%s✓ %-22s %6s  not asked again\n", indent, pad(label, idx), "Approval", "")
+			return
+		}
 		if ev.State.Type == "Choice" || ev.State.Type == "Pass" || p.caught[key] {
 			delete(p.caught, key)
 			return
@@ -84,6 +101,9 @@ func (p *Printer) Observe(ev Event) {
 			return
 		}
 		fmt.Fprintf(p.w, "%s%s✗ %-22s %s: %s\n", indent, pad(label, idx), ev.State.Name, ev.Error, causeText(ev.CauseString()))
+		if ev.State.Name == settleState && ev.Error == "ReplicationFailed" {
+			fmt.Fprintf(p.w, "%s  → the other destinations are done; a redrive replicates only the failed ones again\n", indent)
+		}
 	case "StateCaught":
 		p.caught[key] = true
 		if ev.State.Name == precheckState {
@@ -97,9 +117,35 @@ func (p *Printer) Observe(ev Event) {
 	}
 }
 
-// precheckState is the check before an approval; its VerificationError
-// means "not there yet, ask a person", not a failure.
-const precheckState = "Already replicated?"
+// States the printer treats on their own.
+const (
+	// precheckState is the check before an approval; its VerificationError
+	// means "not there yet, ask a person", not a failure.
+	precheckState = "Already replicated?"
+	// approvedEarlierState skips the approval after a redrive.
+	approvedEarlierState = "Approved earlier in this execution"
+	// settleState fails the run, or after a redrive starts the next pass.
+	settleState = "Some destinations failed"
+)
+
+// passNote says which destinations a pass of the Map replicates when it
+// is a pass after a redrive.
+func passNote(in json.RawMessage) string {
+	var v struct {
+		Earlier *struct{} `json:"earlier"`
+		Jobs    []struct {
+			Destination string `json:"destination"`
+		} `json:"jobs"`
+	}
+	if json.Unmarshal(in, &v) != nil || v.Earlier == nil {
+		return ""
+	}
+	var ds []string
+	for _, j := range v.Jobs {
+		ds = append(ds, j.Destination)
+	}
+	return " (again, the failed only: " + strings.Join(ds, ", ") + ")"
+}
 
 func pad(label string, idx int) string {
 	if idx < 0 {
@@ -159,6 +205,10 @@ func gist(state string, out json.RawMessage) string {
 		Copied    int    `json:"copied"`
 		Unchanged int    `json:"unchanged"`
 		Failed    int    `json:"failed"`
+		Attempt   int    `json:"attempt"`
+		Earlier   *struct {
+			Failed int `json:"failed"`
+		} `json:"earlier"`
 	}
 	_ = json.Unmarshal(out, &v)
 	switch state {
@@ -201,7 +251,17 @@ func gist(state string, out json.RawMessage) string {
 			return fmt.Sprintf("tag → %s; %d manifests, %d blobs, %d referrers present", short(x.Digest), x.Manifests, x.Blobs, x.Referrers)
 		}
 	case "Summarize":
-		return fmt.Sprintf("%s: %d copied, %d unchanged, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Failed)
+		s := fmt.Sprintf("%s: %d copied, %d unchanged, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Failed)
+		if v.Attempt > 0 {
+			s += fmt.Sprintf(" (after redrive %d)", v.Attempt)
+		}
+		return s
+	case settleState:
+		var ds []string
+		for _, j := range v.Jobs {
+			ds = append(ds, j.Destination)
+		}
+		return fmt.Sprintf("redrive: %d failed destination(s) go through the Map again: %s", len(v.Jobs), strings.Join(ds, ", "))
 	}
 	return ""
 }

@@ -4,7 +4,7 @@
 //
 // argv: <module path of aws-local-stepfunctions> <request file>
 // The request file is JSON: {definition, input, context, invokeURL,
-// retryIntervalMs}. Events go to stdout, one JSON object per line.
+// retryIntervalMs, redrive}. Events go to stdout, one JSON object per line.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
@@ -47,7 +47,10 @@ async function invoke(state, resource, input) {
   return { ExecutedVersion: '$LATEST', Payload: body.payload, StatusCode: 200 };
 }
 
-const sm = new StateMachine(req.definition, { validationOptions: { checkArn: false } });
+// A redrive starts at the state that failed, so the states before it are
+// unreachable from StartAt: the definition was validated on the first
+// attempt, as AWS validates it once, at creation.
+const sm = new StateMachine(req.definition, { validationOptions: { checkArn: false, noValidate: req.redrive === true } });
 const execution = sm.run(req.input, {
   overrides: { taskResourceLocalHandlers: overrides, retryIntervalOverrides: retryIntervals },
   context: req.context,

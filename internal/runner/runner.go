@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
@@ -35,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -235,17 +237,27 @@ func (r *Runner) Substitute(def []byte) []byte {
 	return []byte(s)
 }
 
-// Execution is the outcome of one run.
+// Execution is the outcome of one run, and of its redrives.
 type Execution struct {
 	ID     string          `json:"executionArn"`
 	Name   string          `json:"name"`
 	Status string          `json:"status"` // SUCCEEDED or FAILED
+	Input  json.RawMessage `json:"input,omitempty"`
 	Output json.RawMessage `json:"output,omitempty"`
 	Error  string          `json:"error,omitempty"`
 	Cause  string          `json:"cause,omitempty"`
-	Events []Event         `json:"events"`
-	Start  time.Time       `json:"startDate"`
-	Stop   time.Time       `json:"stopDate"`
+	// Events are the events of every attempt: the first, then for each
+	// redrive an ExecutionRedriven event and that attempt's events.
+	Events []Event   `json:"events"`
+	Start  time.Time `json:"startDate"`
+	Stop   time.Time `json:"stopDate"`
+	// RedriveCount is how many times the execution was redriven
+	// ($$.Execution.RedriveCount of its last attempt).
+	RedriveCount int        `json:"redriveCount"`
+	RedriveDate  *time.Time `json:"redriveDate,omitempty"`
+	// Definition is the SHA-256 of the definition the execution ran, with
+	// its placeholders filled: a redrive runs the same definition, as in AWS.
+	Definition string `json:"definitionSha256,omitempty"`
 }
 
 // Event is one execution event, as aws-local-stepfunctions reports it.
@@ -263,7 +275,10 @@ type Event struct {
 	// RunnerDone only:
 	Status string          `json:"status,omitempty"`
 	Output json.RawMessage `json:"output,omitempty"`
-	Raw    json.RawMessage `json:"-"`
+	// ExecutionRedriven only: the redrive's number and the state it
+	// resumes at.
+	RedriveCount int             `json:"redriveCount,omitempty"`
+	Raw          json.RawMessage `json:"-"`
 }
 
 // EventState is the state an event is about.
@@ -291,21 +306,137 @@ func (e Event) CauseString() string {
 func (r *Runner) Run(ctx context.Context, input json.RawMessage) (*Execution, error) {
 	name := "local-" + time.Now().UTC().Format("20060102T150405") + "-" + randomHex(4)
 	arn := fmt.Sprintf("arn:aws:states:%s:%s:execution:ferry-replicate:%s", r.cfg.Source.Region, r.cfg.Source.Account, name)
-	ex := &Execution{ID: arn, Name: name, Start: time.Now()}
-	var def any
-	if err := json.Unmarshal(r.Substitute(r.opts.Definition), &def); err != nil {
-		return nil, fmt.Errorf("state machine definition: %w", err)
+	ex := &Execution{ID: arn, Name: name, Start: time.Now(), Input: append(json.RawMessage(nil), input...)}
+	def, sum, err := r.definition()
+	if err != nil {
+		return nil, err
 	}
+	ex.Definition = sum
 	var in any
 	if err := json.Unmarshal(input, &in); err != nil {
 		return nil, fmt.Errorf("execution input is not JSON: %w", err)
 	}
+	if err := r.attempt(ctx, ex, def, "", in); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
+// ErrNotRedrivable means Redrive was given an execution that did not fail,
+// or one of another definition.
+var ErrNotRedrivable = errors.New("execution is not redrivable")
+
+// Redrive redrives a failed execution as Step Functions' RedriveExecution
+// does: with the same definition, execution ARN and input, it continues
+// from the unsuccessful top-level state, which it re-enters with the input
+// that state had, and $$.Execution.RedriveCount one higher. States that
+// succeeded are not run again. It returns the execution with this
+// attempt's events appended; prev is not changed.
+//
+// Ferry's Map catches every iteration's failure, so the state to resume is
+// a Task ("Some destinations failed", or a step that failed for good). A
+// Map that failed would be re-run whole here, where AWS re-runs only its
+// failed iterations.
+func (r *Runner) Redrive(ctx context.Context, prev *Execution) (*Execution, error) {
+	if prev.Status == "SUCCEEDED" || prev.Status == "" {
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotRedrivable, prev.Name, cmpOr(prev.Status, "not finished"))
+	}
+	def, sum, err := r.definition()
+	if err != nil {
+		return nil, err
+	}
+	if prev.Definition != "" && prev.Definition != sum {
+		return nil, fmt.Errorf("%w: %s ran another state machine definition; a redrive uses the definition of the original execution (start a new execution instead)", ErrNotRedrivable, prev.Name)
+	}
+	state, input, ok := failedState(prev.Events)
+	if !ok {
+		return nil, fmt.Errorf("%w: no state of %s was left unfinished", ErrNotRedrivable, prev.Name)
+	}
+	var in any
+	if err := json.Unmarshal(input, &in); err != nil {
+		return nil, fmt.Errorf("input of %q: %w", state, err)
+	}
+	ex := *prev
+	ex.Events = append([]Event(nil), prev.Events...)
+	ex.Output, ex.Error, ex.Cause, ex.Status = nil, "", "", ""
+	ex.RedriveCount = prev.RedriveCount + 1
+	now := time.Now()
+	ex.RedriveDate = &now
+	redriven := Event{Type: "ExecutionRedriven", Timestamp: now.UnixMilli(), RedriveCount: ex.RedriveCount,
+		State: &EventState{Name: state, Input: input}}
+	redriven.Raw, _ = json.Marshal(redriven)
+	ex.Events = append(ex.Events, redriven)
+	if r.opts.Observe != nil {
+		r.opts.Observe(redriven)
+	}
+	if err := r.attempt(ctx, &ex, def, state, in); err != nil {
+		return nil, err
+	}
+	return &ex, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// failedState finds where the last attempt of an execution stopped: the
+// last top-level state entered and not exited, and its input.
+func failedState(events []Event) (string, json.RawMessage, bool) {
+	var name string
+	var input json.RawMessage
+	open := false
+	for _, ev := range events {
+		if ev.Index != nil || ev.Parent != nil || ev.State == nil {
+			continue
+		}
+		switch ev.Type {
+		case "StateEntered":
+			name, input, open = ev.State.Name, ev.State.Input, true
+		case "StateExited":
+			if ev.State.Name == name {
+				open = false
+			}
+		}
+	}
+	return name, input, open && name != ""
+}
+
+// definition is the filled-in definition, and its SHA-256.
+func (r *Runner) definition() (map[string]any, string, error) {
+	filled := r.Substitute(r.opts.Definition)
+	var def map[string]any
+	if err := json.Unmarshal(filled, &def); err != nil {
+		return nil, "", fmt.Errorf("state machine definition: %w", err)
+	}
+	h := sha256.Sum256(filled)
+	return def, hex.EncodeToString(h[:]), nil
+}
+
+// attempt runs one attempt of ex: from startAt (the definition's StartAt
+// when empty) with input, appending its events to ex and setting its
+// outcome.
+func (r *Runner) attempt(ctx context.Context, ex *Execution, def map[string]any, startAt string, input any) error {
+	if startAt != "" {
+		d := maps.Clone(def)
+		d["StartAt"] = startAt
+		def = d
+	}
+	var execInput any
+	_ = json.Unmarshal(ex.Input, &execInput)
+	execution := map[string]any{"Id": ex.ID, "Name": ex.Name, "Input": execInput,
+		"StartTime": ex.Start.UTC().Format(time.RFC3339Nano), "RedriveCount": ex.RedriveCount}
+	if ex.RedriveDate != nil {
+		execution["RedriveTime"] = ex.RedriveDate.UTC().Format(time.RFC3339Nano)
+	}
 	req := map[string]any{
 		"definition": def,
-		"input":      in,
+		"input":      input,
 		"invokeURL":  r.base,
 		"context": map[string]any{
-			"Execution":    map[string]any{"Id": arn, "Name": name, "Input": in, "StartTime": ex.Start.UTC().Format(time.RFC3339Nano)},
+			"Execution":    execution,
 			"StateMachine": map[string]any{"Id": fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:ferry-replicate", r.cfg.Source.Region, r.cfg.Source.Account), "Name": "ferry-replicate"},
 			"Task":         map[string]any{"Token": taskTokenPlaceholder},
 		},
@@ -313,25 +444,28 @@ func (r *Runner) Run(ctx context.Context, input json.RawMessage) (*Execution, er
 	if r.opts.RetryInterval != nil {
 		req["retryIntervalMs"] = r.opts.RetryInterval.Milliseconds()
 	}
-	reqFile := filepath.Join(r.dir, name+".json")
+	if startAt != "" {
+		req["redrive"] = true
+	}
+	reqFile := filepath.Join(r.dir, fmt.Sprintf("%s-%d.json", ex.Name, ex.RedriveCount))
 	scriptFile := filepath.Join(r.dir, "run.mjs")
 	b, _ := json.Marshal(req)
 	if err := os.WriteFile(reqFile, b, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	defer os.Remove(reqFile)
 	if err := os.WriteFile(scriptFile, runScript, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	cmd := exec.CommandContext(ctx, r.nodeBin, scriptFile, r.sfnMod, reqFile)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start node: %w", err)
+		return fmt.Errorf("start node: %w", err)
 	}
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -356,9 +490,9 @@ func (r *Runner) Run(ctx context.Context, input json.RawMessage) (*Execution, er
 	werr := cmd.Wait()
 	ex.Stop = time.Now()
 	if !done {
-		return nil, fmt.Errorf("the local Step Functions run ended without a result: %v: %s", werr, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("the local Step Functions run ended without a result: %v: %s", werr, strings.TrimSpace(stderr.String()))
 	}
-	return ex, nil
+	return nil
 }
 
 // invokeRequest is what the Node side sends for a task.

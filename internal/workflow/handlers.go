@@ -23,7 +23,7 @@ func NewHandler(name string, logger *slog.Logger, env *Env) (lambda.Handler, err
 	case FnVerify:
 		return lambda.NewHandler(NewVerify(logger, env, nil).Handle), nil
 	case FnSummarize:
-		return lambda.NewHandler(NewSummarize(logger).Handle), nil
+		return lambda.NewHandler(NewSummarize(logger).Invoke), nil
 	case FnApprovalRequest:
 		h, err := NewApprovalRequest(logger, env, nil, nil)
 		if err != nil {

@@ -173,10 +173,17 @@ type VerifyResult struct {
 }
 
 // SummarizeRequest is Summarize's payload: the plan and one Replication per
-// job, in job order.
+// job, in job order. The state machine sends the whole state as "run" (see
+// SummarizeRequest.UnmarshalJSON); Earlier and Attempt tell a pass after a
+// redrive from the first.
 type SummarizeRequest struct {
 	Plan    Plan          `json:"plan"`
 	Results []Replication `json:"results"`
+	// Earlier is the summary of the previous pass of this execution, when
+	// this pass replicated only the destinations that had failed (a redrive).
+	Earlier *Summary `json:"earlier,omitempty"`
+	// Attempt is $$.Execution.RedriveCount: 0 for the first pass.
+	Attempt int `json:"attempt"`
 }
 
 // Summary is the run's outcome.
@@ -191,8 +198,18 @@ type Summary struct {
 	Failed       int                  `json:"failed"`
 	BytesCopied  int64                `json:"bytesCopied"`
 	Destinations []DestinationOutcome `json:"destinations"`
-	// Cause names each failed destination and why; the Fail state reports it.
+	// Cause names each failed destination and why; the run fails with it.
 	Cause string `json:"cause,omitempty"`
+	// Attempt is the $$.Execution.RedriveCount of the pass summarized: 0,
+	// or n after the n-th redrive.
+	Attempt int `json:"attempt"`
+	// Retry is what a redrive of this execution replicates again: the
+	// failed destinations' jobs, each with the approval already given for
+	// it, if any, so that a person is not asked twice.
+	Retry []RetryJob `json:"retry,omitempty"`
+	// Trigger and Source are the plan's, for the pass a redrive starts.
+	Trigger string `json:"trigger,omitempty"`
+	Source  string `json:"source,omitempty"`
 }
 
 // DestinationOutcome is one destination's line in the summary.

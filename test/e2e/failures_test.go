@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -209,11 +210,156 @@ func scanSecrets(t *testing.T, h *harness) {
 		t.Fatalf("scanned only %d bytes: the scan sees nothing", len(text))
 	}
 	for _, re := range secretPatterns {
-		if m := re.FindString(text); m != "" {
-			t.Errorf("found %q (pattern %s) in state data or logs", m, re)
+		if loc := re.FindStringIndex(text); loc != nil {
+			from, to := max(0, loc[0]-300), min(len(text), loc[1]+100)
+			t.Errorf("found %q (pattern %s) in state data or logs: …%s…", text[loc[0]:loc[1]], re, text[from:to])
 		}
 	}
 	if strings.Contains(text, h.runner.Key()) {
 		t.Error("the approval key appears in state data or logs")
 	}
+}
+
+func (h *harness) redrive(prev *runner.Execution) *runner.Execution {
+	h.t.Helper()
+	ex, err := h.runner.Redrive(context.Background(), prev)
+	if err != nil {
+		h.t.Fatalf("redrive: %v\n%s", err, h.out.String())
+	}
+	h.mu.Lock()
+	h.runs = append(h.runs, ex)
+	h.mu.Unlock()
+	h.t.Logf("execution %s after redrive %d: %s %s %s\n%s", ex.Name, ex.RedriveCount, ex.Status, ex.Error, ex.Cause, h.out.String())
+	return ex
+}
+
+// lastAttempt returns the events of an execution's last attempt.
+func lastAttempt(ex *runner.Execution) []runner.Event {
+	evs := ex.Events
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Type == "ExecutionRedriven" {
+			return evs[i:]
+		}
+	}
+	return evs
+}
+
+// touchedOnly fails if the emulator saw a call for an account other than
+// the source's and those of want since its calls were last reset, or none
+// for one of want.
+func (h *harness) touchedOnly(want ...string) {
+	h.t.Helper()
+	seen := map[string]int{}
+	for _, c := range h.world.Emulator.Calls() {
+		seen[c.Account]++
+	}
+	allowed := map[string]bool{SourceAccount: true}
+	for _, id := range want {
+		acct, _, _ := strings.Cut(id, "/")
+		allowed[acct] = true
+		if seen[acct] == 0 {
+			h.t.Errorf("no call for %s, a destination that failed (calls by account: %v)", id, seen)
+		}
+	}
+	for a, n := range seen {
+		if !allowed[a] {
+			h.t.Errorf("%d calls for account %s, whose destination had succeeded", n, a)
+		}
+	}
+}
+
+// Two destinations fail: Staging's role cannot be assumed, and Production,
+// after its approval, may not create its repository. The run fails naming
+// both while Mirror completes. Redriving the execution, as the console's
+// Redrive does, resumes at the failed state and replicates only the failed
+// destinations: a redrive before anything is fixed fails again naming the
+// two; one after the fixes completes them, without a single call to
+// Mirror's account and without asking for Production's approval again.
+func TestRedriveReplicatesOnlyWhatFailed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{deny: []string{Staging}})
+	ctx := context.Background()
+	h.world.Registries[Production].InjectFault("CreateRepository", 2, emulator.Fault{Status: http.StatusBadRequest,
+		Code: "AccessDeniedException", Message: "not authorized to perform: ecr:CreateRepository (injected)"})
+	ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
+	if ex.Status != "FAILED" || ex.Error != "ReplicationFailed" || !strings.Contains(ex.Cause, "2 of 3 destinations failed") ||
+		!strings.Contains(ex.Cause, Production) || !strings.Contains(ex.Cause, Staging) || strings.Contains(ex.Cause, Mirror) {
+		t.Fatalf("execution %s %s %q, want FAILED ReplicationFailed naming %s and %s", ex.Status, ex.Error, ex.Cause, Production, Staging)
+	}
+	if st := destinationStatus(t, ex); st[Production] != "failed" || st[Staging] != "failed" || st[Mirror] != "copied" {
+		t.Fatalf("statuses %v", st)
+	}
+	if n := len(h.runner.Messages()); n != 1 {
+		t.Fatalf("%d approval requests, want 1", n)
+	}
+
+	// Redrive with nothing fixed: only the two are tried, and fail again.
+	h.world.Emulator.ResetCalls()
+	ex1 := h.redrive(ex)
+	if ex1.Status != "FAILED" || ex1.Error != "ReplicationFailed" || ex1.RedriveCount != 1 || ex1.ID != ex.ID ||
+		!strings.Contains(ex1.Cause, "2 of 3 destinations failed") {
+		t.Fatalf("first redrive: %s %s %q (redrive %d, %s)", ex1.Status, ex1.Error, ex1.Cause, ex1.RedriveCount, ex1.ID)
+	}
+	h.touchedOnly(Production, Staging)
+
+	// Fix Staging's role (Production's fault is spent) and redrive again.
+	if err := h.world.Emulator.AllowRole("arn:aws:iam::333333333333:role/ferry-replication", ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	h.world.Emulator.ResetCalls()
+	ex2 := h.redrive(ex1)
+	if ex2.Status != "SUCCEEDED" || ex2.RedriveCount != 2 {
+		t.Fatalf("second redrive: %s %s %q", ex2.Status, ex2.Error, ex2.Cause)
+	}
+	h.touchedOnly(Production, Staging)
+	s := summary(t, ex2)
+	if s["copied"] != float64(3) || s["failed"] != float64(0) || s["attempt"] != float64(2) {
+		t.Fatalf("summary after the redrive %v, want 3 copied (1 in the first attempt, 2 in the last redrive)", s)
+	}
+	if st := destinationStatus(t, ex2); st[Production] != "copied" || st[Staging] != "copied" || st[Mirror] != "copied" {
+		t.Fatalf("statuses %v", st)
+	}
+	for _, id := range Destinations {
+		for _, c := range h.world.CheckRelease(ctx, id, "release-1.0", h.rel) {
+			if c.Err != nil {
+				t.Errorf("%s: %s: %v", id, c.What, c.Err)
+			}
+		}
+	}
+	if n := len(h.runner.Messages()); n != 1 {
+		t.Errorf("%d approval requests after the redrives, want 1: the approval given in the first attempt holds", n)
+	}
+
+	// What each redrive ran: from the failed state on, and Map iterations
+	// for the failed destinations only.
+	for i, x := range []*runner.Execution{ex1, ex2} {
+		evs := lastAttempt(x)
+		if evs[0].State == nil || evs[0].State.Name != "Some destinations failed" {
+			t.Errorf("redrive %d resumed at %+v, want the state that failed", i+1, evs[0].State)
+		}
+		for _, ev := range evs {
+			if ev.Type != "StateEntered" || ev.State == nil {
+				continue
+			}
+			if ev.Index == nil && (ev.State.Name == "Validate" || ev.State.Name == "Anything to copy?") {
+				t.Errorf("redrive %d ran %q again, which had succeeded", i+1, ev.State.Name)
+			}
+			var in struct{ Job struct{ Destination string } }
+			if ev.Index != nil && json.Unmarshal(ev.State.Input, &in) == nil && in.Job.Destination == Mirror {
+				t.Errorf("redrive %d ran %s for %s", i+1, ev.State.Name, in.Job.Destination)
+			}
+			if ev.Index != nil && ev.State.Name == "Wait for approval" {
+				t.Errorf("redrive %d asked for the approval again", i+1)
+			}
+		}
+	}
+	if !strings.Contains(h.out.String(), "Redrive 2: resumes at \"Some destinations failed\"") {
+		t.Errorf("the step-by-step view does not show the redrive:\n%s", h.out.String())
+	}
+
+	// Redriving a succeeded execution is refused, as in AWS.
+	if _, err := h.runner.Redrive(ctx, ex2); !errors.Is(err, runner.ErrNotRedrivable) {
+		t.Errorf("redrive of a succeeded execution: %v, want ErrNotRedrivable", err)
+	}
+	scanSecrets(t, h)
 }
