@@ -111,6 +111,16 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		return Plan{}, validationf("%v", err)
 	}
 	p.NotPlanned = pl.Skipped
+	// Each Ferry rule has its own EventBridge rule, so a push several rules
+	// take starts several runs. The run started by the first rule that takes
+	// the push does all of it (that rule's coarse pattern surely matched);
+	// the others stop here, so nothing is asked for approval twice.
+	if first := firstRule(pl); in.ferryRule != "" && first != "" && in.ferryRule != first && v.hasRule(in.ferryRule) {
+		p.Skipped = true
+		p.Reason = fmt.Sprintf("handled by the run that rule %q started (rule %q also takes %s:%s)", first, in.ferryRule, in.Repository, in.Tag)
+		log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
+		return p, nil
+	}
 	for _, j := range pl.Jobs {
 		if len(in.Destinations) > 0 && !slices.Contains(in.Destinations, j.Destination.ID()) {
 			continue
@@ -139,7 +149,8 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 
 type validated struct {
 	ManualInput
-	skip string // a push event Ferry ignores, and why
+	skip      string // a push event Ferry ignores, and why
+	ferryRule string // the Ferry rule whose EventBridge rule started the run
 }
 
 // parse reads an ECR push event or a manual input.
@@ -158,7 +169,13 @@ func (v *Validate) parse(raw json.RawMessage) (validated, string, error) {
 		if err := json.Unmarshal(trimmed, &ev); err != nil {
 			return out, "", validationf("malformed ECR event: %v", err)
 		}
-		return v.fromEvent(ev)
+		out, trigger, err := v.fromEvent(ev)
+		if rule, ok := probe["ferryRule"]; ok && err == nil {
+			if err := json.Unmarshal(rule, &out.ferryRule); err != nil {
+				return out, "", validationf("ferryRule is not a string: %v", err)
+			}
+		}
+		return out, trigger, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
@@ -195,6 +212,25 @@ func (v *Validate) fromEvent(ev events.ECRImageActionEvent) (validated, string, 
 		out.skip = "the push has no tag (pushed by digest)"
 	}
 	return out, "push", nil
+}
+
+// firstRule is the rule of the plan's first job: rules are planned in file order.
+func firstRule(pl plan.Plan) string {
+	if len(pl.Jobs) == 0 {
+		return ""
+	}
+	return pl.Jobs[0].Rule
+}
+
+// hasRule reports whether the configuration has a rule of that name. A run
+// started for a rule the configuration no longer has does the work itself.
+func (v *Validate) hasRule(name string) bool {
+	for _, r := range v.cfg.Rules {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *Validate) checkDestinations(ids []string) error {

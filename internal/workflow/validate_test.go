@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ferry-dev/ferry/internal/config"
 )
 
 func pushEvent(account, region, repo, tag, digest string) string {
@@ -137,6 +140,67 @@ func TestAssumeRole(t *testing.T) {
 			}
 			if len(roles.assumed) != 1 || roles.assumed[0].ExternalID != "ext-123" {
 				t.Errorf("assumed %+v, want once with the external ID", roles.assumed)
+			}
+		})
+	}
+}
+
+// A push that two rules take starts two runs (one EventBridge rule each);
+// only the run of the first rule in the file does the work.
+func TestValidateOneRunPerPush(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("ferry.yaml", []byte(`version: 1
+source: {account: "111111111111", region: us-east-1}
+rules:
+  - name: releases
+    repositories: ["team/**"]
+    tags: ["release-*"]
+    destinations: [{account: "222222222222", region: eu-west-1}]
+  - name: everything
+    repositories: ["team/*"]
+    tags: ["*"]
+    destinations: [{account: "333333333333", region: us-west-2}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(rule string) json.RawMessage {
+		ev := pushEvent("111111111111", "us-east-1", "team/app", "release-1.0", digestA)
+		return json.RawMessage(ev[:len(ev)-1] + `,"ferryRule":"` + rule + `"}`)
+	}
+	for _, tt := range []struct {
+		name      string
+		input     json.RawMessage
+		wantSkip  bool
+		wantDests []string
+	}{
+		{"the first rule's run does everything", event("releases"), false, []string{prodID, mirrorID}},
+		{"the second rule's run stops", event("everything"), true, nil},
+		{"a rule no longer configured does the work", event("retired"), false, []string{prodID, mirrorID}},
+		{"a manual run does the work", json.RawMessage(`{"repository":"team/app","tag":"release-1.0"}`), false, []string{prodID, mirrorID}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := newFakeECR("111111111111/us-east-1")
+			src.addImage("team/app", digestA, "release-1.0")
+			log, _ := testLogger()
+			p, err := NewValidate(log, &Env{Config: cfg, Getenv: func(string) string { return "" }}, src).
+				Handle(context.Background(), ValidateRequest{Execution: "run-1", Input: tt.input})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Skipped != tt.wantSkip {
+				t.Fatalf("skipped = %t (%s), want %t", p.Skipped, p.Reason, tt.wantSkip)
+			}
+			if tt.wantSkip && !strings.Contains(p.Reason, `"releases"`) {
+				t.Errorf("reason %q does not name the rule whose run does the work", p.Reason)
+			}
+			var dests []string
+			for _, j := range p.Jobs {
+				dests = append(dests, j.Destination)
+			}
+			if !slices.Equal(dests, tt.wantDests) {
+				t.Errorf("jobs for %v, want %v", dests, tt.wantDests)
 			}
 		})
 	}
