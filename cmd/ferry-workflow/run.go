@@ -24,6 +24,7 @@ import (
 )
 
 const runUsage = `Usage: ferry run --config FILE --event FILE [flags]
+       ferry run --config FILE --redrive EXECUTION.json [flags]
 
 Run Ferry's workflow once, locally: the state machine (statemachine/
 replicate.asl.json) executed by aws-local-stepfunctions on the Node 22 in the
@@ -42,6 +43,12 @@ use the AWS SDK defaults and your AWS credentials. SNS, Secrets Manager and
 Step Functions' task-token callbacks are always local: approval requests are
 answered with --approve, from this terminal by default.
 
+A run in which a destination failed ends FAILED. --record FILE (or --json)
+keeps the execution; --redrive FILE then redrives it as the console's Redrive
+does: same input and definition, resuming at the state that failed, so only
+the failed destinations are replicated again. Fix the cause first (a role,
+a permission); a redrive can itself be recorded and redriven.
+
 Flags:
 `
 
@@ -49,7 +56,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("ferry run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "ferry.yaml (required)")
-	eventPath := fs.String("event", "", "the execution input, a JSON file; - reads standard input (required)")
+	eventPath := fs.String("event", "", "the execution input, a JSON file; - reads standard input (required unless --redrive)")
+	redrivePath := fs.String("redrive", "", "redrive this failed execution: the file --record or --json wrote")
+	recordPath := fs.String("record", "", "write the execution (status, input, events) as JSON to this file, for --redrive")
 	endpoints := fs.String("endpoints", os.Getenv(ecr.EnvEndpoints), "ECR/STS endpoints as JSON, or @FILE (default $FERRY_AWS_ENDPOINTS)")
 	approve := fs.String("approve", "", "answer approval requests: prompt (ask on the terminal), approve, reject or none (let them time out); default prompt on a terminal, none otherwise")
 	approvalTimeout := fs.Duration("approval-timeout", time.Hour, "how long an approval waits (${ApprovalTimeoutSeconds})")
@@ -68,12 +77,22 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return usageError{err}
 	}
-	if *cfgPath == "" || *eventPath == "" || fs.NArg() > 0 {
+	if *cfgPath == "" || (*eventPath == "") == (*redrivePath == "") || fs.NArg() > 0 {
 		fs.Usage()
+		if *eventPath != "" && *redrivePath != "" {
+			return usagef("run takes --event or --redrive, not both")
+		}
 		return usagef("run needs --config and --event, and no arguments")
 	}
-	input, err := readInput(*eventPath)
-	if err != nil {
+	var input json.RawMessage
+	var prev *runner.Execution
+	var err error
+	if *redrivePath != "" {
+		if prev, err = readExecution(*redrivePath); err != nil {
+			return usagef("--redrive: %v", err)
+		}
+		input = prev.Input
+	} else if input, err = readInput(*eventPath); err != nil {
 		return usagef("--event: %v", err)
 	}
 	opts := runner.Options{
@@ -141,12 +160,30 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return configError{err}
 	}
 	defer r.Close()
-	if !*asJSON {
-		fmt.Fprintf(stdout, "▶ ferry run %s\n", describeInput(input))
+	var ex *runner.Execution
+	if prev != nil {
+		if !*asJSON {
+			fmt.Fprintf(stdout, "▶ ferry run --redrive %s %s (redrive %d)\n", prev.Name, describeInput(input), prev.RedriveCount+1)
+		}
+		if ex, err = r.Redrive(ctx, prev); err != nil {
+			if errors.Is(err, runner.ErrNotRedrivable) {
+				return usageError{err}
+			}
+			return err
+		}
+	} else {
+		if !*asJSON {
+			fmt.Fprintf(stdout, "▶ ferry run %s\n", describeInput(input))
+		}
+		if ex, err = r.Run(ctx, input); err != nil {
+			return err
+		}
 	}
-	ex, err := r.Run(ctx, input)
-	if err != nil {
-		return err
+	if *recordPath != "" {
+		b, _ := json.MarshalIndent(ex, "", "  ")
+		if err := os.WriteFile(*recordPath, append(b, '\n'), 0o600); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -158,9 +195,29 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "  execution %s: %s in %s\n", ex.Name, ex.Status, ex.Stop.Sub(ex.Start).Round(time.Millisecond))
 	}
 	if ex.Status != "SUCCEEDED" {
-		return fmt.Errorf("execution %s failed: %s: %s", ex.Name, ex.Error, ex.Cause)
+		hint := ""
+		if *recordPath != "" {
+			hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s)", *cfgPath, *recordPath)
+		}
+		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, ex.Cause, hint)
 	}
 	return nil
+}
+
+// readExecution reads an execution --record or --json wrote.
+func readExecution(path string) (*runner.Execution, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ex runner.Execution
+	if err := json.Unmarshal(b, &ex); err != nil {
+		return nil, fmt.Errorf("%s is not an execution that ferry run --record or --json wrote: %v", path, err)
+	}
+	if ex.ID == "" || len(ex.Input) == 0 || len(ex.Events) == 0 {
+		return nil, fmt.Errorf("%s is not an execution that ferry run --record or --json wrote (no executionArn, input or events)", path)
+	}
+	return &ex, nil
 }
 
 func readInput(path string) (json.RawMessage, error) {

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/ferry-dev/ferry/test/e2e"
+)
+
+// A run whose Staging role cannot be assumed fails and is recorded; once
+// the role exists, --redrive replicates Staging alone and succeeds; a
+// succeeded execution is not redrivable.
+func TestRunRecordAndRedrive(t *testing.T) {
+	t.Setenv("FERRY_AWS_ENDPOINTS", "")
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, err := e2e.NewWorld(ctx, dir, slog.New(slog.DiscardHandler), e2e.Staging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Emulator.Close()
+	if err := w.CreateSourceRepository(ctx); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := w.PushImage(ctx, "release-3.2", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, e2e.PushEvent(e2e.Repository, "release-3.2", digest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	endpoints, _ := json.Marshal(w.Endpoints)
+	_, file, _, _ := runtime.Caller(0)
+	nodeModules := filepath.Join(filepath.Dir(file), "..", "..", "node_modules")
+	common := []string{"--config", w.ConfigPath, "--endpoints", string(endpoints), "--approve", "approve", "--node-modules", nodeModules}
+	first, second := filepath.Join(dir, "first.json"), filepath.Join(dir, "second.json")
+
+	code, stdout, stderr := ferryWorkflow(append(common, "--event", event, "--record", first)...)
+	if code != exitFailed || !strings.Contains(stderr, "ReplicationFailed") || !strings.Contains(stderr, "--redrive "+first) {
+		t.Fatalf("first run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := ferryWorkflow(append(common, "--event", event, "--redrive", first)...); code != exitUsage || !strings.Contains(stderr, "not both") {
+		t.Errorf("--event with --redrive: exit %d, %s", code, stderr)
+	}
+
+	if err := w.Emulator.AllowRole("arn:aws:iam::333333333333:role/ferry-replication", e2e.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = ferryWorkflow(append(common, "--redrive", first, "--record", second)...)
+	if code != exitOK {
+		t.Fatalf("redrive: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"▶ ferry run --redrive", "(redrive 1)", `Redrive 1: resumes at "Some destinations failed"`,
+		"(again, the failed only: " + e2e.Staging + ")", "3 copied, 0 unchanged, 0 failed (after redrive 1)", "● Execution succeeded"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if ok, err := w.HasTag(ctx, e2e.Staging, "release-3.2"); !ok || err != nil {
+		t.Errorf("%s: release-3.2 not copied by the redrive (%v)", e2e.Staging, err)
+	}
+	if code, _, stderr := ferryWorkflow(append(common, "--redrive", second)...); code != exitUsage || !strings.Contains(stderr, "not redrivable") {
+		t.Errorf("redrive of a succeeded execution: exit %d, %s", code, stderr)
+	}
+}
