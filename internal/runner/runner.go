@@ -202,7 +202,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 }
 
 // ErrNodeMissing means node_modules lacks Node 22 or aws-local-stepfunctions.
-var ErrNodeMissing = errors.New("Node tools not installed")
+var ErrNodeMissing = errors.New("the Node tools are not installed")
 
 // Close stops the local endpoints and waits for pending approvers.
 func (r *Runner) Close() error {
