@@ -363,3 +363,36 @@ func TestRedriveReplicatesOnlyWhatFailed(t *testing.T) {
 	}
 	scanSecrets(t, h)
 }
+
+// A rejection is what failed, so a redrive asks again: the second answer
+// (an approval) lets Production be copied; the others are not touched.
+func TestRedriveAfterARejectionAsksAgain(t *testing.T) {
+	t.Parallel()
+	var answers sync.Mutex
+	n := 0
+	h := newHarness(t, harnessOpts{approver: func(ctx context.Context, m runner.ApprovalMessage) error {
+		answers.Lock()
+		n++
+		first := n == 1
+		answers.Unlock()
+		if first {
+			return runner.AutoReject(ctx, m)
+		}
+		return runner.AutoApprove(ctx, m)
+	}})
+	ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
+	if st := destinationStatus(t, ex); ex.Status != "FAILED" || st[Production] != "rejected" || st[Staging] != "copied" || st[Mirror] != "copied" {
+		t.Fatalf("execution %s, statuses %v", ex.Status, st)
+	}
+	h.assertHas(Production, false)
+	h.world.Emulator.ResetCalls()
+	ex = h.redrive(ex)
+	if st := destinationStatus(t, ex); ex.Status != "SUCCEEDED" || st[Production] != "copied" {
+		t.Fatalf("after the redrive: %s %q, statuses %v", ex.Status, ex.Cause, st)
+	}
+	h.touchedOnly(Production)
+	if msgs := h.runner.Messages(); len(msgs) != 2 {
+		t.Errorf("%d approval requests, want 2: the rejected one is asked again on redrive", len(msgs))
+	}
+	h.assertHas(Production, true)
+}
