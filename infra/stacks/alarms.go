@@ -93,7 +93,11 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 	alarm("RunsTimedOut", "A Ferry replication run timed out in the last 5 minutes", p.StateMachine.MetricTimedOut(five))
 	for _, name := range FunctionNames {
 		fn := p.Functions.ByName[name]
-		alarm(name+"-Errors", "Ferry's "+name+" Lambda returned errors in the last 5 minutes", fn.MetricErrors(five))
+		// Summarize ends every failed run with a deliberate ReplicationFailed
+		// error (so that Redrive can resume there); RunsFailed reports those.
+		if name != "summarize" {
+			alarm(name+"-Errors", "Ferry's "+name+" Lambda returned errors in the last 5 minutes", fn.MetricErrors(five))
+		}
 		alarm(name+"-Throttles", "Ferry's "+name+" Lambda was throttled in the last 5 minutes", fn.MetricThrottles(five))
 	}
 	alarm("UndeliveredEvents", "An event that should have started a Ferry run (or notified a failure) is in the dead-letter queue",

@@ -630,3 +630,43 @@ func TestBuildErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAlarms: failed runs alarm once (RunsFailed); every Lambda alarms on
+// errors and throttles, except that Summarize's errors are the failed runs
+// themselves (its deliberate ReplicationFailed lets Redrive resume there).
+func TestAlarms(t *testing.T) {
+	b := build(t, exampleConfigPath(t))
+	names := map[string]bool{}
+	for _, r := range resources(b.json["Ferry"], "AWS::CloudWatch::Alarm") {
+		if n, ok := props(r)["AlarmName"].(string); ok {
+			names[n] = true
+		}
+	}
+	var got []string
+	for n := range names {
+		got = append(got, n)
+	}
+	want := []string{"RunsFailed", "RunsTimedOut", "UndeliveredEvents"}
+	for _, f := range FunctionNames {
+		if f != "summarize" {
+			want = append(want, f+"-Errors")
+		}
+		want = append(want, f+"-Throttles")
+	}
+	for _, w := range want {
+		found := false
+		for n := range names {
+			if strings.HasSuffix(n, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no alarm named …%s; alarms: %v", w, sorted(got))
+		}
+	}
+	for n := range names {
+		if strings.HasSuffix(n, "summarize-Errors") {
+			t.Errorf("alarm %s fires on every failed run, which RunsFailed already reports", n)
+		}
+	}
+}
