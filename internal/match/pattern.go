@@ -29,8 +29,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/Masterminds/semver/v3"
 )
 
 // Kind is the kind of a pattern.
@@ -64,7 +62,7 @@ type Pattern struct {
 	kind   Kind
 	glob   *glob
 	re     *regexp.Regexp
-	semver *semver.Constraints
+	semver semverRange
 }
 
 // Compile parses expr as a glob, a /regular expression/ or a semver:range.
@@ -111,11 +109,11 @@ func compileSemver(expr string) (Pattern, error) {
 	if body == "" {
 		return Pattern{}, &PatternError{Pattern: expr, Msg: `empty semver range; want e.g. "semver:>=1.2 <2" or "semver:~1.4"`}
 	}
-	c, err := semver.NewConstraint(body)
+	r, err := parseRange(body)
 	if err != nil {
 		return Pattern{}, &PatternError{Pattern: expr, Msg: `invalid semver range (want e.g. "semver:>=1.2 <2", "semver:~1.4", "semver:^2 || ^3")`, Err: err}
 	}
-	return Pattern{expr: expr, kind: Semver, semver: c}, nil
+	return Pattern{expr: expr, kind: Semver, semver: r}, nil
 }
 
 func compileGlob(expr string) (Pattern, error) {
@@ -148,19 +146,9 @@ func (p Pattern) Match(name string) bool {
 		return p.re.MatchString(name)
 	case Semver:
 		v, ok := parseVersion(name)
-		return ok && p.semver.Check(v)
+		return ok && p.semver.match(v)
 	}
 	return false
-}
-
-// parseVersion accepts MAJOR.MINOR.PATCH[-prerelease][+build] with an
-// optional leading "v", and nothing looser (see the package comment).
-func parseVersion(tag string) (*semver.Version, bool) {
-	v, err := semver.StrictNewVersion(strings.TrimPrefix(tag, "v"))
-	if err != nil {
-		return nil, false
-	}
-	return v, true
 }
 
 // glob is a compiled glob: a sequence of steps run as an NFA whose states
