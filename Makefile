@@ -5,7 +5,6 @@ SHELL := /bin/bash
 GO        ?= go
 TOOLS     := $(CURDIR)/.tools
 BIN       := $(CURDIR)/bin
-export GOFLAGS ?= -trimpath
 export PATH := $(TOOLS)/bin:$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
@@ -32,8 +31,8 @@ LAMBDAS := $(notdir $(wildcard functions/*))
 
 .PHONY: build-cli
 build-cli: ## Build the ferry CLI into bin/ (ferry, and ferry-workflow behind `ferry run`)
-	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN)/ferry ./cmd/ferry
-	CGO_ENABLED=0 $(GO) build -ldflags="-s -w" -o $(BIN)/ferry-workflow ./cmd/ferry-workflow
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/ferry ./cmd/ferry
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/ferry-workflow ./cmd/ferry-workflow
 
 .PHONY: build-lambdas
 build-lambdas: ## Build each Lambda into bin/lambda/<name>/bootstrap (linux/arm64, provided.al2023)
