@@ -180,7 +180,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	awsOpts := opts.AWSOptions
 	if awsOpts == nil {
 		awsOpts = []func(*awsconfig.LoadOptions) error{
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIAFERRYLOCAL000000", "ferry-local-secret", "")),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("FERRYLOCALRUNNER", "ferry-local-secret", "")),
 		}
 	}
 	awsOpts = append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(src.Region)}, awsOpts...)

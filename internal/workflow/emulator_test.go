@@ -64,7 +64,7 @@ func newEmulated(t *testing.T) *emulated {
 	vars := map[string]string{EnvConfig: "ferry.yaml", EnvLambdaTaskRoot: dir, ecr.EnvEndpoints: string(ep)}
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIAFERRYTEST0000000", fakeSecretKey, "")),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("FERRYLOCALTEST", fakeSecretKey, "")),
 		awsconfig.WithRetryMaxAttempts(1), // each injected fault reaches the handler
 	}
 	if e.env, err = LoadEnv(ctx, func(k string) string { return vars[k] }, opts...); err != nil {

@@ -67,7 +67,7 @@ func TestNewHandler(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
 				env, err := LoadEnv(ctx, func(k string) string { return tt.env[k] }, awsconfig.WithRegion("us-east-1"),
-					awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIAFERRYTEST0000000", fakeSecretKey, "")))
+					awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("FERRYLOCALTEST", fakeSecretKey, "")))
 				var h any
 				if err == nil {
 					h, err = NewHandler(fn, slog0(), env)

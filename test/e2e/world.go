@@ -121,7 +121,7 @@ func NewWorld(ctx context.Context, dir string, logger *slog.Logger, deny ...stri
 		return nil, err
 	}
 	w.cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(SourceRegion),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIAFERRYTEST0000000", "test-secret", "")))
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("FERRYLOCALTEST", "test-secret", "")))
 	if err != nil {
 		em.Close()
 		return nil, err
