@@ -5,7 +5,11 @@ SHELL := /bin/bash
 GO        ?= go
 TOOLS     := $(CURDIR)/.tools
 BIN       := $(CURDIR)/bin
-export PATH := $(TOOLS)/bin:$(PATH)
+# moto, which the emulator's conformance test runs as its reference, comes
+# with this machine image's pyenv Python; put it first even where a shell
+# was not set up for pyenv (CI).
+PYENV_SHIMS := $(wildcard $(HOME)/.pyenv/shims)
+export PATH := $(TOOLS)/bin:$(if $(PYENV_SHIMS),$(PYENV_SHIMS):)$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
 
