@@ -94,12 +94,13 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		copts = append(copts, imagecopy.WithPlainHTTP())
 	}
 	var progress imagecopy.Progress
+	stopProgress := func() {}
 	if f, ok := stderr.(*os.File); ok && !*asJSON && !*verbose && term.IsTerminal(int(f.Fd())) {
 		copts = append(copts, imagecopy.WithProgress(&progress))
-		stopProgress := showProgress(f, &progress)
-		defer stopProgress()
+		stopProgress = showProgress(f, &progress)
 	}
 	results, copyErr := imagecopy.New(logger, copts...).Copy(ctx, imagecopy.Source{Ref: src}, dsts)
+	stopProgress() // clear the progress line before the results
 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
