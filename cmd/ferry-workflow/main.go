@@ -6,52 +6,34 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ferry-dev/ferry/internal/cli"
 )
 
-// Exit codes, the same as ferry's.
+// The conventions ferry-workflow shares with ferry (internal/cli).
 const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
+	exitOK     = cli.ExitOK
+	exitFailed = cli.ExitFailed
+	exitUsage  = cli.ExitUsage
 )
 
-type usageError struct{ err error }
+type (
+	usageError  = cli.UsageError
+	configError = cli.ConfigError
+)
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-type configError struct{ err error }
-
-func (e configError) Error() string { return e.err.Error() }
-func (e configError) Unwrap() error { return e.err }
-
-var errHelp = flag.ErrHelp
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+var (
+	errHelp = cli.ErrHelp
+	usagef  = cli.Usagef
+	report  = cli.Report
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := runRun(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(report(os.Stderr, err))
-}
-
-func report(stderr io.Writer, err error) int {
-	if err == nil || errors.Is(err, errHelp) {
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "ferry: %v\n", err)
-	var ue usageError
-	var ce configError
-	if errors.As(err, &ue) || errors.As(err, &ce) {
-		return exitUsage
-	}
-	return exitFailed
 }

@@ -75,7 +75,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if *cfgPath == "" || (*eventPath == "") == (*redrivePath == "") || fs.NArg() > 0 {
 		fs.Usage()
@@ -155,9 +155,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	r, err := runner.New(ctx, opts)
 	if err != nil {
 		if errors.Is(err, runner.ErrNodeMissing) {
-			return usageError{err}
+			return usageError{Err: err}
 		}
-		return configError{err}
+		return configError{Err: err}
 	}
 	defer r.Close()
 	var ex *runner.Execution
@@ -167,7 +167,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		if ex, err = r.Redrive(ctx, prev); err != nil {
 			if errors.Is(err, runner.ErrNotRedrivable) {
-				return usageError{err}
+				return usageError{Err: err}
 			}
 			return err
 		}

@@ -93,16 +93,16 @@ func loadConfigFile(path string, stderr io.Writer) (*config.Config, error) {
 		return cfg, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, configError{fmt.Errorf("%w (give the file with --config, or start from ferry.example.yaml)", err)}
+		return nil, configError{Err: fmt.Errorf("%w (give the file with --config, or start from ferry.example.yaml)", err)}
 	}
 	problems := config.Errors(err)
 	if len(problems) == 0 {
-		return nil, configError{err}
+		return nil, configError{Err: err}
 	}
 	for _, p := range problems {
 		fmt.Fprintln(stderr, p)
 	}
-	return nil, configError{fmt.Errorf("%s: invalid configuration: %s", path, plural(len(problems), "problem", "problems"))}
+	return nil, configError{Err: fmt.Errorf("%s: invalid configuration: %s", path, plural(len(problems), "problem", "problems"))}
 }
 
 func plural(n int, one, many string) string {

@@ -54,7 +54,7 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if fs.NArg() < 2 {
 		fs.Usage()

@@ -4,20 +4,31 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ferry-dev/ferry/internal/cli"
 )
 
-// Exit codes, documented in README and `ferry --help`.
+// The conventions ferry shares with ferry-workflow (internal/cli).
 const (
-	exitOK     = 0
-	exitFailed = 1 // a copy (or another operation) failed
-	exitUsage  = 2 // bad usage or configuration
+	exitOK     = cli.ExitOK
+	exitFailed = cli.ExitFailed
+	exitUsage  = cli.ExitUsage
+)
+
+type (
+	usageError  = cli.UsageError
+	configError = cli.ConfigError
+)
+
+var (
+	errHelp = cli.ErrHelp
+	usagef  = cli.Usagef
+	report  = cli.Report
 )
 
 const usage = `ferry — replicate container images between registries, digest for digest.
@@ -37,25 +48,6 @@ Exit codes: 0 success, 1 a copy failed, 2 bad usage or configuration.
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
-
-// usageError marks errors caused by how ferry was invoked (exit code 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// configError marks errors in a configuration file (exit code 2).
-type configError struct{ err error }
-
-func (e configError) Error() string { return e.err.Error() }
-func (e configError) Unwrap() error { return e.err }
-
-// errHelp is returned by a subcommand that printed its help on request.
-var errHelp = flag.ErrHelp
-
-func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
 
 // command is one subcommand: it parses its own flags and calls one library function.
 type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -92,29 +84,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err := cmd(ctx, rest, stdout, stderr)
 	return report(stderr, err)
-}
-
-// report prints err as one line and maps it to an exit code.
-func report(stderr io.Writer, err error) int {
-	if err == nil {
-		return exitOK
-	}
-	if errors.Is(err, errHelp) {
-		return exitOK
-	}
-	var child exitStatus
-	if errors.As(err, &child) {
-		return int(child) // the child printed its own error
-	}
-	fmt.Fprintf(stderr, "ferry: %v\n", err)
-	var ue usageError
-	var ce configError
-	switch {
-	case errors.As(err, &ue), errors.As(err, &ce):
-		return exitUsage
-	default:
-		return exitFailed
-	}
 }
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -46,7 +46,7 @@ func runPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	p, err := plan.For(cfg, repository, tag)
 	if errors.Is(err, match.ErrInvalidName) {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/ferry-dev/ferry/internal/cli"
 )
 
 // workflowBinary runs `ferry run`. It is a separate program, installed
@@ -27,15 +29,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	err = cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return exitStatus(ee.ExitCode())
+		return cli.ExitStatus(ee.ExitCode())
 	}
 	return err
 }
-
-// exitStatus is a child's exit code, already reported by the child itself.
-type exitStatus int
-
-func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func findWorkflowBinary() (string, error) {
 	if self, err := os.Executable(); err == nil {

@@ -1,0 +1,62 @@
+// Package cli holds the conventions Ferry's two programs (ferry and
+// ferry-workflow, which carries out `ferry run`) share: exit codes, and how
+// an error becomes one line on stderr and an exit code.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Exit codes, documented in README and `ferry --help`.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // a copy (or another operation) failed
+	ExitUsage  = 2 // bad usage or configuration
+)
+
+// UsageError marks errors caused by how a program was invoked (exit 2).
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// ConfigError marks errors in a configuration file (exit 2).
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }
+
+// ExitStatus is the exit code of a program this one handed over to; that
+// program has already printed its own error.
+type ExitStatus int
+
+func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// ErrHelp is returned by a command that printed its help on request.
+var ErrHelp = flag.ErrHelp
+
+// Usagef returns a UsageError.
+func Usagef(format string, args ...any) error {
+	return UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// Report prints err as one line ("ferry: ...") and maps it to an exit code.
+func Report(stderr io.Writer, err error) int {
+	if err == nil || errors.Is(err, ErrHelp) {
+		return ExitOK
+	}
+	var child ExitStatus
+	if errors.As(err, &child) {
+		return int(child)
+	}
+	fmt.Fprintf(stderr, "ferry: %v\n", err)
+	var ue UsageError
+	var ce ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return ExitUsage
+	}
+	return ExitFailed
+}
