@@ -99,7 +99,15 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		copts = append(copts, imagecopy.WithProgress(&progress))
 		stopProgress = showProgress(f, &progress)
 	}
+	// Ctrl-C ends ferry at once while it only reads; from its first write on
+	// it cancels the copy, which then reports what each destination got.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopSignals := func() {}
+	copts = append(copts, imagecopy.WithBeforeWrite(func() { stopSignals = cancelOnSignal(cancel) }))
+
 	results, copyErr := imagecopy.New(logger, copts...).Copy(ctx, imagecopy.Source{Ref: src}, dsts)
+	stopSignals()  // set, if at all, inside Copy
 	stopProgress() // clear the progress line before the results
 
 	if *asJSON {

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/ferry-dev/ferry/internal/cli"
 )
@@ -18,17 +20,39 @@ import (
 const workflowBinary = "ferry-workflow"
 
 // runRun hands `ferry run ARGS` to ferry-workflow with the same standard
-// streams and returns its exit status.
-func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// streams and returns its exit status. SIGINT and SIGTERM are passed on to
+// it, so that it stops its run cleanly and reports; ferry waits for it.
+func runRun(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	path, err := findWorkflowBinary()
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, path, args...)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	cmd := exec.Command(path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				_ = cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return cli.ExitStatus(128 + int(ws.Signal())) // as a shell reports it
+		}
 		return cli.ExitStatus(ee.ExitCode())
 	}
 	return err

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ type Copier struct {
 	referrers bool
 	plainHTTP bool
 	progress  *Progress
+	onWrite   func()
 }
 
 // Option configures a Copier.
@@ -78,6 +80,13 @@ func WithPlainHTTP() Option { return func(c *Copier) { c.plainHTTP = true } }
 
 // WithProgress makes the copier count bytes into p as it goes.
 func WithProgress(p *Progress) Option { return func(c *Copier) { c.progress = p } }
+
+// WithBeforeWrite sets a function Copy calls once, after it has found what
+// the destinations lack and before it writes anything to any of them; it is
+// not called when every destination is up to date. ferry copy uses it to
+// take over Ctrl-C only from the moment an interruption would have something
+// to report.
+func WithBeforeWrite(fn func()) Option { return func(c *Copier) { c.onWrite = fn } }
 
 // Progress counts bytes as they are written to destinations. Read it from
 // another goroutine while a copy runs.
@@ -339,6 +348,9 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 	}
 	wg.Wait()
 
+	if r.c.onWrite != nil && slices.ContainsFunc(jobs, (*destJob).writesAnything) {
+		r.c.onWrite()
+	}
 	r.copyBlobs(ctx, jobs)
 
 	for _, j := range jobs {
@@ -511,4 +523,10 @@ func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 		}
 	}
 	return nil
+}
+
+// writesAnything reports whether the destination's plan has blobs to copy or
+// manifests to write.
+func (j *destJob) writesAnything() bool {
+	return !j.failed() && (len(j.missing) > 0 || len(j.writes) > 0)
 }

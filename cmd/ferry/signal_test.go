@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// buildFerry builds ferry (and, when given, the stand-in ferry-workflow
+// next to it) into a temporary folder and returns the path of ferry.
+func buildFerry(t *testing.T, withWorkflow bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	builds := [][]string{{"build", "-o", filepath.Join(dir, "ferry"), "."}}
+	if withWorkflow {
+		builds = append(builds, []string{"build", "-o", filepath.Join(dir, workflowBinary), "./testdata/ferry-workflow"})
+	}
+	for _, args := range builds {
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return filepath.Join(dir, "ferry")
+}
+
+// blockingRegistry is a registry that holds the first request matching
+// block until the client goes away, and says when it has one.
+func blockingRegistry(t *testing.T, block func(*http.Request) bool) (host string, held <-chan struct{}) {
+	t.Helper()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	ch := make(chan struct{})
+	var once sync.Once
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if block(r) {
+			once.Do(func() { close(ch) })
+			<-r.Context().Done()
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://"), ch
+}
+
+func waitFor(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// Ctrl-C while ferry copy is writing cancels the copy: every destination
+// is reported, ferry exits 1, and the tag was never written.
+func TestCopyInterruptedWhileWriting(t *testing.T) {
+	t.Parallel()
+	ferry := buildFerry(t, false)
+	src := startRegistry(t)
+	pushImage(t, src+"/app:v1", 7)
+	dst, uploading := blockingRegistry(t, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/")
+	})
+
+	cmd := exec.Command(ferry, "copy", "--insecure", src+"/app:v1", dst+"/app:v1")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, uploading, "the first upload")
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailed {
+		t.Fatalf("ferry copy ended with %v, want exit status %d; stdout %q, stderr %q", err, exitFailed, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "✗ "+dst+"/app:v1  failed:") || !strings.Contains(stdout.String(), "context canceled") {
+		t.Errorf("the interrupted destination is not reported as cancelled: stdout %q", stdout.String())
+	}
+	ref, _ := name.ParseReference(dst+"/app:v1", name.Insecure)
+	if _, err := remote.Head(ref); err == nil {
+		t.Errorf("the tag was written although the copy was interrupted")
+	}
+}
+
+// Before ferry copy writes anything, Ctrl-C ends it at once, as it would
+// any program: there is nothing to report or clean up.
+func TestCopyInterruptedWhileReading(t *testing.T) {
+	t.Parallel()
+	ferry := buildFerry(t, false)
+	src, reading := blockingRegistry(t, func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/")
+	})
+	dst := startRegistry(t)
+
+	cmd := exec.Command(ferry, "copy", "--insecure", src+"/app:v1", dst+"/app:v1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reading, "the source manifest request")
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("ferry copy ended with %v, want it ended by SIGINT", err)
+	}
+	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+		t.Errorf("ferry copy ended with %v, want it ended by SIGINT", err)
+	}
+}
+
+// SIGINT and SIGTERM sent to `ferry run` reach ferry-workflow, which stops
+// its run itself; ferry waits for it and exits with its status.
+func TestRunPassesSignalsOn(t *testing.T) {
+	t.Parallel()
+	ferry := buildFerry(t, true)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		cmd := exec.Command(ferry, "run", "--wait-signal")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(out)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("ferry-workflow never said it was ready: %v", err)
+			}
+			if line == "ready\n" {
+				break
+			}
+		}
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(r)
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Errorf("%v: ferry run ended with %v, want exit status 3 (the child's)", sig, err)
+		}
+		if want := "ferry-workflow got signal " + sig.String(); !strings.Contains(string(rest), want) {
+			t.Errorf("%v: ferry-workflow did not get it: output %q, want %q", sig, rest, want)
+		}
+	}
+}
