@@ -76,9 +76,10 @@ bench: build ## Benchmark ferry against crane, skopeo and regctl on loopback reg
 	$(GO) run ./test/bench --ferry $(BIN)/ferry --tools $(TOOLS)
 
 .PHONY: fuzz
-fuzz: ## Fuzz the pattern parser and matcher for 30s each
+fuzz: ## Fuzz the pattern parser and matcher and the image reference parser for 30s each
 	$(GO) test ./internal/match -run '^$$' -fuzz FuzzCompile -fuzztime 30s
 	$(GO) test ./internal/match -run '^$$' -fuzz FuzzMatch -fuzztime 30s
+	$(GO) test ./internal/imageref -run '^$$' -fuzz FuzzParse -fuzztime 30s
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
