@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/term"
 
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/internal/imageref"
 )
 
 const copyUsage = `Usage: ferry copy [flags] SRC DST [DST...]
@@ -31,8 +31,8 @@ SRC is REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST.
 DST is REGISTRY/REPOSITORY[:TAG]; without a tag it takes SRC's tag (or is
 written by digest only, when SRC is a digest).
 
-Credentials come from docker login / credential helpers (~/.docker/config.json),
-for example docker-credential-ecr-login for ECR.
+Credentials come from docker login / podman login (~/.docker/config.json and the
+credential helpers it names, e.g. docker-credential-ecr-login for ECR).
 
 Flags:
 `
@@ -63,18 +63,14 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *jobs < 1 {
 		return usagef("--jobs must be at least 1, not %d", *jobs)
 	}
-	var opts []name.Option
-	if *insecure {
-		opts = append(opts, name.Insecure)
-	}
-	src, err := name.ParseReference(fs.Arg(0), opts...)
+	src, err := imageref.Parse(fs.Arg(0))
 	if err != nil {
-		return usagef("source %q: %v (want REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST)", fs.Arg(0), err)
+		return usagef("source %q: %v (want REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST)", fs.Arg(0), reason(err))
 	}
 	var dsts []imagecopy.Destination
 	seen := map[string]bool{}
 	for _, a := range fs.Args()[1:] {
-		ref, err := destinationRef(a, src, opts)
+		ref, err := destinationRef(a, src)
 		if err != nil {
 			return err
 		}
@@ -136,21 +132,35 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // destinationRef parses a destination, giving it the source's tag (or
 // digest) when it names none.
-func destinationRef(s string, src name.Reference, opts []name.Option) (name.Reference, error) {
-	ref, err := name.ParseReference(s, opts...)
+func destinationRef(s string, src imageref.Reference) (imageref.Reference, error) {
+	ref, err := imageref.Parse(s)
 	if err != nil {
-		return nil, usagef("destination %q: %v (want REGISTRY/REPOSITORY[:TAG])", s, err)
+		return ref, usagef("destination %q: %v (want REGISTRY/REPOSITORY[:TAG])", s, reason(err))
 	}
-	if t, ok := ref.(name.Tag); ok && !strings.HasSuffix(s, ":"+t.TagStr()) {
-		// No tag given: name.ParseReference filled in "latest".
-		switch sr := src.(type) {
-		case name.Tag:
-			return t.Context().Tag(sr.TagStr()), nil
-		case name.Digest:
-			return t.Context().Digest(sr.DigestStr()), nil
+	if _, last, _ := cutLast(s, "/"); !strings.ContainsAny(last, ":@") {
+		// No tag given: Parse filled in "latest".
+		if src.Digest != "" {
+			return ref.WithDigest(src.Digest), nil
 		}
+		return ref.WithTag(src.Tag), nil
 	}
 	return ref, nil
+}
+
+// reason is what is wrong with a reference, without repeating it.
+func reason(err error) error {
+	if e, ok := errors.AsType[*imageref.Error](err); ok {
+		return e.Reason
+	}
+	return err
+}
+
+// cutLast slices s around the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
 }
 
 func printResults(w io.Writer, results []imagecopy.Result) {

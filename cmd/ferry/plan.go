@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/ferry-dev/ferry/internal/config"
@@ -60,15 +61,18 @@ func runPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	return printPlan(stdout, p)
 }
 
-// ecrHost matches a private ECR registry host name.
-var ecrHost = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$`)
+// ecrHost matches a private ECR registry host name (compiled on first use:
+// most runs never need it, and every start would pay for it).
+var ecrHost = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$`)
+})
 
 // parseImageRef splits REPOSITORY:TAG, accepting a registry host in front
 // when it is the source registry.
 func parseImageRef(ref string, source config.Source) (repository, tag string, err error) {
 	rest := ref
 	if host, path, ok := strings.Cut(ref, "/"); ok && strings.ContainsAny(host, ".:") {
-		m := ecrHost.FindStringSubmatch(host)
+		m := ecrHost().FindStringSubmatch(host)
 		if m == nil {
 			return "", "", usagef("%q is not an image in an ECR registry; want REPOSITORY:TAG as pushed to the source registry %s", ref, source.ID())
 		}

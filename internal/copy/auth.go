@@ -2,62 +2,65 @@ package copy
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/ferry-dev/ferry/internal/credentials"
 )
+
+// maxTokenResponse bounds what is read from a token service.
+const maxTokenResponse = 64 << 10
 
 // authTransport authenticates to one registry without the usual "ping"
 // (GET /v2/ to learn the auth scheme first), saving a round trip per
 // registry, which matters across regions. Basic credentials (ECR's AWS:token,
-// docker login) go with the first request; a 401 with a Bearer challenge is
-// answered by go-containerregistry's token exchange, and the request is sent
-// again. Anonymous requests go out bare.
+// docker login) and ready registry tokens go with the first request; a 401
+// with a Bearer challenge is answered by the token exchange of the Docker
+// registry token spec, and the request is sent again. Anonymous requests go
+// out bare. Credentials are only ever sent to the registry's own host (and
+// to the token service it names): a redirect elsewhere, such as ECR's to S3
+// for layer downloads, goes without them.
 type authTransport struct {
-	reg      name.Registry
-	auth     authn.Authenticator
+	host     string // host[:port] of the registry
+	cred     credentials.Credential
 	inner    http.RoundTripper
 	scopes   []string
-	insecure bool
+	insecure bool // plain-HTTP registry: its token service may be plain HTTP too
 
-	mu  sync.Mutex
-	t   http.RoundTripper // the authenticating transport in use
-	gen int               // bumped each time t changes
+	mu     sync.Mutex
+	header string // the Authorization header for the registry; "" sends none
+	gen    int    // bumped each time header changes
 }
 
-func newAuthTransport(ctx context.Context, reg name.Registry, auth authn.Authenticator, inner http.RoundTripper, scopes []string, insecure bool) (*authTransport, error) {
-	a := &authTransport{reg: reg, auth: auth, inner: inner, scopes: scopes, insecure: insecure, t: inner}
-	if auth == nil || auth == authn.Anonymous {
-		return a, nil
-	}
-	cfg, err := authn.Authorization(ctx, auth)
-	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", reg.RegistryStr(), err)
-	}
+func newAuthTransport(host string, cred credentials.Credential, inner http.RoundTripper, scopes []string, insecure bool) *authTransport {
+	a := &authTransport{host: host, cred: cred, inner: inner, scopes: scopes, insecure: insecure}
 	switch {
-	case cfg.RegistryToken != "":
-		a.t = bearer{inner: inner, host: reg.RegistryStr(), token: cfg.RegistryToken}
-	case cfg.Username != "" || cfg.Password != "" || cfg.Auth != "":
-		t, err := transport.FromToken(reg, auth, inner, &transport.Challenge{Scheme: "basic"}, nil)
-		if err != nil {
-			return nil, err
-		}
-		a.t = t
+	case cred.RegistryToken != "":
+		a.header = "Bearer " + cred.RegistryToken
+	case cred.Username != "" || cred.Password != "":
+		a.header = "Basic " + basic(cred.Username, cred.Password)
 	}
-	return a, nil
+	return a
+}
+
+func basic(user, password string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }
 
 func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	a.mu.Lock()
-	t, gen := a.t, a.gen
+	header, gen := a.header, a.gen
 	a.mu.Unlock()
-	resp, err := t.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+	resp, err := a.send(req, header)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || a.cred.RegistryToken != "" {
 		return resp, err
 	}
 	scheme, params := parseChallenge(resp.Header.Get("WWW-Authenticate"))
@@ -67,50 +70,141 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return resp, nil // a stream cannot be sent twice
 	}
-	if err := a.exchange(req.Context(), gen, params); err != nil {
-		resp.Body.Close()
+	resp.Body.Close()
+	header, err = a.exchange(req.Context(), gen, params)
+	if err != nil {
 		return nil, err
 	}
-	resp.Body.Close()
 	retry := req.Clone(req.Context())
 	if req.GetBody != nil {
 		if retry.Body, err = req.GetBody(); err != nil {
 			return nil, err
 		}
 	}
-	retry.Header.Del("Authorization")
-	a.mu.Lock()
-	t = a.t
-	a.mu.Unlock()
-	return t.RoundTrip(retry)
+	return a.send(retry, header)
+}
+
+// send adds the Authorization header to requests for the registry's host.
+func (a *authTransport) send(req *http.Request, header string) (*http.Response, error) {
+	if header != "" && req.URL.Host == a.host {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", header)
+	}
+	return a.inner.RoundTrip(req)
 }
 
 // exchange gets a bearer token for the challenge, unless another request
-// already did since gen.
-func (a *authTransport) exchange(ctx context.Context, gen int, params map[string]string) error {
+// already did since gen, and returns the header to send.
+func (a *authTransport) exchange(ctx context.Context, gen int, params map[string]string) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.gen != gen {
-		return nil
+		return a.header, nil
 	}
-	ch := &transport.Challenge{Scheme: "bearer", Parameters: params, Insecure: a.insecure}
 	scopes := a.scopes
-	if s := params["scope"]; s != "" {
+	if s := params["scope"]; s != "" && !slices.Contains(scopes, s) {
 		scopes = append([]string{s}, scopes...)
 	}
-	tok, err := transport.Exchange(ctx, a.reg, a.auth, a.inner, scopes, ch)
+	tok, err := a.token(ctx, params["realm"], params["service"], scopes)
 	if err != nil {
-		return fmt.Errorf("get a token for %s: %w", a.reg.RegistryStr(), err)
+		return "", fmt.Errorf("get a token for %s: %w", a.host, err)
 	}
-	if tok.Token == "" {
-		tok.Token = tok.AccessToken
+	a.header, a.gen = "Bearer "+tok, a.gen+1
+	return a.header, nil
+}
+
+// token asks the token service at realm for a token with scopes: with an
+// identity token by the OAuth2 refresh-token grant (falling back to a GET
+// when the service has no OAuth2 endpoint), otherwise by a GET with the
+// Basic credentials, if any.
+func (a *authTransport) token(ctx context.Context, realm, service string, scopes []string) (string, error) {
+	u, err := url.Parse(realm)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("the registry's token service %q is not a URL", realm)
 	}
-	t, err := transport.FromToken(a.reg, a.auth, a.inner, ch, tok)
+	if u.Scheme != "https" && (u.Scheme != "http" || !a.insecure) {
+		return "", fmt.Errorf("refusing the token service %s: it must be https (http only for a plain-HTTP registry)", realm)
+	}
+	client := &http.Client{Transport: a.inner, CheckRedirect: func(r *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if r.URL.Scheme != "https" && (r.URL.Scheme != "http" || !a.insecure) {
+			return fmt.Errorf("refusing a redirect of the token request to %s", r.URL.Redacted())
+		}
+		return nil
+	}}
+	if a.cred.IdentityToken != "" {
+		form := url.Values{
+			"grant_type":    {"refresh_token"},
+			"refresh_token": {a.cred.IdentityToken},
+			"client_id":     {"ferry"},
+			"scope":         {strings.Join(scopes, " ")},
+		}
+		if service != "" {
+			form.Set("service", service)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		tok, status, err := readToken(client, req)
+		if status != http.StatusNotFound {
+			return tok, err
+		}
+	}
+	q := u.Query()
+	q["scope"] = scopes
+	if service != "" {
+		q.Set("service", service)
+	}
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return err
+		return "", err
 	}
-	a.t, a.gen = t, a.gen+1
-	return nil
+	if a.cred.Username != "" || a.cred.Password != "" {
+		req.SetBasicAuth(a.cred.Username, a.cred.Password)
+	}
+	tok, _, err := readToken(client, req)
+	return tok, err
+}
+
+// readToken sends a token request and reads the token from the answer. The
+// answer holds credentials: only its status and the registry's error
+// message are ever put in an error.
+func readToken(client *http.Client, req *http.Request) (tok string, status int, err error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		re := newRegistryError("token request", req.URL.Host, "", resp)
+		return "", resp.StatusCode, fmt.Errorf("%s %s: %d %s%s", req.Method, req.URL.Redacted(), resp.StatusCode, http.StatusText(resp.StatusCode), messageSuffix(re.Message))
+	}
+	var body struct {
+		Token       string `json:"token"`
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxTokenResponse)).Decode(&body); err != nil {
+		return "", resp.StatusCode, fmt.Errorf("%s %s: the answer is not a token document", req.Method, req.URL.Redacted())
+	}
+	if body.Token == "" {
+		body.Token = body.AccessToken
+	}
+	if body.Token == "" {
+		return "", resp.StatusCode, fmt.Errorf("%s %s: the answer holds no token", req.Method, req.URL.Redacted())
+	}
+	return body.Token, resp.StatusCode, nil
+}
+
+func messageSuffix(m string) string {
+	if m == "" {
+		return ""
+	}
+	return ": " + m
 }
 
 // parseChallenge reads the first challenge of a WWW-Authenticate header:
@@ -143,19 +237,4 @@ func parseChallenge(h string) (scheme string, params map[string]string) {
 		params[key] = val
 	}
 	return strings.ToLower(scheme), params
-}
-
-// bearer sends a ready registry token (docker config's registrytoken) to
-// its registry only.
-type bearer struct {
-	inner       http.RoundTripper
-	host, token string
-}
-
-func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Host == b.host {
-		req = req.Clone(req.Context())
-		req.Header.Set("Authorization", "Bearer "+b.token)
-	}
-	return b.inner.RoundTrip(req)
 }

@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/ferry-dev/ferry/internal/credentials"
+	"github.com/ferry-dev/ferry/internal/imageref"
 )
 
 // repo speaks the OCI distribution API to one repository. Every metadata
@@ -29,26 +29,19 @@ type repo struct {
 // openRepo returns a client for a repository that authenticates for the
 // given actions (pull, or push and pull). It sends nothing yet. Without
 // plainHTTP it speaks HTTPS.
-func openRepo(ctx context.Context, r name.Repository, auth authn.Authenticator, rt http.RoundTripper, b Backoff, plainHTTP bool, actions ...string) (*repo, error) {
-	scopes := make([]string, 0, len(actions))
-	for _, a := range actions {
-		scopes = append(scopes, r.Scope(a))
-	}
-	t, err := newAuthTransport(ctx, r.Registry, auth, rt, scopes, plainHTTP)
-	if err != nil {
-		return nil, err
-	}
+func openRepo(r imageref.Reference, cred credentials.Credential, rt http.RoundTripper, b Backoff, plainHTTP bool, actions string) *repo {
+	t := newAuthTransport(r.Registry, cred, rt, []string{r.Scope(actions)}, plainHTTP)
 	scheme := "https"
 	if plainHTTP {
 		scheme = "http"
 	}
 	return &repo{
-		registry: r.RegistryStr(),
-		name:     r.RepositoryStr(),
-		base:     &url.URL{Scheme: scheme, Host: r.RegistryStr(), Path: "/v2/" + r.RepositoryStr() + "/"},
+		registry: r.Registry,
+		name:     r.Repository,
+		base:     &url.URL{Scheme: scheme, Host: r.Registry, Path: "/v2/" + r.Repository + "/"},
 		client:   &http.Client{Transport: t},
 		backoff:  b,
-	}, nil
+	}
 }
 
 func (r *repo) String() string { return r.registry + "/" + r.name }

@@ -20,9 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/ferry-dev/ferry/internal/credentials"
+	"github.com/ferry-dev/ferry/internal/imageref"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -40,7 +39,7 @@ type Copier struct {
 	log       *slog.Logger
 	jobs      int
 	rt        http.RoundTripper
-	keychain  authn.Keychain
+	keychain  credentials.Keychain
 	backoff   Backoff
 	referrers bool
 	plainHTTP bool
@@ -65,8 +64,8 @@ func WithJobs(n int) Option {
 func WithTransport(rt http.RoundTripper) Option { return func(c *Copier) { c.rt = rt } }
 
 // WithKeychain sets where credentials come from when a Source or Destination
-// has no Auth (default authn.DefaultKeychain: docker login, credential helpers).
-func WithKeychain(kc authn.Keychain) Option { return func(c *Copier) { c.keychain = kc } }
+// has no Auth (default credentials.Docker: docker login, credential helpers).
+func WithKeychain(kc credentials.Keychain) Option { return func(c *Copier) { c.keychain = kc } }
 
 // WithBackoff sets the retry policy (default DefaultBackoff).
 func WithBackoff(b Backoff) Option { return func(c *Copier) { c.backoff = b } }
@@ -100,7 +99,7 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Copier{log: logger, jobs: DefaultJobs, keychain: authn.DefaultKeychain, backoff: DefaultBackoff, referrers: true}
+	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true}
 	for _, o := range opts {
 		o(c)
 	}
@@ -115,16 +114,16 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 
 // Source is the image to copy: a tag or a digest reference.
 type Source struct {
-	Ref  name.Reference
-	Auth authn.Authenticator // nil: from the keychain
+	Ref  imageref.Reference
+	Auth *credentials.Credential // nil: from the keychain
 }
 
 // Destination is where to copy it.
 type Destination struct {
 	// Ref is the destination tag, or a digest (which must be the source's)
 	// to copy without tagging.
-	Ref  name.Reference
-	Auth authn.Authenticator // nil: from the keychain
+	Ref  imageref.Reference
+	Auth *credentials.Credential // nil: from the keychain
 	// Overwrite replaces a tag that points at another digest; without it
 	// such a destination fails with a *ConflictError.
 	Overwrite bool
@@ -219,7 +218,7 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 type run struct {
 	c      *Copier
 	src    *repo
-	srcRef name.Reference
+	srcRef imageref.Reference
 	root   *node
 	tags   *tagList        // the source's tags, for referrer discovery
 	probe  *referrersProbe // whether the source has the referrers API
@@ -231,14 +230,11 @@ type run struct {
 }
 
 func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
-	auth, err := c.auth(src.Auth, src.Ref.Context())
+	cred, err := c.credential(ctx, src.Auth, src.Ref)
 	if err != nil {
 		return nil, err
 	}
-	r, err := openRepo(ctx, src.Ref.Context(), auth, c.rt, c.backoff, c.plainHTTP, transport.PullScope)
-	if err != nil {
-		return nil, err
-	}
+	r := openRepo(src.Ref, cred, c.rt, c.backoff, c.plainHTTP, "pull")
 	var tags *tagList
 	var probe *referrersProbe
 	if c.referrers {
@@ -262,32 +258,29 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 
 // connect authenticates to a destination repository for push and pull.
 func (c *Copier) connect(ctx context.Context, j *destJob) error {
-	auth, err := c.auth(j.d.Auth, j.d.Ref.Context())
+	cred, err := c.credential(ctx, j.d.Auth, j.d.Ref)
 	if err != nil {
 		return err
 	}
-	j.repo, err = openRepo(ctx, j.d.Ref.Context(), auth, c.rt, c.backoff, c.plainHTTP, transport.PushScope, transport.PullScope)
-	if err != nil {
-		return err
-	}
+	j.repo = openRepo(j.d.Ref, cred, c.rt, c.backoff, c.plainHTTP, "push,pull")
 	// What the tag points at now needs no source digest: ask while the
 	// source is read.
-	if t, ok := j.d.Ref.(name.Tag); ok {
-		j.tag = t.TagStr()
+	if j.d.Ref.Tag != "" {
+		j.tag = j.d.Ref.Tag
 		j.existing, err = j.repo.headManifest(ctx, j.tag)
 	}
 	return err
 }
 
-func (c *Copier) auth(a authn.Authenticator, r name.Repository) (authn.Authenticator, error) {
-	if a != nil {
-		return a, nil
+func (c *Copier) credential(ctx context.Context, given *credentials.Credential, r imageref.Reference) (credentials.Credential, error) {
+	if given != nil {
+		return *given, nil
 	}
-	a, err := c.keychain.Resolve(r)
+	cred, err := c.keychain.Resolve(ctx, r.Registry, r.Repository)
 	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", r.RegistryStr(), err)
+		return cred, fmt.Errorf("credentials for %s: %w", r.Registry, err)
 	}
-	return a, nil
+	return cred, nil
 }
 
 // destJob is the work and the outcome at one destination.
@@ -371,8 +364,8 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 	c := r.c
 	dref := j.d.Ref
 	rootDigest := r.root.raw.Digest
-	if ref, ok := dref.(name.Digest); ok && ref.DigestStr() != rootDigest {
-		return fmt.Errorf("destination digest %s is not the source's %s", ref.DigestStr(), rootDigest)
+	if dref.Digest != "" && dref.Digest != rootDigest {
+		return fmt.Errorf("destination digest %s is not the source's %s", dref.Digest, rootDigest)
 	}
 	existing := j.existing
 	if existing != "" && existing != rootDigest {

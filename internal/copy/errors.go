@@ -1,13 +1,13 @@
 package copy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Sentinel errors, for errors.Is.
@@ -24,6 +24,9 @@ var (
 	// ErrNotFound means the registry has no such manifest or blob.
 	ErrNotFound = errors.New("not found")
 )
+
+// maxErrorBody bounds what is read of an error answer.
+const maxErrorBody = 64 << 10
 
 // RegistryError is an HTTP error answered by a registry, with where it happened.
 type RegistryError struct {
@@ -91,12 +94,16 @@ func newRegistryError(op, registry, repository string, resp *http.Response) *Reg
 		StatusCode: resp.StatusCode,
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
-	// CheckError reads a bounded amount of the body and parses the
-	// distribution error document.
-	var te *transport.Error
-	if errors.As(transport.CheckError(resp), &te) {
-		for _, d := range te.Errors {
-			e.Codes = append(e.Codes, string(d.Code))
+	// The distribution spec's error document, if the body is one.
+	var doc struct {
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if resp.Body != nil && json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&doc) == nil {
+		for _, d := range doc.Errors {
+			e.Codes = append(e.Codes, d.Code)
 			if e.Message == "" {
 				e.Message = d.Message
 			}

@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/ferry-dev/ferry/internal/credentials"
+	"github.com/ferry-dev/ferry/internal/imageref"
 )
 
 // testRegistry is a real registry server (go-containerregistry's) on
@@ -130,9 +131,9 @@ func (tr *testRegistry) manifestPuts() []string {
 	return append([]string(nil), tr.puts...)
 }
 
-func (tr *testRegistry) ref(s string) name.Reference {
+func (tr *testRegistry) ref(s string) imageref.Reference {
 	tr.t.Helper()
-	r, err := name.ParseReference(tr.host+"/"+s, name.Insecure)
+	r, err := imageref.Parse(tr.host + "/" + s)
 	if err != nil {
 		tr.t.Fatal(err)
 	}
@@ -294,11 +295,11 @@ func (tr *testRegistry) pushReferrer(repo string, subject rawManifest, artifactT
 
 // testCopier has fast retries so fault tests take milliseconds.
 func testCopier(opts ...Option) *Copier {
-	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(authn.NewMultiKeychain()), WithPlainHTTP()}
+	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(credentials.Static(credentials.Credential{})), WithPlainHTTP()}
 	return New(nil, append(base, opts...)...)
 }
 
-func copyOne(t *testing.T, c *Copier, src name.Reference, dsts ...Destination) ([]Result, error) {
+func copyOne(t *testing.T, c *Copier, src imageref.Reference, dsts ...Destination) ([]Result, error) {
 	t.Helper()
 	return c.Copy(context.Background(), Source{Ref: src}, dsts)
 }

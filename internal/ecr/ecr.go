@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/ferry-dev/ferry/internal/credentials"
 )
 
 // EnvEndpoints is the environment variable holding the endpoint overrides.
@@ -236,9 +238,14 @@ func nonEmpty(s string) *string {
 
 // Registry is how to reach one registry's data plane.
 type Registry struct {
-	Host      string              // host[:port] of image references
-	Auth      authn.Authenticator // AWS:<token>
-	PlainHTTP bool                // the proxy endpoint is http:// (local stand-ins only)
+	Host       string                 // host[:port] of image references
+	Credential credentials.Credential // AWS:<token>
+	PlainHTTP  bool                   // the proxy endpoint is http:// (local stand-ins only)
+}
+
+// Authenticator is the registry's credential for go-containerregistry.
+func (r Registry) Authenticator() authn.Authenticator {
+	return &authn.Basic{Username: r.Credential.Username, Password: r.Credential.Password}
 }
 
 // ErrNoToken means GetAuthorizationToken answered without a usable token.
@@ -269,8 +276,8 @@ func Login(ctx context.Context, api API, account string) (Registry, error) {
 		return Registry{}, fmt.Errorf("get authorization token for registry %s: proxy endpoint %q is not a URL", account, aws.ToString(ad.ProxyEndpoint))
 	}
 	return Registry{
-		Host:      u.Host,
-		Auth:      &authn.Basic{Username: user, Password: pass},
-		PlainHTTP: u.Scheme == "http",
+		Host:       u.Host,
+		Credential: credentials.Credential{Username: user, Password: pass},
+		PlainHTTP:  u.Scheme == "http",
 	}, nil
 }

@@ -8,10 +8,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/imageref"
 )
 
 // CopyImage copies the image, by digest, from the source to the
@@ -39,11 +38,11 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	if err != nil {
 		return r, err
 	}
-	srcRef, err := name.NewDigest(src.Host + "/" + j.SourceRepository + "@" + j.Digest)
+	srcRef, err := imageref.Parse(src.Host + "/" + j.SourceRepository + "@" + j.Digest)
 	if err != nil {
 		return r, validationf("source image %s@%s: %v", j.SourceRepository, j.Digest, err)
 	}
-	dstRef, err := name.NewTag(dst.Host + "/" + j.Repository + ":" + j.Tag)
+	dstRef, err := imageref.Parse(dst.Host + "/" + j.Repository + ":" + j.Tag)
 	if err != nil {
 		return r, validationf("destination image %s:%s: %v", j.Repository, j.Tag, err)
 	}
@@ -54,8 +53,8 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	opts = append(opts, c.opts...)
 	copier := imagecopy.New(log, opts...)
 	start := time.Now()
-	results, err := copier.Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: src.Auth},
-		[]imagecopy.Destination{{Ref: dstRef, Auth: dst.Auth, Overwrite: j.OnExistingTag == "overwrite"}})
+	results, err := copier.Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential},
+		[]imagecopy.Destination{{Ref: dstRef, Auth: &dst.Credential, Overwrite: j.OnExistingTag == "overwrite"}})
 	if err != nil {
 		err = classifyCopy(fmt.Sprintf("copy %s@%s to %s:%s in %s", j.SourceRepository, j.Digest, j.Repository, j.Tag, j.Destination), err)
 		log.ErrorContext(ctx, "copy failed", slog.String("error", err.Error()))

@@ -50,8 +50,8 @@ func (v *Verify) Handle(ctx context.Context, r Replication) (Replication, error)
 	if err != nil {
 		return r, err
 	}
-	so := []remote.Option{remote.WithContext(ctx), remote.WithAuth(src.Auth)}
-	do := []remote.Option{remote.WithContext(ctx), remote.WithAuth(dst.Auth)}
+	so := []remote.Option{remote.WithContext(ctx), remote.WithAuth(src.Authenticator())}
+	do := []remote.Option{remote.WithContext(ctx), remote.WithAuth(dst.Authenticator())}
 	op := fmt.Sprintf("verify %s:%s in %s", j.Repository, j.Tag, j.Destination)
 
 	// The tag resolves to the source digest.
@@ -178,7 +178,7 @@ func (g graph) walk(repo name.Repository, digest string, opts []remote.Option) e
 }
 
 func registryClient(ctx context.Context, repo name.Repository, reg ecr.Registry) (*http.Client, error) {
-	t, err := transport.NewWithContext(ctx, repo.Registry, reg.Auth, http.DefaultTransport, []string{repo.Scope(transport.PullScope)})
+	t, err := transport.NewWithContext(ctx, repo.Registry, reg.Authenticator(), http.DefaultTransport, []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,7 @@ func (w *World) ECR(id string) *awsecr.Client {
 func (w *World) Login(ctx context.Context, id string) (string, authn.Authenticator, error) {
 	acct, _, _ := strings.Cut(id, "/")
 	r, err := ecr.Login(ctx, w.ECR(id), acct)
-	return r.Host, r.Auth, err
+	return r.Host, r.Authenticator(), err
 }
 
 // Release is what PushRelease pushed.
