@@ -25,17 +25,18 @@ type tool struct {
 	version     string
 	unavailable string // why it cannot run; empty if it can
 	peer        bool   // a tool ferry is compared with
-	// commands returns the command lines that copy src to every dst.
-	commands func(src string, dsts []string) [][]string
+	// commands returns the command lines, running bin, that copy src to
+	// every dst.
+	commands func(bin, src string, dsts []string) [][]string
 }
 
 // perDestination makes the commands of a tool that copies to one
 // destination per invocation: users run it once per destination.
-func perDestination(argv func(src, dst string) []string) func(string, []string) [][]string {
-	return func(src string, dsts []string) [][]string {
+func perDestination(argv func(bin, src, dst string) []string) func(string, string, []string) [][]string {
+	return func(bin, src string, dsts []string) [][]string {
 		cmds := make([][]string, 0, len(dsts))
 		for _, dst := range dsts {
-			cmds = append(cmds, argv(src, dst))
+			cmds = append(cmds, argv(bin, src, dst))
 		}
 		return cmds
 	}
@@ -78,6 +79,11 @@ func (b *bench) dstRefs(repo string) []string {
 	return refs
 }
 
+// warmRuns is how many times a trial runs the warm copy; its time is the
+// median. A warm copy takes milliseconds, so one run would measure mostly
+// the noise of a shared 2-core machine.
+const warmRuns = 11
+
 // runTrial restarts the destinations on empty storage, then times a cold
 // copy of the index to every destination, the same copy again (warm), and a
 // copy of the large image to the first destination, verifying digests after
@@ -97,15 +103,24 @@ func (b *bench) runTrial(ctx context.Context, t tool) (trial, error) {
 		src       string
 		dsts      []string
 		want      v1.Hash
+		runs      int // the time is the median of this many runs
 		elapsed   *time.Duration
 		peakRSSKB *int64
 	}{
-		{"cold copy", srcIndex, dstIndex, b.index.digest, &tr.Cold, nil},
-		{"warm copy", srcIndex, dstIndex, b.index.digest, &tr.Warm, nil},
-		{"large copy", srcLarge, dstLarge, b.large.digest, nil, &tr.PeakRSSKiB},
+		{"cold copy", srcIndex, dstIndex, b.index.digest, 1, &tr.Cold, nil},
+		{"warm copy", srcIndex, dstIndex, b.index.digest, warmRuns, &tr.Warm, nil},
+		{"large copy", srcLarge, dstLarge, b.large.digest, 1, nil, &tr.PeakRSSKiB},
 	}
 	for _, s := range steps {
-		run, err := b.runCommands(ctx, t.commands(s.src, s.dsts), s.peakRSSKB != nil)
+		var times []time.Duration
+		var run runResult
+		var err error
+		for range max(s.runs, 1) {
+			if run, err = b.runCommands(ctx, t.commands(t.bin, s.src, s.dsts), s.peakRSSKB != nil); err != nil {
+				break
+			}
+			times = append(times, run.elapsed)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return tr, ctx.Err()
@@ -114,7 +129,7 @@ func (b *bench) runTrial(ctx context.Context, t tool) (trial, error) {
 			return tr, nil
 		}
 		if s.elapsed != nil {
-			*s.elapsed = run.elapsed
+			*s.elapsed = median(times)
 		}
 		if s.peakRSSKB != nil {
 			*s.peakRSSKB = run.peakRSSKiB

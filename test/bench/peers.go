@@ -13,7 +13,7 @@ import (
 // prepareTools finds or installs each selected tool and says how each copies
 // an image. A tool that cannot be had is returned with the reason, so its
 // row can say why; the others still run.
-func prepareTools(ctx context.Context, in installer, opts options) []tool {
+func prepareTools(ctx context.Context, in installer, opts options, stageDir string) []tool {
 	var tools []tool
 	for _, name := range allTools { // fixed order: ferry first, then peers
 		if !slices.Contains(opts.only, name) {
@@ -33,6 +33,13 @@ func prepareTools(ctx context.Context, in installer, opts options) []tool {
 			})
 		case "skopeo":
 			t = skopeoTool(ctx, in)
+		}
+		if t.unavailable == "" {
+			if staged, err := stage(t.bin, stageDir); err != nil {
+				t.unavailable = err.Error()
+			} else {
+				t.bin = staged
+			}
 		}
 		tools = append(tools, t)
 	}
@@ -59,7 +66,7 @@ func ferryTool(ctx context.Context, path string) tool {
 	if v, err := commandVersion(ctx, bin, "version"); err == nil {
 		t.version = v
 	}
-	t.commands = func(src string, dsts []string) [][]string {
+	t.commands = func(bin, src string, dsts []string) [][]string {
 		return [][]string{append([]string{bin, "copy", "--insecure", src}, dsts...)}
 	}
 	return t
@@ -74,7 +81,7 @@ func goPeer(ctx context.Context, in installer, g goTool, args func(src, dst stri
 		return t
 	}
 	t.bin, t.version = bin, g.version
-	t.commands = perDestination(func(src, dst string) []string {
+	t.commands = perDestination(func(bin, src, dst string) []string {
 		return append([]string{bin}, args(src, dst)...)
 	})
 	return t
@@ -94,10 +101,30 @@ func skopeoTool(ctx context.Context, in installer) tool {
 		t.unavailable = err.Error()
 		return t
 	}
-	t.commands = perDestination(func(src, dst string) []string {
+	t.commands = perDestination(func(bin, src, dst string) []string {
 		return []string{bin, "copy", "--all", "--preserve-digests",
 			"--src-tls-verify=false", "--dest-tls-verify=false",
 			"docker://" + src, "docker://" + dst}
 	})
 	return t
+}
+
+// stage copies a tool's binary into dir and returns the copy's path. Every
+// tool runs from such a fresh copy, so that all start from the same state of
+// the page cache: on this kind of machine a binary the Go linker has just
+// written starts about 0.4 ms slower than a copy of it (its cached pages are
+// small ones), which would favour whichever tool was built longest ago.
+func stage(bin, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("stage %s: %w", bin, err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", fmt.Errorf("stage %s: %w", bin, err)
+	}
+	dst := filepath.Join(dir, filepath.Base(bin))
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		return "", fmt.Errorf("stage %s: %w", bin, err)
+	}
+	return dst, nil
 }
