@@ -34,7 +34,7 @@ build: build-cli build-lambdas ## Build bin/ferry and every Lambda's bin/lambda/
 LAMBDAS := $(notdir $(wildcard functions/*))
 
 .PHONY: build-cli
-build-cli: ## Build the ferry CLI into bin/ (ferry, and ferry-workflow behind `ferry run`)
+build-cli: ## Build the ferry CLI into bin/ (ferry, and ferry-workflow behind `ferry run`, `plan` and `config`)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/ferry ./cmd/ferry
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/ferry-workflow ./cmd/ferry-workflow
 

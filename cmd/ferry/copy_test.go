@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log"
@@ -18,6 +20,14 @@ import (
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/test/imagegen"
 )
+
+// runFerry runs the ferry command line in process.
+func runFerry(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
 
 func startRegistry(t *testing.T) string {
 	t.Helper()

@@ -67,10 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	commands := map[string]command{
 		"copy":    runCopy,
-		"plan":    runPlan,
-		"run":     runRun,
-		"config":  runConfig,
 		"version": runVersion,
+		// The commands that read ferry.yaml live in ferry-workflow.
+		"plan":   handOver("plan"),
+		"run":    handOver("run"),
+		"config": handOver("config"),
 	}
 	name, rest := args[0], args[1:]
 	switch name {

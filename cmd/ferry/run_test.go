@@ -8,10 +8,10 @@ import (
 	"testing"
 )
 
-// `ferry run` hands its arguments and standard streams to ferry-workflow
-// on PATH and exits with its status; without it, it says how to get it.
-// (Not parallel: it sets PATH.)
-func TestRunHandsOverToFerryWorkflow(t *testing.T) {
+// `ferry run`, `ferry plan` and `ferry config` hand their arguments and
+// standard streams to ferry-workflow on PATH and exit with its status;
+// without it, they say how to get it. (Not parallel: it sets PATH.)
+func TestHandOverToFerryWorkflow(t *testing.T) {
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, workflowBinary), "./testdata/ferry-workflow")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -26,8 +26,14 @@ func TestRunHandsOverToFerryWorkflow(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "success", path: bin, args: []string{"run", "--config", "ferry.yaml", "--event", "e.json"},
-			wantCode: exitOK, wantStdout: `ferry-workflow got ["--config" "ferry.yaml" "--event" "e.json"]`, wantStderr: "ferry-workflow: on stderr"},
-		{name: "the child's failure status", path: bin, args: []string{"run", "--exit", "1"}, wantCode: 1, wantStdout: `got ["--exit" "1"]`},
+			wantCode: exitOK, wantStdout: `ferry-workflow got ["run" "--config" "ferry.yaml" "--event" "e.json"]`, wantStderr: "ferry-workflow: on stderr"},
+		{name: "the child's failure status", path: bin, args: []string{"run", "--exit", "1"}, wantCode: 1, wantStdout: `got ["run" "--exit" "1"]`},
+		{name: "plan", path: bin, args: []string{"plan", "--config", "f.yaml", "team/app:v1"}, wantCode: exitOK,
+			wantStdout: `ferry-workflow got ["plan" "--config" "f.yaml" "team/app:v1"]`},
+		{name: "config validate", path: bin, args: []string{"config", "validate", "f.yaml", "--exit", "2"}, wantCode: 2,
+			wantStdout: `ferry-workflow got ["config" "validate" "f.yaml" "--exit" "2"]`},
+		{name: "plan without ferry-workflow", path: t.TempDir(), args: []string{"plan", "team/app:v1"},
+			wantCode: exitFailed, wantStderr: "ferry plan needs ferry-workflow next to ferry or on PATH"},
 		{name: "the child's usage status", path: bin, args: []string{"run", "--exit", "2"}, wantCode: 2},
 		{name: "any other status", path: bin, args: []string{"run", "--exit", "7"}, wantCode: 7},
 		{name: "ferry-workflow missing", path: t.TempDir(), args: []string{"run", "--config", "ferry.yaml"},

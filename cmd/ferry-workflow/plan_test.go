@@ -20,7 +20,7 @@ func exampleConfig(t *testing.T) string {
 	return filepath.Join(filepath.Dir(self), "..", "..", "ferry.example.yaml")
 }
 
-// runFerry runs the ferry command line in process.
+// runFerry runs a command ferry hands over to ferry-workflow, in process.
 func runFerry(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
