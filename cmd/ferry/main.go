@@ -21,10 +21,7 @@ const (
 	exitUsage  = cli.ExitUsage
 )
 
-type (
-	usageError  = cli.UsageError
-	configError = cli.ConfigError
-)
+type usageError = cli.UsageError
 
 var (
 	errHelp = cli.ErrHelp
