@@ -167,6 +167,7 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []er
 	if err != nil {
 		for _, i := range live {
 			errs[i] = err
+			targets[i].repo.abandonUpload(ctx, locs[i])
 		}
 		return errs
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ferry-dev/ferry/internal/credentials"
 	"github.com/ferry-dev/ferry/internal/imageref"
@@ -246,8 +247,13 @@ func (r *repo) location(resp *http.Response) (string, error) {
 // upload streams a blob into an upload session (PATCH) and commits it under
 // its digest (PUT), the way docker push does, which every registry and ECR
 // accept. It does not retry: body is a stream.
-func (r *repo) upload(ctx context.Context, location string, body io.Reader, d descriptor) error {
+func (r *repo) upload(ctx context.Context, location string, body io.Reader, d descriptor) (err error) {
 	op := "upload blob " + d.Digest
+	defer func() {
+		if err != nil {
+			r.abandonUpload(ctx, location)
+		}
+	}()
 	// The length is left unknown (chunked transfer encoding, as docker push
 	// sends it) so that net/http writes the body through its WriterTo.
 	resp, err := r.do(ctx, op, http.MethodPatch, location, http.Header{"Content-Type": {"application/octet-stream"}},
@@ -260,6 +266,7 @@ func (r *repo) upload(ctx context.Context, location string, body io.Reader, d de
 	if err != nil {
 		return err
 	}
+	location = next
 	u, err := url.Parse(next)
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", op, r, err)
@@ -273,6 +280,27 @@ func (r *repo) upload(ctx context.Context, location string, body io.Reader, d de
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// abandonTimeout bounds the DELETE of an upload session that failed.
+const abandonTimeout = 3 * time.Second
+
+// abandonUpload cancels an upload session that will not be finished (DELETE,
+// as the distribution spec provides), so the registry frees what it holds
+// now rather than when the session expires. It goes out even when ctx is
+// cancelled (Ctrl-C), for at most abandonTimeout; its outcome changes
+// nothing (the copy has failed already, and registries expire sessions).
+func (r *repo) abandonUpload(ctx context.Context, location string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, location, nil)
+	if err != nil {
+		return
+	}
+	if resp, err := r.client.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+	}
 }
 
 // referrers lists the manifests that name digest as their subject through

@@ -59,6 +59,10 @@ func TestConnectionCutMidBlobIsRetried(t *testing.T) {
 		if res[i].BytesCopied != layer.Size+cfg.Size {
 			t.Errorf("destination %d: bytes copied %d, want %d", i, res[i].BytesCopied, layer.Size+cfg.Size)
 		}
+		// The session the cut spoiled is cancelled, not left to expire.
+		if n := d.count("DELETE uploads"); n != 1 {
+			t.Errorf("destination %d: %d upload sessions cancelled, want 1 (the cut one)", i, n)
+		}
 	}
 }
 
@@ -133,5 +137,27 @@ func TestMountsWithinARegistry(t *testing.T) {
 		if got := ref.reg.manifestDigest(ref.repo, "v1"); got != idx.Digest {
 			t.Errorf("%s: %q, want %s", ref.repo, got, idx.Digest)
 		}
+	}
+}
+
+// An upload that cannot be committed leaves no session behind: each one
+// the copy opened is cancelled with a DELETE.
+func TestFailedUploadsAreCancelled(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 40)
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && r.URL.Query().Get("digest") != "" {
+			http.Error(w, `{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"no"}]}`, http.StatusBadRequest)
+			return true
+		}
+		return false
+	})
+	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err == nil {
+		t.Fatal("Copy succeeded although no blob could be committed")
+	}
+	started, cancelled := dst.count("POST uploads"), dst.count("DELETE uploads")
+	if started == 0 || cancelled != started {
+		t.Errorf("%d upload sessions started, %d cancelled; want every one cancelled", started, cancelled)
 	}
 }
