@@ -118,11 +118,11 @@ func readConfig(path string, missingOK bool) (*configFile, error) {
 	switch {
 	case missingOK && errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("credentials: reading %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	default:
 		defer f.Close()
 		if err := cf.parse(f); err != nil {
-			return nil, fmt.Errorf("credentials: parsing %s: %w", path, err)
+			return nil, fmt.Errorf("parse %s: %w", path, err)
 		}
 	}
 	cf.env = envAuths(os.Getenv("DOCKER_AUTH_CONFIG"))

@@ -43,7 +43,7 @@ func runHelper(ctx context.Context, helper, serverURL string) (Credential, error
 			}
 			err = fmt.Errorf("%w: %s", err, msg)
 		}
-		return Credential{}, fmt.Errorf("credentials: %s get %s: %w", name, serverURL, err)
+		return Credential{}, fmt.Errorf("%s get %s: %w", name, serverURL, err)
 	}
 
 	var resp struct {
@@ -53,7 +53,7 @@ func runHelper(ctx context.Context, helper, serverURL string) (Credential, error
 	}
 	if err := json.NewDecoder(bytes.NewReader(out)).Decode(&resp); err != nil {
 		// Not even the JSON error: it may quote part of the secret.
-		return Credential{}, fmt.Errorf("credentials: %s get %s: malformed answer", name, serverURL)
+		return Credential{}, fmt.Errorf("%s get %s: malformed answer", name, serverURL)
 	}
 	if resp.Username == "<token>" {
 		return Credential{IdentityToken: resp.Secret}, nil
