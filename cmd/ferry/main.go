@@ -52,8 +52,9 @@ type command func(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func main() {
 	// No signal handling here: Ctrl-C ends ferry at once until a command
-	// takes it over (see cancelOnSignal). Listening costs a thread and about
-	// a millisecond at every start, a tenth of an up-to-date copy.
+	// takes it over (see cancelOnSignal): listening from the start would cost
+	// every run a thread of its own, for an up-to-date copy a sizeable part of
+	// its few milliseconds.
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
