@@ -41,6 +41,9 @@
 //     include this harness's own memory) while copying the 1 GiB image to
 //     one destination.
 //
+// Before each timed step the harness calls sync(2), so that the kernel's
+// writeback of what the previous step wrote is not timed in the next.
+//
 // After every copy each destination's tag is resolved (HEAD manifest) and
 // compared with the source digest: a tool that changes the digest is shown
 // as such in the table, never silently timed. The table shows the median of
