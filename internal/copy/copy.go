@@ -238,7 +238,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	var tags *tagList
 	var probe *referrersProbe
 	if c.referrers {
-		tags, probe = listTagsAsync(ctx, r), probeReferrers(ctx, r)
+		tags, probe = listTagsAsync(ctx, r), probeReferrers(ctx, r, src.Ref.Digest)
 	}
 	raw, err := r.getManifest(ctx, src.Ref.Identifier())
 	if err != nil {

@@ -3,6 +3,7 @@ package copy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -377,3 +378,39 @@ func TestUnsupportedSchema1(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A copy by digest asks the referrers API about that digest straight away:
+// the answer tells whether the API is there and lists the root's
+// referrers, so no separate probe is sent. Referrers of referrers and the
+// children are still asked about, one request each.
+func TestCopyByDigestAsksForItsReferrersOnce(t *testing.T) {
+	t.Parallel()
+	for _, api := range []bool{true, false} {
+		t.Run(fmt.Sprintf("api=%v", api), func(t *testing.T) {
+			t.Parallel()
+			src, dst := newTestRegistry(t, api), newTestRegistry(t, true)
+			idx, children := src.pushIndex("app", "v1", ociTypes, 41)
+			sig := src.pushReferrer("app", idx, "application/vnd.dev.sigstore.bundle+json", 42)
+			if !api {
+				body := []byte(`{"schemaVersion":2,"mediaType":"` + mtOCIIndex + `","manifests":[{"mediaType":"` + mtOCIManifest + `","digest":"` + sig.Digest + `","size":` + itoa(len(sig.Body)) + `}]}`)
+				src.pushManifest("app", fallbackTag(idx.Digest), mtOCIIndex, body)
+			}
+			src.resetCounts()
+			if _, err := copyOne(t, testCopier(), src.ref("app@"+idx.Digest), Destination{Ref: dst.ref("app:v1")}); err != nil {
+				t.Fatal(err)
+			}
+			if got := dst.manifestDigest("app", sig.Digest); got != sig.Digest {
+				t.Errorf("the index's signature was not copied")
+			}
+			// With the API: the index, each child and the signature itself,
+			// once each. Without it: the one request that found that out.
+			want := 1
+			if api {
+				want = 1 + len(children) + 1
+			}
+			if got := src.count("GET referrers"); got != want {
+				t.Errorf("%d referrers requests to the source, want %d", got, want)
+			}
+		})
+	}
+}

@@ -123,27 +123,49 @@ func listTagsAsync(ctx context.Context, r *repo) *tagList {
 }
 
 // referrersProbe learns, alongside the first requests, whether the source
-// has the OCI referrers API at all, by asking for the referrers of a digest
-// no content has: a registry with the API answers 200 with an empty list,
-// one without it 404. Without the API no referrers request is made per
+// has the OCI referrers API at all. It asks for the referrers of the source
+// digest when the copy is by digest (its answer is then used as is), or else
+// of a digest no content has: a registry with the API answers 200 with a
+// list, one without it 404. Without the API no referrers request is made per
 // manifest; the fallback tags come from the tag list.
 type referrersProbe struct {
 	done      chan struct{}
+	digest    string // what was asked about
 	supported bool
+	refs      []descriptor // digest's referrers, when supported
+	err       error
 }
 
 const zeroDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
-func probeReferrers(ctx context.Context, r *repo) *referrersProbe {
-	p := &referrersProbe{done: make(chan struct{})}
+func probeReferrers(ctx context.Context, r *repo, digest string) *referrersProbe {
+	if digest == "" {
+		digest = zeroDigest
+	}
+	p := &referrersProbe{done: make(chan struct{}), digest: digest}
 	go func() {
 		defer close(p.done)
-		_, supported, err := r.referrers(ctx, zeroDigest)
+		refs, supported, err := r.referrers(ctx, digest)
+		p.refs, p.err = refs, err
 		// On an error, assume the API is there: the per-manifest requests
 		// then say what is wrong.
 		p.supported = supported || err != nil
 	}()
 	return p
+}
+
+// known returns the referrers of d when the probe has asked for exactly
+// those, with success.
+func (p *referrersProbe) known(ctx context.Context, d string) ([]descriptor, bool) {
+	if p == nil || d != p.digest || d == zeroDigest {
+		return nil, false
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return nil, false
+	}
+	return p.refs, p.err == nil && p.supported
 }
 
 // hasAPI waits for the probe; a nil probe means "ask".
@@ -213,9 +235,12 @@ func discover(ctx context.Context, r *repo, tags *tagList, probe *referrersProbe
 			var refs []descriptor
 			supported := probe.hasAPI(gctx)
 			if supported {
-				var err error
-				if refs, supported, err = r.referrers(gctx, d); err != nil {
-					return err
+				var ok bool
+				if refs, ok = probe.known(gctx, d); !ok {
+					var err error
+					if refs, supported, err = r.referrers(gctx, d); err != nil {
+						return err
+					}
 				}
 			}
 			if !supported {
