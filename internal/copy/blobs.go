@@ -165,10 +165,12 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []er
 	}
 	body, err := r.src.getBlob(ctx, b)
 	if err != nil {
+		var abandon sync.WaitGroup
 		for _, i := range live {
 			errs[i] = err
-			targets[i].repo.abandonUpload(ctx, locs[i])
+			abandon.Go(func() { targets[i].repo.abandonUpload(ctx, locs[i]) })
 		}
+		abandon.Wait()
 		return errs
 	}
 	defer body.Close()
