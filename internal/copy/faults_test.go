@@ -161,3 +161,27 @@ func TestFailedUploadsAreCancelled(t *testing.T) {
 		t.Errorf("%d upload sessions started, %d cancelled; want every one cancelled", started, cancelled)
 	}
 }
+
+// A blob the source cannot serve leaves no session open at the
+// destinations either.
+func TestSessionsCancelledWhenTheSourceFails(t *testing.T) {
+	t.Parallel()
+	src, dst1, dst2 := newTestRegistry(t, true), newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 43)
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
+			http.Error(w, `{"errors":[{"code":"DENIED","message":"no"}]}`, http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst1.ref("app:v1")}, Destination{Ref: dst2.ref("app:v1")}); err == nil {
+		t.Fatal("Copy succeeded although the source served no blob")
+	}
+	for i, d := range []*testRegistry{dst1, dst2} {
+		started, cancelled := d.count("POST uploads"), d.count("DELETE uploads")
+		if started == 0 || cancelled != started {
+			t.Errorf("destination %d: %d upload sessions started, %d cancelled; want every one cancelled", i, started, cancelled)
+		}
+	}
+}
