@@ -216,12 +216,11 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 
 // run is one Copy: the source, read once, and what travels with it.
 type run struct {
-	c      *Copier
-	src    *repo
-	srcRef imageref.Reference
-	root   *node
-	tags   *tagList        // the source's tags, for referrer discovery
-	probe  *referrersProbe // whether the source has the referrers API
+	c     *Copier
+	src   *repo
+	root  *node
+	tags  *tagList        // the source's tags, for referrer discovery
+	probe *referrersProbe // whether the source has the referrers API
 
 	// Loaded on first need, shared by every destination.
 	extrasOnce sync.Once
@@ -248,7 +247,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &run{c: c, src: r, srcRef: src.Ref, root: root, tags: tags, probe: probe}
+	run := &run{c: c, src: r, root: root, tags: tags, probe: probe}
 	if c.referrers {
 		// Start discovery now; destinations wait for it in plan.
 		go func() { _, _ = run.loadExtras(ctx) }()
