@@ -41,7 +41,7 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("ferry copy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	insecure := fs.Bool("insecure", false, "talk plain HTTP, not HTTPS, to every registry (local test registries)")
-	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to copy at once")
+	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to stream at once")
 	noReferrers := fs.Bool("no-referrers", false, "do not copy signatures, SBOMs and other referrers")
 	overwrite := fs.Bool("overwrite", false, "replace a destination tag that points at another image (default: refuse)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")

@@ -18,7 +18,11 @@ import (
 var errShortBody = errors.New("blob ended early")
 
 // copyBlobs copies every missing blob to the destinations that lack it,
-// DefaultJobs blobs at a time, reading each from the source once.
+// reading each from the source once. At most jobs blobs stream at a time.
+// As many more open their upload sessions ahead and wait for a stream
+// slot, and a blob gives its slot up as soon as its last byte is sent: so
+// neither opening a session nor a commit (where a registry may sync the
+// blob to disk, or assemble it in S3) leaves a slot idle.
 func (r *run) copyBlobs(ctx context.Context, jobs []*destJob) {
 	byBlob := map[string][]*destJob{}
 	descs := map[string]descriptor{}
@@ -43,7 +47,7 @@ func (r *run) copyBlobs(ctx context.Context, jobs []*destJob) {
 		return order[a] < order[b]
 	})
 	var g errgroup.Group
-	g.SetLimit(r.c.jobs)
+	g.SetLimit(2 * r.c.jobs)
 	for _, d := range order {
 		g.Go(func() error {
 			r.copyBlob(ctx, descs[d], byBlob[d])
@@ -147,7 +151,9 @@ func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*dest
 }
 
 // stream reads b from the source once and uploads it to every target at the
-// same time. It returns one error per target (nil: the blob is there).
+// same time. It opens the upload sessions first and holds a stream slot only
+// from the source GET to the last byte sent, not while the commits are
+// answered. It returns one error per target (nil: the blob is there).
 func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []error {
 	errs := make([]error, len(targets))
 	var live []int
@@ -163,17 +169,25 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []er
 	if len(live) == 0 {
 		return errs
 	}
-	body, err := r.src.getBlob(ctx, b)
-	if err != nil {
-		var abandon sync.WaitGroup
+	abandon := func(err error) []error {
+		var wg sync.WaitGroup
 		for _, i := range live {
 			errs[i] = err
-			abandon.Go(func() { targets[i].repo.abandonUpload(ctx, locs[i]) })
+			wg.Go(func() { targets[i].repo.abandonUpload(ctx, locs[i]) })
 		}
-		abandon.Wait()
+		wg.Wait()
 		return errs
 	}
-	defer body.Close()
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return abandon(context.Cause(ctx))
+	}
+	body, err := r.src.getBlob(ctx, b)
+	if err != nil {
+		<-r.slots
+		return abandon(err)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -190,9 +204,11 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []er
 		})
 	}
 	srcErr := r.tee(body, b, bodies)
+	body.Close()
 	for _, w := range bodies {
 		w.finish(srcErr)
 	}
+	<-r.slots // the bytes are sent; the commits need no slot
 	uploads.Wait()
 	for k, i := range live {
 		switch {

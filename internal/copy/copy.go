@@ -25,7 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// DefaultJobs is how many blobs are copied at once.
+// DefaultJobs is how many blobs stream at once.
 const DefaultJobs = 4
 
 // chunkSize is the unit a blob is streamed in; two chunks per blob in flight.
@@ -50,7 +50,8 @@ type Copier struct {
 // Option configures a Copier.
 type Option func(*Copier)
 
-// WithJobs sets how many blobs are copied at once (default DefaultJobs).
+// WithJobs sets how many blobs stream at once (default DefaultJobs). As
+// many more have their upload sessions opened ahead, waiting their turn.
 func WithJobs(n int) Option {
 	return func(c *Copier) {
 		if n > 0 {
@@ -226,6 +227,9 @@ type run struct {
 	extrasOnce sync.Once
 	extras     []extra
 	extrasErr  error
+
+	// slots bounds the blobs streaming at once (Copier.jobs).
+	slots chan struct{}
 }
 
 func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
@@ -247,7 +251,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &run{c: c, src: r, root: root, tags: tags, probe: probe}
+	run := &run{c: c, src: r, root: root, tags: tags, probe: probe, slots: make(chan struct{}, c.jobs)}
 	if c.referrers {
 		// Start discovery now; destinations wait for it in plan.
 		go func() { _, _ = run.loadExtras(ctx) }()

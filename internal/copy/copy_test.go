@@ -304,9 +304,11 @@ func TestClientErrorsFailFast(t *testing.T) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
 	}
-	// One blob at a time: the first 403 ends the destination, with no retry.
-	if got := dst.count("POST uploads"); got != 1 {
-		t.Errorf("upload starts = %d, want 1 (no retry of 4xx, no more work once failed)", got)
+	// One blob streams at a time and one more opens its session ahead: the
+	// first 403 ends the destination, with no retry, and no other blob of
+	// the six is started.
+	if got := dst.count("POST uploads"); got > 2 {
+		t.Errorf("upload starts = %d, want at most 2 (no retry of 4xx, no more work once failed)", got)
 	}
 }
 
@@ -351,7 +353,7 @@ func TestCancellation(t *testing.T) {
 	})
 	done := make(chan error, 1)
 	go func() {
-		_, err := testCopier().Copy(ctx, Source{Ref: src.ref("app:v1")}, []Destination{{Ref: dst.ref("app:v1")}})
+		_, err := testCopier(WithJobs(1)).Copy(ctx, Source{Ref: src.ref("app:v1")}, []Destination{{Ref: dst.ref("app:v1")}})
 		done <- err
 	}()
 	select {
@@ -364,6 +366,11 @@ func TestCancellation(t *testing.T) {
 	}
 	if got := dst.manifestDigest("app", "v1"); got != "" {
 		t.Errorf("cancelled copy left tag pointing at %s", got)
+	}
+	// The blob that was streaming and the one whose session was opened ahead
+	// (unless the cancel came first) both cancel their sessions.
+	if started, cancelled := dst.count("POST uploads"), dst.count("DELETE uploads"); started == 0 || cancelled != started {
+		t.Errorf("%d upload sessions started, %d cancelled; want every one cancelled", started, cancelled)
 	}
 }
 
