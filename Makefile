@@ -29,7 +29,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: build-cli build-lambdas ## Build bin/ferry and every Lambda's bin/lambda/<name>/bootstrap
+build: build-cli build-lambdas ## Build bin/ferry, bin/ferry-workflow and every Lambda's bin/lambda/<name>/bootstrap
 
 LAMBDAS := $(notdir $(wildcard functions/*))
 

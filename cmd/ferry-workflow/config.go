@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 
+	"github.com/ferry-dev/ferry/internal/cli"
 	"github.com/ferry-dev/ferry/internal/config"
 )
 
@@ -19,7 +19,7 @@ FILE:LINE:COLUMN: FIELD: MESSAGE, and exit with status 2.
 `
 
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newSubcommandFlags("ferry config validate", configUsage, stderr)
+	fset := cli.NewFlags("ferry config validate", configUsage, stderr)
 	if len(args) > 0 && args[0] != "validate" && !isHelpArg(args[0]) {
 		return usagef("unknown config command %q; want 'ferry config validate FILE'", args[0])
 	}
@@ -28,18 +28,19 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	} else if len(args) == 0 {
 		return usagef("missing config command; want 'ferry config validate FILE'")
 	}
-	if err := parseSubcommandFlags(fset, args); err != nil {
+	args, err := cli.Parse(fset, args)
+	if err != nil {
 		return err
 	}
 	path := "ferry.yaml"
-	switch fset.NArg() {
+	switch len(args) {
 	case 0:
 	case 1:
-		path = fset.Arg(0)
+		path = args[0]
 	default:
-		return usagef("ferry config validate takes one FILE, got %d arguments", fset.NArg())
+		return usagef("ferry config validate takes one FILE, got %d arguments", len(args))
 	}
-	cfg, err := loadConfigFile(path, stderr)
+	cfg, err := loadConfigFile(path, "give the file as ferry config validate FILE", stderr)
 	if err != nil {
 		return err
 	}
@@ -50,50 +51,16 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 
 func isHelpArg(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
-// newSubcommandFlags returns a flag set whose -h prints usage, then the flags.
-func newSubcommandFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fset := flag.NewFlagSet(name, flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() {
-		fmt.Fprint(fset.Output(), usage)
-		hasFlags := false
-		fset.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintln(fset.Output(), "\nFlags:")
-			fset.PrintDefaults()
-		}
-	}
-	return fset
-}
-
-// parseSubcommandFlags parses args, prints usage for -h (and returns
-// errHelp), and turns a bad flag into one usage error instead of flag's own
-// message followed by the whole usage text.
-func parseSubcommandFlags(fset *flag.FlagSet, args []string) error {
-	out := fset.Output()
-	fset.SetOutput(io.Discard)
-	err := fset.Parse(args)
-	fset.SetOutput(out)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fset.Usage()
-		return errHelp
-	case err != nil:
-		return usagef("%v (run '%s --help' for usage)", err, fset.Name())
-	}
-	return nil
-}
-
 // loadConfigFile loads and checks a configuration. Each problem goes to
 // stderr on its own line; the error returned is a configError that sums
-// them up.
-func loadConfigFile(path string, stderr io.Writer) (*config.Config, error) {
+// them up. howToGive tells a user whose file is missing how to name another.
+func loadConfigFile(path, howToGive string, stderr io.Writer) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err == nil {
 		return cfg, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, configError{Err: fmt.Errorf("%w (give the file with --config, or start from ferry.example.yaml)", err)}
+		return nil, configError{Err: fmt.Errorf("%w (%s, or start from ferry.example.yaml)", err, howToGive)}
 	}
 	problems := config.Errors(err)
 	if len(problems) == 0 {

@@ -38,9 +38,9 @@ var (
 const usage = `ferry-workflow carries the ferry commands that read ferry.yaml; run them
 through ferry:
 
-  ferry plan --config FILE REPOSITORY:TAG
+  ferry plan [--config FILE] [--json] REPOSITORY:TAG
   ferry run --config FILE --event FILE
-  ferry config validate FILE
+  ferry config validate [FILE]
 
 Run 'ferry COMMAND --help' for the flags of a command.
 `

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"text/tabwriter"
 
+	"github.com/ferry-dev/ferry/internal/cli"
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/match"
 	"github.com/ferry-dev/ferry/internal/plan"
@@ -27,17 +28,18 @@ REPOSITORY:TAG may also be a full image URI in the source registry, e.g.
 `
 
 func runPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newSubcommandFlags("ferry plan", planUsage, stderr)
+	fset := cli.NewFlags("ferry plan", planUsage, stderr)
 	configPath := fset.String("config", "ferry.yaml", "configuration `FILE`")
 	asJSON := fset.Bool("json", false, "print the plan as JSON")
-	if err := parseSubcommandFlags(fset, args); err != nil {
+	args, err := cli.Parse(fset, args)
+	if err != nil {
 		return err
 	}
-	if fset.NArg() != 1 {
-		return usagef("ferry plan takes one REPOSITORY:TAG, got %d arguments (run 'ferry plan --help' for usage)", fset.NArg())
+	if len(args) != 1 {
+		return usagef("ferry plan takes one REPOSITORY:TAG, got %d arguments (run 'ferry plan --help' for usage)", len(args))
 	}
-	ref := fset.Arg(0)
-	cfg, err := loadConfigFile(*configPath, stderr)
+	ref := args[0]
+	cfg, err := loadConfigFile(*configPath, "give the file with --config", stderr)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"golang.org/x/term"
 
+	"github.com/ferry-dev/ferry/internal/cli"
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/runner"
 	"github.com/ferry-dev/ferry/statemachine"
@@ -48,45 +48,37 @@ keeps the execution; --redrive FILE then redrives it as the console's Redrive
 does: same input and definition, resuming at the state that failed, so only
 the failed destinations are replicated again. Fix the cause first (a role,
 a permission); a redrive can itself be recorded and redriven.
-
-Flags:
 `
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ferry run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlags("ferry run", runUsage, stderr)
 	cfgPath := fs.String("config", "", "ferry.yaml (required)")
 	eventPath := fs.String("event", "", "the execution input, a JSON file; - reads standard input (required unless --redrive)")
 	redrivePath := fs.String("redrive", "", "redrive this failed execution: the file --record or --json wrote")
 	recordPath := fs.String("record", "", "write the execution (status, input, events) as JSON to this file, for --redrive")
 	endpoints := fs.String("endpoints", os.Getenv(ecr.EnvEndpoints), "ECR/STS endpoints as JSON, or @FILE (default $FERRY_AWS_ENDPOINTS)")
 	approve := fs.String("approve", "", "answer approval requests: prompt (ask on the terminal), approve, reject or none (let them time out); default prompt on a terminal, none otherwise")
-	approvalTimeout := fs.Duration("approval-timeout", time.Hour, "how long an approval waits (${ApprovalTimeoutSeconds})")
-	maxConcurrency := fs.Int("max-concurrency", 10, "destinations copied at once (${MaxConcurrency})")
+	approvalTimeout := fs.Duration("approval-timeout", time.Hour, "how long an approval waits before it fails (the stack's approvalTimeoutSeconds)")
+	maxConcurrency := fs.Int("max-concurrency", 10, "destinations copied at once (the stack's maxConcurrency)")
 	definition := fs.String("definition", "", "the state machine definition (default: the one built into ferry, statemachine/replicate.asl.json)")
 	nodeModules := fs.String("node-modules", "", "node_modules with Node 22 and aws-local-stepfunctions (default: found from the current directory or ferry's own)")
 	asJSON := fs.Bool("json", false, "print the execution (status, output, events) as JSON instead of the step-by-step view")
 	verbose := fs.Bool("verbose", false, "print the handlers' JSON logs on stderr")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, runUsage)
-		fs.PrintDefaults()
+	args, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usageError{Err: err}
+	if *eventPath != "" && *redrivePath != "" {
+		return usagef("run takes --event or --redrive, not both")
 	}
-	if *cfgPath == "" || (*eventPath == "") == (*redrivePath == "") || fs.NArg() > 0 {
-		fs.Usage()
-		if *eventPath != "" && *redrivePath != "" {
-			return usagef("run takes --event or --redrive, not both")
-		}
-		return usagef("run needs --config and --event, and no arguments")
+	if *cfgPath == "" || (*eventPath == "") == (*redrivePath == "") {
+		return usagef("run needs --config and --event (or --redrive) (run 'ferry run --help' for usage)")
+	}
+	if len(args) > 0 {
+		return usagef("run takes no arguments, got %q (the input goes in --event FILE)", args)
 	}
 	var input json.RawMessage
 	var prev *runner.Execution
-	var err error
 	if *redrivePath != "" {
 		if prev, err = readExecution(*redrivePath); err != nil {
 			return usagef("--redrive: %v", err)
@@ -111,7 +103,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
 	}
 	if *endpoints != "" {
-		text := *endpoints
+		text := strings.TrimSpace(*endpoints)
+		if !strings.HasPrefix(text, "{") && !strings.HasPrefix(text, "@") {
+			return usagef("--endpoints %q: want JSON ({\"sts\": URL, \"ecr\": {...}}) or @FILE to read it from a file", *endpoints)
+		}
 		if f, ok := strings.CutPrefix(text, "@"); ok {
 			b, err := os.ReadFile(f)
 			if err != nil {
@@ -129,21 +124,28 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if opts.NodeModules = *nodeModules; opts.NodeModules == "" {
 		opts.NodeModules = findNodeModules()
 	}
-	mode := *approve
+	// What the approvers say goes with the step-by-step view, or to stderr
+	// when stdout carries the JSON.
+	notices := stdout
+	if *asJSON {
+		notices = stderr
+	}
+	mode, why := *approve, ""
 	if mode == "" {
-		mode = "none"
+		mode, why = "none", "the default when standard input is not a terminal"
 		if term.IsTerminal(int(os.Stdin.Fd())) {
 			mode = "prompt"
 		}
 	}
 	switch mode {
 	case "prompt":
-		opts.Approver = promptApprover(os.Stdin, stdout)
+		opts.Approver = promptApprover(os.Stdin, notices)
 	case "approve":
-		opts.Approver = announce(stdout, "approved", runner.AutoApprove)
+		opts.Approver = announce(notices, "approved", mode, runner.AutoApprove)
 	case "reject":
-		opts.Approver = announce(stdout, "rejected", runner.AutoReject)
+		opts.Approver = announce(notices, "rejected", mode, runner.AutoReject)
 	case "none":
+		opts.Approver = unanswered(notices, why, *approvalTimeout)
 	default:
 		return usagef("--approve %q: want prompt, approve, reject or none", mode)
 	}
@@ -199,9 +201,21 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *recordPath != "" {
 			hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s)", *cfgPath, *recordPath)
 		}
-		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, ex.Cause, hint)
+		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, causeMessage(ex.Cause), hint)
 	}
 	return nil
+}
+
+// causeMessage is the message of a Lambda error's cause, which Step
+// Functions keeps as the JSON the function returned, or the cause as it is.
+func causeMessage(cause string) string {
+	var e struct {
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	return cause
 }
 
 // readExecution reads an execution --record or --json wrote.
@@ -286,7 +300,22 @@ func findNodeModules() string {
 	return "node_modules"
 }
 
-func announce(w io.Writer, what string, a runner.Approver) runner.Approver {
+// unanswered tells the user that nobody will answer an approval request
+// (--approve none) and when it will time out, and leaves it unanswered.
+func unanswered(w io.Writer, why string, timeout time.Duration) runner.Approver {
+	var mu sync.Mutex
+	if why != "" {
+		why = ", " + why
+	}
+	return func(_ context.Context, m runner.ApprovalMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "  ✋ approval request %q is not answered here (--approve none%s): it fails after %s. Run with --approve prompt, approve or reject to answer it.\n", m.Subject, why, timeout)
+		return nil
+	}
+}
+
+func announce(w io.Writer, what, flagValue string, a runner.Approver) runner.Approver {
 	var mu sync.Mutex
 	return func(ctx context.Context, m runner.ApprovalMessage) error {
 		err := a(ctx, m)
@@ -296,7 +325,7 @@ func announce(w io.Writer, what string, a runner.Approver) runner.Approver {
 			fmt.Fprintf(w, "  ✋ approval request %q could not be answered: %v\n", m.Subject, err)
 			return err
 		}
-		fmt.Fprintf(w, "  ✋ %s by ferry run --approve=%s (via the signed link in the request): %s\n", what, strings.TrimSuffix(strings.TrimSuffix(what, "d"), "e")+"e", m.Subject)
+		fmt.Fprintf(w, "  ✋ %s by ferry run --approve=%s (via the signed link in the request): %s\n", what, flagValue, m.Subject)
 		return nil
 	}
 }

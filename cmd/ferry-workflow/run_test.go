@@ -10,7 +10,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ferry-dev/ferry/internal/runner"
 	"github.com/ferry-dev/ferry/test/e2e"
 )
 
@@ -43,12 +45,15 @@ func TestRunUsage(t *testing.T) {
 		{name: "no flags", args: nil, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
 		{name: "no event", args: []string{"--config", cfg}, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
 		{name: "no config", args: []string{"--event", event}, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
-		{name: "an argument", args: []string{"--config", cfg, "--event", event, "extra"}, wantCode: exitUsage, wantStderr: "and no arguments"},
+		{name: "an argument", args: []string{"--config", cfg, "--event", event, "extra"}, wantCode: exitUsage, wantStderr: "run takes no arguments"},
+		{name: "flags after the event file", args: []string{"--event", event, "--config"}, wantCode: exitUsage, wantStderr: "flag needs an argument: -config (run 'ferry run --help' for usage)"},
+		{name: "event and redrive", args: []string{"--config", cfg, "--event", event, "--redrive", event}, wantCode: exitUsage, wantStderr: "--event or --redrive, not both"},
 		{name: "unknown flag", args: []string{"--confg", cfg}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -confg"},
 		{name: "bad duration", args: []string{"--config", cfg, "--event", event, "--approval-timeout", "soon"}, wantCode: exitUsage, wantStderr: "invalid value"},
 		{name: "event file missing", args: []string{"--config", cfg, "--event", filepath.Join(dir, "none.json")}, wantCode: exitUsage, wantStderr: "--event: open"},
 		{name: "event not JSON", args: []string{"--config", cfg, "--event", notJSON}, wantCode: exitUsage, wantStderr: "--event: " + notJSON + " is not JSON"},
-		{name: "endpoints not JSON", args: []string{"--config", cfg, "--event", event, "--endpoints", "sts=http://127.0.0.1:1"}, wantCode: exitUsage, wantStderr: "--endpoints: parse FERRY_AWS_ENDPOINTS"},
+		{name: "endpoints not JSON", args: []string{"--config", cfg, "--event", event, "--endpoints", "sts=http://127.0.0.1:1"}, wantCode: exitUsage, wantStderr: "want JSON"},
+		{name: "endpoints JSON broken", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"sts":`}, wantCode: exitUsage, wantStderr: "--endpoints: "},
 		{name: "endpoints unknown service", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"s3":"http://127.0.0.1:1"}`}, wantCode: exitUsage, wantStderr: `unknown field "s3"`},
 		{name: "endpoints ecr key not account/region", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"ecr":{"222222222222":"http://127.0.0.1:1"}}`}, wantCode: exitUsage, wantStderr: `want "account/region"`},
 		{name: "endpoints file missing", args: []string{"--config", cfg, "--event", event, "--endpoints", "@" + filepath.Join(dir, "none.json")}, wantCode: exitUsage, wantStderr: "--endpoints: open"},
@@ -61,6 +66,9 @@ func TestRunUsage(t *testing.T) {
 			code, stdout, stderr := ferryWorkflow(tt.args...)
 			if code != tt.wantCode || !strings.Contains(stderr, tt.wantStderr) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.wantStderr)
+			}
+			if tt.wantCode == exitUsage && strings.Count(stderr, "\n") != 1 {
+				t.Errorf("a usage error should be one line on stderr, got %q", stderr)
 			}
 			if tt.wantCode == exitUsage && stdout != "" {
 				t.Errorf("a usage error started a run: stdout %q", stdout)
@@ -116,5 +124,40 @@ func TestRunEmulator(t *testing.T) {
 	}
 	if stderr != "" {
 		t.Errorf("stderr %q", stderr)
+	}
+}
+
+// What ferry run says when it answers an approval request, or leaves it.
+func TestApprovalNotices(t *testing.T) {
+	t.Parallel()
+	m := runner.ApprovalMessage{Subject: "Approve team/app:release-1 to production"}
+	var out strings.Builder
+	if err := announce(&out, "rejected", "reject", func(context.Context, runner.ApprovalMessage) error { return nil })(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if want := "rejected by ferry run --approve=reject "; !strings.Contains(out.String(), want) {
+		t.Errorf("announce printed %q, want it to contain %q", out.String(), want)
+	}
+	out.Reset()
+	if err := unanswered(&out, "the default when standard input is not a terminal", time.Hour)(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{m.Subject, "not answered here (--approve none, the default when standard input is not a terminal)", "fails after 1h0m0s", "--approve prompt, approve or reject"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("unanswered printed %q, want it to contain %q", out.String(), want)
+		}
+	}
+}
+
+func TestCauseMessage(t *testing.T) {
+	t.Parallel()
+	for cause, want := range map[string]string{
+		`{"errorMessage":"2 of 3 destinations failed","errorType":"ReplicationFailed"}`: "2 of 3 destinations failed",
+		"States.Timeout": "States.Timeout",
+		`{"other":1}`:    `{"other":1}`,
+	} {
+		if got := causeMessage(cause); got != want {
+			t.Errorf("causeMessage(%q) = %q, want %q", cause, got, want)
+		}
 	}
 }

@@ -4,17 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/ferry-dev/ferry/internal/cli"
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/imageref"
 )
@@ -27,49 +28,41 @@ every platform, Docker or OCI, with its signatures, SBOMs and attestations
 already has are skipped. The tag is written last, so it never points at a
 partial image.
 
-SRC is REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST.
+SRC is REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST; without
+a tag it means :latest, and without a registry, Docker Hub (docker.io).
 DST is REGISTRY/REPOSITORY[:TAG]; without a tag it takes SRC's tag (or is
-written by digest only, when SRC is a digest).
+written by digest only, when SRC is a digest). ferry copy does not create
+repositories: in ECR, create them first (the workflow creates its own).
 
 Credentials come from docker login / podman login (~/.docker/config.json and the
 credential helpers it names, e.g. docker-credential-ecr-login for ECR).
-
-Flags:
 `
 
 func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ferry copy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlags("ferry copy", copyUsage, stderr)
 	insecure := fs.Bool("insecure", false, "talk plain HTTP, not HTTPS, to every registry (local test registries)")
 	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to stream at once")
 	noReferrers := fs.Bool("no-referrers", false, "do not copy signatures, SBOMs and other referrers")
 	overwrite := fs.Bool("overwrite", false, "replace a destination tag that points at another image (default: refuse)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	verbose := fs.Bool("verbose", false, "log each step as JSON on stderr")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, copyUsage)
-		fs.PrintDefaults()
+	args, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usageError{Err: err}
-	}
-	if fs.NArg() < 2 {
-		fs.Usage()
-		return usagef("copy needs a source and at least one destination")
+	if len(args) < 2 {
+		return usagef("copy needs a source and at least one destination: ferry copy [flags] SRC DST [DST...] (run 'ferry copy --help' for usage)")
 	}
 	if *jobs < 1 {
 		return usagef("--jobs must be at least 1, not %d", *jobs)
 	}
-	src, err := imageref.Parse(fs.Arg(0))
+	src, err := imageref.Parse(args[0])
 	if err != nil {
-		return usagef("source %q: %v (want REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST)", fs.Arg(0), reason(err))
+		return usagef("source %q: %v (want REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST)", args[0], reason(err))
 	}
 	var dsts []imagecopy.Destination
 	seen := map[string]bool{}
-	for _, a := range fs.Args()[1:] {
+	for _, a := range args[1:] {
 		ref, err := destinationRef(a, src)
 		if err != nil {
 			return err
@@ -170,6 +163,9 @@ func printResults(w io.Writer, results []imagecopy.Result) {
 			fmt.Fprintf(w, "✗ %s  failed: %s\n", r.Destination, r.Error)
 			if errors.Is(r.Err, http.ErrSchemeMismatch) {
 				fmt.Fprintln(w, "  (a local test registry without TLS needs --insecure)")
+			}
+			if re, ok := errors.AsType[*imagecopy.RegistryError](r.Err); ok && strings.HasPrefix(r.Destination, re.Registry+"/"+re.Repository) && slices.Contains(re.Codes, "NAME_UNKNOWN") {
+				fmt.Fprintf(w, "  (ferry copy does not create repositories: create %s first, e.g. with aws ecr create-repository --repository-name %s; the workflow creates them itself)\n", re.Repository, re.Repository)
 			}
 		case imagecopy.StatusUnchanged:
 			fmt.Fprintf(w, "✓ %s  unchanged  %s  (already there)  %s\n", r.Destination, r.Digest, r.Duration.Round(time.Millisecond))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -86,6 +87,14 @@ func TestCopyCommandErrors(t *testing.T) {
 	l := httptest.NewServer(http.NotFoundHandler())
 	closed := strings.TrimPrefix(l.URL, "http://")
 	l.Close()
+	// A registry that, like ECR, has no repository until one is created.
+	noRepos := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"errors":[{"code":"NAME_UNKNOWN","message":"repository %s not known to registry"}]}`, r.URL.Path)
+	}))
+	t.Cleanup(noRepos.Close)
+	noRepo := strings.TrimPrefix(noRepos.URL, "http://")
 
 	for _, tc := range []struct {
 		name     string
@@ -98,9 +107,12 @@ func TestCopyCommandErrors(t *testing.T) {
 		{"malformed destination", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:bad tag"}, exitUsage, []string{`destination "` + dst + `/app:bad tag"`}},
 		{"same destination twice", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:v1", dst + "/app:v1"}, exitUsage, []string{"given twice"}},
 		{"bad jobs", []string{"copy", "--jobs", "0", src + "/app:v1", dst + "/app"}, exitUsage, []string{"--jobs must be at least 1"}},
-		{"unknown flag", []string{"copy", "--fast", src + "/app:v1", dst + "/app"}, exitUsage, []string{"fast"}},
+		{"unknown flag", []string{"copy", "--fast", src + "/app:v1", dst + "/app"}, exitUsage, []string{"-fast", "run 'ferry copy --help'"}},
+		{"unknown flag after the arguments", []string{"copy", src + "/app:v1", dst + "/app", "--fast"}, exitUsage, []string{"-fast", "run 'ferry copy --help'"}},
+		{"flags after the arguments", []string{"copy", src + "/app:v1", dst + "/app:v5", "--insecure", "--jobs", "2"}, exitOK, []string{"copied"}},
 		{"missing source image", []string{"copy", "--insecure", src + "/nothing:v1", dst + "/app:v2"}, exitFailed, []string{src + "/nothing", "404", "no such repository"}},
 		{"registry not there", []string{"copy", "--insecure", closed + "/app:v1", dst + "/app:v3"}, exitFailed, []string{closed, "connection refused"}},
+		{"destination repository missing", []string{"copy", "--insecure", src + "/app:v1", noRepo + "/nothing:v1"}, exitFailed, []string{"does not create repositories", "create-repository --repository-name nothing"}},
 		{"protected tag", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:v1"}, exitFailed, []string{"already points at", "--overwrite"}},
 		{"https to a plain http registry", []string{"copy", src + "/app:v1", dst + "/app:v4"}, exitFailed, []string{"plain HTTP", "--insecure"}},
 	} {
@@ -115,6 +127,9 @@ func TestCopyCommandErrors(t *testing.T) {
 				if !strings.Contains(stdout+stderr, w) {
 					t.Errorf("output does not say %q:\nstdout: %s\nstderr: %s", w, stdout, stderr)
 				}
+			}
+			if tc.wantCode == exitUsage && strings.Count(stderr, "\n") != 1 {
+				t.Errorf("a usage error should be one line on stderr, got %q", stderr)
 			}
 			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("took %s: an error retrying cannot fix must fail fast", d)

@@ -33,10 +33,10 @@ const usage = `ferry — replicate container images between registries, digest f
 
 Usage:
   ferry copy [flags] SRC DST [DST...]   copy one image (with its referrers) to every DST
-  ferry plan --config FILE REPOSITORY:TAG
+  ferry plan [--config FILE] [--json] REPOSITORY:TAG
                                         show which destinations a push would go to, and why
-  ferry run --config FILE --event FILE run the replication workflow locally for one event
-  ferry config validate FILE            check a configuration file
+  ferry run --config FILE --event FILE  run the replication workflow locally for one event
+  ferry config validate [FILE]          check a configuration file (default ferry.yaml)
   ferry version                         print the version
 
 Run 'ferry COMMAND --help' for the flags of a command.

@@ -60,3 +60,52 @@ func Report(stderr io.Writer, err error) int {
 	}
 	return ExitFailed
 }
+
+// NewFlags returns a flag set for the command name (e.g. "ferry copy")
+// whose -h prints usage and then, if it has any, its flags.
+func NewFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(fs.Output(), "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// Parse parses args into fs and returns the positional arguments. Flags
+// may come before, between or after them, as in most command-line tools;
+// everything after "--" is positional. -h prints the usage and returns
+// ErrHelp. A bad flag is one UsageError, not flag's own message followed
+// by the whole usage text.
+func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // flag prints the error and the usage itself
+	defer fs.SetOutput(out)
+	var positional []string
+	for {
+		err := fs.Parse(args)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			fs.SetOutput(out)
+			fs.Usage()
+			return nil, ErrHelp
+		case err != nil:
+			return nil, Usagef("%v (run '%s --help' for usage)", err, fs.Name())
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}

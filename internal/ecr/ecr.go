@@ -83,8 +83,9 @@ type Endpoints struct {
 	SecretsManager string            `json:"secretsmanager,omitempty"`
 }
 
-// ParseEndpoints reads the JSON value of FERRY_AWS_ENDPOINTS; "" is no
-// override.
+// ParseEndpoints reads endpoint overrides, the JSON FERRY_AWS_ENDPOINTS
+// holds; "" is no override. Errors do not say where s came from: the
+// caller does.
 func ParseEndpoints(s string) (Endpoints, error) {
 	var e Endpoints
 	if strings.TrimSpace(s) == "" {
@@ -93,11 +94,11 @@ func ParseEndpoints(s string) (Endpoints, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return e, fmt.Errorf("parse %s: %w", EnvEndpoints, err)
+		return e, fmt.Errorf("not endpoint JSON ({\"sts\": URL, \"ecr\": {\"ACCOUNT/REGION\": URL}}): %w", err)
 	}
 	for k, v := range e.ECR {
 		if _, err := url.Parse(v); err != nil || !strings.Contains(k, "/") {
-			return e, fmt.Errorf("parse %s: ecr endpoint %q=%q: want \"account/region\": URL", EnvEndpoints, k, v)
+			return e, fmt.Errorf("ecr endpoint %q=%q: want \"account/region\": URL", k, v)
 		}
 	}
 	return e, nil

@@ -490,7 +490,14 @@ func (r *Runner) attempt(ctx context.Context, ex *Execution, def map[string]any,
 	werr := cmd.Wait()
 	ex.Stop = time.Now()
 	if !done {
-		return fmt.Errorf("the local Step Functions run ended without a result: %v: %s", werr, strings.TrimSpace(stderr.String()))
+		if ctx.Err() != nil {
+			return fmt.Errorf("the local run was stopped before it finished (%w); the states it reported are all that ran", context.Cause(ctx))
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if msg != "" {
+			msg = ": " + msg
+		}
+		return fmt.Errorf("the local Step Functions run ended without a result: %v%s", werr, msg)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func LoadEnv(ctx context.Context, getenv func(string) string, awsOpts ...func(*a
 	}
 	endpoints, err := ecr.ParseEndpoints(getenv(ecr.EnvEndpoints))
 	if err != nil {
-		return nil, &ConfigurationError{Msg: err.Error()}
+		return nil, &ConfigurationError{Msg: fmt.Sprintf("%s: %v", ecr.EnvEndpoints, err)}
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsOpts...)
 	if err != nil {
