@@ -30,9 +30,8 @@ type (
 )
 
 var (
-	errHelp = cli.ErrHelp
-	usagef  = cli.Usagef
-	report  = cli.Report
+	usagef = cli.Usagef
+	report = cli.Report
 )
 
 const usage = `ferry-workflow carries the ferry commands that read ferry.yaml; run them

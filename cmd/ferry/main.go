@@ -21,12 +21,9 @@ const (
 	exitUsage  = cli.ExitUsage
 )
 
-type usageError = cli.UsageError
-
 var (
-	errHelp = cli.ErrHelp
-	usagef  = cli.Usagef
-	report  = cli.Report
+	usagef = cli.Usagef
+	report = cli.Report
 )
 
 const usage = `ferry — replicate container images between registries, digest for digest.
