@@ -3,12 +3,15 @@ package copy
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/internal/credentials"
 )
@@ -253,10 +256,10 @@ func TestCredentialsStayWithTheRegistry(t *testing.T) {
 func TestTokenServiceChecks(t *testing.T) {
 	t.Parallel()
 	a := newAuthTransport("registry.example.com", credentials.Credential{Username: "u", Password: "s3cret"}, http.DefaultTransport, nil, false)
-	if _, err := a.token(t.Context(), "http://auth.example.com/token", "svc", nil); err == nil || !strings.Contains(err.Error(), "must be https") {
+	if _, _, err := a.token(t.Context(), "http://auth.example.com/token", "svc", nil); err == nil || !strings.Contains(err.Error(), "must be https") {
 		t.Errorf("http token service for an https registry: %v, want refused", err)
 	}
-	if _, err := a.token(t.Context(), "not a url", "svc", nil); err == nil || !strings.Contains(err.Error(), "is not a URL") {
+	if _, _, err := a.token(t.Context(), "not a url", "svc", nil); err == nil || !strings.Contains(err.Error(), "is not a URL") {
 		t.Errorf("bad realm: %v", err)
 	}
 	deny := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -264,8 +267,170 @@ func TestTokenServiceChecks(t *testing.T) {
 	}))
 	defer deny.Close()
 	a = newAuthTransport(strings.TrimPrefix(deny.URL, "http://"), credentials.Credential{Username: "u", Password: "s3cret"}, http.DefaultTransport, nil, true)
-	_, err := a.token(t.Context(), deny.URL+"/token", "svc", []string{"repository:a:pull"})
+	_, _, err := a.token(t.Context(), deny.URL+"/token", "svc", []string{"repository:a:pull"})
 	if err == nil || !strings.Contains(err.Error(), "401 Unauthorized: bad password") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("refused token request: %v, want the status and message, never the password", err)
+	}
+}
+
+// tokenRegistry makes dst a registry behind a token service at /token whose
+// tokens live for lifetime, and whose answer gives expiresIn (0: none).
+// onPatch, when set, is called on each PATCH its token lets through; with
+// revokeFirst, the first PATCH ends every token issued so far, its own
+// included. It counts the 401s answered to PATCH requests.
+type tokenRegistry struct {
+	mu       sync.Mutex
+	issued   map[string]time.Time
+	next     int
+	lifetime time.Duration
+	revoked  bool
+	patch401 atomic.Int32
+}
+
+func newTokenRegistry(dst *testRegistry, lifetime time.Duration, expiresIn int, revokeFirst bool, onPatch func()) *tokenRegistry {
+	tr := &tokenRegistry{issued: map[string]time.Time{}, lifetime: lifetime}
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			tr.mu.Lock()
+			tr.next++
+			tok := "tok-" + itoa(tr.next)
+			tr.issued[tok] = time.Now()
+			tr.mu.Unlock()
+			if expiresIn > 0 {
+				fmt.Fprintf(w, `{"token":%q,"expires_in":%d}`, tok, expiresIn)
+			} else {
+				fmt.Fprintf(w, `{"token":%q}`, tok)
+			}
+			return true
+		}
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tr.mu.Lock()
+		if revokeFirst && !tr.revoked && r.Method == http.MethodPatch {
+			tr.revoked = true
+			clear(tr.issued)
+		}
+		at, ok := tr.issued[tok]
+		tr.mu.Unlock()
+		if !ok || time.Since(at) > tr.lifetime {
+			if r.Method == http.MethodPatch {
+				tr.patch401.Add(1)
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+r.Host+`/token",service="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}`, http.StatusUnauthorized)
+			return true
+		}
+		if r.Method == http.MethodPatch && onPatch != nil {
+			onPatch()
+		}
+		return false
+	})
+	return tr
+}
+
+// A blob waits for its stream slot with its session already open; a token
+// that runs out meanwhile is renewed before the stream, which cannot be
+// sent twice, goes out with it.
+func TestTokenRenewedBeforeAStream(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	// A layer too big to sit in socket buffers: its stream lasts as long as
+	// the registry holds it.
+	src.pushManifest("app", "v1", mtOCIManifest, src.pushImage("app", ociTypes, 32, 1, 8<<20))
+	var first sync.Once
+	tr := newTokenRegistry(dst, 300*time.Millisecond, 1, false, func() {
+		first.Do(func() { time.Sleep(500 * time.Millisecond) }) // the next blob's token runs out
+	})
+	auth := &credentials.Credential{Username: "me", Password: "pw"}
+	if _, err := testCopier(WithJobs(1)).Copy(t.Context(), Source{Ref: src.ref("app:v1")}, []Destination{{Ref: dst.ref("app:v1"), Auth: auth}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.patch401.Load(); n != 0 {
+		t.Errorf("%d uploads went out with an expired token; want it renewed first", n)
+	}
+}
+
+// A stream refused for its token all the same (a token service that gives
+// no lifetime, or a registry that ends tokens early) is sent again with a
+// new token, not reported as bad credentials.
+func TestStreamRefusedForItsTokenIsSentAgain(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 33)
+	tr := newTokenRegistry(dst, time.Hour, 0, true, nil)
+	auth := &credentials.Credential{Username: "me", Password: "pw"}
+	idx := src.manifestDigest("app", "v1")
+	if _, err := testCopier(WithJobs(1)).Copy(t.Context(), Source{Ref: src.ref("app:v1")}, []Destination{{Ref: dst.ref("app:v1"), Auth: auth}}); err != nil {
+		t.Fatalf("copy failed after the registry ended its token: %v", err)
+	}
+	if tr.patch401.Load() == 0 {
+		t.Error("no upload was refused for its token: the test ended none under an upload")
+	}
+	dst.setFault(nil)
+	if got := dst.manifestDigest("app", "v1"); got != idx {
+		t.Errorf("digest %q, want %s", got, idx)
+	}
+}
+
+// A host the registry redirects to (storage, a CDN) that asks for a token
+// does not get the registry's credentials sent to its token service.
+func TestChallengesFromElsewhereAreNotAnswered(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 34)
+	var leaked atomic.Value
+	realm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); ok {
+			leaked.Store(u + ":" + p)
+		}
+		w.Write([]byte(`{"token":"theirs"}`))
+	}))
+	defer realm.Close()
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm.URL+`/token",service="cdn"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer storage.Close()
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
+			http.Redirect(w, r, storage.URL+r.URL.Path, http.StatusTemporaryRedirect)
+			return true
+		}
+		return false
+	})
+	auth := &credentials.Credential{Username: "u", Password: "s3cret"}
+	if _, err := testCopier().Copy(t.Context(), Source{Ref: src.ref("app:v1"), Auth: auth}, []Destination{{Ref: dst.ref("app:v1")}}); err == nil {
+		t.Error("copy succeeded although the storage refused every blob")
+	}
+	if v, _ := leaked.Load().(string); v != "" {
+		t.Errorf("registry credentials %q went to a token service a redirect target named", v)
+	}
+}
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// An HTTPS registry's credentials never go over plain HTTP, even to its
+// own host (an upload Location behind a TLS-terminating proxy, say).
+func TestNoCredentialsOverPlainHTTP(t *testing.T) {
+	t.Parallel()
+	var sent []string
+	inner := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.URL.Scheme+" "+r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: http.StatusAccepted, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	a := newAuthTransport("registry.example.com", credentials.Credential{Username: "u", Password: "s3cret"}, inner, nil, false)
+	for _, u := range []string{"https://registry.example.com/v2/app/blobs/uploads/x", "http://registry.example.com/v2/app/blobs/uploads/x"} {
+		req, _ := http.NewRequest(http.MethodPatch, u, http.NoBody)
+		resp, err := a.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	want := []string{"https Basic " + basic("u", "s3cret"), "http "}
+	if strings.Join(sent, "|") != strings.Join(want, "|") {
+		t.Errorf("sent %q, want %q", sent, want)
 	}
 }

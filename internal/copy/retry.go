@@ -69,6 +69,9 @@ func retryable(err error) bool {
 	if errors.Is(err, ErrDigestMismatch) {
 		return false
 	}
+	if errors.Is(err, errTokenRenewed) {
+		return true
+	}
 	var re *RegistryError
 	if errors.As(err, &re) {
 		return re.Temporary()
