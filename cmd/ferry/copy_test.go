@@ -76,6 +76,24 @@ func TestCopyCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "unchanged") {
 		t.Errorf("second copy: exit %d, output %q; want 0 and unchanged", code, stdout)
 	}
+
+	// --verbose logs each step as JSON on stderr.
+	code, _, stderr = runFerry(t, "copy", "--insecure", "--verbose", src+"/app:v1", startRegistry(t)+"/app")
+	if code != exitOK {
+		t.Fatalf("verbose copy: exit %d, stderr %q", code, stderr)
+	}
+	steps := map[string]int{}
+	for line := range strings.Lines(stderr) {
+		var rec struct{ Msg string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("--verbose line is not JSON: %q", line)
+		}
+		steps[rec.Msg]++
+	}
+	// Two layers and a config, one manifest.
+	if steps["planned"] != 1 || steps["blob copied"] != 3 || steps["manifest written"] != 1 || steps["copy finished"] != 1 {
+		t.Errorf("--verbose logged %v, want planned 1, blob copied 3, manifest written 1, copy finished 1", steps)
+	}
 }
 
 func TestCopyCommandErrors(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -35,7 +36,9 @@ func (r *run) copyBlobs(ctx context.Context, jobs []*destJob) {
 			descs[d] = b
 		}
 	}
-	// Largest first: the long transfers start early and the short ones fill in.
+	// Largest first: the long transfers start early and the short ones fill
+	// in. Blobs take their first stream slot in this order, one turn each,
+	// whichever opens its sessions first.
 	order := make([]string, 0, len(byBlob))
 	for d := range byBlob {
 		order = append(order, d)
@@ -46,22 +49,55 @@ func (r *run) copyBlobs(ctx context.Context, jobs []*destJob) {
 		}
 		return order[a] < order[b]
 	})
+	turns := make([]chan struct{}, len(order)+1)
+	for i := range turns {
+		turns[i] = make(chan struct{})
+	}
+	close(turns[0])
 	var g errgroup.Group
 	g.SetLimit(2 * r.c.jobs)
-	for _, d := range order {
+	for i, d := range order {
+		t := &turn{wait: turns[i], next: turns[i+1]}
 		g.Go(func() error {
-			r.copyBlob(ctx, descs[d], byBlob[d])
+			defer t.pass() // also when the blob needed no slot
+			r.copyBlob(ctx, descs[d], byBlob[d], t)
 			return nil
 		})
 	}
 	_ = g.Wait()
 }
 
+// turn orders the blobs' first claims on a stream slot: a blob waits for
+// the one before it to have its slot (or to need none), and passes the
+// turn on once it has one.
+type turn struct {
+	wait, next chan struct{}
+	once       sync.Once
+}
+
+func (t *turn) pass() { t.once.Do(func() { close(t.next) }) }
+
+// takeSlot waits for t's turn, then for a free stream slot.
+func (r *run) takeSlot(ctx context.Context, t *turn) error {
+	select {
+	case <-t.wait:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	t.pass()
+	return nil
+}
+
 // copyBlob gets one blob to every target: mounted from the source when a
 // target shares its registry, streamed once to one target per registry, and
 // mounted from that target by the others in the same registry. Failures are
 // recorded on the target's job.
-func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob) {
+func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob, t *turn) {
 	var leaders, followers []*destJob
 	hosts := map[string]*destJob{}
 	for _, j := range targets {
@@ -75,20 +111,23 @@ func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob) {
 		hosts[j.repo.registry] = j
 		leaders = append(leaders, j)
 	}
-	r.streamWithRetry(ctx, b, leaders)
+	r.streamWithRetry(ctx, b, leaders, nil, t)
 	var again []*destJob
+	var opened []string // the sessions the refused mounts opened
 	for _, j := range followers {
 		l := hosts[j.repo.registry]
 		from := ""
 		if !l.failed() {
 			from = l.repo.name
 		}
-		if r.mountOrStart(ctx, b, j, from) == "" {
+		loc := r.mountOrStart(ctx, b, j, from)
+		if loc == "" {
 			continue
 		}
 		again = append(again, j)
+		opened = append(opened, loc)
 	}
-	r.streamWithRetry(ctx, b, again)
+	r.streamWithRetry(ctx, b, again, opened, t)
 }
 
 // mountOrStart tries to mount b into j's repository from another repository
@@ -104,6 +143,8 @@ func (r *run) mountOrStart(ctx context.Context, b descriptor, j *destJob, from s
 		return ""
 	}
 	if mounted {
+		r.c.log.LogAttrs(ctx, slog.LevelDebug, "blob mounted", slog.String("destination", j.repo.String()),
+			slog.String("digest", b.Digest), slog.String("from", from))
 		j.count(func(res *Result) { res.BlobsMounted++ })
 		r.c.progressDone(b.Size)
 		return ""
@@ -113,11 +154,14 @@ func (r *run) mountOrStart(ctx context.Context, b descriptor, j *destJob, from s
 
 // streamWithRetry streams b to targets, retrying the ones that failed for a
 // reason a retry can fix, with backoff, re-reading the source each time.
-func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*destJob) {
+// opened holds upload sessions already open for the first attempt, one per
+// target ("" or nil: none).
+func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*destJob, opened []string, t *turn) {
 	bo := r.c.backoff
 	pending := targets
 	for attempt := 1; len(pending) > 0; attempt++ {
-		errs := r.stream(ctx, b, pending)
+		errs := r.stream(ctx, b, pending, opened, t)
+		opened = nil
 		var retry []*destJob
 		var hint time.Duration
 		for i, j := range pending {
@@ -154,12 +198,16 @@ func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*dest
 // same time. It opens the upload sessions first and holds a stream slot only
 // from the source GET to the last byte sent, not while the commits are
 // answered. It returns one error per target (nil: the blob is there).
-func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []error {
+func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, opened []string, t *turn) []error {
 	errs := make([]error, len(targets))
 	var live []int
 	locs := make([]string, len(targets))
 	for i, j := range targets {
-		locs[i] = r.mountOrStart(ctx, b, j, "")
+		if i < len(opened) && opened[i] != "" {
+			locs[i] = opened[i]
+		} else {
+			locs[i] = r.mountOrStart(ctx, b, j, "")
+		}
 		if locs[i] == "" {
 			// Mounted, or failed for good: mountOrStart recorded it.
 			continue
@@ -178,10 +226,8 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []er
 		wg.Wait()
 		return errs
 	}
-	select {
-	case r.slots <- struct{}{}:
-	case <-ctx.Done():
-		return abandon(context.Cause(ctx))
+	if err := r.takeSlot(ctx, t); err != nil {
+		return abandon(err)
 	}
 	body, err := r.src.getBlob(ctx, b)
 	if err != nil {
@@ -217,6 +263,8 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob) []er
 		case upErrs[k] != nil:
 			errs[i] = upErrs[k]
 		default:
+			r.c.log.LogAttrs(ctx, slog.LevelDebug, "blob copied", slog.String("destination", targets[i].repo.String()),
+				slog.String("digest", b.Digest), slog.Int64("bytes", b.Size))
 			targets[i].count(func(res *Result) {
 				res.BlobsCopied++
 				res.BytesCopied += b.Size

@@ -165,6 +165,9 @@ type Result struct {
 // others.
 func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Result, error) {
 	start := time.Now()
+	// Whatever Copy started (tag listing, referrer discovery) ends with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	results := make([]Result, len(dsts))
 	for i, d := range dsts {
 		results[i].Destination = d.Ref.String()
@@ -421,6 +424,9 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "planned", slog.String("destination", dref.String()),
+		slog.String("existing", existing), slog.Int("manifests", len(j.writes)),
+		slog.Int("blobs", len(j.missing)), slog.Int("blobsPresent", j.res.BlobsSkipped))
 	if c.progress != nil {
 		var total int64
 		for _, b := range j.missing {
@@ -506,6 +512,8 @@ func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 		if err != nil {
 			return err
 		}
+		r.c.log.LogAttrs(ctx, slog.LevelDebug, "manifest written", slog.String("destination", j.repo.String()),
+			slog.String("reference", w.ref), slog.String("digest", w.node.raw.Digest), slog.Bool("referrer", w.referer != nil))
 		j.res.ManifestsWritten++
 		if w.referer == nil {
 			continue

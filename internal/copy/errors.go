@@ -19,6 +19,9 @@ var (
 	// ErrUnsupportedManifest means the manifest's media type cannot be copied
 	// digest for digest (for example Docker schema 1).
 	ErrUnsupportedManifest = errors.New("unsupported manifest")
+	// ErrInvalidManifest means a manifest references something by a digest
+	// that is not sha256, or with a negative size.
+	ErrInvalidManifest = errors.New("invalid manifest")
 	// ErrManifestTooLarge means a manifest exceeded MaxManifestSize.
 	ErrManifestTooLarge = errors.New("manifest too large")
 	// ErrNotFound means the registry has no such manifest or blob.

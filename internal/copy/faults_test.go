@@ -1,6 +1,7 @@
 package copy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -183,5 +184,38 @@ func TestSessionsCancelledWhenTheSourceFails(t *testing.T) {
 		if started == 0 || cancelled != started {
 			t.Errorf("destination %d: %d upload sessions started, %d cancelled; want every one cancelled", i, started, cancelled)
 		}
+	}
+}
+
+// A source manifest with a negative layer size is refused as invalid
+// before anything is read or written, even from a source that streams its
+// blobs without a Content-Length.
+func TestNegativeSizeIsRefused(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	data := randomBytes(70, 1000)
+	layer := src.pushBlob("app", ociTypes.layer, data)
+	cfg := src.pushBlob("app", ociTypes.config, []byte(`{"os":"linux"}`))
+	layer.Size = -5
+	body, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mtOCIManifest, "config": cfg, "layers": []descriptor{layer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.pushManifest("app", "v1", mtOCIManifest, body)
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, layer.Digest) {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush() // chunked: no Content-Length
+			w.Write(data)
+			return true
+		}
+		return false
+	})
+	_, err = copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	if !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), "size -5") {
+		t.Errorf("error = %v, want ErrInvalidManifest naming size -5", err)
+	}
+	if n := dst.writes(); n != 0 {
+		t.Errorf("%d writes at the destination for an invalid manifest", n)
 	}
 }

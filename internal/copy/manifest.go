@@ -75,6 +75,13 @@ func (m rawManifest) parse() (manifest, error) {
 	if mf.SchemaVersion == 1 {
 		return mf, fmt.Errorf("manifest %s: %w: schema version 1", m.Digest, ErrUnsupportedManifest)
 	}
+	// What Ferry fetches or uploads by these descriptors must be well formed:
+	// a sha256 digest and a size that is not negative.
+	for _, d := range append(mf.blobs(), mf.children()...) {
+		if !validDigest(d.Digest) || d.Size < 0 {
+			return mf, fmt.Errorf("manifest %s: %w: it references %q with size %d (want a sha256 digest and a size of 0 or more)", m.Digest, ErrInvalidManifest, d.Digest, d.Size)
+		}
+	}
 	return mf, nil
 }
 

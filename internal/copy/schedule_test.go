@@ -1,7 +1,11 @@
 package copy
 
 import (
+	"cmp"
+	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,5 +129,70 @@ func TestAtMostJobsBlobsStreamAtOnce(t *testing.T) {
 	}
 	if got := most.Load(); got != 2 {
 		t.Errorf("at most %d source blob reads at once, want exactly 2 (--jobs 2)", got)
+	}
+}
+
+// Two repositories of one registry that cannot mount: the second streams
+// into the session its refused mount opened, and no session is left open.
+func TestFollowersStreamIntoTheSessionTheirMountOpened(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 54)
+	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("a/app:v1")}, Destination{Ref: dst.ref("b/app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	opened, streamed, cancelled := dst.count("POST uploads"), dst.count("PATCH uploads"), dst.count("DELETE uploads")
+	if opened != streamed+cancelled {
+		t.Errorf("%d upload sessions opened, %d streamed into, %d cancelled: %d left open", opened, streamed, cancelled, opened-streamed-cancelled)
+	}
+	if cancelled != 0 {
+		t.Errorf("%d sessions cancelled in a copy that went well", cancelled)
+	}
+}
+
+// Blobs take the stream slots largest first, whichever opens its sessions
+// first: the long transfers start early.
+func TestLargestBlobStreamsFirst(t *testing.T) {
+	t.Parallel()
+	src := newTestRegistry(t, true)
+	sizes := map[string]int64{}
+	var layers []descriptor
+	for i, n := range []int{3000, 2000, 1000} {
+		l := src.pushBlob("app", ociTypes.layer, randomBytes(uint64(56+i), n))
+		layers = append(layers, l)
+		sizes[l.Digest] = l.Size
+	}
+	cfg := src.pushBlob("app", ociTypes.config, []byte(`{"os":"linux"}`))
+	sizes[cfg.Digest] = cfg.Size
+	body, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mtOCIManifest, "config": cfg, "layers": layers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.pushManifest("app", "v1", mtOCIManifest, body)
+	var mu sync.Mutex
+	var got []int64
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
+			mu.Lock()
+			got = append(got, sizes[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]])
+			mu.Unlock()
+		}
+		return false
+	})
+	dst := newTestRegistry(t, true)
+	var posts atomic.Int32
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && posts.Add(1) == 1 {
+			time.Sleep(100 * time.Millisecond) // the first session is slow to open
+		}
+		return false
+	})
+	if _, err := copyOne(t, testCopier(WithJobs(1)), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != len(sizes) || !slices.IsSortedFunc(got, func(a, b int64) int { return cmp.Compare(b, a) }) {
+		t.Errorf("blobs read from the source in sizes %v; want all %d, largest first", got, len(sizes))
 	}
 }
