@@ -64,6 +64,12 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
+		// A redirected URL (ECR's presigned S3 URL for a layer) carries its
+		// credentials in the query: errors end up in logs and in Step
+		// Functions' history, so they name the URL without it.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			ue.URL = withoutQuery(ue.URL)
+		}
 		if errors.Is(err, http.ErrSchemeMismatch) {
 			return nil, fmt.Errorf("%s in %s: %w (the registry speaks plain HTTP, not HTTPS)", op, r, err)
 		}
@@ -76,6 +82,14 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 	}
 	defer resp.Body.Close()
 	return nil, newRegistryError(op, r.registry, r.name, resp)
+}
+
+// withoutQuery replaces a URL's query, if it has one, with "?…".
+func withoutQuery(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
 }
 
 // getManifest reads a manifest by tag or digest, verifying its digest.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -217,5 +218,33 @@ func TestNegativeSizeIsRefused(t *testing.T) {
 	}
 	if n := dst.writes(); n != 0 {
 		t.Errorf("%d writes at the destination for an invalid manifest", n)
+	}
+}
+
+// A layer redirected to a presigned URL (ECR sends layers from S3) that
+// fails leaves no signature or token from that URL in the error, which
+// ends up in logs and in the workflow's history.
+func TestErrorsDoNotCarryPresignedURLs(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 44)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // nothing listens there any more
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
+			http.Redirect(w, r, gone.URL+"/bucket/layer?X-Amz-Security-Token=tok3n&X-Amz-Signature=s1gnature", http.StatusTemporaryRedirect)
+			return true
+		}
+		return false
+	})
+	_, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	if err == nil {
+		t.Fatal("copy succeeded although no layer could be read")
+	}
+	if strings.Contains(err.Error(), "tok3n") || strings.Contains(err.Error(), "s1gnature") {
+		t.Errorf("error carries the presigned URL's credentials: %v", err)
+	}
+	if !strings.Contains(err.Error(), "/bucket/layer?…") {
+		t.Errorf("error %q does not name the URL that failed", err)
 	}
 }
