@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ferry-dev/ferry/internal/config"
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/imageref"
@@ -54,7 +55,7 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	copier := imagecopy.New(log, opts...)
 	start := time.Now()
 	results, err := copier.Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential},
-		[]imagecopy.Destination{{Ref: dstRef, Auth: &dst.Credential, Overwrite: j.OnExistingTag == "overwrite"}})
+		[]imagecopy.Destination{{Ref: dstRef, Auth: &dst.Credential, Overwrite: d.OnExistingTag == config.ExistingTagOverwrite}})
 	if err != nil {
 		err = classifyCopy(fmt.Sprintf("copy %s@%s to %s:%s in %s", j.SourceRepository, j.Digest, j.Repository, j.Tag, j.Destination), err)
 		log.ErrorContext(ctx, "copy failed", slog.String("error", err.Error()))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/plan"
 )
 
 // Environment variables the functions read.
@@ -93,18 +94,20 @@ func sessionName(execution string) string {
 
 // destination finds a job's destination in the deployed configuration:
 // destinations come only from it, never from the state's input.
+//
+// The job must be one the deployed rules make of its source repository and
+// tag, so a step invoked with a hand-made job (or redriven after the
+// configuration changed) cannot send an image where the rules do not.
 func destination(cfg *config.Config, j Job) (config.Destination, error) {
-	for _, r := range cfg.Rules {
-		if r.Name != j.Rule {
-			continue
-		}
-		for _, d := range r.Destinations {
-			if d.ID() == j.Destination && d.RepositoryName(j.SourceRepository) == j.Repository {
-				return d, nil
+	pl, err := plan.For(cfg, j.SourceRepository, j.Tag)
+	if err == nil {
+		for _, pj := range pl.Jobs {
+			if pj.Rule == j.Rule && pj.Destination.ID() == j.Destination && pj.Repository == j.Repository && pj.Tag == j.Tag {
+				return pj.Destination, nil
 			}
 		}
 	}
-	return config.Destination{}, validationf("destination %s (rule %q, repository %s) is not in the deployed configuration", j.Destination, j.Rule, j.Repository)
+	return config.Destination{}, validationf("the deployed configuration does not send %s:%s to %s as %s (rule %q)", j.SourceRepository, j.Tag, j.Destination, j.Repository, j.Rule)
 }
 
 // role returns the destination role to assume for j.

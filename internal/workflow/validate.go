@@ -90,6 +90,20 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		return Plan{}, err
 	}
 	p.Digest = digest
+	// A tag and a digest must agree in the source: the rules judge the tag,
+	// and the digest is what is copied under it.
+	if in.Tag != "" && in.Digest != "" && !slices.Contains(tags, in.Tag) {
+		if trigger == "manual" {
+			return Plan{}, validationf("tag %s is not a tag of %s@%s in the source (its tags: %v); give a tag, a digest, or both as the source has them", in.Tag, in.Repository, in.Digest, tags)
+		}
+		// The tag has moved on since this push (another push of the tag,
+		// whose own run copies it): copying this digest under it could
+		// undo that run's copy.
+		p.Skipped = true
+		p.Reason = fmt.Sprintf("superseded: %s:%s no longer points at the pushed %s (a later push of the tag has its own run)", in.Repository, in.Tag, in.Digest)
+		log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
+		return p, nil
+	}
 	if in.Tag == "" {
 		// A digest alone: plan with the first of its tags that some rule takes.
 		for _, t := range tags {
@@ -200,9 +214,12 @@ func (v *Validate) fromEvent(ev events.ECRImageActionEvent) (validated, string, 
 	if d.RepositoryName == "" || d.ImageDigest == "" {
 		return out, "", validationf("ECR event %s lacks detail.repository-name or detail.image-digest", ev.ID)
 	}
+	if ev.Account == "" || ev.Region == "" {
+		return out, "", validationf("ECR event %s lacks account or region (EventBridge always sets them; to start a run by hand, give {\"repository\", \"tag\"})", ev.ID)
+	}
 	out.Repository, out.Tag, out.Digest = d.RepositoryName, d.ImageTag, d.ImageDigest
 	switch {
-	case ev.Account != "" && ev.Account != v.cfg.Source.Account, ev.Region != "" && ev.Region != v.cfg.Source.Region:
+	case ev.Account != v.cfg.Source.Account || ev.Region != v.cfg.Source.Region:
 		out.skip = fmt.Sprintf("the event is from registry %s/%s, not the source %s", ev.Account, ev.Region, v.cfg.Source.ID())
 	case d.ActionType != "PUSH":
 		out.skip = fmt.Sprintf("action %s is not a push", d.ActionType)
@@ -280,12 +297,6 @@ func (v *Validate) resolve(ctx context.Context, in validated) (string, []string,
 	}
 	det := out.ImageDetails[0]
 	digest := aws.ToString(det.ImageDigest)
-	if in.Digest != "" && in.Tag != "" && !slices.Contains(det.ImageTags, in.Tag) {
-		// The tag moved on since the push (or was never this digest): the
-		// digest in hand is what was pushed, and what is copied.
-		v.log.InfoContext(ctx, "tag no longer points at the pushed digest; copying the pushed digest",
-			slog.String("repository", in.Repository), slog.String("tag", in.Tag), slog.String("digest", in.Digest))
-	}
 	if in.Digest != "" {
 		digest = in.Digest
 	}

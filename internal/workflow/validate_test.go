@@ -49,6 +49,10 @@ func TestValidate(t *testing.T) {
 		{name: "event of another source", input: `{"detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{}}`, wantErr: new(*ValidationError)},
 		{name: "push no rule takes: skipped before the source is asked", input: pushEvent("111111111111", "us-east-1", "team/app", "dev-123", digestA), wantSkip: true},
 		{name: "push in another registry: skipped", input: pushEvent("999999999999", "us-east-1", "team/app", "release-1.0", digestA), wantSkip: true},
+		{name: "manual tag and digest that agree", input: `{"repository":"team/app","tag":"release-1.0","digest":"` + digestA + `"}`, wantDests: []string{prodID, mirrorID}, wantQuery: true},
+		{name: "manual tag and digest that disagree", input: `{"repository":"team/app","tag":"release-1.0","digest":"` + digestB + `"}`, wantErr: new(*ValidationError), wantQuery: true},
+		{name: "push whose tag has moved on: skipped", input: pushEvent("111111111111", "us-east-1", "team/app", "release-1.0", digestB), wantSkip: true, wantQuery: true},
+		{name: "push event without account or region", input: pushEvent("", "", "team/app", "release-1.0", digestA), wantErr: new(*ValidationError)},
 		{name: "image not in the source", input: `{"repository":"team/app","tag":"release-9.9"}`, wantErr: new(*ValidationError), wantQuery: true},
 		{name: "source throttled", input: `{"repository":"team/app","tag":"release-1.0"}`, fail: apiErr("ThrottlingException"), wantErr: new(*RetryableError), wantQuery: true},
 		{name: "source 500", input: `{"repository":"team/app","tag":"release-1.0"}`, fail: apiErr("ServerException"), wantErr: new(*RetryableError), wantQuery: true},
@@ -114,6 +118,8 @@ func TestAssumeRole(t *testing.T) {
 		{name: "STS throttled", job: testJob(prodID), assumeErr: apiErr("Throttling"), wantErr: new(*RetryableError)},
 		{name: "STS region disabled", job: testJob(prodID), assumeErr: apiErr("RegionDisabledException"), wantErr: new(*ReplicationError)},
 		{name: "destination outside the configuration", job: func() Job { j := testJob(prodID); j.Rule = "other"; return j }(), wantErr: new(*ValidationError)},
+		{name: "a tag the rule does not take", job: func() Job { j := testJob(prodID); j.Tag = "dev-123"; return j }(), wantErr: new(*ValidationError)},
+		{name: "another repository than the rename gives", job: func() Job { j := testJob(mirrorID); j.Repository = "team/app"; return j }(), wantErr: new(*ValidationError)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
