@@ -27,6 +27,10 @@ func NewCopyImage(logger *slog.Logger, env *Env, roles Roles, opts ...imagecopy.
 	return &CopyImage{step: newStep(logger, env, roles), opts: opts}
 }
 
+// copyReserve is how much of its function's time CopyImage keeps back
+// from the copy, to cancel it cleanly and report what happened.
+const copyReserve = 30 * time.Second
+
 // Handle is the Lambda handler.
 func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, error) {
 	j := r.Job
@@ -54,10 +58,24 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	opts = append(opts, c.opts...)
 	copier := imagecopy.New(log, opts...)
 	start := time.Now()
-	results, err := copier.Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential},
+	copyCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		copyCtx, cancel = context.WithDeadline(ctx, deadline.Add(-copyReserve))
+		defer cancel()
+	}
+	results, err := copier.Copy(copyCtx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential},
 		[]imagecopy.Destination{{Ref: dstRef, Auth: &dst.Credential, Overwrite: d.OnExistingTag == config.ExistingTagOverwrite}})
 	if err != nil {
-		err = classifyCopy(fmt.Sprintf("copy %s@%s to %s:%s in %s", j.SourceRepository, j.Digest, j.Repository, j.Tag, j.Destination), err)
+		op := fmt.Sprintf("copy %s@%s to %s:%s in %s", j.SourceRepository, j.Digest, j.Repository, j.Tag, j.Destination)
+		if copyCtx.Err() != nil && ctx.Err() == nil {
+			// Out of time, not failed: what is copied stays (blobs are
+			// committed one by one, the tag is written last), so a retry
+			// goes on from there.
+			err = &RetryableError{Op: op, Err: fmt.Errorf("did not finish in the function's time (less %s kept to report); the blobs copied so far stay, and a retry goes on from them: %w", copyReserve, err)}
+		} else {
+			err = classifyCopy(op, err)
+		}
 		log.ErrorContext(ctx, "copy failed", slog.String("error", err.Error()))
 		return r, err
 	}

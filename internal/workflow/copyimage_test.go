@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -99,6 +100,32 @@ func newCopyWorld(t *testing.T) *copyWorld {
 	return w
 }
 
+// A copy that runs out of its function's time stops while there is time
+// left to say so, as an error a retry may fix (it goes on from the blobs
+// already copied).
+func TestCopyImageOutOfTime(t *testing.T) {
+	t.Parallel()
+	w := newCopyWorld(t)
+	w.dst.setFault(func(r *http.Request) (int, string) {
+		if r.Method == http.MethodPatch {
+			time.Sleep(time.Second) // slower than the time left
+		}
+		return 0, ""
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), copyReserve+200*time.Millisecond)
+	defer cancel()
+	log, _ := testLogger()
+	start := time.Now()
+	_, err := NewCopyImage(log, testEnv(t), w.roles).Handle(ctx, Replication{Job: w.job})
+	var re *RetryableError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "did not finish in the function's time") {
+		t.Fatalf("error %T %v, want a RetryableError saying the time ran out", err, err)
+	}
+	if took := time.Since(start); took > copyReserve {
+		t.Errorf("took %s: the copy should stop %s before the function's deadline", took, copyReserve)
+	}
+}
+
 func isManifestPut(r *http.Request) bool {
 	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
 }
@@ -113,6 +140,10 @@ func TestCopyImage(t *testing.T) {
 		{name: "copied"},
 		{name: "tag taken by another image, onExistingTag fail", setup: func(t *testing.T, w *copyWorld) {
 			w.dst.push(t, "team/app:release-1.0")
+		}, wantErr: new(*ConflictError)},
+		{name: "a job that says overwrite where the configuration says fail", setup: func(t *testing.T, w *copyWorld) {
+			w.dst.push(t, "team/app:release-1.0")
+			w.job.OnExistingTag = "overwrite"
 		}, wantErr: new(*ConflictError)},
 		{name: "immutable tag refused by ECR (ImageTagAlreadyExistsException)", setup: func(_ *testing.T, w *copyWorld) {
 			w.dst.setFault(func(r *http.Request) (int, string) {

@@ -1,0 +1,60 @@
+package stacks
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every Lambda task of the state machine waits longer than its function may
+// run: a state that timed out while its function went on would report a
+// failure for a copy that then writes its tag anyway.
+func TestTaskTimeoutsOutlastTheirFunctions(t *testing.T) {
+	b, err := os.ReadFile(aslFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asl := strings.NewReplacer("${"+PlaceholderApprovalTimeout+"}", "86400", "${"+PlaceholderMaxConcurrency+"}", "10").Replace(string(b))
+	var def struct{ States map[string]json.RawMessage }
+	if err := json.Unmarshal([]byte(asl), &def); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	var walk func(states map[string]json.RawMessage)
+	walk = func(states map[string]json.RawMessage) {
+		for name, raw := range states {
+			var st struct {
+				Type           string
+				TimeoutSeconds int
+				Parameters     struct{ FunctionName string }
+				ItemProcessor  *struct{ States map[string]json.RawMessage }
+				Iterator       *struct{ States map[string]json.RawMessage }
+			}
+			if err := json.Unmarshal(raw, &st); err != nil {
+				t.Fatalf("state %q: %v", name, err)
+			}
+			if st.ItemProcessor != nil {
+				walk(st.ItemProcessor.States)
+			}
+			if st.Iterator != nil {
+				walk(st.Iterator.States)
+			}
+			ph := strings.TrimSuffix(strings.TrimPrefix(st.Parameters.FunctionName, "${"), "}")
+			fn, ok := FunctionForPlaceholder(ph)
+			if st.Type != "Task" || !ok {
+				continue
+			}
+			checked++
+			limit := FunctionSpecs[fn].Timeout
+			if got := time.Duration(st.TimeoutSeconds) * time.Second; got <= limit {
+				t.Errorf("state %q waits %s for the %s function, which may run %s: want longer", name, got, fn, limit)
+			}
+		}
+	}
+	walk(def.States)
+	if checked < len(functionPlaceholders) {
+		t.Errorf("checked %d Lambda tasks, want at least one per function (%d)", checked, len(functionPlaceholders))
+	}
+}
