@@ -67,6 +67,10 @@ var DestinationActions = []string{
 	"ecr:UploadLayerPart",
 }
 
+// ViaECR is the kms:ViaService value of requests ECR makes for a caller,
+// in any region.
+const ViaECR = "ecr.*.amazonaws.com"
+
 // KMSActions let ECR use a customer managed key for a repository Ferry
 // creates and for the images it pushes there.
 var KMSActions = []string{

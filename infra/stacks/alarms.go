@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // AlarmsProps configures failure notifications and alarms.
@@ -72,7 +73,16 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 				". Inspect it (and redrive it) in the Step Functions console: execution " +
 				field("$.detail.executionArn"))),
 		DeadLetterQueue: p.DeadLetterQueue,
+		// A role of its own, rather than a topic policy (and a key policy
+		// statement) for all of EventBridge: only this rule can publish.
+		AuthorizeUsingRole: jsii.Bool(true),
 	}))
+	cdknag.NagSuppressions_AddResourceSuppressions(rule, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("The rule's own role may publish to the alerts topic only; kms:GenerateDataKey* (GenerateDataKey and " +
+			"GenerateDataKeyWithoutPlaintext, which SNS uses) is on this stack's key only, as grantPublish gives it."),
+		AppliesTo: &[]any{"Action::kms:GenerateDataKey*"},
+	}}, jsii.Bool(true))
 
 	action := awscloudwatchactions.NewSnsAction(topic)
 	alarm := func(name, description string, metric awscloudwatch.IMetric) {

@@ -36,11 +36,15 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 	for _, arn := range p.Role.Repositories {
 		appliesTo = append(appliesTo, "Resource::"+arn)
 	}
+	// The keys only through ECR (kms:ViaService): the role cannot decrypt
+	// other data under a key, or grant it to anyone, by calling KMS itself.
+	viaECR := map[string]any{"kms:ViaService": ViaECR}
 	if len(p.Role.KMSKeys) > 0 {
 		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("UseRepositoryKeys"),
-			Actions:   jsii.Strings(KMSActions...),
-			Resources: jsii.Strings(p.Role.KMSKeys...),
+			Sid:        jsii.String("UseRepositoryKeys"),
+			Actions:    jsii.Strings(KMSActions...),
+			Resources:  jsii.Strings(p.Role.KMSKeys...),
+			Conditions: &map[string]any{"StringLike": viaECR},
 		}))
 	}
 	for i, a := range p.Role.KMSAliases {
@@ -50,6 +54,7 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 			Resources: jsii.Strings(a.KeysARN()),
 			Conditions: &map[string]any{
 				"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": a.Alias},
+				"StringLike":               viaECR,
 			},
 		}))
 		appliesTo = append(appliesTo, "Resource::"+a.KeysARN())

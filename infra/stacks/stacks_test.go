@@ -430,12 +430,16 @@ func TestTwoRoleNames(t *testing.T) {
 			"Statement": assertions.Match_ArrayWith(&[]any{
 				map[string]any{
 					"Sid": "UseRepositoryKeys", "Effect": "Allow", "Action": toAny(KMSActions),
-					"Resource": "arn:aws:kms:eu-central-1:222222222222:key/0123abcd-12ab-34cd-56ef-1234567890ab",
+					"Resource":  "arn:aws:kms:eu-central-1:222222222222:key/0123abcd-12ab-34cd-56ef-1234567890ab",
+					"Condition": map[string]any{"StringLike": map[string]any{"kms:ViaService": "ecr.*.amazonaws.com"}},
 				},
 				map[string]any{
 					"Sid": "UseRepositoryKeyByAlias0", "Effect": "Allow", "Action": toAny(KMSActions),
-					"Resource":  "arn:aws:kms:eu-west-1:222222222222:key/*",
-					"Condition": map[string]any{"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": "alias/ecr-images"}},
+					"Resource": "arn:aws:kms:eu-west-1:222222222222:key/*",
+					"Condition": map[string]any{
+						"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": "alias/ecr-images"},
+						"StringLike":               map[string]any{"kms:ViaService": "ecr.*.amazonaws.com"},
+					},
 				},
 			}),
 		})}},

@@ -58,3 +58,34 @@ func TestTaskTimeoutsOutlastTheirFunctions(t *testing.T) {
 		t.Errorf("checked %d Lambda tasks, want at least one per function (%d)", checked, len(functionPlaceholders))
 	}
 }
+
+// No resource policy grants an AWS service without a condition that ties
+// it to this account or resource: "events.amazonaws.com may publish" alone
+// would let any account's EventBridge rule publish to Ferry's topics.
+func TestServiceGrantsAreConditioned(t *testing.T) {
+	b := build(t, exampleConfigPath(t))
+	policies := map[string]string{"AWS::KMS::Key": "KeyPolicy", "AWS::SNS::TopicPolicy": "PolicyDocument", "AWS::SQS::QueuePolicy": "PolicyDocument"}
+	checked := 0
+	for stack, tmpl := range b.json {
+		for typ, field := range policies {
+			for id, r := range resources(tmpl, typ) {
+				doc, _ := props(r)[field].(map[string]any)
+				stmts, _ := doc["Statement"].([]any)
+				for _, s := range stmts {
+					st := s.(map[string]any)
+					p, _ := st["Principal"].(map[string]any)
+					if _, ok := p["Service"]; !ok || st["Effect"] != "Allow" {
+						continue
+					}
+					checked++
+					if st["Condition"] == nil {
+						t.Errorf("%s/%s grants %v %v with no condition", stack, id, p["Service"], st["Action"])
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no service grant found: the test looks in the wrong place")
+	}
+}
