@@ -35,8 +35,15 @@ var FunctionNames = []string{
 var SourceReaders = []string{FnValidate, FnCopyImage, FnVerify}
 
 // DestinationAssumers are the functions that assume destination roles, and
-// so the only principals the destination roles trust.
-var DestinationAssumers = []string{FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify}
+// so the only principals the destination roles trust: the readers only
+// with the session tag ferry-access=read, the writers only with
+// ferry-access=write (ecr.TagAccess). The roles write only in write
+// sessions, so AssumeRole and Verify can look but never change anything.
+var (
+	DestinationReaders  = []string{FnAssumeRole, FnVerify}
+	DestinationWriters  = []string{FnEnsureRepository, FnCopyImage}
+	DestinationAssumers = []string{FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify}
+)
 
 // Source repository actions: read an image and its layers, list tags.
 var SourceActions = []string{
@@ -47,25 +54,30 @@ var SourceActions = []string{
 	"ecr:ListImages",
 }
 
-// DestinationActions are what a destination role may do on the
-// repositories its rules can write.
-var DestinationActions = []string{
-	"ecr:BatchCheckLayerAvailability",
-	"ecr:BatchGetImage",
-	"ecr:CompleteLayerUpload",
-	"ecr:CreateRepository",
-	"ecr:DescribeImages",
-	"ecr:DescribeRepositories",
-	"ecr:GetDownloadUrlForLayer",
-	"ecr:InitiateLayerUpload",
-	"ecr:ListImages",
-	"ecr:ListTagsForResource",
-	"ecr:PutImage",
-	"ecr:PutLifecyclePolicy",
-	"ecr:SetRepositoryPolicy",
-	"ecr:TagResource",
-	"ecr:UploadLayerPart",
-}
+// DestinationReadActions are what any Ferry session in a destination role
+// may do on the repositories its rules can write; DestinationWriteActions
+// only a session tagged ferry-access=write.
+var (
+	DestinationReadActions = []string{
+		"ecr:BatchCheckLayerAvailability",
+		"ecr:BatchGetImage",
+		"ecr:DescribeImages",
+		"ecr:DescribeRepositories",
+		"ecr:GetDownloadUrlForLayer",
+		"ecr:ListImages",
+		"ecr:ListTagsForResource",
+	}
+	DestinationWriteActions = []string{
+		"ecr:CompleteLayerUpload",
+		"ecr:CreateRepository",
+		"ecr:InitiateLayerUpload",
+		"ecr:PutImage",
+		"ecr:PutLifecyclePolicy",
+		"ecr:SetRepositoryPolicy",
+		"ecr:TagResource",
+		"ecr:UploadLayerPart",
+	}
+)
 
 // ViaECR is the kms:ViaService value of requests ECR makes for a caller,
 // in any region.

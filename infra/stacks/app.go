@@ -126,14 +126,18 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		return nil, err
 	}
 	out := &Stacks{Source: src}
-	var trusted []string
-	for _, fn := range DestinationAssumers {
-		trusted = append(trusted, SourceRoleARN(cfg.Source, p.StackName, fn))
+	roleARNs := func(fns []string) []string {
+		var out []string
+		for _, fn := range fns {
+			out = append(out, SourceRoleARN(cfg.Source, p.StackName, fn))
+		}
+		return out
 	}
 	for _, a := range DestinationAccess(cfg) {
 		name := p.StackName + "-Access-" + a.Account
 		d := NewDestinationStack(app, name, DestinationStackProps{
-			StackName: name, Access: a, TrustedRoleARNs: trusted, ExternalID: cfg.ExternalID,
+			StackName: name, Access: a, ExternalID: cfg.ExternalID,
+			Readers: roleARNs(DestinationReaders), Writers: roleARNs(DestinationWriters),
 		})
 		d.AddDependency(src.Stack, jsii.String("the trust policy names the source Lambdas' roles, which must exist"))
 		out.Destinations = append(out.Destinations, d)

@@ -8,16 +8,18 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ferry-dev/ferry/internal/ecr"
 )
 
 // DestinationRoleProps configures one role Ferry assumes in a destination
 // account.
 type DestinationRoleProps struct {
 	Role AccessRole
-	// TrustedRoleARNs are the source Lambdas' execution roles, the only
-	// principals that may assume the role.
-	TrustedRoleARNs []string
-	ExternalID      string
+	// Readers and Writers are the source Lambdas' execution roles, the only
+	// principals that may assume the role: each only with its session tag.
+	Readers, Writers []string
+	ExternalID       string
 }
 
 // NewDestinationRole builds a role that trusts only the source Lambdas'
@@ -26,9 +28,15 @@ type DestinationRoleProps struct {
 func NewDestinationRole(scope constructs.Construct, id string, p DestinationRoleProps) awsiam.Role {
 	statements := []awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("WriteRuleRepositories"),
-			Actions:   jsii.Strings(DestinationActions...),
+			Sid:       jsii.String("ReadRuleRepositories"),
+			Actions:   jsii.Strings(DestinationReadActions...),
 			Resources: jsii.Strings(p.Role.Repositories...),
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("WriteRuleRepositories"),
+			Actions:    jsii.Strings(DestinationWriteActions...),
+			Resources:  jsii.Strings(p.Role.Repositories...),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/" + ecr.TagAccess: ecr.AccessWrite}},
 		}),
 		registryLogin(),
 	}
@@ -66,13 +74,13 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 		RoleName:    jsii.String(p.Role.Name),
 		Description: jsii.String("Ferry copies images into this account's ECR repositories with this role"),
 		// Replaced below by one statement naming every trusted role.
-		AssumedBy: awsiam.NewArnPrincipal(jsii.String(p.TrustedRoleARNs[0])),
+		AssumedBy: awsiam.NewArnPrincipal(jsii.String(p.Writers[0])),
 		InlinePolicies: &map[string]awsiam.PolicyDocument{
 			"ferry": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
 		},
 	})
 	role.Node().DefaultChild().(awsiam.CfnRole).AddPropertyOverride(jsii.String("AssumeRolePolicyDocument"),
-		TrustPolicy(p.TrustedRoleARNs, p.ExternalID))
+		TrustPolicy(p.Readers, p.Writers, p.ExternalID))
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Resource::* only for ecr:GetAuthorizationToken, which has no resource-level permissions. " +
@@ -87,28 +95,38 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 
 // TrustPolicy lets only the given roles assume a role, and only with the
 // external id: one statement, so a reviewer reads it at a glance.
-func TrustPolicy(roleARNs []string, externalID string) map[string]any {
-	principals := make([]any, len(roleARNs))
-	for i, a := range roleARNs {
-		principals[i] = a
+func TrustPolicy(readers, writers []string, externalID string) map[string]any {
+	statement := func(sid string, arns []string, access string) map[string]any {
+		principals := make([]any, len(arns))
+		for i, a := range arns {
+			principals[i] = a
+		}
+		return map[string]any{
+			"Sid":       sid,
+			"Effect":    "Allow",
+			"Action":    []any{"sts:AssumeRole", "sts:TagSession"},
+			"Principal": map[string]any{"AWS": principals},
+			"Condition": map[string]any{
+				"StringEquals":              map[string]any{"sts:ExternalId": externalID, "aws:RequestTag/" + ecr.TagAccess: access},
+				"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []any{ecr.TagAccess}},
+			},
+		}
 	}
 	return map[string]any{
 		"Version": "2012-10-17",
-		"Statement": []any{map[string]any{
-			"Effect":    "Allow",
-			"Action":    "sts:AssumeRole",
-			"Principal": map[string]any{"AWS": principals},
-			"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": externalID}},
-		}},
+		"Statement": []any{
+			statement("FerryReaders", readers, ecr.AccessRead),
+			statement("FerryWriters", writers, ecr.AccessWrite),
+		},
 	}
 }
 
 // DestinationStackProps configures one destination account's stack.
 type DestinationStackProps struct {
-	StackName       string
-	Access          Access
-	TrustedRoleARNs []string
-	ExternalID      string
+	StackName        string
+	Access           Access
+	Readers, Writers []string
+	ExternalID       string
 }
 
 // NewDestinationStack builds the roles Ferry assumes in one destination
@@ -129,7 +147,7 @@ func NewDestinationStack(scope constructs.Construct, id string, p DestinationSta
 	})
 	for _, r := range p.Access.Roles {
 		NewDestinationRole(stack, "Role-"+r.Name, DestinationRoleProps{
-			Role: r, TrustedRoleARNs: p.TrustedRoleARNs, ExternalID: p.ExternalID,
+			Role: r, Readers: p.Readers, Writers: p.Writers, ExternalID: p.ExternalID,
 		})
 	}
 	return stack

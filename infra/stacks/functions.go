@@ -121,7 +121,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Fun
 	for _, name := range DestinationAssumers {
 		f.Roles[name].AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("AssumeDestinationRoles"),
-			Actions:   jsii.Strings("sts:AssumeRole"),
+			Actions:   jsii.Strings("sts:AssumeRole", "sts:TagSession"),
 			Resources: jsii.Strings(p.DestinationRoleARNs...),
 		}))
 	}

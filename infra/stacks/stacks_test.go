@@ -364,18 +364,29 @@ func sourceRoleARNs(t *testing.T, b *built) map[string]string {
 func TestDestinationTrust(t *testing.T) {
 	b := build(t, exampleConfigPath(t))
 	roles := sourceRoleARNs(t, b)
-	var principals []any
-	for _, fn := range DestinationAssumers {
-		principals = append(principals, roles[fn])
+	statement := func(sid string, fns []string, access string) map[string]any {
+		var principals []any
+		for _, fn := range fns {
+			principals = append(principals, roles[fn])
+		}
+		return map[string]any{
+			"Sid":       sid,
+			"Effect":    "Allow",
+			"Action":    []any{"sts:AssumeRole", "sts:TagSession"},
+			"Principal": map[string]any{"AWS": principals},
+			"Condition": map[string]any{
+				"StringEquals":              map[string]any{"sts:ExternalId": "ferry-111111111111", "aws:RequestTag/ferry-access": access},
+				"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []any{"ferry-access"}},
+			},
+		}
 	}
+	// AssumeRole and Verify may only read; EnsureRepository and CopyImage write.
 	want := map[string]any{
 		"Version": "2012-10-17",
-		"Statement": []any{map[string]any{
-			"Effect":    "Allow",
-			"Action":    "sts:AssumeRole",
-			"Principal": map[string]any{"AWS": principals},
-			"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": "ferry-111111111111"}},
-		}},
+		"Statement": []any{
+			statement("FerryReaders", []string{FnAssumeRole, FnVerify}, "read"),
+			statement("FerryWriters", []string{FnEnsureRepository, FnCopyImage}, "write"),
+		},
 	}
 	if len(b.stacks.Destinations) != 3 {
 		t.Fatalf("%d destination stacks, want 3 (one per account)", len(b.stacks.Destinations))
@@ -414,8 +425,13 @@ func TestTwoRoleNames(t *testing.T) {
 			"Version": "2012-10-17",
 			"Statement": []any{
 				map[string]any{
-					"Sid": "WriteRuleRepositories", "Effect": "Allow", "Action": toAny(DestinationActions),
+					"Sid": "ReadRuleRepositories", "Effect": "Allow", "Action": toAny(DestinationReadActions),
 					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
+				},
+				map[string]any{
+					"Sid": "WriteRuleRepositories", "Effect": "Allow", "Action": toAny(DestinationWriteActions),
+					"Resource":  "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
+					"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/ferry-access": "write"}},
 				},
 				map[string]any{"Sid": "RegistryLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
 			},
@@ -423,9 +439,13 @@ func TestTwoRoleNames(t *testing.T) {
 	})
 	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), &map[string]any{
 		"RoleName": "ferry-replication",
-		"AssumeRolePolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": []any{assertions.Match_ObjectLike(&map[string]any{
-			"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": "edge-external-id"}},
-		})}}),
+		"AssumeRolePolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+			"Sid": "FerryWriters",
+			"Condition": map[string]any{
+				"StringEquals":              map[string]any{"sts:ExternalId": "edge-external-id", "aws:RequestTag/ferry-access": "write"},
+				"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []any{"ferry-access"}},
+			},
+		})})}),
 		"Policies": []any{map[string]any{"PolicyName": "ferry", "PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
 			"Statement": assertions.Match_ArrayWith(&[]any{
 				map[string]any{
@@ -519,8 +539,8 @@ func TestSourceLeastPrivilege(t *testing.T) {
 					"arn:aws:iam::333333333333:role/ferry-replication",
 					"arn:aws:iam::444444444444:role/ferry-replication",
 				}
-				if !reflect.DeepEqual(actions, []string{"sts:AssumeRole"}) || !reflect.DeepEqual(res, want) {
-					t.Errorf("%s: %v on %v, want sts:AssumeRole on %v", fn, actions, res, want)
+				if !reflect.DeepEqual(actions, []string{"sts:AssumeRole", "sts:TagSession"}) || !reflect.DeepEqual(res, want) {
+					t.Errorf("%s: %v on %v, want sts:AssumeRole and sts:TagSession (its ferry-access tag) on %v", fn, actions, res, want)
 				}
 			}
 			if slices.Contains(actions, "ecr:BatchGetImage") {
@@ -574,16 +594,18 @@ func TestNagCatchesUnsuppressed(t *testing.T) {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
 	st := awscdk.NewStack(app, jsii.String("Probe"), nil)
 	NewDestinationRole(st, "Probe", DestinationRoleProps{
-		Role:            AccessRole{Name: "probe", Repositories: []string{"arn:aws:ecr:us-east-1:1:repository/x/*"}},
-		TrustedRoleARNs: []string{"arn:aws:iam::1:role/r"},
-		ExternalID:      "x",
+		Role:       AccessRole{Name: "probe", Repositories: []string{"arn:aws:ecr:us-east-1:1:repository/x/*"}},
+		Readers:    []string{"arn:aws:iam::1:role/r"},
+		Writers:    []string{"arn:aws:iam::1:role/w"},
+		ExternalID: "x",
 	})
 	// A second statement with a wildcard the role's suppression does not name.
 	st2 := awscdk.NewStack(app, jsii.String("Probe2"), nil)
 	r := NewDestinationRole(st2, "Probe", DestinationRoleProps{
-		Role:            AccessRole{Name: "probe", Repositories: []string{"arn:aws:ecr:us-east-1:1:repository/x"}},
-		TrustedRoleARNs: []string{"arn:aws:iam::1:role/r"},
-		ExternalID:      "x",
+		Role:       AccessRole{Name: "probe", Repositories: []string{"arn:aws:ecr:us-east-1:1:repository/x"}},
+		Readers:    []string{"arn:aws:iam::1:role/r"},
+		Writers:    []string{"arn:aws:iam::1:role/w"},
+		ExternalID: "x",
 	})
 	r.AddToPrincipalPolicy(registryLoginOn("arn:aws:ecr:us-east-1:1:repository/unlisted/*"))
 	awscdk.Aspects_Of(app).Add(newNag(), nil)

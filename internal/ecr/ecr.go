@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/ferry-dev/ferry/internal/credentials"
@@ -173,7 +174,18 @@ type Role struct {
 	ARN        string
 	ExternalID string
 	Session    string // role session name, 2-64 characters of [\w+=,.@-]
+	// Access is the session tag TagAccess to assume it with: AccessRead or
+	// AccessWrite. The destination role's trust lets each function assume
+	// it only with its own value, and writes only in AccessWrite sessions.
+	Access string
 }
+
+// The session tag with which Ferry's functions assume destination roles.
+const (
+	TagAccess   = "ferry-access"
+	AccessRead  = "read"  // AssumeRole, Verify: look, never write
+	AccessWrite = "write" // EnsureRepository, CopyImage
+)
 
 // Assume assumes role now (no cache) and returns its credentials. It is
 // what the AssumeRole step calls to prove the role can be assumed.
@@ -193,7 +205,7 @@ func (c *Clients) DestinationECR(ctx context.Context, account, region string, ro
 }
 
 func (c *Clients) cached(role Role) *aws.CredentialsCache {
-	key := role.ARN + "\x00" + role.ExternalID
+	key := role.ARN + "\x00" + role.ExternalID + "\x00" + role.Access
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.roles[key]
@@ -206,12 +218,16 @@ func (c *Clients) cached(role Role) *aws.CredentialsCache {
 
 func (c *Clients) provider(role Role) aws.CredentialsProvider {
 	return aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
-		out, err := c.sts.AssumeRole(ctx, &sts.AssumeRoleInput{
+		in := &sts.AssumeRoleInput{
 			RoleArn:         aws.String(role.ARN),
 			RoleSessionName: aws.String(role.Session),
 			ExternalId:      nonEmpty(role.ExternalID),
 			DurationSeconds: aws.Int32(900),
-		})
+		}
+		if role.Access != "" {
+			in.Tags = []ststypes.Tag{{Key: aws.String(TagAccess), Value: aws.String(role.Access)}}
+		}
+		out, err := c.sts.AssumeRole(ctx, in)
 		if err != nil {
 			return aws.Credentials{}, fmt.Errorf("assume role %s: %w", role.ARN, err)
 		}

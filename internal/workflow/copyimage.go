@@ -35,7 +35,7 @@ const copyReserve = 30 * time.Second
 func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, error) {
 	j := r.Job
 	log := jobLogger(c.log, j)
-	d, dstAPI, err := c.destinationECR(ctx, j)
+	d, dstAPI, err := c.destinationECR(ctx, j, ecr.AccessWrite)
 	if err != nil {
 		return r, err
 	}

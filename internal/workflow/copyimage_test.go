@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"errors"
+	"github.com/ferry-dev/ferry/internal/ecr"
 	"io"
 	"log"
 	"net/http"
@@ -232,6 +233,14 @@ func TestCopyImage(t *testing.T) {
 				}
 			}
 
+			w.roles.mu.Lock()
+			for _, ro := range w.roles.assumed {
+				if ro.Access != ecr.AccessWrite {
+					t.Errorf("CopyImage assumed %+v, want it for writing", ro)
+				}
+			}
+			w.roles.mu.Unlock()
+
 			// Again: the destination is up to date, nothing is written.
 			out, err = step.Handle(context.Background(), Replication{Job: w.job})
 			if err != nil || out.Copy.Status != string(imagecopy.StatusUnchanged) || out.Copy.BytesCopied != 0 {
@@ -282,9 +291,19 @@ func TestVerify(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, w)
 			}
+			w.roles.mu.Lock()
+			before := len(w.roles.assumed)
+			w.roles.mu.Unlock()
 			log, logs := testLogger()
 			out, err := NewVerify(log, testEnv(t), w.roles).Handle(context.Background(), Replication{Job: w.job})
 			assertNoSecrets(t, out, err, logs.String())
+			w.roles.mu.Lock()
+			for _, ro := range w.roles.assumed[before:] {
+				if ro.Access != ecr.AccessRead {
+					t.Errorf("Verify assumed %+v, want it for reading only", ro)
+				}
+			}
+			w.roles.mu.Unlock()
 			if tt.wantErr != nil {
 				if !errors.As(err, tt.wantErr) {
 					t.Fatalf("error %T %v, want %T", err, err, tt.wantErr)

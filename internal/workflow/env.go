@@ -110,7 +110,8 @@ func destination(cfg *config.Config, j Job) (config.Destination, error) {
 	return config.Destination{}, validationf("the deployed configuration does not send %s:%s to %s as %s (rule %q)", j.SourceRepository, j.Tag, j.Destination, j.Repository, j.Rule)
 }
 
-// role returns the destination role to assume for j.
-func role(cfg *config.Config, d config.Destination, j Job) ecr.Role {
-	return ecr.Role{ARN: d.RoleARN(), ExternalID: cfg.ExternalID, Session: sessionName(j.Execution)}
+// role returns the destination role to assume for j, for access
+// (ecr.AccessRead or ecr.AccessWrite).
+func role(cfg *config.Config, d config.Destination, j Job, access string) ecr.Role {
+	return ecr.Role{ARN: d.RoleARN(), ExternalID: cfg.ExternalID, Session: sessionName(j.Execution), Access: access}
 }

@@ -42,14 +42,14 @@ func newStep(logger *slog.Logger, env *Env, roles Roles) step {
 	return step{log: logger, cfg: env.Config, roles: roles}
 }
 
-// destinationECR assumes j's destination role and returns an ECR client in
-// the destination.
-func (s step) destinationECR(ctx context.Context, j Job) (config.Destination, ecr.API, error) {
+// destinationECR assumes j's destination role for access (ecr.AccessRead or
+// ecr.AccessWrite) and returns an ECR client in the destination.
+func (s step) destinationECR(ctx context.Context, j Job, access string) (config.Destination, ecr.API, error) {
 	d, err := destination(s.cfg, j)
 	if err != nil {
 		return d, nil, err
 	}
-	api, err := s.roles.DestinationECR(ctx, d.Account, d.Region, role(s.cfg, d, j))
+	api, err := s.roles.DestinationECR(ctx, d.Account, d.Region, role(s.cfg, d, j, access))
 	if err != nil {
 		return d, nil, classifyAWS(fmt.Sprintf("assume role %s for %s", d.RoleARN(), d.ID()), err)
 	}
@@ -72,7 +72,7 @@ func (a *AssumeRole) Handle(ctx context.Context, r Replication) (Replication, er
 	if err != nil {
 		return r, err
 	}
-	ro := role(a.cfg, d, r.Job)
+	ro := role(a.cfg, d, r.Job, ecr.AccessRead)
 	log := jobLogger(a.log, r.Job)
 	if _, err := a.roles.Assume(ctx, ro); err != nil {
 		err = classifyAWS(fmt.Sprintf("assume role %s in %s", ro.ARN, d.ID()), err)
@@ -111,7 +111,7 @@ func NewEnsureRepository(logger *slog.Logger, env *Env, roles Roles) *EnsureRepo
 
 // Handle is the Lambda handler.
 func (e *EnsureRepository) Handle(ctx context.Context, r Replication) (Replication, error) {
-	d, api, err := e.destinationECR(ctx, r.Job)
+	d, api, err := e.destinationECR(ctx, r.Job, ecr.AccessWrite)
 	if err != nil {
 		return r, err
 	}

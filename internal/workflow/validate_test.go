@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferry-dev/ferry/internal/ecr"
 	"slices"
 	"strings"
 	"testing"
@@ -144,8 +145,8 @@ func TestAssumeRole(t *testing.T) {
 			if out.Role == nil || *out.Role != want {
 				t.Errorf("role %+v, want %+v", out.Role, want)
 			}
-			if len(roles.assumed) != 1 || roles.assumed[0].ExternalID != "ext-123" {
-				t.Errorf("assumed %+v, want once with the external ID", roles.assumed)
+			if len(roles.assumed) != 1 || roles.assumed[0].ExternalID != "ext-123" || roles.assumed[0].Access != ecr.AccessRead {
+				t.Errorf("assumed %+v, want once with the external ID, for reading", roles.assumed)
 			}
 		})
 	}

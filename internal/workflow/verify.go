@@ -34,7 +34,7 @@ var cosignSuffixes = []string{".sig", ".att", ".sbom"}
 func (v *Verify) Handle(ctx context.Context, r Replication) (Replication, error) {
 	j := r.Job
 	log := jobLogger(v.log, j)
-	d, dstAPI, err := v.destinationECR(ctx, j)
+	d, dstAPI, err := v.destinationECR(ctx, j, ecr.AccessRead)
 	if err != nil {
 		return r, err
 	}
