@@ -54,9 +54,11 @@ var SourceActions = []string{
 	"ecr:ListImages",
 }
 
-// DestinationReadActions are what any Ferry session in a destination role
-// may do on the repositories its rules can write; DestinationWriteActions
-// only a session tagged ferry-access=write.
+// What a destination role may do on the repositories its rules can write:
+// DestinationReadActions in any Ferry session; the rest only in a session
+// tagged ferry-access=write, and the repository settings only on a
+// repository Ferry created and has not finished setting up (its
+// ferry:settings tag is pending), never on one it found.
 var (
 	DestinationReadActions = []string{
 		"ecr:BatchCheckLayerAvailability",
@@ -67,16 +69,16 @@ var (
 		"ecr:ListImages",
 		"ecr:ListTagsForResource",
 	}
-	DestinationWriteActions = []string{
+	DestinationPushActions = []string{
 		"ecr:CompleteLayerUpload",
-		"ecr:CreateRepository",
 		"ecr:InitiateLayerUpload",
 		"ecr:PutImage",
-		"ecr:PutLifecyclePolicy",
-		"ecr:SetRepositoryPolicy",
-		"ecr:TagResource",
 		"ecr:UploadLayerPart",
 	}
+	// DestinationCreateActions need the request to mark the repository
+	// pending; DestinationSetUpActions need the repository to be pending.
+	DestinationCreateActions = []string{"ecr:CreateRepository"}
+	DestinationSetUpActions  = []string{"ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:TagResource"}
 )
 
 // ViaECR is the kms:ViaService value of requests ECR makes for a caller,

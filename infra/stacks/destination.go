@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"maps"
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -26,18 +27,27 @@ type DestinationRoleProps struct {
 // roles, and only with Ferry's external id, and may only do what copying
 // into the rules' repositories takes.
 func NewDestinationRole(scope constructs.Construct, id string, p DestinationRoleProps) awsiam.Role {
+	// writes allows actions on the rules' repositories to write sessions
+	// only, under the further conditions given.
+	writes := func(sid string, actions []string, also map[string]any) awsiam.PolicyStatement {
+		cond := map[string]any{"aws:PrincipalTag/" + ecr.TagAccess: ecr.AccessWrite}
+		maps.Copy(cond, also)
+		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(sid),
+			Actions:    jsii.Strings(actions...),
+			Resources:  jsii.Strings(p.Role.Repositories...),
+			Conditions: &map[string]any{"StringEquals": cond},
+		})
+	}
 	statements := []awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("ReadRuleRepositories"),
 			Actions:   jsii.Strings(DestinationReadActions...),
 			Resources: jsii.Strings(p.Role.Repositories...),
 		}),
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String("WriteRuleRepositories"),
-			Actions:    jsii.Strings(DestinationWriteActions...),
-			Resources:  jsii.Strings(p.Role.Repositories...),
-			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/" + ecr.TagAccess: ecr.AccessWrite}},
-		}),
+		writes("PushToRuleRepositories", DestinationPushActions, nil),
+		writes("CreateRuleRepositories", DestinationCreateActions, map[string]any{"aws:RequestTag/" + ecr.SettingsTag: ecr.SettingsPending}),
+		writes("SetUpCreatedRepositories", DestinationSetUpActions, map[string]any{"aws:ResourceTag/" + ecr.SettingsTag: ecr.SettingsPending}),
 		registryLogin(),
 	}
 	appliesTo := []any{"Resource::*"}

@@ -429,9 +429,23 @@ func TestTwoRoleNames(t *testing.T) {
 					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
 				},
 				map[string]any{
-					"Sid": "WriteRuleRepositories", "Effect": "Allow", "Action": toAny(DestinationWriteActions),
+					"Sid": "PushToRuleRepositories", "Effect": "Allow", "Action": toAny(DestinationPushActions),
 					"Resource":  "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
 					"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/ferry-access": "write"}},
+				},
+				// Ferry creates repositories marked pending, and sets policies
+				// and tags only on those: never on a repository it found.
+				map[string]any{
+					"Sid": "CreateRuleRepositories", "Effect": "Allow", "Action": "ecr:CreateRepository",
+					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
+					"Condition": map[string]any{"StringEquals": map[string]any{
+						"aws:PrincipalTag/ferry-access": "write", "aws:RequestTag/ferry:settings": "pending"}},
+				},
+				map[string]any{
+					"Sid": "SetUpCreatedRepositories", "Effect": "Allow", "Action": toAny(DestinationSetUpActions),
+					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
+					"Condition": map[string]any{"StringEquals": map[string]any{
+						"aws:PrincipalTag/ferry-access": "write", "aws:ResourceTag/ferry:settings": "pending"}},
 				},
 				map[string]any{"Sid": "RegistryLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
 			},

@@ -180,6 +180,16 @@ type Role struct {
 	Access string
 }
 
+// SettingsTag is the resource tag with which Ferry marks a repository it
+// created: SettingsPending from CreateRepository until every configured
+// setting is in place, then SettingsApplied. The destination role may set
+// policies and tags only on a repository still marked pending.
+const (
+	SettingsTag     = "ferry:settings"
+	SettingsPending = "pending"
+	SettingsApplied = "applied"
+)
+
 // The session tag with which Ferry's functions assume destination roles.
 const (
 	TagAccess   = "ferry-access"

@@ -91,11 +91,12 @@ func (a *AssumeRole) Handle(ctx context.Context, r Replication) (Replication, er
 // completed after; if that fails half way, the next attempt (Retry, Redrive
 // or a new execution) finds the marker still pending and finishes the job.
 // A repository without the marker was not created by Ferry and is left as
-// it is. Reading the marker needs ecr:ListTagsForResource.
+// it is (the destination role cannot change its policies or tags).
+// Reading the marker needs ecr:ListTagsForResource.
 const (
-	SettingsTag     = "ferry:settings"
-	SettingsPending = "pending"
-	SettingsApplied = "applied"
+	SettingsTag     = ecr.SettingsTag
+	SettingsPending = ecr.SettingsPending
+	SettingsApplied = ecr.SettingsApplied
 )
 
 // EnsureRepository creates the destination repository with the configured
