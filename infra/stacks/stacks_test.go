@@ -249,7 +249,7 @@ func TestStateMachineSubstitutions(t *testing.T) {
 	src.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), &map[string]any{
 		"StateMachineType":     "STANDARD",
 		"TracingConfiguration": map[string]any{"Enabled": true},
-		"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{"Level": "ALL", "IncludeExecutionData": true}),
+		"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{"Level": "ALL", "IncludeExecutionData": false}),
 	})
 	sms := resources(b.json["Ferry"], "AWS::StepFunctions::StateMachine")
 	if len(sms) != 1 {

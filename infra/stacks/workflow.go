@@ -142,10 +142,14 @@ func NewWorkflow(scope constructs.Construct, id string, p WorkflowProps) (*Workf
 		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
 		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(asl))),
 		DefinitionSubstitutions: &jsiiSubs,
+		// Every state's events, without their input and output: the
+		// execution history in the console has those, and the approval
+		// task's input holds its task token, which should not be copied
+		// into a log group that more people may read.
 		Logs: &awsstepfunctions.LogOptions{
 			Destination:          logs,
 			Level:                awsstepfunctions.LogLevel_ALL,
-			IncludeExecutionData: jsii.Bool(true),
+			IncludeExecutionData: jsii.Bool(false),
 		},
 		TracingEnabled: jsii.Bool(true),
 	})

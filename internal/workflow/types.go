@@ -8,7 +8,9 @@
 // No type here carries a secret: credentials, registry tokens and the
 // approval key stay inside the Lambda that uses them. The one exception is
 // the approval task token, which only ApprovalRequest receives and which it
-// never logs or returns.
+// never logs or returns. Step Functions itself keeps it in the execution
+// history (the task's input), as it does for every callback task; the
+// state machine's log group gets events without their data, so not there.
 package workflow
 
 import (
