@@ -279,6 +279,12 @@ func TestParseErrors(t *testing.T) {
 			wantMsg: `"team//" cannot start a repository name`,
 		},
 		{
+			name:    "strip prefix that ends mid-part",
+			yaml:    func(*testing.T) string { return add(`        repository: {stripPrefix: team}`) },
+			wantPos: "12:35", wantField: "rules[0].destinations[0].repository.stripPrefix", wantErr: ErrInvalidValue,
+			wantMsg: `"team" ends in the middle of a name part, so team/app would become "/app"`,
+		},
+		{
 			name:    "role is an ARN",
 			yaml:    func(*testing.T) string { return add("        role: arn:aws:iam::222222222222:role/ferry") },
 			wantPos: "12:15", wantField: "rules[0].destinations[0].role", wantErr: ErrInvalidValue,

@@ -294,7 +294,7 @@ func (d *decoder) destination(n *yaml.Node, path string, source Source) (Destina
 		errs := len(d.errs)
 		if r, ok := d.object(v, join(path, "repository"), "a rename", "prefix", "stripPrefix"); ok {
 			dst.Repository.Prefix = d.namePrefix(r.get("prefix"), join(path, "repository.prefix"))
-			dst.Repository.StripPrefix = d.namePrefix(r.get("stripPrefix"), join(path, "repository.stripPrefix"))
+			dst.Repository.StripPrefix = d.stripPrefix(r.get("stripPrefix"), join(path, "repository.stripPrefix"))
 		}
 		renameOK = len(d.errs) == errs
 	}
@@ -360,6 +360,18 @@ func (d *decoder) namePrefix(n *yaml.Node, path string) string {
 		return ""
 	}
 	return s
+}
+
+// stripPrefix is a namePrefix that ends where a name part does ("/", "-",
+// "_" or "."): "team" would turn team/app into "/app", which no registry
+// takes, where "team/" gives "app".
+func (d *decoder) stripPrefix(n *yaml.Node, path string) string {
+	s := d.namePrefix(n, path)
+	if s == "" || strings.ContainsAny(s[len(s)-1:], "/-_.") {
+		return s
+	}
+	d.errorf(n, path, ErrInvalidValue, "%q ends in the middle of a name part, so %s/app would become \"/app\", which is not a repository name; end it with \"/\", \"-\", \"_\" or \".\" (e.g. %q)", s, s, s+"/")
+	return ""
 }
 
 func (d *decoder) settings(n *yaml.Node, path, region string) RepositorySettings {
