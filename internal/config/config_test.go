@@ -430,6 +430,12 @@ func TestParseErrors(t *testing.T) {
 			wantMsg: "invalid YAML:",
 		},
 		{
+			name:    "tab indentation",
+			yaml:    func(*testing.T) string { return add("\trole: x") },
+			wantPos: "11:0", wantField: "", wantErr: ErrSyntax,
+			wantMsg: "(line 12 is indented with a tab; YAML indents with spaces only)",
+		},
+		{
 			name:    "empty file",
 			yaml:    func(*testing.T) string { return "" },
 			wantPos: "0:0", wantField: "", wantErr: ErrMissingField,

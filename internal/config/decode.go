@@ -17,7 +17,7 @@ import (
 // with defaults filled in. On failure it returns every problem found, each a
 // *Error, joined with errors.Join and sorted by position.
 func Parse(file string, data []byte) (*Config, error) {
-	d := &decoder{file: file}
+	d := &decoder{file: file, src: data}
 	cfg := d.parse(data)
 	if len(d.errs) > 0 {
 		slices.SortStableFunc(d.errs, func(a, b *Error) int {
@@ -47,6 +47,7 @@ func Parse(file string, data []byte) (*Config, error) {
 // position and every problem is collected rather than the first one only.
 type decoder struct {
 	file    string
+	src     []byte // the file's contents, to explain syntax errors
 	errs    []*Error
 	aliases int                 // alias dereferences so far, bounded against alias bombs
 	merging map[*yaml.Node]bool // mappings being merged (<<), against cycles
@@ -105,8 +106,26 @@ func (d *decoder) syntax(err error) {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = "invalid YAML: " + m[2]
+		// The parser names the line of the tab or the one before it.
+		for _, l := range []int{e.Line, e.Line + 1} {
+			if d.tabIndented(l) {
+				e.Msg += fmt.Sprintf(" (line %d is indented with a tab; YAML indents with spaces only)", l)
+				break
+			}
+		}
 	}
 	d.errs = append(d.errs, e)
+}
+
+// tabIndented reports whether line (1-based) of the file starts with a tab
+// among its indentation.
+func (d *decoder) tabIndented(line int) bool {
+	lines := bytes.Split(d.src, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return false
+	}
+	indent := lines[line-1][:len(lines[line-1])-len(bytes.TrimLeft(lines[line-1], " \t"))]
+	return bytes.IndexByte(indent, '\t') >= 0
 }
 
 // resolve follows aliases.
