@@ -317,6 +317,12 @@ func TestParseErrors(t *testing.T) {
 			wantMsg: `is "yes"; want true or false`,
 		},
 		{
+			name:    "boolean setting quoted",
+			yaml:    func(*testing.T) string { return add("        settings:", `          tagImmutability: "true"`) },
+			wantPos: "13:28", wantField: "rules[0].destinations[0].settings.tagImmutability", wantErr: ErrInvalidValue,
+			wantMsg: `is the quoted string "true"; want true or false, without quotes`,
+		},
+		{
 			name:    "unknown settings key",
 			yaml:    func(*testing.T) string { return add("        settings:", "          immutable: true") },
 			wantPos: "13:11", wantField: "rules[0].destinations[0].settings.immutable", wantErr: ErrUnknownField,

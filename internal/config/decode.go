@@ -311,6 +311,10 @@ func (d *decoder) str(n *yaml.Node, path, want string) (string, bool) {
 
 func (d *decoder) boolean(n *yaml.Node, path string) bool {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		if _, err := strconv.ParseBool(n.Value); err == nil && n.Kind == yaml.ScalarNode && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			d.errorf(n, path, ErrInvalidValue, "is the quoted string %s; want true or false, without quotes", describe(n))
+			return false
+		}
 		d.errorf(n, path, ErrInvalidValue, "is %s; want true or false", describe(n))
 		return false
 	}
