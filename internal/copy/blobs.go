@@ -229,29 +229,56 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	if err := r.takeSlot(ctx, t); err != nil {
 		return abandon(err)
 	}
-	body, err := r.src.getBlob(ctx, b)
+	// Neither a source that stops sending nor a destination that stops
+	// taking may hold the others up for ever: each has r.c.stall to make
+	// progress, or its request is cancelled.
+	stall := r.c.stall
+	srcCtx, srcCancel := context.WithCancelCause(ctx)
+	defer srcCancel(nil)
+	body, err := r.src.getBlob(srcCtx, b)
 	if err != nil {
 		<-r.slots
 		return abandon(err)
 	}
+	srcStalled := fmt.Errorf("blob %s@%s: the source sent nothing for %s: %w", r.src, b.Digest, stall, ErrStalled)
+	srcWatch := time.AfterFunc(stall, func() { srcCancel(srcStalled) })
+	srcWatch.Stop() // runs only while a read waits for the source
+	defer srcWatch.Stop()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bodies := make([]*chunkBody, len(live))
 	upErrs := make([]error, len(live))
+	watches := make([]*time.Timer, len(live))
 	var uploads sync.WaitGroup
 	for k, i := range live {
 		up := newChunkBody()
 		bodies[k] = up
 		j := targets[i]
+		upCtx, upCancel := context.WithCancelCause(ctx)
+		stalled := fmt.Errorf("upload blob %s to %s: the registry took nothing for %s: %w", b.Digest, j.repo, stall, ErrStalled)
+		up.watch, up.stall = time.AfterFunc(stall, func() { upCancel(stalled) }), stall
+		up.watch.Stop() // runs only while a chunk waits to be written
+		watches[k] = up.watch
 		uploads.Go(func() {
-			upErrs[k] = j.repo.upload(ctx, locs[i], up, b)
+			defer upCancel(nil)
+			upErrs[k] = j.repo.upload(upCtx, locs[i], up, b)
+			if context.Cause(upCtx) == stalled {
+				upErrs[k] = stalled
+			}
 			up.Close() // unblock the tee if the upload ended early
 		})
 	}
-	srcErr := r.tee(body, b, bodies)
+	srcErr := r.tee(progressReader{body, srcWatch, stall}, b, bodies)
+	srcWatch.Stop()
+	if context.Cause(srcCtx) == srcStalled {
+		srcErr = srcStalled
+	}
 	body.Close()
-	for _, w := range bodies {
+	for k, w := range bodies {
+		// Every chunk is written: what is left is the registry's answer,
+		// which the transport's ResponseHeaderTimeout bounds.
+		watches[k].Stop()
 		w.finish(srcErr)
 	}
 	<-r.slots // the bytes are sent; the commits need no slot
@@ -275,6 +302,20 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 }
 
 var errUploadEnded = errors.New("upload ended")
+
+// progressReader runs a watchdog for as long as each read waits: the time
+// the tee spends handing chunks to slow destinations is not the source's.
+type progressReader struct {
+	r     io.Reader
+	watch *time.Timer
+	stall time.Duration
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	p.watch.Reset(p.stall)
+	defer p.watch.Stop()
+	return p.r.Read(b)
+}
 
 // tee copies src to every writer, chunk by chunk: the next chunk is read
 // while the writers take the current one, so memory stays at two chunks per

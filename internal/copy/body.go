@@ -3,6 +3,7 @@ package copy
 import (
 	"io"
 	"sync"
+	"time"
 )
 
 // chunkBody is the body of one blob upload, fed chunk by chunk by the tee.
@@ -18,6 +19,10 @@ type chunkBody struct {
 	once   sync.Once
 	end    error  // why the chunks stopped; nil means the blob is complete
 	rest   []byte // Read's unread part of the current chunk
+	// watch, if set, runs while a chunk waits to be written: a registry that
+	// takes nothing for stall has its upload cancelled.
+	watch *time.Timer
+	stall time.Duration
 }
 
 func newChunkBody() *chunkBody {
@@ -27,6 +32,10 @@ func newChunkBody() *chunkBody {
 // send hands p to the upload and waits until it is written. It fails if
 // the upload has stopped.
 func (b *chunkBody) send(p []byte) error {
+	if b.watch != nil {
+		b.watch.Reset(b.stall)
+		defer b.watch.Stop()
+	}
 	select {
 	case b.chunks <- p:
 	case <-b.done:

@@ -70,6 +70,12 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			ue.URL = withoutQuery(ue.URL)
 		}
+		// The transport's own timeouts (no answer in time) say they are a
+		// DeadlineExceeded, which is final when it is the caller's: mark
+		// these as the passing faults they are.
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (%w)", err, errNoAnswer)
+		}
 		if errors.Is(err, http.ErrSchemeMismatch) {
 			return nil, fmt.Errorf("%s in %s: %w (the registry speaks plain HTTP, not HTTPS)", op, r, err)
 		}

@@ -31,6 +31,10 @@ const DefaultJobs = 4
 // chunkSize is the unit a blob is streamed in; two chunks per blob in flight.
 const chunkSize = 256 << 10
 
+// DefaultStallTimeout is how long a blob's source may send nothing, or a
+// destination take nothing, before its request is cancelled (and retried).
+const DefaultStallTimeout = 2 * time.Minute
+
 // metaJobs bounds concurrent small requests (manifest and blob checks).
 const metaJobs = 16
 
@@ -45,6 +49,7 @@ type Copier struct {
 	plainHTTP bool
 	progress  *Progress
 	onWrite   func()
+	stall     time.Duration
 }
 
 // Option configures a Copier.
@@ -60,8 +65,22 @@ func WithJobs(n int) Option {
 	}
 }
 
+// WithStallTimeout sets how long a blob's source may send nothing, or a
+// destination take nothing, before that request is cancelled and retried
+// (default DefaultStallTimeout). The other destinations go on meanwhile.
+// The default transport waits 2.5 times as long for a registry to answer
+// a request it has been sent in full.
+func WithStallTimeout(d time.Duration) Option {
+	return func(c *Copier) {
+		if d > 0 {
+			c.stall = d
+		}
+	}
+}
+
 // WithTransport sets the HTTP transport (default: a clone of
-// http.DefaultTransport with compression off and enough idle connections).
+// http.DefaultTransport with compression off, enough idle connections, and
+// a wait for an answer, once a request is sent, of 2.5 stall timeouts).
 func WithTransport(rt http.RoundTripper) Option { return func(c *Copier) { c.rt = rt } }
 
 // WithKeychain sets where credentials come from when a Source or Destination
@@ -100,7 +119,7 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true}
+	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout}
 	for _, o := range opts {
 		o(c)
 	}
@@ -108,6 +127,9 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DisableCompression = true // blobs must arrive byte for byte
 		t.MaxIdleConnsPerHost = c.jobs + metaJobs
+		// The wait for an answer once a request is sent (a commit that
+		// syncs the blob included): 5 minutes with the default stall timeout.
+		t.ResponseHeaderTimeout = c.stall * 5 / 2
 		c.rt = t
 	}
 	return c

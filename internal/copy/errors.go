@@ -19,6 +19,10 @@ var (
 	// ErrUnsupportedManifest means the manifest's media type cannot be copied
 	// digest for digest (for example Docker schema 1).
 	ErrUnsupportedManifest = errors.New("unsupported manifest")
+	// ErrStalled means a registry stopped sending or taking a blob's bytes
+	// for longer than the stall timeout (WithStallTimeout); the request was
+	// cancelled, and a retry may succeed.
+	ErrStalled = errors.New("no progress")
 	// ErrInvalidManifest means a manifest references something by a digest
 	// that is not sha256, or with a negative size.
 	ErrInvalidManifest = errors.New("invalid manifest")

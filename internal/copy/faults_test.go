@@ -1,14 +1,17 @@
 package copy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // cutAfter answers a blob GET with its headers and the first n bytes of
@@ -246,5 +249,105 @@ func TestErrorsDoNotCarryPresignedURLs(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "/bucket/layer?…") {
 		t.Errorf("error %q does not name the URL that failed", err)
+	}
+}
+
+// A destination that stops taking a blob's bytes, or takes them all and
+// never answers, is given up on (and retried), and the other destinations
+// go on meanwhile.
+func TestStalledDestinationDoesNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		readAll bool
+		want    string
+	}{
+		{"takes nothing", false, "took nothing for 200ms"},
+		{"never answers", true, "timeout awaiting response headers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src, good := newTestRegistry(t, true), newTestRegistry(t, true)
+			stuck := newTestRegistryOn(t, true, smallReceiveBuffers)
+			// A layer bigger than what socket buffers then hold: a registry
+			// that reads none of it blocks the sender.
+			src.pushManifest("app", "v1", mtOCIManifest, src.pushImage("app", ociTypes, 45, 1, 8<<20))
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) }) // before the servers close
+			var stalled atomic.Int32
+			stuck.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPatch {
+					return false
+				}
+				// The config blob goes through; the layer gets stuck.
+				head := make([]byte, 64<<10)
+				n, err := io.ReadFull(r.Body, head)
+				if err != nil {
+					r.Body = io.NopCloser(bytes.NewReader(head[:n]))
+					return false
+				}
+				stalled.Add(1)
+				if tc.readAll {
+					io.Copy(io.Discard, r.Body)
+				}
+				select { // answer nothing
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return true
+			})
+			done := make(chan struct{})
+			var results []Result
+			var err error
+			go func() {
+				defer close(done)
+				results, err = copyOne(t, testCopier(WithStallTimeout(200*time.Millisecond)), src.ref("app:v1"),
+					Destination{Ref: good.ref("app:v1")}, Destination{Ref: stuck.ref("app:v1")})
+			}()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Copy did not return: a stuck destination holds it up")
+			}
+			if err == nil || results[0].Status != StatusCopied || results[1].Status != StatusFailed {
+				t.Fatalf("results %+v, error %v; want the good destination copied and the stuck one failed", results, err)
+			}
+			if !strings.Contains(results[1].Error, tc.want) {
+				t.Errorf("stuck destination's error = %v, want it to say %q", results[1].Err, tc.want)
+			}
+			if n := int(stalled.Load()); n != testCopier().backoff.Attempts {
+				t.Errorf("%d uploads of the layer to the stuck destination, want %d: a stall is retried", n, testCopier().backoff.Attempts)
+			}
+		})
+	}
+}
+
+// A source that stops sending a blob is given up on after the stall
+// timeout, with an error that says so.
+func TestStalledSourceIsGivenUp(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 46)
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte("the first few bytes"))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // then nothing
+			return true
+		}
+		return false
+	})
+	start := time.Now()
+	_, err := copyOne(t, testCopier(WithStallTimeout(200*time.Millisecond)), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "the source sent nothing for 200ms") {
+		t.Errorf("error = %v, want ErrStalled saying the source sent nothing", err)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("took %s to give up on a stalled source", took)
+	}
+	if got := dst.manifestDigest("app", "v1"); got != "" {
+		t.Errorf("tag written (%s) although no blob arrived", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -39,9 +40,16 @@ type testRegistry struct {
 
 func newTestRegistry(t *testing.T, referrers bool) *testRegistry {
 	t.Helper()
+	return newTestRegistryOn(t, referrers, nil)
+}
+
+// newTestRegistryOn is newTestRegistry with its listener wrapped by wrap
+// (nil: as it is).
+func newTestRegistryOn(t *testing.T, referrers bool, wrap func(net.Listener) net.Listener) *testRegistry {
+	t.Helper()
 	tr := &testRegistry{t: t, counts: map[string]int{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(referrers))
-	tr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tr.mu.Lock()
 		tr.counts[r.Method+" "+kind(r.URL.Path)]++
 		if r.Method == http.MethodPut && kind(r.URL.Path) == "manifests" {
@@ -57,9 +65,28 @@ func newTestRegistry(t *testing.T, referrers bool) *testRegistry {
 		}
 		h.ServeHTTP(w, r)
 	}))
+	if wrap != nil {
+		tr.srv.Listener = wrap(tr.srv.Listener)
+	}
+	tr.srv.Start()
 	t.Cleanup(tr.srv.Close)
 	tr.host = strings.TrimPrefix(tr.srv.URL, "http://")
 	return tr
+}
+
+// smallReceiveBuffers makes every connection the listener accepts take at
+// most 32 KiB into its receive buffer, so a server that reads nothing
+// stops its client's writes after a few MiB, not tens of them.
+func smallReceiveBuffers(l net.Listener) net.Listener { return smallBufListener{l} }
+
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(32 << 10)
+	}
+	return c, err
 }
 
 // mount answers 201 when the blob is in the other repository, or returns

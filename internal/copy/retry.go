@@ -62,14 +62,21 @@ func (b Backoff) retry(ctx context.Context, op func() error) error {
 // retryable reports whether a fresh try may succeed: throttling, server
 // errors, and broken or timed-out connections. Anything else (4xx, digest
 // mismatches, cancellation) fails fast.
+// errNoAnswer marks a request the transport gave up on because the
+// registry did not answer in time (not because the caller's context ended).
+var errNoAnswer = errors.New("the registry did not answer in time")
+
 func retryable(err error) bool {
+	if errors.Is(err, errNoAnswer) {
+		return true
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	if errors.Is(err, ErrDigestMismatch) {
 		return false
 	}
-	if errors.Is(err, errTokenRenewed) {
+	if errors.Is(err, errTokenRenewed) || errors.Is(err, ErrStalled) {
 		return true
 	}
 	var re *RegistryError
