@@ -201,21 +201,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *recordPath != "" {
 			hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s)", *cfgPath, *recordPath)
 		}
-		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, causeMessage(ex.Cause), hint)
+		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, runner.CauseText(ex.Cause), hint)
 	}
 	return nil
-}
-
-// causeMessage is the message of a Lambda error's cause, which Step
-// Functions keeps as the JSON the function returned, or the cause as it is.
-func causeMessage(cause string) string {
-	var e struct {
-		Message string `json:"errorMessage"`
-	}
-	if json.Unmarshal([]byte(cause), &e) == nil && e.Message != "" {
-		return e.Message
-	}
-	return cause
 }
 
 // readExecution reads an execution --record or --json wrote.

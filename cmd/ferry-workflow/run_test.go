@@ -149,15 +149,15 @@ func TestApprovalNotices(t *testing.T) {
 	}
 }
 
-func TestCauseMessage(t *testing.T) {
+func TestCauseText(t *testing.T) {
 	t.Parallel()
 	for cause, want := range map[string]string{
 		`{"errorMessage":"2 of 3 destinations failed","errorType":"ReplicationFailed"}`: "2 of 3 destinations failed",
 		"States.Timeout": "States.Timeout",
 		`{"other":1}`:    `{"other":1}`,
 	} {
-		if got := causeMessage(cause); got != want {
-			t.Errorf("causeMessage(%q) = %q, want %q", cause, got, want)
+		if got := runner.CauseText(cause); got != want {
+			t.Errorf("CauseText(%q) = %q, want %q", cause, got, want)
 		}
 	}
 }

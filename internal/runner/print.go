@@ -97,10 +97,10 @@ func (p *Printer) Observe(ev Event) {
 		fmt.Fprintf(p.w, "%s%s↻ %-22s retrying (%s)\n", indent, pad(label, idx), ev.State.Name, ev.Error)
 	case "StateFailed":
 		if ev.State.Name == precheckState && ev.Error == "VerificationError" {
-			fmt.Fprintf(p.w, "%s%s– %-22s no: %s\n", indent, pad(label, idx), ev.State.Name, causeText(ev.CauseString()))
+			fmt.Fprintf(p.w, "%s%s– %-22s no: %s\n", indent, pad(label, idx), ev.State.Name, CauseText(ev.CauseString()))
 			return
 		}
-		fmt.Fprintf(p.w, "%s%s✗ %-22s %s: %s\n", indent, pad(label, idx), ev.State.Name, ev.Error, causeText(ev.CauseString()))
+		fmt.Fprintf(p.w, "%s%s✗ %-22s %s: %s\n", indent, pad(label, idx), ev.State.Name, ev.Error, CauseText(ev.CauseString()))
 		if ev.State.Name == settleState && ev.Error == "ReplicationFailed" {
 			fmt.Fprintf(p.w, "%s  → the other destinations are done; a redrive replicates only the failed ones again\n", indent)
 		}
@@ -113,7 +113,7 @@ func (p *Printer) Observe(ev Event) {
 	case "ExecutionSucceeded":
 		fmt.Fprintf(p.w, "  ● Execution succeeded\n")
 	case "ExecutionFailed":
-		fmt.Fprintf(p.w, "  ● Execution failed: %s: %s\n", ev.Error, causeText(ev.CauseString()))
+		fmt.Fprintf(p.w, "  ● Execution failed: %s: %s\n", ev.Error, CauseText(ev.CauseString()))
 	}
 }
 
@@ -161,8 +161,9 @@ func round(d time.Duration) string {
 	return fmt.Sprintf("%.1fs", d.Seconds())
 }
 
-// causeText shortens a Lambda error document to its message.
-func causeText(c string) string {
+// CauseText shortens a Lambda error document (the cause Step Functions
+// keeps of a function's error) to its message; any other cause is as it is.
+func CauseText(c string) string {
 	var doc struct {
 		ErrorMessage string `json:"errorMessage"`
 	}
