@@ -193,6 +193,7 @@ func gist(state string, out json.RawMessage) string {
 		} `json:"role"`
 		Copy *struct {
 			Status      string `json:"status"`
+			Reason      string `json:"reason"`
 			BytesCopied int64  `json:"bytesCopied"`
 			BlobsCopied int    `json:"blobsCopied"`
 			Manifests   int    `json:"manifestsWritten"`
@@ -245,9 +246,15 @@ func gist(state string, out json.RawMessage) string {
 			if c.Status == "unchanged" {
 				return "unchanged: everything was already there, nothing written"
 			}
+			if c.Status == "superseded" {
+				return "superseded: " + c.Reason
+			}
 			return fmt.Sprintf("copied %s: %d blobs, %d manifests, %d referrers", bytesText(c.BytesCopied), c.BlobsCopied, c.Manifests, c.Referrers)
 		}
 	case "Verify", "Already replicated?":
+		if c := v.Copy; c != nil && c.Status == "superseded" {
+			return "nothing to verify (superseded)"
+		}
 		if x := v.Verify; x != nil {
 			return fmt.Sprintf("tag → %s; %d manifests, %d blobs, %d referrers present", short(x.Digest), x.Manifests, x.Blobs, x.Referrers)
 		}

@@ -8,6 +8,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
 	"github.com/ferry-dev/ferry/internal/config"
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
@@ -42,6 +46,17 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	src, dst, err := login(ctx, c.roles, c.cfg.Source.Account, c.cfg.Source.Region, dstAPI, d.Account)
 	if err != nil {
 		return r, err
+	}
+	// The tag may have moved on since Validate (a later push while this run
+	// waited for an approval): writing this digest under it now would undo
+	// the later push's copy.
+	if now, err := c.sourceTag(ctx, j); err != nil {
+		return r, err
+	} else if now != "" && now != j.Digest {
+		r.Copy = &CopyResult{Status: StatusSuperseded, Digest: j.Digest, Image: j.Repository + ":" + j.Tag,
+			Reason: fmt.Sprintf("the source tag %s:%s now points at %s, a later push whose own run copies it; nothing written", j.SourceRepository, j.Tag, now)}
+		log.InfoContext(ctx, "superseded", slog.String("reason", r.Copy.Reason))
+		return r, nil
 	}
 	srcRef, err := imageref.Parse(src.Host + "/" + j.SourceRepository + "@" + j.Digest)
 	if err != nil {
@@ -97,6 +112,26 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	log.InfoContext(ctx, "image copied", slog.String("status", r.Copy.Status), slog.Int64("bytes", r.Copy.BytesCopied),
 		slog.Int("blobs_copied", r.Copy.BlobsCopied), slog.Int("manifests_written", r.Copy.ManifestsWritten), slog.Int64("duration_ms", r.Copy.DurationMs))
 	return r, nil
+}
+
+// sourceTag is the digest j's tag points at in the source now ("" when the
+// tag is gone: then the pushed image is still what is copied).
+func (c *CopyImage) sourceTag(ctx context.Context, j Job) (string, error) {
+	out, err := c.roles.ECR(c.cfg.Source.Account, c.cfg.Source.Region).DescribeImages(ctx, &awsecr.DescribeImagesInput{
+		RegistryId:     aws.String(c.cfg.Source.Account),
+		RepositoryName: aws.String(j.SourceRepository),
+		ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(j.Tag)}},
+	})
+	var nf *ecrtypes.ImageNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		return "", nil
+	case err != nil:
+		return "", classifyAWS(fmt.Sprintf("read %s:%s in source %s", j.SourceRepository, j.Tag, c.cfg.Source.ID()), err)
+	case len(out.ImageDetails) == 0:
+		return "", nil
+	}
+	return aws.ToString(out.ImageDetails[0].ImageDigest), nil
 }
 
 // login gets registry tokens for the source (own role) and the destination.

@@ -98,6 +98,7 @@ func newCopyWorld(t *testing.T) *copyWorld {
 	w.roles = &fakeRoles{ecr: map[string]*fakeECR{"111111111111/us-east-1": w.srcECR, prodID: w.dstECR}}
 	w.job = testJob(prodID)
 	w.job.Digest = d.String()
+	w.srcECR.addImage("team/app", d.String(), "release-1.0") // what the source's tag points at
 	return w
 }
 
@@ -134,14 +135,18 @@ func isManifestPut(r *http.Request) bool {
 func TestCopyImage(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		setup   func(t *testing.T, w *copyWorld)
-		wantErr any
+		name           string
+		setup          func(t *testing.T, w *copyWorld)
+		wantErr        any
+		wantSuperseded bool
 	}{
 		{name: "copied"},
 		{name: "tag taken by another image, onExistingTag fail", setup: func(t *testing.T, w *copyWorld) {
 			w.dst.push(t, "team/app:release-1.0")
 		}, wantErr: new(*ConflictError)},
+		{name: "source tag moved on to a later push (superseded)", setup: func(t *testing.T, w *copyWorld) {
+			w.srcECR.addImage("team/app", digestA, "release-1.0") // the tag now points at another image
+		}, wantSuperseded: true},
 		{name: "a job that says overwrite where the configuration says fail", setup: func(t *testing.T, w *copyWorld) {
 			w.dst.push(t, "team/app:release-1.0")
 			w.job.OnExistingTag = "overwrite"
@@ -210,6 +215,17 @@ func TestCopyImage(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.wantSuperseded {
+				if out.Copy == nil || out.Copy.Status != StatusSuperseded || !strings.Contains(out.Copy.Reason, digestA) {
+					t.Fatalf("copy %+v, want superseded naming the digest the tag points at now", out.Copy)
+				}
+				w.dst.mu.Lock()
+				if n := len(w.dst.auth); n != 0 {
+					t.Errorf("%d requests to the destination registry for a superseded copy", n)
+				}
+				w.dst.mu.Unlock()
+				return
 			}
 			c := out.Copy
 			if c == nil || c.Status != string(imagecopy.StatusCopied) || c.Digest != w.job.Digest || c.BytesCopied == 0 || c.Image != "team/app:release-1.0" {

@@ -145,6 +145,8 @@ func outcome(r Replication) DestinationOutcome {
 		o.Status, o.Error, o.Reason = failureStatus(r), r.Error.Error, causeMessage(r.Error.Cause)
 	case r.Copy == nil && r.Verify != nil && r.Verify.Verified:
 		o.Status, o.Reason = StatusUnchanged, "already complete in the destination; no approval needed"
+	case r.Copy != nil && r.Copy.Status == StatusSuperseded:
+		o.Status, o.Reason = StatusSuperseded, r.Copy.Reason
 	case r.Copy != nil && r.Copy.Status == StatusUnchanged:
 		o.Status, o.DurationMs = StatusUnchanged, r.Copy.DurationMs
 	case r.Copy != nil:

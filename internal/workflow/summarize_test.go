@@ -88,3 +88,21 @@ func TestSummarizeAndSettleAcrossARedrive(t *testing.T) {
 		t.Errorf("settle of a successful summary: %v, want a ValidationError", err)
 	}
 }
+
+// A destination whose copy was superseded (the source tag moved on to a
+// later push) is not a failure, and its reason is in the summary.
+func TestSupersededIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	reason := "the source tag team/app:release-1.0 now points at sha256:bbb…, a later push whose own run copies it; nothing written"
+	o := outcome(Replication{Job: testJob(mirrorID), Copy: &CopyResult{Status: StatusSuperseded, Reason: reason}})
+	if o.Status != StatusSuperseded || o.Reason != reason || isFailure(o.Status) {
+		t.Errorf("outcome %+v, want superseded with its reason, not a failure", o)
+	}
+	// Verify has nothing to check: it neither assumes a role nor reads.
+	roles := &fakeRoles{}
+	r := Replication{Job: testJob(mirrorID), Copy: &CopyResult{Status: StatusSuperseded, Reason: reason}}
+	out, err := NewVerify(slog0(), testEnv(t), roles).Handle(context.Background(), r)
+	if err != nil || out.Verify != nil || len(roles.assumed) != 0 {
+		t.Errorf("Verify of a superseded copy: %+v, %v, assumed %v; want it passed through untouched", out.Verify, err, roles.assumed)
+	}
+}

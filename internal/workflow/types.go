@@ -151,7 +151,8 @@ const (
 
 // CopyResult is what CopyImage did.
 type CopyResult struct {
-	Status           string `json:"status"` // "copied" or "unchanged"
+	Status           string `json:"status"`           // "copied", "unchanged" or "superseded"
+	Reason           string `json:"reason,omitempty"` // why superseded
 	Digest           string `json:"digest"`
 	MediaType        string `json:"mediaType,omitempty"`
 	Image            string `json:"image"` // destination reference
@@ -231,5 +232,9 @@ const (
 	StatusUnchanged = "unchanged"
 	StatusFailed    = "failed"
 	StatusRejected  = "rejected"
-	StatusTimedOut  = "approval timed out"
+	// StatusSuperseded: the source tag moved to another image before the
+	// copy (a later push, whose own run copies that), so nothing was
+	// written; not a failure.
+	StatusSuperseded = "superseded"
+	StatusTimedOut   = "approval timed out"
 )

@@ -34,6 +34,9 @@ var cosignSuffixes = []string{".sig", ".att", ".sbom"}
 func (v *Verify) Handle(ctx context.Context, r Replication) (Replication, error) {
 	j := r.Job
 	log := jobLogger(v.log, j)
+	if r.Copy != nil && r.Copy.Status == StatusSuperseded {
+		return r, nil // nothing was written, so nothing to verify
+	}
 	d, dstAPI, err := v.destinationECR(ctx, j, ecr.AccessRead)
 	if err != nil {
 		return r, err
