@@ -77,8 +77,14 @@ var (
 	}
 	// DestinationCreateActions need the request to mark the repository
 	// pending; DestinationSetUpActions need the repository to be pending.
+	// ecr:TagResource cannot be held to pending repositories: ECR checks it
+	// for the tags CreateRepository sets, when the repository has no tags
+	// yet. So the marker keeps EnsureRepository's mistakes off repositories
+	// Ferry found; it does not stop a compromised write session, which
+	// could tag one pending first.
 	DestinationCreateActions = []string{"ecr:CreateRepository"}
-	DestinationSetUpActions  = []string{"ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:TagResource"}
+	DestinationSetUpActions  = []string{"ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy"}
+	DestinationTagActions    = []string{"ecr:TagResource"}
 )
 
 // ViaECR is the kms:ViaService value of requests ECR makes for a caller,

@@ -48,6 +48,7 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 		writes("PushToRuleRepositories", DestinationPushActions, nil),
 		writes("CreateRuleRepositories", DestinationCreateActions, map[string]any{"aws:RequestTag/" + ecr.SettingsTag: ecr.SettingsPending}),
 		writes("SetUpCreatedRepositories", DestinationSetUpActions, map[string]any{"aws:ResourceTag/" + ecr.SettingsTag: ecr.SettingsPending}),
+		writes("TagRuleRepositories", DestinationTagActions, nil),
 		registryLogin(),
 	}
 	appliesTo := []any{"Resource::*"}

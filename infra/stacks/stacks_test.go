@@ -447,6 +447,13 @@ func TestTwoRoleNames(t *testing.T) {
 					"Condition": map[string]any{"StringEquals": map[string]any{
 						"aws:PrincipalTag/ferry-access": "write", "aws:ResourceTag/ferry:settings": "pending"}},
 				},
+				// CreateRepository's tags are checked as ecr:TagResource
+				// before the repository has any: no resource tag condition.
+				map[string]any{
+					"Sid": "TagRuleRepositories", "Effect": "Allow", "Action": "ecr:TagResource",
+					"Resource":  "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
+					"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/ferry-access": "write"}},
+				},
 				map[string]any{"Sid": "RegistryLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
 			},
 		}}},
