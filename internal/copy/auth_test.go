@@ -337,8 +337,10 @@ func TestTokenRenewedBeforeAStream(t *testing.T) {
 	// the registry holds it.
 	src.pushManifest("app", "v1", mtOCIManifest, src.pushImage("app", ociTypes, 32, 1, 8<<20))
 	var first sync.Once
-	tr := newTokenRegistry(dst, 300*time.Millisecond, 1, false, func() {
-		first.Do(func() { time.Sleep(500 * time.Millisecond) }) // the next blob's token runs out
+	// Tokens live 2 s (the service says 1 s, so Ferry renews before every
+	// stream); the first stream is held 2.5 s, past the next blob's token.
+	tr := newTokenRegistry(dst, 2*time.Second, 1, false, func() {
+		first.Do(func() { time.Sleep(2500 * time.Millisecond) })
 	})
 	auth := &credentials.Credential{Username: "me", Password: "pw"}
 	if _, err := testCopier(WithJobs(1)).Copy(t.Context(), Source{Ref: src.ref("app:v1")}, []Destination{{Ref: dst.ref("app:v1"), Auth: auth}}); err != nil {

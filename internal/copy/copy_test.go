@@ -368,9 +368,11 @@ func TestCancellation(t *testing.T) {
 		t.Errorf("cancelled copy left tag pointing at %s", got)
 	}
 	// The blob that was streaming and the one whose session was opened ahead
-	// (unless the cancel came first) both cancel their sessions.
-	if started, cancelled := dst.count("POST uploads"), dst.count("DELETE uploads"); started == 0 || cancelled != started {
-		t.Errorf("%d upload sessions started, %d cancelled; want every one cancelled", started, cancelled)
+	// both cancel their sessions. A POST still in flight when the cancel
+	// comes opens a session whose location Ferry never learns (the registry
+	// expires it): at most one, the one blob ahead.
+	if started, cancelled := dst.count("POST uploads"), dst.count("DELETE uploads"); cancelled == 0 || started-cancelled > 1 {
+		t.Errorf("%d upload sessions started, %d cancelled; want every one Ferry learned of cancelled", started, cancelled)
 	}
 }
 
