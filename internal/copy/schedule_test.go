@@ -119,7 +119,7 @@ func TestAtMostJobsBlobsStreamAtOnce(t *testing.T) {
 			}
 			// A source GET is answered within the client's stream slot, so
 			// this overlap is at most what the client allows.
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 			active.Add(-1)
 		}
 		return false
