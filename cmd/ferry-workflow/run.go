@@ -77,6 +77,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(args) > 0 {
 		return usagef("run takes no arguments, got %q (the input goes in --event FILE)", args)
 	}
+	// The step printer, the approvers and the handlers' logs write from
+	// different goroutines: one write at a time.
+	stdout, stderr = &lockedWriter{w: stdout}, &lockedWriter{w: stderr}
 	var input json.RawMessage
 	var prev *runner.Execution
 	if *redrivePath != "" {
@@ -204,6 +207,18 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, runner.CauseText(ex.Cause), hint)
 	}
 	return nil
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // readExecution reads an execution --record or --json wrote.
