@@ -243,13 +243,11 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	srcStalled := fmt.Errorf("blob %s@%s: the source sent nothing for %s: %w", r.src, b.Digest, stall, ErrStalled)
 	srcWatch := time.AfterFunc(stall, func() { srcCancel(srcStalled) })
 	srcWatch.Stop() // runs only while a read waits for the source
-	defer srcWatch.Stop()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bodies := make([]*chunkBody, len(live))
 	upErrs := make([]error, len(live))
-	watches := make([]*time.Timer, len(live))
 	var uploads sync.WaitGroup
 	for k, i := range live {
 		up := newChunkBody()
@@ -259,7 +257,6 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 		stalled := fmt.Errorf("upload blob %s to %s: the registry took nothing for %s: %w", b.Digest, j.repo, stall, ErrStalled)
 		up.watch, up.stall = time.AfterFunc(stall, func() { upCancel(stalled) }), stall
 		up.watch.Stop() // runs only while a chunk waits to be written
-		watches[k] = up.watch
 		uploads.Go(func() {
 			defer upCancel(nil)
 			upErrs[k] = j.repo.upload(upCtx, locs[i], up, b)
@@ -275,10 +272,10 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 		srcErr = srcStalled
 	}
 	body.Close()
-	for k, w := range bodies {
+	for _, w := range bodies {
 		// Every chunk is written: what is left is the registry's answer,
 		// which the transport's ResponseHeaderTimeout bounds.
-		watches[k].Stop()
+		w.watch.Stop()
 		w.finish(srcErr)
 	}
 	<-r.slots // the bytes are sent; the commits need no slot
