@@ -59,13 +59,14 @@ func (b Backoff) retry(ctx context.Context, op func() error) error {
 	}
 }
 
-// retryable reports whether a fresh try may succeed: throttling, server
-// errors, and broken or timed-out connections. Anything else (4xx, digest
-// mismatches, cancellation) fails fast.
 // errNoAnswer marks a request the transport gave up on because the
 // registry did not answer in time (not because the caller's context ended).
 var errNoAnswer = errors.New("the registry did not answer in time")
 
+// retryable reports whether a fresh try may succeed: throttling, server
+// errors, broken or timed-out connections, stalls, and a stream refused for
+// a token since renewed. Anything else (4xx, digest mismatches,
+// cancellation) fails fast.
 func retryable(err error) bool {
 	if errors.Is(err, errNoAnswer) {
 		return true
