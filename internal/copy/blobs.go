@@ -95,32 +95,73 @@ func (r *run) takeSlot(ctx context.Context, t *turn) error {
 
 // copyBlob gets one blob to every target: mounted from the source when a
 // target shares its registry, streamed once to one target per registry, and
-// mounted from that target by the others in the same registry. Failures are
+// mounted from that target by the others in the same registry. A registry
+// where an earlier Copy of this Copier put the blob gets it by mount from
+// there, and one where another Copy is uploading it waits for that upload
+// and mounts it (see homes), so the source is not read again. Failures are
 // recorded on the target's job.
 func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob, t *turn) {
 	var leaders, followers []*destJob
-	hosts := map[string]*destJob{}
+	from := map[*destJob]string{}
+	hosts := map[string]*destJob{} // registry -> the leader streaming to it
+	var claims []string            // registries this call uploads to for the Copier
+	known := map[string]string{}   // registry -> a repository holding the blob
 	for _, j := range targets {
 		if j.failed() {
 			continue
 		}
-		if l, ok := hosts[j.repo.registry]; ok && l.repo.name != j.repo.name {
+		reg := j.repo.registry
+		if _, looked := known[reg]; !looked && hosts[reg] == nil {
+			home, claim, err := r.c.homes.lookup(ctx, reg, b.Digest, t.pass)
+			if err != nil {
+				j.fail(err)
+				continue
+			}
+			known[reg] = home
+			if claim {
+				claims = append(claims, reg)
+			}
+		}
+		switch home := known[reg]; {
+		case home == j.repo.name:
+			// Another Copy put it here since this one's plan looked.
+			j.count(func(res *Result) { res.BlobsSkipped++ })
+			continue
+		case home != "":
+			followers = append(followers, j)
+			from[j] = home
+			continue
+		}
+		if l, ok := hosts[reg]; ok && l.repo.name != j.repo.name {
 			followers = append(followers, j)
 			continue
 		}
-		hosts[j.repo.registry] = j
+		hosts[reg] = j
 		leaders = append(leaders, j)
 	}
+	defer func() {
+		for _, reg := range claims {
+			holder := ""
+			for _, j := range targets {
+				if j.repo.registry == reg && !j.failed() {
+					holder = j.repo.name
+					break
+				}
+			}
+			r.c.homes.settle(reg, b.Digest, holder)
+		}
+	}()
 	r.streamWithRetry(ctx, b, leaders, nil, t)
 	var again []*destJob
 	var opened []string // the sessions the refused mounts opened
 	for _, j := range followers {
-		l := hosts[j.repo.registry]
-		from := ""
-		if !l.failed() {
-			from = l.repo.name
+		src, ok := from[j]
+		if !ok {
+			if l := hosts[j.repo.registry]; !l.failed() {
+				src = l.repo.name
+			}
 		}
-		loc := r.mountOrStart(ctx, b, j, from)
+		loc := r.mountOrStart(ctx, b, j, src)
 		if loc == "" {
 			continue
 		}

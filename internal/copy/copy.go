@@ -38,7 +38,11 @@ const DefaultStallTimeout = 2 * time.Minute
 // metaJobs bounds concurrent small requests (manifest and blob checks).
 const metaJobs = 16
 
-// Copier copies images. It is safe for concurrent use.
+// Copier copies images. It is safe for concurrent use. Copies made with
+// one Copier share what they wrote: a blob one Copy uploaded to a
+// destination registry is mounted from there by the next, not read from
+// the source again, so a sync of many images that share layers reads each
+// layer once.
 type Copier struct {
 	log       *slog.Logger
 	jobs      int
@@ -50,6 +54,7 @@ type Copier struct {
 	progress  *Progress
 	onWrite   func()
 	stall     time.Duration
+	homes     homes // where this Copier's copies put each blob
 }
 
 // Option configures a Copier.
