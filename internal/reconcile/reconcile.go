@@ -1,0 +1,332 @@
+// Package reconcile compares what Ferry's rules say every destination must
+// hold with what it holds, and lists the difference: one Item per source
+// image (repository and tag) and destination, each in a State with the
+// reason.
+//
+// Desired: every tag of every source repository that a rule selects, after
+// its excludes, in each of the rule's destinations (renamed as the rule
+// says), under the same tag, at the same digest, with the referrers of that
+// digest (OCI referrers, found by their subject, and cosign's
+// sha256-<hex>.sig, .att and .sbom tags, and theirs in turn). The planning
+// is the push path's (internal/plan), so a sync and a push agree on where
+// an image goes.
+//
+// Actual: what each destination repository holds, from the ECR API
+// (DescribeRepositories, DescribeImages), paginated. Nothing is pulled:
+// the diff of a repository with 10,000 tags costs ten DescribeImages pages
+// in the source and ten per destination repository.
+//
+// Discover walks the source one repository at a time and hands each
+// repository's items to a callback, so memory follows the largest
+// repository, not the registry.
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ferry-dev/ferry/internal/config"
+	"github.com/ferry-dev/ferry/internal/match"
+	"github.com/ferry-dev/ferry/internal/plan"
+)
+
+// State is how one image stands at one destination.
+type State string
+
+// States.
+const (
+	InSync           State = "in sync"           // tag at the source digest, referrers there
+	Missing          State = "missing"           // the tag is not there
+	Stale            State = "stale"             // the tag is at another digest
+	ReferrersMissing State = "referrers missing" // the image is there, some referrers are not
+	Blocked          State = "blocked"           // cannot be made right by a copy; see Reason
+)
+
+// Item is one source image at one destination: what the rules want there,
+// what is there, and what applying the plan does.
+type Item struct {
+	Rule             string `json:"rule"`
+	Destination      string `json:"destination"` // account/region
+	Account          string `json:"account"`
+	Region           string `json:"region"`
+	SourceRepository string `json:"sourceRepository"`
+	Repository       string `json:"repository"` // in the destination, after any rename
+	Tag              string `json:"tag"`
+	Digest           string `json:"digest"` // in the source
+	State            State  `json:"state"`
+	// DestinationDigest is where the destination tag points, when it
+	// points elsewhere (stale, or blocked by an immutable tag).
+	DestinationDigest string `json:"destinationDigest,omitempty"`
+	// MissingReferrers counts the referrers the destination lacks.
+	MissingReferrers int    `json:"missingReferrers,omitempty"`
+	Reason           string `json:"reason,omitempty"`
+	ApprovalRequired bool   `json:"approvalRequired,omitempty"`
+	OnExistingTag    string `json:"onExistingTag"`
+	// RepositoryMissing: the destination repository does not exist yet
+	// (applying creates it with the destination's settings).
+	RepositoryMissing bool `json:"repositoryMissing,omitempty"`
+}
+
+// Copy reports whether applying the plan copies the item: it is missing,
+// lacks referrers, or is stale where onExistingTag is overwrite.
+func (it Item) Copy() bool {
+	switch it.State {
+	case Missing, ReferrersMissing:
+		return true
+	case Stale:
+		return it.OnExistingTag == string(config.ExistingTagOverwrite)
+	}
+	return false
+}
+
+// Image is the item's source image, repository:tag.
+func (it Item) Image() string { return it.SourceRepository + ":" + it.Tag }
+
+// Filter narrows a discovery. The zero Filter takes everything.
+type Filter struct {
+	Rule        string         // only this rule's jobs
+	Destination string         // only this destination (account/region)
+	Repository  *match.Pattern // only source repositories it matches
+}
+
+// Check reports whether filter's rule and destination exist in cfg, so a
+// misspelt filter is an error, not an empty plan.
+func (f Filter) Check(cfg *config.Config) error {
+	if f.Rule != "" && !slices.ContainsFunc(cfg.Rules, func(r config.Rule) bool { return r.Name == f.Rule }) {
+		var names []string
+		for _, r := range cfg.Rules {
+			names = append(names, r.Name)
+		}
+		return fmt.Errorf("rule %q is not in %s (rules: %v)", f.Rule, cfg.File, names)
+	}
+	if f.Destination != "" && !slices.ContainsFunc(cfg.Destinations(), func(d config.Destination) bool { return d.ID() == f.Destination }) {
+		var ids []string
+		for _, d := range cfg.Destinations() {
+			ids = append(ids, d.ID())
+		}
+		return fmt.Errorf("destination %q is not in %s (destinations: %v)", f.Destination, cfg.File, ids)
+	}
+	return nil
+}
+
+// Lister lists repositories of one registry.
+type Lister interface {
+	// Repositories calls fn for every repository.
+	Repositories(ctx context.Context, fn func(name string, immutable bool) error) error
+	// Repository lists one repository (Exists false when it is not there).
+	Repository(ctx context.Context, name string) (*Listing, error)
+	// Images lists a repository known to exist.
+	Images(ctx context.Context, name string, immutable bool) (*Listing, error)
+}
+
+var _ Lister = Registry{}
+
+// Discoverer computes the diff of a configuration.
+type Discoverer struct {
+	Config *config.Config
+	Source Lister
+	// Destination returns the lister of one destination registry (with
+	// the destination role, read only). It is called once per destination.
+	Destination func(ctx context.Context, d config.Destination) (Lister, error)
+	Filter      Filter
+}
+
+// Batch is the diff of one source repository.
+type Batch struct {
+	SourceRepository string
+	Items            []Item
+	// Source is the source repository's listing, for whoever applies the
+	// batch (it holds the referrer digests).
+	Source *Listing
+}
+
+// Discover lists the source repositories the rules select, each with its
+// images, and each destination repository they map to, and calls fn with
+// each source repository's items, in repository order, tags in order.
+// Repositories no rule selects are not listed.
+func (d *Discoverer) Discover(ctx context.Context, fn func(Batch) error) error {
+	if err := d.Filter.Check(d.Config); err != nil {
+		return err
+	}
+	dests := map[string]Lister{}
+	destination := func(cd config.Destination) (Lister, error) {
+		if l, ok := dests[cd.ID()]; ok {
+			return l, nil
+		}
+		l, err := d.Destination(ctx, cd)
+		if err != nil {
+			return nil, fmt.Errorf("list destination %s: %w", cd.ID(), err)
+		}
+		dests[cd.ID()] = l
+		return l, nil
+	}
+	type repo struct {
+		name      string
+		immutable bool
+	}
+	var repos []repo
+	err := d.Source.Repositories(ctx, func(name string, immutable bool) error {
+		if d.selects(name) {
+			repos = append(repos, repo{name, immutable})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(repos, func(a, b repo) int { return strings.Compare(a.name, b.name) })
+	for _, r := range repos {
+		src, err := d.Source.Images(ctx, r.name, r.immutable)
+		if err != nil {
+			return err
+		}
+		items, err := d.diff(ctx, src, destination)
+		if err != nil {
+			return err
+		}
+		if err := fn(Batch{SourceRepository: r.name, Items: items, Source: src}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// selects reports whether any rule (after the filter) can take repository.
+func (d *Discoverer) selects(repository string) bool {
+	if d.Filter.Repository != nil && !d.Filter.Repository.Match(repository) {
+		return false
+	}
+	for _, r := range d.Config.Rules {
+		if d.Filter.Rule != "" && r.Name != d.Filter.Rule {
+			continue
+		}
+		if ok, _ := r.MatchRepository(repository); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// diff compares one source repository with its destination repositories.
+func (d *Discoverer) diff(ctx context.Context, src *Listing, destination func(config.Destination) (Lister, error)) ([]Item, error) {
+	var tags []string
+	src.Tags(func(tag, _ string) {
+		if !IsReferrerTag(tag) {
+			tags = append(tags, tag)
+		}
+	})
+	slices.Sort(tags)
+	listings := map[string]*Listing{} // destination/repository -> listing
+	referrers := map[string]Referrers{}
+	var items []Item
+	for _, tag := range tags {
+		p, err := plan.For(d.Config, src.Name, tag)
+		if err != nil {
+			continue // a tag ECR holds but Ferry's rules cannot name
+		}
+		digest := src.Tag(tag)
+		for _, j := range p.Jobs {
+			if (d.Filter.Rule != "" && j.Rule != d.Filter.Rule) || (d.Filter.Destination != "" && j.Destination.ID() != d.Filter.Destination) {
+				continue
+			}
+			key := j.Destination.ID() + "/" + j.Repository
+			dst, ok := listings[key]
+			if !ok {
+				l, err := destination(j.Destination)
+				if err != nil {
+					return nil, err
+				}
+				if dst, err = l.Repository(ctx, j.Repository); err != nil {
+					return nil, err
+				}
+				listings[key] = dst
+			}
+			refs, ok := referrers[digest]
+			if !ok {
+				refs = src.ReferrersOf(digest)
+				referrers[digest] = refs
+			}
+			items = append(items, compare(j, digest, src, dst, refs))
+		}
+	}
+	return items, nil
+}
+
+// compare works out the state of one job.
+func compare(j plan.Job, digest string, src, dst *Listing, refs Referrers) Item {
+	dd := j.Destination
+	it := Item{
+		Rule: j.Rule, Destination: dd.ID(), Account: dd.Account, Region: dd.Region,
+		SourceRepository: j.SourceRepository, Repository: j.Repository, Tag: j.Tag, Digest: digest,
+		ApprovalRequired: dd.Approval == config.ApprovalRequired, OnExistingTag: string(dd.OnExistingTag),
+		RepositoryMissing: !dst.Exists,
+	}
+	if it.OnExistingTag == "" {
+		it.OnExistingTag = string(config.ExistingTagFail)
+	}
+	archived := false
+	if im, ok := src.Image(digest); ok {
+		archived = im.Archived
+	}
+	at := dst.Tag(j.Tag)
+	switch {
+	case at == digest:
+		missing, blockedTag := missingReferrers(dst, refs)
+		switch {
+		case blockedTag != "":
+			it.State = Blocked
+			it.Reason = fmt.Sprintf("cosign tag %s is at another digest in an immutable repository; it cannot be updated", blockedTag)
+		case missing == 0:
+			it.State = InSync
+		case archived:
+			it.State, it.MissingReferrers = Blocked, missing
+			it.Reason = fmt.Sprintf("%d referrers missing, and the source image is archived (pulls answer 404); restore it with aws ecr update-image-storage-class --target-storage-class STANDARD", missing)
+		default:
+			it.State, it.MissingReferrers = ReferrersMissing, missing
+			it.Reason = fmt.Sprintf("%d of %d referrers missing", missing, refs.Len())
+		}
+	case archived:
+		it.State, it.DestinationDigest = Blocked, at
+		it.Reason = fmt.Sprintf("the source image %s@%s is archived (ECR's archive storage class answers 404 on pull); restore it with aws ecr update-image-storage-class --repository-name %s --image-id imageDigest=%s --target-storage-class STANDARD",
+			j.SourceRepository, digest, j.SourceRepository, digest)
+	case at == "":
+		it.State = Missing
+		if !dst.Exists {
+			it.Reason = "the repository does not exist yet"
+		}
+	case dst.Immutable:
+		it.State, it.DestinationDigest = Blocked, at
+		it.Reason = fmt.Sprintf("the tag is at %s in a repository with immutable tags; the source is at %s. Delete the destination image, or exclude the tag", at, digest)
+	default:
+		it.State, it.DestinationDigest = Stale, at
+		if it.OnExistingTag == string(config.ExistingTagOverwrite) {
+			it.Reason = fmt.Sprintf("the tag is at %s, the source at %s; onExistingTag: overwrite moves it", at, digest)
+		} else {
+			it.Reason = fmt.Sprintf("the tag is at %s, the source at %s; onExistingTag: fail keeps it (set onExistingTag: overwrite on the destination to move it)", at, digest)
+		}
+	}
+	return it
+}
+
+// missingReferrers counts the referrers dst lacks. blockedTag names a
+// cosign tag that dst holds at another digest and cannot move (immutable).
+func missingReferrers(dst *Listing, refs Referrers) (missing int, blockedTag string) {
+	for _, d := range refs.Digests {
+		if !dst.Has(d) {
+			missing++
+		}
+	}
+	for tag, d := range refs.Tags {
+		at := dst.Tag(tag)
+		switch {
+		case at == d:
+		case at != "" && dst.Immutable:
+			return missing, tag
+		case dst.Has(d):
+			missing++ // the manifest is there, its tag is not
+		}
+	}
+	return missing, ""
+}
