@@ -104,6 +104,14 @@ var motoDepartures = []departure{
 		},
 	},
 	{
+		step: "DescribeRepositories with repositoryNames and maxResults",
+		describe: "moto ignores maxResults; ECR's API Reference says maxResults cannot be used with repositoryNames, " +
+			"and the emulator answers InvalidParameterException, 400",
+		check: func(m, e result) bool {
+			return m.code == "" && e.code == "InvalidParameterException" && e.status == 400
+		},
+	},
+	{
 		step:     "AssumeRole with a wrong ExternalId",
 		describe: "moto evaluates no trust policy and lets any role be assumed; the emulator checks AllowRole's external ID (AccessDenied, 403) as IAM does",
 		check:    func(m, e result) bool { return m.code == "" && e.code == "AccessDenied" && e.status == 403 },
@@ -117,6 +125,10 @@ var shapeExceptions = map[string]string{
 		"and tags, which Ferry does not pass and the emulator does not take",
 	"DescribeImages: ImageDetails[].ArtifactMediaType": "ECR reports the config media type as artifactMediaType " +
 		"(ECR API Reference, ImageDetail); moto leaves it out",
+	"DescribeImages: ImageDetails[].ImageStatus": "ECR reports imageStatus (ACTIVE, ARCHIVED, ACTIVATING; ECR API " +
+		"Reference, ImageDetail); moto 5.2.1 predates the archive storage class",
+	"DescribeImages, a page of tagged images: ImageDetails[].ArtifactMediaType": "as for DescribeImages",
+	"DescribeImages, a page of tagged images: ImageDetails[].ImageStatus":       "as for DescribeImages",
 }
 
 func manifestDigest(m string) string {
@@ -324,6 +336,12 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 		{"DescribeRepositories missing", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"conformance/missing"}})
 		}},
+		{"DescribeRepositories, one page", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(1000)})
+		}},
+		{"DescribeRepositories with repositoryNames and maxResults", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}, MaxResults: aws.Int32(10)})
+		}},
 		{"PutLifecyclePolicy", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String(repo), LifecyclePolicyText: aws.String(lifecycle)})
 		}},
@@ -394,6 +412,16 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 		}},
 		{"DescribeImages in a missing repository", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("conformance/missing")})
+		}},
+		{"DescribeImages, a page of tagged images", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), MaxResults: aws.Int32(100),
+				Filter: &types.DescribeImagesFilter{TagStatus: types.TagStatusTagged}})
+		}},
+		{"ListImages", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String(repo), MaxResults: aws.Int32(100)})
+		}},
+		{"ListImages in a missing repository", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String("conformance/missing")})
 		}},
 	}
 }

@@ -34,6 +34,8 @@ var ecrOps = map[string]ecrOp{
 	"PutImage":              (*Registry).putImage,
 	"TagResource":           (*Registry).tagResource,
 	"ListTagsForResource":   (*Registry).listTagsForResource,
+
+	"ListImages": (*Registry).listImages,
 }
 
 func (r *Registry) serveECR(w http.ResponseWriter, req *http.Request) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sort"
+	"strings"
 )
 
 // Wire shapes of ECR's image and authorization operations (ECR API Reference).
@@ -48,6 +50,95 @@ type imageDetailJSON struct {
 	ImagePushedAt          epoch    `json:"imagePushedAt"`
 	ImageManifestMediaType string   `json:"imageManifestMediaType"`
 	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
+	ImageStatus            string   `json:"imageStatus"`
+	SubjectManifestDigest  string   `json:"subjectManifestDigest,omitempty"`
+	LastArchivedAt         *epoch   `json:"lastArchivedAt,omitempty"`
+	LastActivatedAt        *epoch   `json:"lastActivatedAt,omitempty"`
+}
+
+type describeImagesOutput struct {
+	ImageDetails []imageDetailJSON `json:"imageDetails"`
+	NextToken    *string           `json:"nextToken,omitempty"`
+}
+
+type listImagesOutput struct {
+	ImageIDs  []imageIDJSON `json:"imageIds"`
+	NextToken *string       `json:"nextToken,omitempty"`
+}
+
+// imageFilter is the filter of DescribeImages and ListImages.
+type imageFilter struct {
+	TagStatus   string `json:"tagStatus"`
+	ImageStatus string `json:"imageStatus"`
+}
+
+// check fills in the defaults (tagStatus ANY; imageStatus ACTIVE, as the API
+// Reference's DescribeImagesFilter and ListImagesFilter say) and checks the
+// enums.
+func (f *imageFilter) check() *APIError {
+	if f.TagStatus == "" {
+		f.TagStatus = "ANY"
+	}
+	if f.ImageStatus == "" {
+		f.ImageStatus = imageActive
+	}
+	switch f.TagStatus {
+	case "ANY", "TAGGED", "UNTAGGED":
+	default:
+		return invalidParameter("filter.tagStatus", "Member must satisfy enum value set: [TAGGED, UNTAGGED, ANY]")
+	}
+	switch f.ImageStatus {
+	case "ANY", imageActive, imageArchived, imageActivating:
+	default:
+		return invalidParameter("filter.imageStatus", "Member must satisfy enum value set: [ACTIVE, ARCHIVED, ACTIVATING, ANY]")
+	}
+	return nil
+}
+
+func (f imageFilter) matches(img *image) bool {
+	switch {
+	case f.TagStatus == "TAGGED" && len(img.tags) == 0, f.TagStatus == "UNTAGGED" && len(img.tags) > 0:
+		return false
+	}
+	return f.ImageStatus == "ANY" || f.ImageStatus == img.status
+}
+
+// scope is what a nextToken of a listing over repo with f is bound to.
+func (f imageFilter) scope(repo string) string {
+	return repo + "\x00" + f.TagStatus + "\x00" + f.ImageStatus
+}
+
+// listed returns the images f selects, oldest push first (ties by digest),
+// with their sort keys for paging. Keys have a fixed length.
+func (rp *repository) listed(f imageFilter) ([]*image, []string) {
+	imgs := make([]*image, 0, len(rp.images))
+	for _, img := range rp.images {
+		if f.matches(img) {
+			imgs = append(imgs, img)
+		}
+	}
+	keys := make([]string, len(imgs))
+	for i, img := range imgs {
+		keys[i] = imageKey(img)
+	}
+	sort.Sort(byKey{imgs, keys})
+	return imgs, keys
+}
+
+func imageKey(img *image) string {
+	return fmt.Sprintf("%020d/%s", img.pushedAt.UnixNano(), img.digest)
+}
+
+type byKey struct {
+	imgs []*image
+	keys []string
+}
+
+func (b byKey) Len() int           { return len(b.keys) }
+func (b byKey) Less(i, j int) bool { return b.keys[i] < b.keys[j] }
+func (b byKey) Swap(i, j int) {
+	b.keys[i], b.keys[j] = b.keys[j], b.keys[i]
+	b.imgs[i], b.imgs[j] = b.imgs[j], b.imgs[i]
 }
 
 func (r *Registry) getAuthorizationToken(body []byte) (any, *APIError) {
@@ -143,26 +234,33 @@ func (r *Registry) describeImages(body []byte) (any, *APIError) {
 	var in struct {
 		RepositoryName string        `json:"repositoryName"`
 		ImageIDs       []imageIDJSON `json:"imageIds"`
-		Filter         *struct {
-			TagStatus string `json:"tagStatus"`
-		} `json:"filter"`
+		Filter         *imageFilter  `json:"filter"`
+		MaxResults     *int          `json:"maxResults"`
+		NextToken      *string       `json:"nextToken"`
 	}
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
+	if len(in.ImageIDs) > 100 {
+		return nil, invalidParameter("imageIds", "Member must have length less than or equal to 100")
+	}
+	if len(in.ImageIDs) > 0 && (in.MaxResults != nil || in.NextToken != nil) {
+		// "This option cannot be used when you specify images with
+		// imageIds." (API Reference, DescribeImages)
+		return nil, invalidParameter("maxResults", "maxResults and nextToken cannot be specified together with imageIds")
+	}
+	var f imageFilter
+	if in.Filter != nil {
+		f = *in.Filter
+	}
+	if e := f.check(); e != nil {
+		return nil, e
+	}
+	pg, e := r.parsePaging("DescribeImages", f.scope(in.RepositoryName), in.MaxResults, in.NextToken)
+	if e != nil {
+		return nil, e
+	}
 	return r.withRepo(in.RepositoryName, func(rp *repository) (any, *APIError) {
-		detail := func(img *image) imageDetailJSON {
-			return imageDetailJSON{
-				RegistryID:             r.account,
-				RepositoryName:         rp.name,
-				ImageDigest:            img.digest,
-				ImageTags:              rp.tagsOf(img.digest),
-				ImageSizeInBytes:       img.size,
-				ImagePushedAt:          epoch(img.pushedAt),
-				ImageManifestMediaType: img.mediaType,
-				ArtifactMediaType:      img.artifactMediaType,
-			}
-		}
 		out := []imageDetailJSON{}
 		if len(in.ImageIDs) > 0 {
 			for _, id := range in.ImageIDs {
@@ -175,32 +273,103 @@ func (r *Registry) describeImages(body []byte) (any, *APIError) {
 					}
 					return nil, invalidParameter("imageIds", f.FailureReason)
 				}
-				out = append(out, detail(img))
+				out = append(out, r.imageDetail(rp, img))
 			}
-			return map[string]any{"imageDetails": out}, nil
+			return describeImagesOutput{ImageDetails: out}, nil
 		}
-		status := "ANY"
-		if in.Filter != nil && in.Filter.TagStatus != "" {
-			status = in.Filter.TagStatus
+		imgs, keys := rp.listed(f)
+		lo, hi, next := pg.page(keys)
+		for _, img := range imgs[lo:hi] {
+			out = append(out, r.imageDetail(rp, img))
 		}
-		if status != "ANY" && status != "TAGGED" && status != "UNTAGGED" {
-			return nil, invalidParameter("filter.tagStatus", "Member must satisfy enum value set: [TAGGED, UNTAGGED, ANY]")
-		}
-		digests := make([]string, 0, len(rp.images))
-		for d := range rp.images {
-			digests = append(digests, d)
-		}
-		slices.SortFunc(digests, func(a, b string) int {
-			return rp.images[a].pushedAt.Compare(rp.images[b].pushedAt)
-		})
-		for _, d := range digests {
-			det := detail(rp.images[d])
-			if (status == "TAGGED" && len(det.ImageTags) == 0) || (status == "UNTAGGED" && len(det.ImageTags) > 0) {
-				continue
+		return describeImagesOutput{ImageDetails: out, NextToken: next}, nil
+	})
+}
+
+// imageDetail renders an image as DescribeImages does; the caller holds r.mu.
+func (r *Registry) imageDetail(rp *repository, img *image) imageDetailJSON {
+	d := imageDetailJSON{
+		RegistryID:             r.account,
+		RepositoryName:         rp.name,
+		ImageDigest:            img.digest,
+		ImageTags:              rp.tagsOf(img.digest),
+		ImageSizeInBytes:       img.size,
+		ImagePushedAt:          epoch(img.pushedAt),
+		ImageManifestMediaType: img.mediaType,
+		ArtifactMediaType:      img.artifactMediaType,
+		ImageStatus:            img.status,
+		SubjectManifestDigest:  img.subject,
+	}
+	if !img.lastArchivedAt.IsZero() {
+		t := epoch(img.lastArchivedAt)
+		d.LastArchivedAt = &t
+	}
+	if !img.lastActivatedAt.IsZero() {
+		t := epoch(img.lastActivatedAt)
+		d.LastActivatedAt = &t
+	}
+	return d
+}
+
+// listImages lists image IDs as ECR does: one per tag of a tagged image, and
+// one (digest only) per untagged image.
+func (r *Registry) listImages(body []byte) (any, *APIError) {
+	var in struct {
+		RepositoryName string       `json:"repositoryName"`
+		Filter         *imageFilter `json:"filter"`
+		MaxResults     *int         `json:"maxResults"`
+		NextToken      *string      `json:"nextToken"`
+	}
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	var f imageFilter
+	if in.Filter != nil {
+		f = *in.Filter
+	}
+	if e := f.check(); e != nil {
+		return nil, e
+	}
+	pg, e := r.parsePaging("ListImages", f.scope(in.RepositoryName), in.MaxResults, in.NextToken)
+	if e != nil {
+		return nil, e
+	}
+	return r.withRepo(in.RepositoryName, func(rp *repository) (any, *APIError) {
+		imgs, imgKeys := rp.listed(f)
+		// An entry's key is its image's key, a space (in neither keys nor
+		// tags) and its tag, "" for an untagged image. Resume at the
+		// cursor's image rather than expanding every tag before it.
+		i, resume, afterTag := 0, false, ""
+		if pg.after != "" {
+			ik, tag, _ := strings.Cut(pg.after, " ")
+			i = sort.SearchStrings(imgKeys, ik)
+			if i < len(imgKeys) && imgKeys[i] == ik {
+				resume, afterTag = true, tag
 			}
-			out = append(out, det)
 		}
-		return map[string]any{"imageDetails": out}, nil
+		ids := []imageIDJSON{}
+		var last string
+		var next *string
+	fill:
+		for ; i < len(imgs); i++ {
+			tags := rp.tagsOf(imgs[i].digest)
+			if len(tags) == 0 {
+				tags = []string{""}
+			}
+			for _, t := range tags {
+				if resume && t <= afterTag {
+					continue
+				}
+				if len(ids) == pg.size {
+					next = pg.token(last)
+					break fill
+				}
+				ids = append(ids, imageIDJSON{ImageDigest: imgs[i].digest, ImageTag: t})
+				last = imgKeys[i] + " " + t
+			}
+			resume = false
+		}
+		return listImagesOutput{ImageIDs: ids, NextToken: next}, nil
 	})
 }
 

@@ -129,12 +129,23 @@ func (r *Registry) describeRepositories(body []byte) (any, *APIError) {
 	var in struct {
 		RepositoryNames []string `json:"repositoryNames"`
 		MaxResults      *int     `json:"maxResults"`
+		NextToken       *string  `json:"nextToken"`
 	}
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 1000) {
-		return nil, invalidParameter("maxResults", "Member must have value between 1 and 1000")
+	if len(in.RepositoryNames) > 100 {
+		return nil, invalidParameter("repositoryNames", "Member must have length less than or equal to 100")
+	}
+	if len(in.RepositoryNames) > 0 && (in.MaxResults != nil || in.NextToken != nil) {
+		// "This option cannot be used when you specify repositories with
+		// repositoryNames." (API Reference, DescribeRepositories)
+		return nil, invalidParameter("maxResults",
+			"maxResults and nextToken cannot be specified together with repositoryNames")
+	}
+	pg, e := r.parsePaging("DescribeRepositories", "", in.MaxResults, in.NextToken)
+	if e != nil {
+		return nil, e
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -145,10 +156,11 @@ func (r *Registry) describeRepositories(body []byte) (any, *APIError) {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		for _, n := range names {
+		lo, hi, next := pg.page(names)
+		for _, n := range names[lo:hi] {
 			out = append(out, r.repositoryJSONLocked(r.repos[n]))
 		}
-		return map[string]any{"repositories": out}, nil
+		return describeRepositoriesOutput{Repositories: out, NextToken: next}, nil
 	}
 	for _, n := range in.RepositoryNames {
 		rp, ok := r.repos[n]
@@ -157,7 +169,12 @@ func (r *Registry) describeRepositories(body []byte) (any, *APIError) {
 		}
 		out = append(out, r.repositoryJSONLocked(rp))
 	}
-	return map[string]any{"repositories": out}, nil
+	return describeRepositoriesOutput{Repositories: out}, nil
+}
+
+type describeRepositoriesOutput struct {
+	Repositories []repositoryJSON `json:"repositories"`
+	NextToken    *string          `json:"nextToken,omitempty"`
 }
 
 // withRepo runs f on the named repository under r.mu, or fails with

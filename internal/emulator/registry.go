@@ -37,13 +37,16 @@ type Registry struct {
 	// write it guards are atomic, as they are in ECR.
 	pushMu sync.Mutex
 
+	// tokenKey signs the nextTokens of list operations (pagination.go).
+	tokenKey [32]byte
+
 	mu     sync.Mutex
 	repos  map[string]*repository
 	tokens map[string]time.Time // data-plane password -> expiry
 }
 
 func newRegistry(e *Emulator, account, region string, cfg config) *Registry {
-	return &Registry{
+	r := &Registry{
 		em:      e,
 		account: account,
 		region:  region,
@@ -51,6 +54,8 @@ func newRegistry(e *Emulator, account, region string, cfg config) *Registry {
 		repos:   map[string]*repository{},
 		tokens:  map[string]time.Time{},
 	}
+	_, _ = rand.Read(r.tokenKey[:]) // crypto/rand.Read never fails
+	return r
 }
 
 func (r *Registry) start(dataDir string) error {

@@ -55,7 +55,7 @@ type repository struct {
 	policy          string
 
 	images   map[string]*image   // by digest
-	tagIndex map[string]string   // tag -> digest
+	tagIndex map[string]string   // tag -> digest; image.tags is its reverse
 	blobs    map[string]struct{} // blob digests pushed or mounted into this repository
 }
 
@@ -71,25 +71,71 @@ func newRepository(name string, now time.Time) *repository {
 	}
 }
 
+// Image statuses (ImageDetail.imageStatus). The emulator restores an
+// archived image at once, so it never reports ACTIVATING.
+const (
+	imageActive     = "ACTIVE"
+	imageArchived   = "ARCHIVED"
+	imageActivating = "ACTIVATING"
+)
+
 // image is one manifest stored in a repository.
 type image struct {
 	digest            string
 	mediaType         string
 	artifactMediaType string
+	subject           string // subject.digest of an OCI manifest or index, if any
 	manifest          []byte
 	size              int64
 	pushedAt          time.Time
+
+	// tags is the reverse of repository.tagIndex for this image, so that
+	// listing a repository costs O(tags), not O(images × tags).
+	tags map[string]struct{}
+
+	status          string // imageActive or imageArchived
+	lastArchivedAt  time.Time
+	lastActivatedAt time.Time
 }
 
+// tagsOf returns the tags of the image with digest, sorted.
 func (rp *repository) tagsOf(digest string) []string {
-	var out []string
-	for t, d := range rp.tagIndex {
-		if d == digest {
-			out = append(out, t)
-		}
+	img, ok := rp.images[digest]
+	if !ok || len(img.tags) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(img.tags))
+	for t := range img.tags {
+		out = append(out, t)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// setTag points tag at the image with digest (which must exist), moving it
+// from the image it pointed at before.
+func (rp *repository) setTag(tag, digest string) {
+	if old, ok := rp.tagIndex[tag]; ok {
+		if old == digest {
+			return
+		}
+		delete(rp.images[old].tags, tag)
+	}
+	rp.tagIndex[tag] = digest
+	img := rp.images[digest]
+	if img.tags == nil {
+		img.tags = map[string]struct{}{}
+	}
+	img.tags[tag] = struct{}{}
+}
+
+// resolveRef returns the image a tag or digest names.
+func (rp *repository) resolveRef(ref string) (*image, bool) {
+	if d, ok := rp.tagIndex[ref]; ok {
+		ref = d
+	}
+	img, ok := rp.images[ref]
+	return img, ok
 }
 
 func (rp *repository) setTags(tags []resourceTag) {
@@ -142,9 +188,10 @@ func (r *Registry) pushManifest(repoName, ref, mediaType string, body []byte, fr
 		return nil, &pushError{kind: pushRepoNotFound}
 	}
 	old, tagged := rp.tagIndex[tag]
-	_, exists := rp.images[digest]
+	prev, exists := rp.images[digest]
+	archived := exists && prev.status == imageArchived
 	switch {
-	case fromAPI && exists && (tag == "" || (tagged && old == digest)):
+	case fromAPI && exists && !archived && (tag == "" || (tagged && old == digest)):
 		r.mu.Unlock()
 		return nil, &pushError{kind: pushAlreadyExists, digest: digest, tag: tag}
 	case tag != "" && tagged && old != digest && rp.mutability == immutable:
@@ -189,14 +236,21 @@ func (r *Registry) pushManifest(repoName, ref, mediaType string, body []byte, fr
 			digest:            digest,
 			mediaType:         m.mediaType,
 			artifactMediaType: m.artifactMediaType,
+			subject:           m.subject,
 			manifest:          body,
 			size:              size,
 			pushedAt:          r.em.now(),
+			status:            imageActive,
 		}
 		rp.images[digest] = img
+	} else if img.status == imageArchived {
+		// Pushing an archived image again restores it at once (ECR User
+		// Guide, "Restoring an image").
+		img.status = imageActive
+		img.lastActivatedAt = r.em.now()
 	}
 	if tag != "" {
-		rp.tagIndex[tag] = digest
+		rp.setTag(tag, digest)
 	}
 	return img, nil
 }
@@ -232,6 +286,7 @@ func (e *pushError) Error() string {
 type parsedManifest struct {
 	mediaType         string
 	artifactMediaType string
+	subject           string   // subject.digest, when the manifest has a subject
 	children          []string // child manifests (index)
 	blobs             []string // config and layers (image)
 	size              int64
@@ -248,6 +303,7 @@ func parseManifest(body []byte, mediaType string) (*parsedManifest, error) {
 		Layers        []descriptor `json:"layers"`
 		Manifests     []descriptor `json:"manifests"`
 		ArtifactType  string       `json:"artifactType"`
+		Subject       *descriptor  `json:"subject"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("manifest is not JSON: %w", err)
@@ -269,6 +325,11 @@ func parseManifest(body []byte, mediaType string) (*parsedManifest, error) {
 		return nil, fmt.Errorf("manifest mediaType %q does not match declared %q", raw.MediaType, mt)
 	}
 	p := &parsedManifest{mediaType: mt}
+	// ECR reports subjectManifestDigest for OCI referrers; a Docker media
+	// type has no subject field to speak of.
+	if raw.Subject != nil && strings.HasPrefix(mt, "application/vnd.oci.") && digestRE.MatchString(raw.Subject.Digest) {
+		p.subject = raw.Subject.Digest
+	}
 	switch {
 	case types.MediaType(mt).IsIndex():
 		for _, d := range raw.Manifests {
