@@ -24,6 +24,9 @@ import (
 //     mounted or pushed there. (The handler itself shares blobs registry-wide.)
 //   - Cross-repository mounts (?mount=&from=) within the registry answer 201;
 //     with WithBlobMounting(false) they start an ordinary upload (202).
+//   - A manifest of an archived image (by digest or by any of its tags)
+//     answers 404 MANIFEST_UNKNOWN, as a missing one does: ECR documents a
+//     404 for pulls of archived images, and no code.
 //   - Manifest writes are checked like ECR's: tag grammar, digest of a
 //     by-digest PUT, every referenced blob and child manifest present in the
 //     repository (400 MANIFEST_BLOB_UNKNOWN otherwise), and in an IMMUTABLE
@@ -137,6 +140,8 @@ func (r *Registry) handleData(w *statusWriter, req *http.Request, dr dataRequest
 	}
 	switch dr.target {
 	case TargetManifestPull:
+		// An archived image answers 404 as a missing one does: ECR
+		// documents only "a 404 error" for pulls of archived images.
 		if !r.hasManifest(rp, dr.ref) {
 			return &APIError{Status: http.StatusNotFound, Code: CodeManifestUnknown, Message: "Requested image not found"}
 		}
@@ -193,14 +198,13 @@ func (r *Registry) challenge() string {
 	return fmt.Sprintf(`Basic realm="http://%s/",service="ecr.amazonaws.com"`, r.Host())
 }
 
+// hasManifest reports whether ref (a tag or digest) names an image that can
+// be pulled: one that exists and is not archived.
 func (r *Registry) hasManifest(rp *repository, ref string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := rp.images[ref]; ok {
-		return true
-	}
-	_, ok := rp.tagIndex[ref]
-	return ok
+	img, ok := rp.resolveRef(ref)
+	return ok && img.status != imageArchived
 }
 
 func (r *Registry) hasBlob(rp *repository, digest string) bool {

@@ -35,7 +35,8 @@ var ecrOps = map[string]ecrOp{
 	"TagResource":           (*Registry).tagResource,
 	"ListTagsForResource":   (*Registry).listTagsForResource,
 
-	"ListImages": (*Registry).listImages,
+	"ListImages":              (*Registry).listImages,
+	"UpdateImageStorageClass": (*Registry).updateImageStorageClass,
 }
 
 func (r *Registry) serveECR(w http.ResponseWriter, req *http.Request) {

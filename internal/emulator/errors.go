@@ -21,6 +21,12 @@ var (
 	// ErrInvalidRoleARN is returned by AllowRole for an ARN that is not an IAM
 	// role ARN.
 	ErrInvalidRoleARN = errors.New("not an IAM role ARN")
+	// ErrRepositoryNotFound is returned by Registry methods (ArchiveImage,
+	// RestoreImage) for a repository that does not exist.
+	ErrRepositoryNotFound = errors.New("repository not found")
+	// ErrImageNotFound is returned by Registry methods (ArchiveImage,
+	// RestoreImage) for a digest the repository does not hold.
+	ErrImageNotFound = errors.New("image not found")
 )
 
 // APIError is an error as the emulator puts it on the wire: an HTTP status, a
@@ -66,6 +72,8 @@ const (
 	CodeSTSValidation               = "ValidationError"
 	CodeSTSMissingAuthenticationTok = "MissingAuthenticationToken"
 	CodeSTSInvalidAction            = "InvalidAction"
+
+	CodeImageStorageClassUpdateNotSupported = "ImageStorageClassUpdateNotSupportedException"
 )
 
 // Registry (OCI distribution) error codes used by the data plane.
