@@ -17,8 +17,14 @@ import (
 //   - Basic auth "AWS:<token>" with a token from this registry's
 //     GetAuthorizationToken, unexpired; otherwise 401 with
 //     WWW-Authenticate: Basic realm=..., service="ecr.amazonaws.com".
+//     With WithOpenPush, a request with no Authorization header at all is
+//     served too (anonymous pull and push); one with credentials is checked
+//     as above.
 //   - Repositories exist only once created with CreateRepository: anything
-//     else is 404 NAME_UNKNOWN with ECR's message.
+//     else is 404 NAME_UNKNOWN with ECR's message. With WithOpenPush, a
+//     manifest PUT or blob upload to a repository that does not exist
+//     creates it first with CreateRepository's defaults (ECR's
+//     create-on-push); a name ECR would refuse is 400 NAME_INVALID.
 //   - Blobs belong to the repository they were pushed (or mounted) into, as in
 //     ECR: a blob pushed to one repository is BLOB_UNKNOWN in another until
 //     mounted or pushed there. (The handler itself shares blobs registry-wide.)
@@ -134,6 +140,13 @@ func (r *Registry) handleData(w *statusWriter, req *http.Request, dr dataRequest
 		return &APIError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "404 page not found"}
 	}
 	rp, ok := r.repo(dr.repo)
+	if !ok && r.cfg.openPush && isPush(req, dr) {
+		var apiErr *APIError
+		if rp, apiErr = r.createOnPush(dr.repo); apiErr != nil {
+			return apiErr
+		}
+		ok = true
+	}
 	if !ok {
 		return &APIError{Status: http.StatusNotFound, Code: CodeNameUnknown, Message: fmt.Sprintf(
 			"The repository with name '%s' does not exist in the registry with id '%s'", dr.repo, r.account)}
@@ -177,6 +190,9 @@ func unsupported() *APIError {
 }
 
 func (r *Registry) authorize(w http.ResponseWriter, req *http.Request) *APIError {
+	if r.cfg.openPush && req.Header.Get("Authorization") == "" {
+		return nil // WithOpenPush: anonymous requests are served
+	}
 	user, pass, ok := req.BasicAuth()
 	state := tokenUnknown
 	if ok && user == "AWS" {
@@ -205,6 +221,36 @@ func (r *Registry) hasManifest(rp *repository, ref string) bool {
 	defer r.mu.Unlock()
 	img, ok := rp.resolveRef(ref)
 	return ok && img.status != imageArchived
+}
+
+// isPush reports whether a request writes to its repository: a manifest PUT
+// or any request of a blob upload (POST, PATCH, PUT, mounts included).
+func isPush(req *http.Request, dr dataRequest) bool {
+	switch dr.target {
+	case TargetManifestPush:
+		return req.Method == http.MethodPut
+	case TargetBlobUpload:
+		return req.Method == http.MethodPost || req.Method == http.MethodPatch || req.Method == http.MethodPut
+	}
+	return false
+}
+
+// createOnPush creates a repository with default settings for a push to a
+// name that does not exist yet (WithOpenPush), as ECR's create-on-push does
+// with a repository creation template. Two pushes at once create it once.
+func (r *Registry) createOnPush(name string) (*repository, *APIError) {
+	if !validRepositoryName(name) {
+		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeNameInvalid, Message: fmt.Sprintf(
+			"invalid repository name '%s': must satisfy regular expression '%s'", name, repositoryNamePattern)}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rp, ok := r.repos[name]; ok {
+		return rp, nil
+	}
+	rp := newRepository(name, r.em.now())
+	r.repos[name] = rp
+	return rp, nil
 }
 
 func (r *Registry) hasBlob(rp *repository, digest string) bool {

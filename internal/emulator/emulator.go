@@ -39,6 +39,7 @@ type Emulator struct {
 type config struct {
 	referrers    bool
 	blobMounting bool
+	openPush     bool
 	tokenTTL     time.Duration
 	now          func() time.Time
 	dataDir      string
@@ -60,6 +61,17 @@ func WithReferrers(enabled bool) Option { return func(c *config) { c.referrers =
 // on). Off, a mount request starts an ordinary upload session (202), which is
 // what ECR does when the registry's BLOB_MOUNTING setting is disabled.
 func WithBlobMounting(enabled bool) Option { return func(c *config) { c.blobMounting = enabled } }
+
+// WithOpenPush opens the data plane for a developer's laptop: requests with
+// no Authorization header at all are served (anonymous pull and push, as
+// crane, regctl and docker do against an insecure registry), and a manifest
+// or blob upload to a repository that does not exist creates it first with
+// CreateRepository's defaults, as ECR's create-on-push with a repository
+// creation template does. Requests that carry credentials are checked as
+// without the option: "AWS:<token>" basic auth from GetAuthorizationToken,
+// and a wrong or expired token is still 401. The ECR control plane is
+// unchanged (it still requires SigV4). Default off.
+func WithOpenPush() Option { return func(c *config) { c.openPush = true } }
 
 // WithTokenTTL sets how long GetAuthorizationToken tokens are valid (default
 // 12 hours, as in ECR).
@@ -182,9 +194,9 @@ var (
 )
 
 // AddRegistry adds the ECR registry of one account in one region. opts
-// override the emulator's WithReferrers, WithBlobMounting and WithTokenTTL
-// for this registry; the clock, data directory and caller ARN are the
-// emulator's.
+// override the emulator's WithReferrers, WithBlobMounting, WithOpenPush and
+// WithTokenTTL for this registry; the clock, data directory and caller ARN
+// are the emulator's.
 func (e *Emulator) AddRegistry(account, region string, opts ...Option) (*Registry, error) {
 	if !accountRE.MatchString(account) {
 		return nil, fmt.Errorf("add registry %s/%s: %w", account, region, ErrInvalidAccount)

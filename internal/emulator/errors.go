@@ -89,6 +89,7 @@ const (
 	CodeDigestInvalid       = "DIGEST_INVALID"
 	CodeUnsupported         = "UNSUPPORTED"
 	CodeTooManyRequests     = "TOOMANYREQUESTS"
+	CodeNameInvalid         = "NAME_INVALID"
 )
 
 func badRequest(code, format string, args ...any) *APIError {
