@@ -14,18 +14,41 @@
 //
 // ECR operations CreateRepository, DescribeRepositories, PutLifecyclePolicy,
 // GetLifecyclePolicy, SetRepositoryPolicy, GetRepositoryPolicy,
-// GetAuthorizationToken, BatchGetImage, DescribeImages, PutImage, TagResource
-// and ListTagsForResource take and return the shapes of the ECR API
-// Reference, with its error codes ("__type"), messages and HTTP statuses:
-// RepositoryNotFoundException, RepositoryAlreadyExistsException,
-// ImageNotFoundException, ImageAlreadyExistsException,
-// ImageTagAlreadyExistsException, InvalidParameterException (repository
-// name regex and length, enum values), InvalidTagParameterException,
-// TooManyTagsException, LifecyclePolicyNotFoundException, and, by
-// injection, ThrottlingException and ServerException. BatchGetImage reports
-// per-image failures (ImageNotFound, MissingDigestAndTag,
-// ImageTagDoesNotMatchDigest, InvalidImageDigest) in "failures" as ECR does.
-// The data plane's rules are described in dataplane.go; STS's in sts.go.
+// GetAuthorizationToken, BatchGetImage, DescribeImages, ListImages,
+// PutImage, UpdateImageStorageClass, TagResource and ListTagsForResource
+// take and return the shapes of the ECR API Reference, with its error codes
+// ("__type"), messages and HTTP statuses: RepositoryNotFoundException,
+// RepositoryAlreadyExistsException, ImageNotFoundException,
+// ImageAlreadyExistsException, ImageTagAlreadyExistsException,
+// ImageStorageClassUpdateNotSupportedException, InvalidParameterException
+// (repository name regex and length, enum values, list lengths, paging),
+// InvalidTagParameterException, TooManyTagsException,
+// LifecyclePolicyNotFoundException, and, by injection, ThrottlingException
+// and ServerException. BatchGetImage reports per-image failures
+// (ImageNotFound, MissingDigestAndTag, ImageTagDoesNotMatchDigest,
+// InvalidImageDigest) in "failures" as ECR does.
+//
+// DescribeRepositories, DescribeImages and ListImages page as ECR does:
+// maxResults from 1 to 1000 (100 when absent) and an opaque nextToken, which
+// the SDK's paginators follow. maxResults or nextToken together with
+// repositoryNames (DescribeRepositories) or imageIds (DescribeImages) is an
+// InvalidParameterException, as is a nextToken that is malformed, was issued
+// by another operation, repository, filter or registry, or is stale.
+// Repositories are listed by name, images by push time; a token resumes
+// after the last item it listed, so items created while a caller pages are
+// not listed twice and do not make others be skipped. DescribeImages and
+// ListImages take filter.tagStatus (TAGGED, UNTAGGED, ANY; default ANY) and
+// filter.imageStatus (ACTIVE, ARCHIVED, ACTIVATING, ANY; default ACTIVE, so
+// archived images are left out unless asked for). ListImages returns one
+// imageId per tag of a tagged image and one, digest only, per untagged
+// image. DescribeImages reports imageStatus, subjectManifestDigest (for an
+// OCI manifest or index with a subject), lastArchivedAt and lastActivatedAt.
+//
+// The archive storage class is described in archive.go:
+// UpdateImageStorageClass (and, for tests, Registry.ArchiveImage and
+// RestoreImage) archives and restores; an archived image answers 404 on
+// pull. The data plane's rules, including WithOpenPush's anonymous access
+// and create-on-push, are described in dataplane.go; STS's in sts.go.
 //
 // Every request must be SigV4-signed (an Authorization header with a
 // credential scope for the right service and region). Signatures are not
@@ -42,8 +65,17 @@
 //   - Repository policies and lifecycle policies are stored and returned,
 //     checked only for JSON shape, and never enforced or evaluated; scanning
 //     and KMS encryption settings are recorded only.
-//   - Pagination (maxResults/nextToken) is not implemented: every result is
-//     returned in one page.
+//   - nextTokens are the emulator's own (signed, and stale after 24 hours by
+//     the emulator's clock; ECR documents no lifetime). The messages of
+//     paging errors are the emulator's: the API Reference says which
+//     parameters cannot be combined, not what ECR answers.
+//   - Restoring an archived image is immediate: ECR takes up to 20 minutes
+//     with imageStatus ACTIVATING, which the emulator never reports. While
+//     archived, an image's blobs, tags/list and referrers stay readable (the
+//     emulator enforces "cannot be pulled" on manifests only) and
+//     BatchGetImage still returns its manifest. Moving an image to the
+//     storage class it is in is ImageStorageClassUpdateNotSupportedException:
+//     ECR lists the error for UpdateImageStorageClass without saying when.
 //   - imageSizeInBytes is the sum of the image's layer sizes from its
 //     manifest (an index: the sum of its children), close to but not exactly
 //     ECR's figure.
