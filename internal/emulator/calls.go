@@ -20,9 +20,11 @@ type Call struct {
 	Time       time.Time
 	Service    string // ServiceECR, ServiceSTS or ServiceRegistry
 	Operation  string // ECR/STS operation name, or a data-plane Target class
+	Method     string `json:",omitempty"` // data plane: the HTTP method (HEAD and GET are both pulls)
 	Account    string // the registry's account; for STS, the role's account when known
 	Region     string // empty for STS
 	Repository string `json:",omitempty"`
+	Reference  string `json:",omitempty"` // data plane: the tag, digest or upload session in the path
 	Status     int    // HTTP status returned
 	ErrorCode  string `json:",omitempty"` // empty on success
 	Injected   bool   `json:",omitempty"` // the error was an injected Fault

@@ -110,8 +110,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (r *Registry) serveData(w http.ResponseWriter, req *http.Request) {
 	dr := classify(req)
 	sw := &statusWriter{ResponseWriter: w}
-	call := Call{Time: r.em.now(), Service: ServiceRegistry, Operation: dr.target,
-		Account: r.account, Region: r.region, Repository: dr.repo}
+	call := Call{Time: r.em.now(), Service: ServiceRegistry, Operation: dr.target, Method: req.Method,
+		Account: r.account, Region: r.region, Repository: dr.repo, Reference: dr.ref}
 	if apiErr := r.handleData(sw, req, dr, &call); apiErr != nil {
 		call.ErrorCode = apiErr.Code
 		writeRegistryError(sw, apiErr)
@@ -283,6 +283,18 @@ func (r *Registry) putManifestData(w http.ResponseWriter, req *http.Request, dr 
 	}
 	w.Header().Set("Docker-Content-Digest", img.digest)
 	w.Header().Set("Location", "/v2/"+dr.repo+"/manifests/"+img.digest)
+	if r.cfg.referrers {
+		// ECR, like every registry with the referrers API, says it indexed
+		// a manifest's subject; a client then keeps no fallback tag.
+		var peek struct {
+			Subject *struct {
+				Digest string `json:"digest"`
+			} `json:"subject"`
+		}
+		if json.Unmarshal(body, &peek) == nil && peek.Subject != nil && peek.Subject.Digest != "" {
+			w.Header().Set("OCI-Subject", peek.Subject.Digest)
+		}
+	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
