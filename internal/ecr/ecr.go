@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -62,6 +63,12 @@ type SFNAPI interface {
 	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
 }
 
+// S3API is the part of the S3 client Ferry uses (the reconcile's bucket).
+type S3API interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
 // SecretsAPI is the part of the Secrets Manager client Ferry uses.
 type SecretsAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
@@ -73,6 +80,7 @@ var (
 	_ SNSAPI     = (*sns.Client)(nil)
 	_ SFNAPI     = (*sfn.Client)(nil)
 	_ SecretsAPI = (*secretsmanager.Client)(nil)
+	_ S3API      = (*s3.Client)(nil)
 )
 
 // Endpoints overrides service endpoints; empty fields mean the SDK default.
@@ -82,6 +90,12 @@ type Endpoints struct {
 	SNS            string            `json:"sns,omitempty"`
 	SFN            string            `json:"sfn,omitempty"`
 	SecretsManager string            `json:"secretsmanager,omitempty"`
+	S3             string            `json:"s3,omitempty"` // path-style
+	// Registries are the data-plane hosts (host:port) of local stand-in
+	// registries by "account/region", as ferry emulator writes them, for
+	// pushing with crane or docker. The AWS clients do not use them: ECR's
+	// GetAuthorizationToken names each registry's host.
+	Registries map[string]string `json:"registries,omitempty"`
 }
 
 // ParseEndpoints reads endpoint overrides, the JSON FERRY_AWS_ENDPOINTS
@@ -154,6 +168,17 @@ func (c *Clients) SNS() SNSAPI {
 // SFN returns a Step Functions client.
 func (c *Clients) SFN() SFNAPI {
 	return sfn.NewFromConfig(c.cfg, func(o *sfn.Options) { setEndpoint(&o.BaseEndpoint, c.endpoints.SFN) })
+}
+
+// S3 returns an S3 client (path-style addressing when the endpoint is
+// overridden, as local stand-ins serve one host).
+func (c *Clients) S3() S3API {
+	return s3.NewFromConfig(c.cfg, func(o *s3.Options) {
+		if c.endpoints.S3 != "" {
+			o.BaseEndpoint = aws.String(c.endpoints.S3)
+			o.UsePathStyle = true
+		}
+	})
 }
 
 // Secrets returns a Secrets Manager client.

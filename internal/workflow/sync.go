@@ -1,0 +1,317 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-dev/ferry/internal/config"
+	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/imageref"
+	"github.com/ferry-dev/ferry/internal/reconcile"
+)
+
+// Sync brings every destination to what the rules select: it lists the
+// difference (internal/reconcile) and copies what is missing, stale (where
+// onExistingTag is overwrite) or short of referrers. It is `ferry sync`.
+//
+// Each source image is copied with one Copy call to every destination that
+// needs it, and all copies share one Copier, so a blob is read from the
+// source once per run and uploaded once per destination registry; other
+// repositories of that registry mount it.
+type Sync struct {
+	step
+	opts []imagecopy.Option
+}
+
+// NewSync returns a Sync; roles nil means env.Clients. opts add to the
+// copier's defaults.
+func NewSync(logger *slog.Logger, env *Env, roles Roles, opts ...imagecopy.Option) *Sync {
+	return &Sync{step: newStep(logger, env, roles), opts: opts}
+}
+
+// SyncOptions says what a sync does.
+type SyncOptions struct {
+	Filter reconcile.Filter
+	// DryRun lists the difference and writes nothing.
+	DryRun bool
+	// Approve lets the sync write to destinations with approval: required.
+	// Without it their items are skipped.
+	Approve bool
+	// Images is how many images are copied at once (default 4).
+	Images int
+	// Session is the role session name in destinations (default ferry-sync).
+	Session string
+}
+
+// Sync result statuses, beyond the copy statuses (StatusCopied,
+// StatusUnchanged, StatusFailed).
+const (
+	StatusSkipped = "skipped"
+	StatusBlocked = "blocked"
+	// Dry-run statuses: what applying would do.
+	StatusInSync    = "in sync"
+	StatusWouldCopy = "would copy"
+	StatusWouldFail = "would fail"
+)
+
+// SyncResult is one source image at one destination after a sync.
+type SyncResult struct {
+	reconcile.Item
+	Status         string `json:"status"`
+	ReplacedDigest string `json:"replacedDigest,omitempty"`
+	BytesCopied    int64  `json:"bytesCopied,omitempty"`
+	BlobsCopied    int    `json:"blobsCopied,omitempty"`
+	BlobsMounted   int    `json:"blobsMounted,omitempty"`
+	DurationMs     int64  `json:"durationMs,omitempty"`
+	Error          string `json:"error,omitempty"`
+}
+
+// SyncCounts adds up a sync's results by status.
+type SyncCounts map[string]int
+
+// Converged reports whether nothing failed and nothing waits for an
+// approval: the destinations hold what the rules select, blocked items
+// aside.
+func (c SyncCounts) Converged() bool {
+	return c[StatusFailed] == 0 && c[StatusSkipped] == 0 && c[StatusWouldFail] == 0
+}
+
+// Run syncs, calling emit with each result (one source repository's at a
+// time, in order), and returns the counts. An error means the sync could
+// not go on (a listing failed); a failed copy is a result, not an error.
+func (s *Sync) Run(ctx context.Context, o SyncOptions, emit func(SyncResult) error) (SyncCounts, error) {
+	if o.Images <= 0 {
+		o.Images = 4
+	}
+	if o.Session == "" {
+		o.Session = "ferry-sync"
+	}
+	src := s.cfg.Source
+	a := &applier{s: s, o: o, tokens: map[string]*ecr.Registry{}}
+	d := reconcile.Discoverer{
+		Config: s.cfg,
+		Source: reconcile.Registry{API: s.roles.ECR(src.Account, src.Region), Account: src.Account, ID: src.ID()},
+		Destination: func(ctx context.Context, cd config.Destination) (reconcile.Lister, error) {
+			api, err := s.roles.DestinationECR(ctx, cd.Account, cd.Region, a.role(cd, ecr.AccessRead))
+			if err != nil {
+				return nil, classifyAWS(fmt.Sprintf("assume role %s for %s", cd.RoleARN(), cd.ID()), err)
+			}
+			return reconcile.Registry{API: api, Account: cd.Account, ID: cd.ID()}, nil
+		},
+		Filter: o.Filter,
+	}
+	counts := SyncCounts{}
+	err := d.Discover(ctx, func(b reconcile.Batch) error {
+		results := a.apply(ctx, b)
+		for _, r := range results {
+			counts[r.Status]++
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return counts, err
+}
+
+// applier applies one sync's batches.
+type applier struct {
+	s *Sync
+	o SyncOptions
+
+	mu         sync.Mutex
+	tls, plain *imagecopy.Copier
+	tokens     map[string]*ecr.Registry // account/region, or "source" -> login
+}
+
+func (a *applier) role(d config.Destination, access string) ecr.Role {
+	return ecr.Role{ARN: d.RoleARN(), ExternalID: a.s.cfg.ExternalID, Session: a.o.Session, Access: access}
+}
+
+// apply turns one batch of items into results, copying where needed.
+func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
+	results := make([]SyncResult, len(b.Items))
+	type image struct{ tag, digest string }
+	groups := map[image][]int{}
+	var order []image
+	for i, it := range b.Items {
+		r := &results[i]
+		r.Item = it
+		switch {
+		case it.State == reconcile.InSync:
+			r.Status = StatusUnchanged
+			if a.o.DryRun {
+				r.Status = StatusInSync
+			}
+		case it.State == reconcile.Blocked:
+			r.Status = StatusBlocked
+		case !it.Copy(): // stale, and onExistingTag keeps the tag
+			r.Status, r.Error = StatusFailed, it.Reason
+			if a.o.DryRun {
+				r.Status, r.Error = StatusWouldFail, ""
+			}
+		case it.ApprovalRequired && !a.o.Approve:
+			r.Status, r.Reason = StatusSkipped, "approval required (run with --approve to copy to this destination)"
+		case a.o.DryRun:
+			r.Status = StatusWouldCopy
+		default:
+			k := image{it.Tag, it.Digest}
+			if _, ok := groups[k]; !ok {
+				order = append(order, k)
+			}
+			groups[k] = append(groups[k], i)
+		}
+	}
+	if len(order) == 0 {
+		return results
+	}
+	// Create the destination repositories that are missing, once each.
+	created := map[string]error{}
+	for _, k := range order {
+		for _, i := range groups[k] {
+			it := b.Items[i]
+			key := it.Destination + "/" + it.Repository
+			if _, done := created[key]; done || !it.RepositoryMissing {
+				continue
+			}
+			_, err := NewEnsureRepository(a.s.log, &Env{Config: a.s.cfg}, a.s.roles).Handle(ctx, Replication{Job: a.job(it)})
+			created[key] = err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(a.o.Images)
+	for _, k := range order {
+		idx := groups[k]
+		g.Go(func() error {
+			a.copyImage(gctx, b.SourceRepository, k.tag, k.digest, b.Items, idx, results, created)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return results
+}
+
+// job is the workflow job of an item, for the steps it shares with the
+// replication workflow.
+func (a *applier) job(it reconcile.Item) Job {
+	return Job{Execution: a.o.Session, Rule: it.Rule, Destination: it.Destination, Account: it.Account, Region: it.Region,
+		SourceRepository: it.SourceRepository, Repository: it.Repository, Tag: it.Tag, Digest: it.Digest,
+		ApprovalRequired: it.ApprovalRequired, OnExistingTag: it.OnExistingTag}
+}
+
+// copyImage copies one source image to every destination in idx.
+func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items []reconcile.Item, idx []int, results []SyncResult, created map[string]error) {
+	fail := func(i int, err error) {
+		results[i].Status, results[i].Error = StatusFailed, err.Error()
+	}
+	src, err := a.login(ctx, "source", func(ctx context.Context) (ecr.API, string, error) {
+		c := a.s.cfg.Source
+		return a.s.roles.ECR(c.Account, c.Region), c.Account, nil
+	})
+	if err != nil {
+		for _, i := range idx {
+			fail(i, err)
+		}
+		return
+	}
+	srcRef, err := imageref.Parse(src.Host + "/" + repo + "@" + digest)
+	if err != nil {
+		for _, i := range idx {
+			fail(i, validationf("source image %s@%s: %v", repo, digest, err))
+		}
+		return
+	}
+	plain := src.PlainHTTP
+	var dsts []imagecopy.Destination
+	var which []int
+	for _, i := range idx {
+		it := items[i]
+		if err := created[it.Destination+"/"+it.Repository]; err != nil {
+			fail(i, err)
+			continue
+		}
+		d, err := destination(a.s.cfg, a.job(it))
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		reg, err := a.login(ctx, d.ID(), func(ctx context.Context) (ecr.API, string, error) {
+			api, err := a.s.roles.DestinationECR(ctx, d.Account, d.Region, a.role(d, ecr.AccessWrite))
+			if err != nil {
+				return nil, "", classifyAWS(fmt.Sprintf("assume role %s for %s", d.RoleARN(), d.ID()), err)
+			}
+			return api, d.Account, nil
+		})
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		ref, err := imageref.Parse(reg.Host + "/" + it.Repository + ":" + it.Tag)
+		if err != nil {
+			fail(i, validationf("destination image %s:%s: %v", it.Repository, it.Tag, err))
+			continue
+		}
+		plain = plain || reg.PlainHTTP
+		dsts = append(dsts, imagecopy.Destination{Ref: ref, Auth: &reg.Credential, Overwrite: it.OnExistingTag == string(config.ExistingTagOverwrite)})
+		which = append(which, i)
+	}
+	if len(dsts) == 0 {
+		return
+	}
+	start := time.Now()
+	res, _ := a.copierFor(plain).Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential}, dsts)
+	for k, i := range which {
+		r, rr := &results[i], res[k]
+		r.Status = string(rr.Status)
+		r.ReplacedDigest, r.BytesCopied = rr.Replaced, rr.BytesCopied
+		r.BlobsCopied, r.BlobsMounted = rr.BlobsCopied, rr.BlobsMounted
+		r.DurationMs = millis(time.Since(start))
+		if rr.Err != nil {
+			op := fmt.Sprintf("copy %s@%s to %s:%s in %s", repo, digest, items[i].Repository, tag, items[i].Destination)
+			r.Error = classifyCopy(op, rr.Err).Error()
+		}
+	}
+}
+
+// copierFor returns the sync's Copier for TLS registries, or the one for
+// plain HTTP (local stand-ins), each made once so that all its copies share
+// their blobs.
+func (a *applier) copierFor(plain bool) *imagecopy.Copier {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := &a.tls
+	opts := a.s.opts
+	if plain {
+		c = &a.plain
+		opts = append([]imagecopy.Option{imagecopy.WithPlainHTTP()}, opts...)
+	}
+	if *c == nil {
+		*c = imagecopy.New(a.s.log, opts...)
+	}
+	return *c
+}
+
+// login returns the registry token of key, logging in once per sync.
+func (a *applier) login(ctx context.Context, key string, client func(context.Context) (ecr.API, string, error)) (ecr.Registry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r, ok := a.tokens[key]; ok {
+		return *r, nil
+	}
+	api, account, err := client(ctx)
+	if err != nil {
+		return ecr.Registry{}, err
+	}
+	r, err := ecr.Login(ctx, api, account)
+	if err != nil {
+		return r, classifyAWS("log in to registry "+key, err)
+	}
+	a.tokens[key] = &r
+	return r, nil
+}
