@@ -40,6 +40,8 @@ through ferry:
   ferry plan [--config FILE] [--json] REPOSITORY:TAG
   ferry run --config FILE --event FILE
   ferry config validate [FILE]
+  ferry sync --config FILE [--dry-run]
+  ferry emulator --config FILE [--endpoints-out FILE]
 
 Run 'ferry COMMAND --help' for the flags of a command.
 `
@@ -56,9 +58,11 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	commands := map[string]command{
-		"run":    runRun,
-		"plan":   runPlan,
-		"config": runConfig,
+		"run":      runRun,
+		"plan":     runPlan,
+		"config":   runConfig,
+		"sync":     runSync,
+		"emulator": runEmulator,
 	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)

@@ -106,19 +106,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
 	}
 	if *endpoints != "" {
-		text := strings.TrimSpace(*endpoints)
-		if !strings.HasPrefix(text, "{") && !strings.HasPrefix(text, "@") {
-			return usagef("--endpoints %q: want JSON ({\"sts\": URL, \"ecr\": {...}}) or @FILE to read it from a file", *endpoints)
-		}
-		if f, ok := strings.CutPrefix(text, "@"); ok {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return usagef("--endpoints: %v", err)
-			}
-			text = string(b)
-		}
-		if opts.Endpoints, err = ecr.ParseEndpoints(text); err != nil {
-			return usagef("--endpoints: %v", err)
+		if opts.Endpoints, err = readEndpoints(*endpoints); err != nil {
+			return err
 		}
 	} else {
 		// Real AWS: the default credential chain, not stand-in keys.

@@ -54,7 +54,7 @@ func TestRunUsage(t *testing.T) {
 		{name: "event not JSON", args: []string{"--config", cfg, "--event", notJSON}, wantCode: exitUsage, wantStderr: "--event: " + notJSON + " is not JSON"},
 		{name: "endpoints not JSON", args: []string{"--config", cfg, "--event", event, "--endpoints", "sts=http://127.0.0.1:1"}, wantCode: exitUsage, wantStderr: "want JSON"},
 		{name: "endpoints JSON broken", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"sts":`}, wantCode: exitUsage, wantStderr: "--endpoints: "},
-		{name: "endpoints unknown service", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"s3":"http://127.0.0.1:1"}`}, wantCode: exitUsage, wantStderr: `unknown field "s3"`},
+		{name: "endpoints unknown service", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"sqs":"http://127.0.0.1:1"}`}, wantCode: exitUsage, wantStderr: `unknown field "sqs"`},
 		{name: "endpoints ecr key not account/region", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"ecr":{"222222222222":"http://127.0.0.1:1"}}`}, wantCode: exitUsage, wantStderr: `want "account/region"`},
 		{name: "endpoints file missing", args: []string{"--config", cfg, "--event", event, "--endpoints", "@" + filepath.Join(dir, "none.json")}, wantCode: exitUsage, wantStderr: "--endpoints: open"},
 		{name: "approve mode", args: []string{"--config", cfg, "--event", event, "--approve", "yes"}, wantCode: exitUsage, wantStderr: `--approve "yes": want prompt, approve, reject or none`},

@@ -64,9 +64,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"copy":    runCopy,
 		"version": runVersion,
 		// The commands that read ferry.yaml live in ferry-workflow.
-		"plan":   handOver("plan"),
-		"run":    handOver("run"),
-		"config": handOver("config"),
+		"plan":     handOver("plan"),
+		"run":      handOver("run"),
+		"config":   handOver("config"),
+		"sync":     handOver("sync"),
+		"emulator": handOver("emulator"),
 	}
 	name, rest := args[0], args[1:]
 	switch name {

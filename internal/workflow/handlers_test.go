@@ -51,7 +51,7 @@ func TestNewHandler(t *testing.T) {
 		{name: "FERRY_CONFIG missing", env: with(EnvConfig, "nope.yaml"), wantErr: new(*ConfigurationError)},
 		{name: "FERRY_CONFIG relative without LAMBDA_TASK_ROOT", env: with(EnvLambdaTaskRoot, ""), wantErr: new(*ConfigurationError)},
 		{name: "endpoints not JSON", env: with("FERRY_AWS_ENDPOINTS", `sts=http://x`), wantErr: new(*ConfigurationError)},
-		{name: "endpoints unknown field", env: with("FERRY_AWS_ENDPOINTS", `{"s3":"http://x"}`), wantErr: new(*ConfigurationError)},
+		{name: "endpoints unknown field", env: with("FERRY_AWS_ENDPOINTS", `{"sqs":"http://x"}`), wantErr: new(*ConfigurationError)},
 		{name: "approval request without topic", env: with(EnvApprovalTopic, ""), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
 		{name: "approval request without URL", env: with(EnvApprovalURL, ""), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
 		{name: "approval TTL not a number", env: with(EnvApprovalTTL, "1h"), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
