@@ -419,3 +419,44 @@ func TestSyncBringsLateReferrers(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncArchivedSourceImageIsBlocked: an image in ECR's archive storage
+// class answers 404 on pull, so the sync reports it blocked, says how to
+// restore it, and copies the rest.
+func TestSyncArchivedSourceImageIsBlocked(t *testing.T) {
+	t.Parallel()
+	w := newSyncWorld(t)
+	old, err := w.PushRelease(w.ctx, "release-0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := w.PushRelease(w.ctx, "release-1.0", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Source.ArchiveImage(Repository, old.Index); err != nil {
+		t.Fatal(err)
+	}
+	results, counts := w.sync(Config, workflow.SyncOptions{Approve: true})
+	if !counts.Converged() || counts[workflow.StatusBlocked] != 3 || counts[workflow.StatusCopied] != 3 {
+		t.Errorf("sync: %v; want release-1.0 copied to 3 destinations, release-0.1 blocked in each, converged", counts)
+	}
+	for _, r := range results {
+		if r.Tag == "release-0.1" && (r.Status != workflow.StatusBlocked || !strings.Contains(r.Reason, "archived") || !strings.Contains(r.Reason, "--target-storage-class STANDARD")) {
+			t.Errorf("%s release-0.1: %s %q; want blocked, saying it is archived and how to restore it", r.Destination, r.Status, r.Reason)
+		}
+	}
+	for _, id := range Destinations {
+		w.checkRelease(id, "release-1.0", rel)
+		if ok, _ := w.HasTag(w.ctx, id, "release-0.1"); ok {
+			t.Errorf("%s holds the archived release-0.1", id)
+		}
+	}
+	// Restored, the next sync copies it.
+	if err := w.Source.RestoreImage(Repository, old.Index); err != nil {
+		t.Fatal(err)
+	}
+	if _, counts := w.sync(Config, workflow.SyncOptions{Approve: true}); counts[workflow.StatusCopied] != 3 {
+		t.Errorf("after the restore: %v, want release-0.1 copied to 3 destinations", counts)
+	}
+}
