@@ -99,6 +99,10 @@ func NewApprovalRequest(logger *slog.Logger, env *Env, snsAPI ecr.SNSAPI, secret
 func (a *ApprovalRequest) Handle(ctx context.Context, p ApprovalRequestPayload) (ApprovalRequestResult, error) {
 	j := p.Replication.Job
 	log := jobLogger(a.log, j)
+	if p.Batch != nil {
+		j = Job{Destination: p.Batch.Destination, Repository: fmt.Sprintf("%d images", p.Batch.Images), Tag: "reconcile"}
+		log = a.log.With(slog.String("execution", p.Execution), slog.String("destination", j.Destination))
+	}
 	if p.TaskToken == "" {
 		return ApprovalRequestResult{}, validationf("approval request for %s has no task token", j.Destination)
 	}
@@ -118,11 +122,29 @@ func (a *ApprovalRequest) Handle(ctx context.Context, p ApprovalRequestPayload) 
 			return ApprovalRequestResult{}, &ConfigurationError{Msg: err.Error()}
 		}
 	}
-	subject := fmt.Sprintf("Ferry: approve %s:%s to %s?", j.SourceRepository, j.Tag, j.Destination)
-	if len(subject) > 100 {
-		subject = subject[:100]
-	}
-	msg := fmt.Sprintf(`Ferry asks for approval to copy an image to a destination that requires it.
+	var subject, msg string
+	if b := p.Batch; b != nil {
+		subject = fmt.Sprintf("Ferry: approve %d images to %s?", b.Images, b.Destination)
+		images := strings.Join(b.Sample, "\n              ")
+		if more := b.Images - len(b.Sample); more > 0 {
+			images += fmt.Sprintf("\n              and %d more", more)
+		}
+		msg = fmt.Sprintf(`Ferry's reconcile asks for approval to copy images to a destination that requires it:
+images the rules select that the destination lacks, or holds at another digest or without
+all their referrers. One answer covers them all.
+
+Destination:  %s
+Images:       %s
+Execution:    %s (its bucket lists every image under %s)
+
+Approve: %s
+Reject: %s
+
+The links expire at %s and work once. Each opens a page that asks you to confirm.
+`, b.Destination, images, p.Execution, b.Key, links[approval.Approve], links[approval.Reject], exp.Format(time.RFC3339))
+	} else {
+		subject = fmt.Sprintf("Ferry: approve %s:%s to %s?", j.SourceRepository, j.Tag, j.Destination)
+		msg = fmt.Sprintf(`Ferry asks for approval to copy an image to a destination that requires it.
 
 Image:        %s:%s
 Digest:       %s
@@ -135,7 +157,11 @@ Reject: %s
 
 The links expire at %s and work once. Each opens a page that asks you to confirm.
 `, j.SourceRepository, j.Tag, j.Digest, j.Destination, j.Account, j.Region, j.Repository, j.Rule, p.Execution,
-		links[approval.Approve], links[approval.Reject], exp.Format(time.RFC3339))
+			links[approval.Approve], links[approval.Reject], exp.Format(time.RFC3339))
+	}
+	if len(subject) > 100 {
+		subject = subject[:100]
+	}
 	out, err := a.sns.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(a.topic), Subject: aws.String(subject), Message: aws.String(msg)})
 	if err != nil {
 		return ApprovalRequestResult{}, classifyAWS("publish the approval request to "+a.topic, err)
@@ -198,6 +224,9 @@ func (c *ApprovalCallback) Handle(ctx context.Context, req events.LambdaFunction
 		return page(http.StatusForbidden, "This link is not valid", "It may have been altered. Use the links in the approval message."), nil
 	}
 	what := fmt.Sprintf("%s:%s (%s) to %s", t.Repository, t.Tag, t.Digest, t.Destination)
+	if t.Digest == "" { // a reconcile's images, one request per destination
+		what = fmt.Sprintf("%s (%s) to %s", t.Repository, t.Tag, t.Destination)
+	}
 	log := c.log.With(slog.String("execution", t.Execution), slog.String("repository", t.Repository), slog.String("tag", t.Tag),
 		slog.String("digest", t.Digest), slog.String("destination", t.Destination), slog.String("action", t.Action))
 	if method != http.MethodPost {

@@ -30,6 +30,10 @@ func NewHandler(name string, logger *slog.Logger, env *Env) (lambda.Handler, err
 			return nil, err
 		}
 		return lambda.NewHandler(h.Handle), nil
+	case FnDiscover:
+		return lambda.NewHandler(NewDiscover(logger, env, nil, nil).Handle), nil
+	case FnReconcileSummarize:
+		return lambda.NewHandler(NewReconcileSummarize(logger, env, nil).Handle), nil
 	case FnApprovalCallback:
 		return lambda.NewHandler(NewApprovalCallback(logger, env, nil, nil).Handle), nil
 	}

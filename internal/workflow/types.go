@@ -31,10 +31,14 @@ const (
 	FnSummarize        = "summarize"
 	FnApprovalRequest  = "approvalrequest"
 	FnApprovalCallback = "approvalcallback"
+	// The reconcile state machine's own steps.
+	FnDiscover           = "discover"
+	FnReconcileSummarize = "reconcilesummary"
 )
 
 // Functions lists every function, in workflow order.
-var Functions = []string{FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest, FnApprovalCallback}
+var Functions = []string{FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest, FnApprovalCallback,
+	FnDiscover, FnReconcileSummarize}
 
 // ValidateRequest is Validate's payload: the execution input (an ECR push
 // event from EventBridge, or a manual input) and the execution ID.
@@ -118,6 +122,9 @@ type ApprovalRequestPayload struct {
 	Execution   string      `json:"execution"`
 	TaskToken   string      `json:"taskToken"`
 	Replication Replication `json:"replication"`
+	// Batch, in a reconcile, asks for one destination's images at once
+	// instead of Replication's one image.
+	Batch *ApprovalBatch `json:"batch,omitempty"`
 }
 
 // ApprovalRequestResult is what ApprovalRequest returns (Step Functions
