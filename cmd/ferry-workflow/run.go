@@ -24,6 +24,7 @@ import (
 )
 
 const runUsage = `Usage: ferry run --config FILE --event FILE [flags]
+       ferry run --config FILE --reconcile [--event FILE] [flags]
        ferry run --config FILE --redrive EXECUTION.json [flags]
 
 Run Ferry's workflow once, locally: the state machine (statemachine/
@@ -43,6 +44,13 @@ use the AWS SDK defaults and your AWS credentials. SNS, Secrets Manager and
 Step Functions' task-token callbacks are always local: approval requests are
 answered with --approve, from this terminal by default.
 
+--reconcile runs the reconcile state machine (statemachine/reconcile.asl.json)
+instead: the scheduled convergence, with --event as its input ({} by default;
+{"dryRun": true, "rule": NAME, "destination": "ACCOUNT/REGION", "repository":
+PATTERN} narrow it, as ferry sync's flags do). Its Distributed Map, whose
+ItemReader and ResultWriter aws-local-stepfunctions lacks, is run by ferry
+itself: the jobs and results go to a local S3 stand-in in --s3-dir.
+
 A run in which a destination failed ends FAILED. --record FILE (or --json)
 keeps the execution; --redrive FILE then redrives it as the console's Redrive
 does: same input and definition, resuming at the state that failed, so only
@@ -60,6 +68,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	approve := fs.String("approve", "", "answer approval requests: prompt (ask on the terminal), approve, reject or none (let them time out); default prompt on a terminal, none otherwise")
 	approvalTimeout := fs.Duration("approval-timeout", time.Hour, "how long an approval waits before it fails (the stack's approvalTimeoutSeconds)")
 	maxConcurrency := fs.Int("max-concurrency", 10, "destinations copied at once (the stack's maxConcurrency)")
+	reconcile := fs.Bool("reconcile", false, "run the reconcile state machine (--event optional, default {})")
+	reconcileConcurrency := fs.Int("reconcile-concurrency", 10, "reconcile jobs copied at once (the stack's reconcileConcurrency)")
+	s3Dir := fs.String("s3-dir", "", "the local S3 stand-in's directory (default: FILE.s3 next to --record or --redrive FILE, else a temporary one)")
 	definition := fs.String("definition", "", "the state machine definition (default: the one built into ferry, statemachine/replicate.asl.json)")
 	nodeModules := fs.String("node-modules", "", "node_modules with Node 22 and aws-local-stepfunctions (default: found from the current directory or ferry's own)")
 	asJSON := fs.Bool("json", false, "print the execution (status, output, events) as JSON instead of the step-by-step view")
@@ -71,8 +82,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *eventPath != "" && *redrivePath != "" {
 		return usagef("run takes --event or --redrive, not both")
 	}
-	if *cfgPath == "" || (*eventPath == "") == (*redrivePath == "") {
-		return usagef("run needs --config and --event (or --redrive) (run 'ferry run --help' for usage)")
+	if *reconcile && *redrivePath != "" {
+		return usagef("run takes --reconcile or --redrive, not both (a redrive runs the state machine its execution ran)")
+	}
+	if *cfgPath == "" || (!*reconcile && (*eventPath == "") == (*redrivePath == "")) {
+		return usagef("run needs --config and --event (or --reconcile, or --redrive) (run 'ferry run --help' for usage)")
 	}
 	if len(args) > 0 {
 		return usagef("run takes no arguments, got %q (the input goes in --event FILE)", args)
@@ -87,15 +101,31 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usagef("--redrive: %v", err)
 		}
 		input = prev.Input
+		*reconcile = strings.Contains(prev.ID, ":execution:ferry-reconcile:")
+	} else if *eventPath == "" {
+		input = json.RawMessage(`{}`)
 	} else if input, err = readInput(*eventPath); err != nil {
 		return usagef("--event: %v", err)
 	}
 	opts := runner.Options{
-		Definition:      statemachine.Replicate,
-		ConfigPath:      *cfgPath,
-		MaxConcurrency:  *maxConcurrency,
-		ApprovalTimeout: *approvalTimeout,
-		Logger:          slog.New(slog.DiscardHandler),
+		Definition:           statemachine.Replicate,
+		ConfigPath:           *cfgPath,
+		MaxConcurrency:       *maxConcurrency,
+		ReconcileConcurrency: *reconcileConcurrency,
+		ApprovalTimeout:      *approvalTimeout,
+		Logger:               slog.New(slog.DiscardHandler),
+		S3Dir:                *s3Dir,
+	}
+	if *reconcile {
+		opts.Definition, opts.Name = statemachine.Reconcile, "reconcile"
+	}
+	if opts.S3Dir == "" {
+		switch {
+		case *recordPath != "":
+			opts.S3Dir = *recordPath + ".s3"
+		case *redrivePath != "":
+			opts.S3Dir = *redrivePath + ".s3"
+		}
 	}
 	if *definition != "" {
 		if opts.Definition, err = os.ReadFile(*definition); err != nil {
@@ -192,6 +222,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		hint := ""
 		if *recordPath != "" {
 			hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s)", *cfgPath, *recordPath)
+			if opts.S3Dir != *recordPath+".s3" {
+				hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s --s3-dir %s)", *cfgPath, *recordPath, opts.S3Dir)
+			}
 		}
 		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, runner.CauseText(ex.Cause), hint)
 	}
@@ -258,6 +291,9 @@ func describeInput(in json.RawMessage) string {
 	}
 	if v.DetailType != "" {
 		return fmt.Sprintf("— ECR push event: %s:%s", v.Detail.Repo, v.Detail.Tag)
+	}
+	if v.Repository == "" && v.Tag == "" && v.Digest == "" {
+		return "— reconcile " + string(in)
 	}
 	ref := v.Tag
 	if ref == "" {

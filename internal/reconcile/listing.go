@@ -30,6 +30,8 @@ type Listing struct {
 	Exists    bool // false: the repository is not there (nothing in it)
 	Immutable bool // tags cannot be moved (imageTagMutability IMMUTABLE)
 
+	listErr error // the listing failed: nothing is known
+
 	tags     map[string]string   // tag -> digest
 	images   map[string]*Image   // by digest
 	subjects map[string][]string // subject digest -> referrer digests

@@ -234,12 +234,16 @@ func (d *Discoverer) diff(ctx context.Context, src *Listing, destination func(co
 			key := j.Destination.ID() + "/" + j.Repository
 			dst, ok := listings[key]
 			if !ok {
-				l, err := destination(j.Destination)
-				if err != nil {
-					return nil, err
-				}
-				if dst, err = l.Repository(ctx, j.Repository); err != nil {
-					return nil, err
+				var err error
+				if dst, err = listDestination(ctx, destination, j); err != nil {
+					if ctx.Err() != nil {
+						return nil, err
+					}
+					// One destination that cannot be listed (its role, a
+					// permission, an outage) holds up no other: its items are
+					// planned as missing, so the copy, which skips what is
+					// there, finds out, and fails for that destination alone.
+					dst = &Listing{Name: j.Repository, listErr: err}
 				}
 				listings[key] = dst
 			}
@@ -252,6 +256,14 @@ func (d *Discoverer) diff(ctx context.Context, src *Listing, destination func(co
 		}
 	}
 	return items, nil
+}
+
+func listDestination(ctx context.Context, destination func(config.Destination) (Lister, error), j plan.Job) (*Listing, error) {
+	l, err := destination(j.Destination)
+	if err != nil {
+		return nil, err
+	}
+	return l.Repository(ctx, j.Repository)
 }
 
 // compare works out the state of one job.
@@ -269,6 +281,15 @@ func compare(j plan.Job, digest string, src, dst *Listing, refs Referrers) Item 
 	archived := false
 	if im, ok := src.Image(digest); ok {
 		archived = im.Archived
+	}
+	if dst.listErr != nil {
+		it.State, it.RepositoryMissing = Missing, false
+		it.Reason = fmt.Sprintf("the destination could not be listed (%v); copied to be sure, which skips what is there", dst.listErr)
+		if archived {
+			it.State = Blocked
+			it.Reason += "; but the source image is archived"
+		}
+		return it
 	}
 	at := dst.Tag(j.Tag)
 	switch {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -242,5 +243,41 @@ func TestReferrersOfWalksSubjectsAndCosignTags(t *testing.T) {
 	}
 	if IsReferrerTag("sha256-abc.sig") || IsReferrerTag("release-1") {
 		t.Error("IsReferrerTag takes a tag that is not a referrer's")
+	}
+}
+
+// failingRegistry cannot be listed.
+type failingRegistry struct{ fakeRegistry }
+
+func (*failingRegistry) Repository(context.Context, string) (*Listing, error) {
+	return nil, errors.New("AccessDenied: not authorized to perform sts:AssumeRole")
+}
+
+func TestADestinationThatCannotBeListedHoldsUpNoOther(t *testing.T) {
+	t.Parallel()
+	src := &fakeRegistry{repos: map[string]*Listing{
+		"team/app": NewListing("team/app", false, []Image{{Digest: digest('a'), Tags: []string{"release-1"}}}),
+	}}
+	cfg, _ := config.Parse("ferry.yaml", []byte(testConfig))
+	d := Discoverer{Config: cfg, Source: src, Destination: func(_ context.Context, cd config.Destination) (Lister, error) {
+		if cd.ID() == "333333333333/us-west-2" {
+			return &failingRegistry{}, nil
+		}
+		return &fakeRegistry{}, nil
+	}}
+	var items []Item
+	if err := d.Discover(context.Background(), func(b Batch) error { items = append(items, b.Items...); return nil }); err != nil {
+		t.Fatalf("discover failed for one destination's listing: %v", err)
+	}
+	if len(items) != 3 {
+		t.Fatalf("%d items, want one per destination", len(items))
+	}
+	for _, it := range items {
+		if it.State != Missing || !it.Copy() {
+			t.Errorf("%s: %s, copy %v; want missing, copied", it.Destination, it.State, it.Copy())
+		}
+		if it.Destination == "333333333333/us-west-2" && !strings.Contains(it.Reason, "could not be listed") {
+			t.Errorf("unlisted destination: reason %q should say it could not be listed", it.Reason)
+		}
 	}
 }

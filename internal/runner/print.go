@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,9 +70,20 @@ func (p *Printer) Observe(ev Event) {
 				Job struct {
 					Destination, Repository, Tag string
 				} `json:"job"`
+				Batch struct {
+					Destination string
+					Images      int
+				} `json:"batch"`
 			}
-			if json.Unmarshal(ev.State.Input, &in) == nil && in.Job.Destination != "" {
+			if json.Unmarshal(ev.State.Input, &in) == nil && in.Batch.Destination != "" {
+				p.labels[idx] = fmt.Sprintf("%s (%d images)", in.Batch.Destination, in.Batch.Images)
+			}
+			if in.Job.Destination != "" {
 				p.labels[idx] = in.Job.Destination
+				if ev.Parent != nil && ev.Parent.Name == reconcileMapState {
+					// One destination has many jobs in a reconcile.
+					p.labels[idx] += " " + in.Job.Repository + ":" + in.Job.Tag
+				}
 			}
 		}
 		if ev.State != nil && ev.State.Type == "Map" {
@@ -104,12 +117,19 @@ func (p *Printer) Observe(ev Event) {
 		if ev.State.Name == settleState && ev.Error == "ReplicationFailed" {
 			fmt.Fprintf(p.w, "%s  → the other destinations are done; a redrive replicates only the failed ones again\n", indent)
 		}
+		if ev.State.Name == reconcileSettleState && ev.Error == "ReconcileFailed" {
+			fmt.Fprintf(p.w, "%s  → the other jobs are done; a redrive copies only the failed ones again\n", indent)
+		}
 	case "StateCaught":
 		p.caught[key] = true
 		if ev.State.Name == precheckState {
 			return
 		}
-		fmt.Fprintf(p.w, "%s%s  → this destination stops here; the others go on\n", indent, pad(label, idx))
+		what := "destination"
+		if ev.Parent != nil && ev.Parent.Name == reconcileMapState {
+			what = "job"
+		}
+		fmt.Fprintf(p.w, "%s%s  → this %s stops here; the others go on\n", indent, pad(label, idx), what)
 	case "ExecutionSucceeded":
 		fmt.Fprintf(p.w, "  ● Execution succeeded\n")
 	case "ExecutionFailed":
@@ -126,6 +146,9 @@ const (
 	approvedEarlierState = "Approved earlier in this execution"
 	// settleState fails the run, or after a redrive starts the next pass.
 	settleState = "Some destinations failed"
+	// The reconcile's Distributed Map and its settle state.
+	reconcileMapState    = "Copy to destinations"
+	reconcileSettleState = "Some jobs failed"
 )
 
 // passNote says which destinations a pass of the Map replicates when it
@@ -258,7 +281,12 @@ func gist(state string, out json.RawMessage) string {
 		if x := v.Verify; x != nil {
 			return fmt.Sprintf("tag → %s; %d manifests, %d blobs, %d referrers present", short(x.Digest), x.Manifests, x.Blobs, x.Referrers)
 		}
+	case "Discover", "Add approved jobs", reconcileSettleState, reconcileMapState:
+		return reconcileGist(state, out)
 	case "Summarize":
+		if g := reconcileGist(state, out); g != "" {
+			return g
+		}
 		s := fmt.Sprintf("%s: %d copied, %d unchanged, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Failed)
 		if v.Attempt > 0 {
 			s += fmt.Sprintf(" (after redrive %d)", v.Attempt)
@@ -272,6 +300,69 @@ func gist(state string, out json.RawMessage) string {
 		return fmt.Sprintf("redrive: %d failed destination(s) go through the Map again: %s", len(v.Jobs), strings.Join(ds, ", "))
 	}
 	return ""
+}
+
+// reconcileGist is a reconcile state's output in a few words.
+func reconcileGist(state string, out json.RawMessage) string {
+	var v struct {
+		DryRun    bool           `json:"dryRun"`
+		Jobs      *int           `json:"jobs"`
+		States    map[string]int `json:"states"`
+		Counts    map[string]int `json:"counts"`
+		Bucket    string         `json:"bucket"`
+		PlanKey   string         `json:"planKey"`
+		JobsKey   string         `json:"jobsKey"`
+		Approvals []struct {
+			Destination string `json:"destination"`
+			Images      int    `json:"images"`
+		} `json:"approvals"`
+		NotApproved int    `json:"notApproved"`
+		Outcome     string `json:"outcome"`
+		Attempt     int    `json:"attempt"`
+		SummaryKey  string `json:"summaryKey"`
+		Results     *struct {
+			ResultWriterDetails struct{ Bucket, Key string }
+		} `json:"results"`
+	}
+	if json.Unmarshal(out, &v) != nil {
+		return ""
+	}
+	counts := func(m map[string]int) string {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if m[k] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+			}
+		}
+		if len(parts) == 0 {
+			return "nothing"
+		}
+		return strings.Join(parts, ", ")
+	}
+	switch {
+	case state == "Summarize" && v.Counts != nil:
+		s := fmt.Sprintf("%s: %s; s3://%s/%s", v.Outcome, counts(v.Counts), v.Bucket, v.SummaryKey)
+		if v.Attempt > 0 {
+			s += fmt.Sprintf(" (after redrive %d)", v.Attempt)
+		}
+		return s
+	case state == reconcileMapState && v.Results != nil:
+		return fmt.Sprintf("results in s3://%s/%s", v.Results.ResultWriterDetails.Bucket, v.Results.ResultWriterDetails.Key)
+	case v.Jobs == nil:
+		return ""
+	case state == reconcileSettleState:
+		return fmt.Sprintf("redrive: the %d failed jobs go through the Map again (s3://%s/%s)", *v.Jobs, v.Bucket, v.JobsKey)
+	case v.DryRun:
+		return fmt.Sprintf("dry run: %s; plan in s3://%s/%s", counts(v.States), v.Bucket, v.PlanKey)
+	}
+	s := fmt.Sprintf("%d jobs (%s)", *v.Jobs, counts(v.States))
+	for _, a := range v.Approvals {
+		s += fmt.Sprintf("; %s waits for approval of %d images", a.Destination, a.Images)
+	}
+	if v.NotApproved > 0 {
+		s += fmt.Sprintf("; %d images not approved", v.NotApproved)
+	}
+	return s
 }
 
 func short(d string) string {

@@ -28,6 +28,143 @@ function walk(states) {
 }
 walk(req.definition.States);
 
+// Distributed Map states run here, not in aws-local-stepfunctions, which
+// has no ItemReader or ResultWriter: each becomes a Task whose handler
+// reads the items from the runner's S3 stand-in, runs one child execution
+// of the ItemProcessor per item (at most MaxConcurrency at once, each a
+// StateMachine of its own with the same task overrides), and writes the
+// children's results and manifest.json as ResultWriter does.
+const distributed = new Set();
+for (const [name, s] of Object.entries(req.definition.States)) {
+  if (s.Type !== 'Map' || s.ItemProcessor?.ProcessorConfig?.Mode !== 'DISTRIBUTED') continue;
+  distributed.add(name);
+  const resource = 'arn:aws:states:::ferry-local:distributed-map';
+  const task = { Type: 'Task', Resource: resource, Comment: s.Comment };
+  for (const k of ['InputPath', 'ResultPath', 'OutputPath', 'Retry', 'Catch', 'Next', 'End']) {
+    if (s[k] !== undefined) task[k] = s[k];
+  }
+  overrides[name] = (input) => distributedMap(name, s, input);
+  req.definition.States[name] = task;
+}
+
+function jsonPath(path, input, ctx) {
+  let root = input;
+  let p = path;
+  if (p.startsWith('$$')) {
+    root = ctx;
+    p = p.slice(2);
+  } else {
+    p = p.slice(1);
+  }
+  let v = root;
+  for (const part of p.split('.').filter((x) => x !== '')) {
+    if (v === undefined || v === null) return undefined;
+    v = v[part];
+  }
+  return v;
+}
+
+function fill(params, input, ctx) {
+  if (params === undefined) return input;
+  const out = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (k.endsWith('.$')) out[k.slice(0, -2)] = jsonPath(v, input, ctx);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) out[k] = fill(v, input, ctx);
+    else out[k] = v;
+  }
+  return out;
+}
+
+async function s3(method, bucket, key, body) {
+  const res = await fetch(`${req.invokeURL}/s3/${bucket}/${key}`, { method, body });
+  if (!res.ok) {
+    const err = new Error(`S3 ${method} s3://${bucket}/${key}: ${res.status} ${await res.text()}`);
+    err.name = 'States.ItemReaderFailed';
+    throw err;
+  }
+  return method === 'GET' ? res.text() : undefined;
+}
+
+async function distributedMap(name, s, input) {
+  const ctx = req.context;
+  let items;
+  if (s.ItemReader) {
+    const at = fill(s.ItemReader.Parameters, input, ctx);
+    const text = await s3('GET', at.Bucket, at.Key);
+    const type = s.ItemReader.ReaderConfig?.InputType;
+    items = type === 'JSONL' ? text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l)) : JSON.parse(text);
+  } else {
+    items = jsonPath(s.ItemsPath ?? '$', input, ctx);
+  }
+  const mapRun = Math.random().toString(16).slice(2, 10);
+  const smArn = ctx.StateMachine.Id;
+  const mapRunArn = `${smArn.replace(':stateMachine:', ':mapRun:')}/${name.replace(/[^\w-]/g, '-')}:${mapRun}`;
+  const ip = s.ItemProcessor;
+  const results = new Array(items.length);
+  let next = 0;
+  const limit = Math.max(1, s.MaxConcurrency || 1000);
+  async function child(i) {
+    const childCtx = { ...ctx, Map: { Item: { Index: i, Value: items[i] } } };
+    const childInput = s.ItemSelector ? fill(s.ItemSelector, input, childCtx) : items[i];
+    const childName = `${mapRun}-${i}`;
+    const start = new Date().toISOString();
+    const parentState = { name, type: 'Map' };
+    emit({ type: 'MapIterationStarted', timestamp: Date.now(), index: i, parentState });
+    const sm = new StateMachine({ StartAt: ip.StartAt, States: ip.States }, { validationOptions: { checkArn: false } });
+    const ex = sm.run(childInput, {
+      overrides: { taskResourceLocalHandlers: overrides, retryIntervalOverrides: retryIntervals },
+      context: { ...ctx, Execution: { ...ctx.Execution, Id: `${mapRunArn}:${childName}`, Name: childName, Input: childInput } },
+    });
+    const logs = (async () => {
+      for await (const ev of ex.eventLogs) {
+        if (ev.type.startsWith('Execution')) continue;
+        emit({ ...ev, index: i, parentState });
+      }
+    })();
+    const r = { ExecutionArn: `${mapRunArn}:${childName}`, Name: childName, StateMachineArn: smArn, Input: JSON.stringify(childInput), StartDate: start };
+    try {
+      r.Output = JSON.stringify(await ex.result);
+      r.Status = 'SUCCEEDED';
+      await logs;
+      emit({ type: 'MapIterationSucceeded', timestamp: Date.now(), index: i, parentState });
+    } catch (e) {
+      await logs.catch(() => {});
+      const err = e.name === 'ExecutionError' && e.cause ? e.cause : e;
+      r.Status = 'FAILED';
+      r.Error = err.name;
+      r.Cause = err.message;
+      emit({ type: 'MapIterationFailed', timestamp: Date.now(), index: i, parentState, Error: err.name, Cause: err.message });
+    }
+    r.StopDate = new Date().toISOString();
+    results[i] = r;
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await child(next++);
+  }));
+  const failed = results.filter((r) => r.Status !== 'SUCCEEDED').length;
+  const tolerated = s.ToleratedFailurePercentage ?? 0;
+  if (items.length > 0 && (failed * 100) / items.length > tolerated) {
+    const err = new Error(`${failed} of ${items.length} child executions failed, more than the ${tolerated}% tolerated`);
+    err.name = 'States.ExceedToleratedFailureThreshold';
+    throw err;
+  }
+  if (!s.ResultWriter) return results.map((r) => (r.Output ? JSON.parse(r.Output) : r));
+  const at = fill(s.ResultWriter.Parameters, input, ctx);
+  const base = `${at.Prefix.replace(/\/$/, '')}/${mapRun}`;
+  const files = { SUCCEEDED: [], FAILED: [], PENDING: [] };
+  for (const status of ['SUCCEEDED', 'FAILED']) {
+    const lines = results.filter((r) => (r.Status === 'SUCCEEDED') === (status === 'SUCCEEDED')).map((r) => JSON.stringify(r));
+    if (lines.length === 0) continue;
+    const key = `${base}/${status}_0.json`;
+    const body = lines.join('\n') + '\n';
+    await s3('PUT', at.Bucket, key, body);
+    files[status].push({ Key: key, Size: Buffer.byteLength(body) });
+  }
+  const manifestKey = `${base}/manifest.json`;
+  await s3('PUT', at.Bucket, manifestKey, JSON.stringify({ DestinationBucket: at.Bucket, MapRunArn: mapRunArn, ResultFiles: files }));
+  return { MapRunArn: mapRunArn, ResultWriterDetails: { Bucket: at.Bucket, Key: manifestKey } };
+}
+
 async function invoke(state, resource, input) {
   const wait = resource.endsWith('.waitForTaskToken');
   const res = await fetch(req.invokeURL + (wait ? '/wait' : '/invoke'), {
@@ -56,7 +193,11 @@ const execution = sm.run(req.input, {
   context: req.context,
 });
 const logs = (async () => {
-  for await (const ev of execution.eventLogs) emit(ev);
+  for await (const ev of execution.eventLogs) {
+    // A Distributed Map ran as a Task: show it as the Map it is.
+    if (ev.state && distributed.has(ev.state.name)) ev.state.type = 'Map';
+    emit(ev);
+  }
 })();
 try {
   const output = await execution.result;

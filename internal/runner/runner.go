@@ -73,8 +73,17 @@ type Options struct {
 	Endpoints ecr.Endpoints
 	// NodeModules is the project's node_modules directory.
 	NodeModules string
+	// Name is the state machine's name in ARNs: "replicate" (default) or
+	// "reconcile".
+	Name string
 	// MaxConcurrency fills ${MaxConcurrency} (default 10).
 	MaxConcurrency int
+	// ReconcileConcurrency fills ${ReconcileConcurrency} (default 10).
+	ReconcileConcurrency int
+	// S3Dir holds the local S3 stand-in's objects (default: a temporary
+	// directory removed by Close). A redrive of a reconcile in another
+	// process needs the directory its run wrote.
+	S3Dir string
 	// ApprovalTimeout fills ${ApprovalTimeoutSeconds} (default 1 hour).
 	ApprovalTimeout time.Duration
 	// Approver answers approval requests; nil leaves them unanswered
@@ -102,6 +111,7 @@ type Runner struct {
 	srv     *http.Server
 	base    string // http://127.0.0.1:port
 	dir     string
+	s3Dir   string
 	nodeBin string
 	sfnMod  string
 
@@ -121,6 +131,12 @@ type waitResult struct {
 func New(ctx context.Context, opts Options) (*Runner, error) {
 	if opts.MaxConcurrency <= 0 {
 		opts.MaxConcurrency = 10
+	}
+	if opts.ReconcileConcurrency <= 0 {
+		opts.ReconcileConcurrency = 10
+	}
+	if opts.Name == "" {
+		opts.Name = "replicate"
 	}
 	if opts.ApprovalTimeout <= 0 {
 		opts.ApprovalTimeout = time.Hour
@@ -148,6 +164,9 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: opts, cfg: cfg, dir: dir, nodeBin: nodeBin, sfnMod: sfnMod, waits: map[string]chan waitResult{}, key: randomHex(32)}
+	if r.s3Dir = opts.S3Dir; r.s3Dir == "" {
+		r.s3Dir = filepath.Join(dir, "s3")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		os.RemoveAll(dir)
@@ -161,21 +180,23 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	mux.HandleFunc("/sfn", r.serveSFN)
 	mux.HandleFunc("/secretsmanager", r.serveSecrets)
 	mux.HandleFunc("/approval", r.serveFunctionURL)
+	mux.HandleFunc("/s3/", r.serveS3)
 	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 
 	ep := opts.Endpoints
-	ep.SNS, ep.SFN, ep.SecretsManager = r.base+"/sns", r.base+"/sfn", r.base+"/secretsmanager"
+	ep.SNS, ep.SFN, ep.SecretsManager, ep.S3 = r.base+"/sns", r.base+"/sfn", r.base+"/secretsmanager", r.base+"/s3"
 	epJSON, _ := json.Marshal(ep)
 	src := cfg.Source
 	r.env = map[string]string{
-		workflow.EnvConfig:         abs,
-		ecr.EnvEndpoints:           string(epJSON),
-		workflow.EnvApprovalTopic:  fmt.Sprintf("arn:aws:sns:%s:%s:ferry-approvals", src.Region, src.Account),
-		workflow.EnvApprovalSecret: fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:ferry-approval-key", src.Region, src.Account),
-		workflow.EnvApprovalURL:    r.base + "/approval",
-		workflow.EnvApprovalTTL:    fmt.Sprint(int(opts.ApprovalTimeout.Seconds())),
-		"AWS_REGION":               src.Region,
+		workflow.EnvConfig:          abs,
+		ecr.EnvEndpoints:            string(epJSON),
+		workflow.EnvApprovalTopic:   fmt.Sprintf("arn:aws:sns:%s:%s:ferry-approvals", src.Region, src.Account),
+		workflow.EnvApprovalSecret:  fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:ferry-approval-key", src.Region, src.Account),
+		workflow.EnvApprovalURL:     r.base + "/approval",
+		workflow.EnvApprovalTTL:     fmt.Sprint(int(opts.ApprovalTimeout.Seconds())),
+		workflow.EnvReconcileBucket: LocalBucket,
+		"AWS_REGION":                src.Region,
 	}
 	awsOpts := opts.AWSOptions
 	if awsOpts == nil {
@@ -200,6 +221,9 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	}
 	return r, nil
 }
+
+// LocalBucket is the reconcile bucket's name in the local S3 stand-in.
+const LocalBucket = "ferry-local-reconcile"
 
 // ErrNodeMissing means node_modules lacks Node 22 or aws-local-stepfunctions.
 var ErrNodeMissing = errors.New("the Node tools are not installed")
@@ -227,7 +251,10 @@ func (r *Runner) Substitute(def []byte) []byte {
 		"VerifyFunctionArn":           r.FunctionARN(workflow.FnVerify),
 		"SummarizeFunctionArn":        r.FunctionARN(workflow.FnSummarize),
 		"ApprovalRequestFunctionArn":  r.FunctionARN(workflow.FnApprovalRequest),
+		"DiscoverFunctionArn":         r.FunctionARN(workflow.FnDiscover),
+		"ReconcileSummaryFunctionArn": r.FunctionARN(workflow.FnReconcileSummarize),
 		"MaxConcurrency":              fmt.Sprint(r.opts.MaxConcurrency),
+		"ReconcileConcurrency":        fmt.Sprint(r.opts.ReconcileConcurrency),
 		"ApprovalTimeoutSeconds":      fmt.Sprint(int(r.opts.ApprovalTimeout.Seconds())),
 	}
 	s := string(def)
@@ -305,7 +332,7 @@ func (e Event) CauseString() string {
 // Run runs one execution with input and waits for it to end.
 func (r *Runner) Run(ctx context.Context, input json.RawMessage) (*Execution, error) {
 	name := "local-" + time.Now().UTC().Format("20060102T150405") + "-" + randomHex(4)
-	arn := fmt.Sprintf("arn:aws:states:%s:%s:execution:ferry-replicate:%s", r.cfg.Source.Region, r.cfg.Source.Account, name)
+	arn := fmt.Sprintf("arn:aws:states:%s:%s:execution:ferry-%s:%s", r.cfg.Source.Region, r.cfg.Source.Account, r.opts.Name, name)
 	ex := &Execution{ID: arn, Name: name, Start: time.Now(), Input: append(json.RawMessage(nil), input...)}
 	def, sum, err := r.definition()
 	if err != nil {
@@ -437,7 +464,7 @@ func (r *Runner) attempt(ctx context.Context, ex *Execution, def map[string]any,
 		"invokeURL":  r.base,
 		"context": map[string]any{
 			"Execution":    execution,
-			"StateMachine": map[string]any{"Id": fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:ferry-replicate", r.cfg.Source.Region, r.cfg.Source.Account), "Name": "ferry-replicate"},
+			"StateMachine": map[string]any{"Id": fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:ferry-%s", r.cfg.Source.Region, r.cfg.Source.Account, r.opts.Name), "Name": "ferry-" + r.opts.Name},
 			"Task":         map[string]any{"Token": taskTokenPlaceholder},
 		},
 	}

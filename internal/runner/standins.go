@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -215,4 +217,52 @@ func (r *Runner) serveFunctionURL(w http.ResponseWriter, req *http.Request) {
 	}
 	w.WriteHeader(out.StatusCode)
 	_, _ = io.WriteString(w, out.Body)
+}
+
+// serveS3 is S3 PutObject and GetObject, path-style (/s3/<bucket>/<key>),
+// over files under the runner's S3 directory: the reconcile's bucket, and
+// the Distributed Map's ItemReader and ResultWriter (run.mjs reads and
+// writes it too). A redrive in another process finds what the run wrote
+// when both use the same directory (Options.S3Dir).
+func (r *Runner) serveS3(w http.ResponseWriter, req *http.Request) {
+	rest := strings.TrimPrefix(req.URL.Path, "/s3/")
+	bucket, key, ok := strings.Cut(rest, "/")
+	if !ok || bucket == "" || key == "" || strings.Contains("/"+key+"/", "/../") {
+		s3Error(w, http.StatusBadRequest, "InvalidRequest", "want /s3/<bucket>/<key>")
+		return
+	}
+	path := filepath.Join(r.s3Dir, bucket, filepath.FromSlash(key))
+	switch req.Method {
+	case http.MethodPut:
+		body, err := io.ReadAll(io.LimitReader(req.Body, 1<<30))
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(path), 0o700)
+		}
+		if err == nil {
+			err = os.WriteFile(path, body, 0o600)
+		}
+		if err != nil {
+			s3Error(w, http.StatusInternalServerError, "InternalError", err.Error())
+			return
+		}
+		w.Header().Set("ETag", `"`+randomHex(16)+`"`)
+		w.WriteHeader(http.StatusOK)
+	case http.MethodGet:
+		body, err := os.ReadFile(path)
+		if err != nil {
+			s3Error(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	default:
+		s3Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "only PutObject and GetObject are served locally")
+	}
+}
+
+func s3Error(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
 }

@@ -80,6 +80,7 @@ type harnessOpts struct {
 	approvalTimeout time.Duration
 	deny            []string
 	noApprover      bool
+	reconcile       bool // the reconcile state machine, not the push path's
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -110,8 +111,13 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	retry := 20 * time.Millisecond
 	printer := runner.NewPrinter(h.out)
+	def, name := statemachine.Replicate, "replicate"
+	if o.reconcile {
+		def, name = statemachine.Reconcile, "reconcile"
+	}
 	h.runner, err = runner.New(ctx, runner.Options{
-		Definition:      statemachine.Replicate,
+		Definition:      def,
+		Name:            name,
 		ConfigPath:      h.world.ConfigPath,
 		Endpoints:       h.world.Endpoints,
 		NodeModules:     nm,
