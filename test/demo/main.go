@@ -1,11 +1,13 @@
 // Command demo runs Ferry's whole workflow on this machine, with no AWS
 // account and no Docker: it starts a local ECR + STS emulator with a source
 // registry and three destination accounts/regions (one of them production,
-// which needs an approval), pushes a signed multi-arch release-1.0 image and
-// a dev-123 image to the source, feeds the two ECR push events to
-// `ferry run` (the state machine on aws-local-stepfunctions, the real Go
-// handlers), proves what landed where, and runs the release event again to
-// show that nothing is rewritten.
+// which needs an approval) whose source already holds two older releases,
+// shows `ferry sync --dry-run` and the backfill, pushes a signed multi-arch
+// release-1.0 image and a dev-123 image to the source, feeds the two ECR
+// push events to `ferry run` (the state machine on aws-local-stepfunctions,
+// the real Go handlers), proves what landed where, runs the release event
+// again to show that nothing is rewritten, and ends with the scheduled
+// reconcile (`ferry run --reconcile`) finding everything in sync.
 //
 // Run it with `make demo`. It exits non-zero if any check fails.
 package main
@@ -67,10 +69,44 @@ func run(ferry string) error {
 	fmt.Printf("  STS          %s (destination roles ferry-replication, ExternalId %s)\n", w.Endpoints.STS, e2e.ExternalID)
 	fmt.Printf("\n  ferry.yaml:\n%s", indent(e2e.Config))
 
-	step("Pushing to the source: team/app:release-1.0 (linux/amd64 + linux/arm64, cosign signature, SBOM) and team/app:dev-123")
 	if err := w.CreateSourceRepository(ctx); err != nil {
 		return err
 	}
+	endpoints := filepath.Join(dir, "endpoints.json")
+	b, _ := json.Marshal(w.Endpoints)
+	if err := os.WriteFile(endpoints, b, 0o600); err != nil {
+		return err
+	}
+	ferryCmd := func(show string, args ...string) error {
+		fmt.Printf("  $ ferry %s\n", show)
+		cmd := exec.CommandContext(ctx, ferry, args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		return cmd.Run()
+	}
+
+	step("Before Ferry: the source already holds team/app:release-0.8 and release-0.9, pushed before it was deployed")
+	history := map[string]e2e.Release{}
+	for i, tag := range []string{"release-0.8", "release-0.9"} {
+		rel, err := w.PushRelease(ctx, tag, uint64(10+10*i))
+		if err != nil {
+			return err
+		}
+		history[tag] = rel
+		fmt.Printf("  %s  index %s (signed, with an SBOM)\n", tag, rel.Index)
+	}
+
+	step("ferry sync --dry-run: what the rules want in each destination, and what is there (nothing written)")
+	sync := []string{"sync", "--config", w.ConfigPath, "--endpoints", "@" + endpoints}
+	if err := ferryCmd("sync --config ferry.yaml --endpoints @endpoints.json --dry-run", append(sync, "--dry-run")...); err == nil {
+		return errors.New("ferry sync --dry-run exited 0 with production waiting for approval; want exit 1")
+	}
+
+	step("Backfill: ferry sync --approve (the demo approves production itself; without --approve production is skipped and the exit status says so)")
+	if err := ferryCmd("sync --config ferry.yaml --endpoints @endpoints.json --approve", append(sync, "--approve")...); err != nil {
+		return fmt.Errorf("ferry sync --approve: %w", err)
+	}
+
+	step("Pushing to the source: team/app:release-1.0 (linux/amd64 + linux/arm64, cosign signature, SBOM) and team/app:dev-123")
 	rel, err := w.PushRelease(ctx, "release-1.0", 100)
 	if err != nil {
 		return err
@@ -82,11 +118,6 @@ func run(ferry string) error {
 	fmt.Printf("  release-1.0  index %s\n               signature tag %s\n               SBOM %s (subject: the index)\n", rel.Index, rel.SigTag, rel.SBOM)
 	fmt.Printf("  dev-123      image %s\n", dev)
 
-	endpoints := filepath.Join(dir, "endpoints.json")
-	b, _ := json.Marshal(w.Endpoints)
-	if err := os.WriteFile(endpoints, b, 0o600); err != nil {
-		return err
-	}
 	events := map[string][]byte{
 		"release-1.0": e2e.PushEvent(e2e.Repository, "release-1.0", rel.Index),
 		"dev-123":     e2e.PushEvent(e2e.Repository, "dev-123", dev),
@@ -115,7 +146,11 @@ func run(ferry string) error {
 	step("Proving the result in every destination")
 	var failed []string
 	for _, id := range e2e.Destinations {
-		for _, c := range w.CheckRelease(ctx, id, "release-1.0", rel) {
+		checks := w.CheckRelease(ctx, id, "release-1.0", rel)
+		for _, tag := range []string{"release-0.8", "release-0.9"} {
+			checks = append(checks, e2e.Check{What: tag + " backfilled with its signature and SBOM", Err: firstErr(w.CheckRelease(ctx, id, tag, history[tag]))})
+		}
+		for _, c := range checks {
 			mark := "✓"
 			if c.Err != nil {
 				mark = "✗"
@@ -150,7 +185,24 @@ func run(ferry string) error {
 	if writes != 0 {
 		return fmt.Errorf("the second run wrote %d times", writes)
 	}
-	fmt.Println("\nDone: release-1.0 is in all three destinations with the source digests, its signature and SBOM; dev-123 is nowhere; a re-run is a no-op.")
+
+	step("The scheduled reconcile (in AWS: EventBridge Scheduler starts Ferry-reconcile daily): everything is in sync, nothing to copy")
+	w.Emulator.ResetCalls()
+	if err := ferryCmd("run --config ferry.yaml --reconcile --endpoints @endpoints.json",
+		"run", "--config", w.ConfigPath, "--reconcile", "--endpoints", "@"+endpoints, "--approve", "reject"); err != nil {
+		return fmt.Errorf("ferry run --reconcile: %w", err)
+	}
+	fmt.Println("\nDone: the older releases were backfilled, release-1.0 is in all three destinations with the source digests, its signature and SBOM; dev-123 is nowhere; a re-run and the reconcile are no-ops.")
+	return nil
+}
+
+// firstErr is the first failed check's error, naming what failed.
+func firstErr(cs []e2e.Check) error {
+	for _, c := range cs {
+		if c.Err != nil {
+			return fmt.Errorf("%s: %w", c.What, c.Err)
+		}
+	}
 	return nil
 }
 
