@@ -21,6 +21,11 @@ const (
 	DefaultExternalPrefix = "ferry-" // the external id defaults to this and the source account
 	EncryptionAES256      = "AES256"
 	EncryptionKMS         = "KMS"
+	// DefaultReconcileSchedule is how often the reconcile runs unless told.
+	DefaultReconcileSchedule = "rate(1 day)"
+	// ScheduleOff is the reconcile schedule that never runs: the reconcile
+	// state machine is still deployed, to be started by hand.
+	ScheduleOff = "off"
 )
 
 // Config is a whole ferry.yaml. Values returned by Parse and Load are valid
@@ -30,8 +35,22 @@ type Config struct {
 	Source     Source `json:"source"`
 	ExternalID string `json:"externalId"` // sts:ExternalId sent when assuming destination roles
 	Rules      []Rule `json:"rules"`
-	File       string `json:"file,omitempty"` // the path it came from
+	// Reconcile configures the scheduled reconcile, which converges every
+	// destination on the rules (images pushed before Ferry, destinations
+	// added later, lost events).
+	Reconcile Reconcile `json:"reconcile"`
+	File      string    `json:"file,omitempty"` // the path it came from
 }
+
+// Reconcile configures the reconcile state machine's schedule.
+type Reconcile struct {
+	// Schedule is an EventBridge Scheduler expression, rate(...) or
+	// cron(...) (evaluated in UTC), or ScheduleOff.
+	Schedule string `json:"schedule"`
+}
+
+// Scheduled reports whether the reconcile runs on a schedule.
+func (r Reconcile) Scheduled() bool { return r.Schedule != ScheduleOff }
 
 // Source is the registry whose pushes Ferry replicates.
 type Source struct {

@@ -57,7 +57,7 @@ func TestParseErrors(t *testing.T) {
 			name:    "unknown top-level key",
 			yaml:    func(*testing.T) string { return add("rulez: []") },
 			wantPos: "12:1", wantField: "rulez", wantErr: ErrUnknownField,
-			wantMsg: `unknown key "rulez"; allowed keys are version, source, externalId, rules (did you mean "rules"?)`,
+			wantMsg: `unknown key "rulez"; allowed keys are version, source, externalId, rules, reconcile (did you mean "rules"?)`,
 		},
 		{
 			name:    "unknown destination key",
@@ -430,6 +430,36 @@ func TestParseErrors(t *testing.T) {
 			wantMsg: `"has space" is not a valid sts:ExternalId`,
 		},
 		{
+			name:    "unknown reconcile key",
+			yaml:    func(*testing.T) string { return add("reconcile:", "  shedule: rate(1 day)") },
+			wantPos: "13:3", wantField: "reconcile.shedule", wantErr: ErrUnknownField,
+			wantMsg: `unknown key "shedule"; allowed keys are schedule (did you mean "schedule"?)`,
+		},
+		{
+			name:    "reconcile not a mapping",
+			yaml:    func(*testing.T) string { return add("reconcile: rate(1 day)") },
+			wantPos: "12:12", wantField: "reconcile", wantErr: ErrInvalidValue,
+			wantMsg: `is "rate(1 day)"; want a mapping with keys schedule`,
+		},
+		{
+			name:    "bad schedule",
+			yaml:    func(*testing.T) string { return add("reconcile:", "  schedule: rate(1 days)") },
+			wantPos: "13:13", wantField: "reconcile.schedule", wantErr: ErrInvalidValue,
+			wantMsg: `"rate(1 days)": a value of 1 takes the singular unit: rate(1 day)`,
+		},
+		{
+			name:    "schedule as a boolean",
+			yaml:    func(*testing.T) string { return add("reconcile: {schedule: false}") },
+			wantPos: "12:23", wantField: "reconcile.schedule", wantErr: ErrInvalidValue,
+			wantMsg: "is the boolean false; want rate(N minutes|hours|days)",
+		},
+		{
+			name:    "schedule as a list",
+			yaml:    func(*testing.T) string { return add("reconcile: {schedule: [rate(1 day)]}") },
+			wantPos: "12:23", wantField: "reconcile.schedule", wantErr: ErrInvalidValue,
+			wantMsg: "is a list; want a schedule expression such as rate(1 day), or off",
+		},
+		{
 			name:    "YAML syntax",
 			yaml:    func(*testing.T) string { return add("        role: a: b") },
 			wantPos: "12:0", wantField: "", wantErr: ErrSyntax,
@@ -451,7 +481,7 @@ func TestParseErrors(t *testing.T) {
 			name:    "not a mapping",
 			yaml:    func(*testing.T) string { return "- a\n- b\n" },
 			wantPos: "1:1", wantField: "", wantErr: ErrInvalidValue,
-			wantMsg: "is a list; want a Ferry configuration with keys version, source, externalId, rules",
+			wantMsg: "is a list; want a Ferry configuration with keys version, source, externalId, rules, reconcile",
 		},
 		{
 			name:    "two documents",
@@ -555,6 +585,40 @@ func TestParseValid(t *testing.T) {
 				}
 				if c.Version != 1 || c.File != "ferry.yaml" {
 					t.Errorf("Version, File = %d, %q", c.Version, c.File)
+				}
+				if c.Reconcile.Schedule != "rate(1 day)" || !c.Reconcile.Scheduled() {
+					t.Errorf("Reconcile = %+v, want the default schedule rate(1 day)", c.Reconcile)
+				}
+			},
+		},
+		{
+			name: "reconcile without a schedule",
+			yaml: add("reconcile: {}"),
+			check: func(t *testing.T, c *Config) {
+				if c.Reconcile.Schedule != DefaultReconcileSchedule {
+					t.Errorf("Reconcile = %+v, want the default schedule", c.Reconcile)
+				}
+			},
+		},
+		{
+			name: "reconcile schedule",
+			yaml: add("reconcile:", "  schedule: cron(0 3 ? * MON-FRI *)"),
+			check: func(t *testing.T, c *Config) {
+				if c.Reconcile.Schedule != "cron(0 3 ? * MON-FRI *)" || !c.Reconcile.Scheduled() {
+					t.Errorf("Reconcile = %+v", c.Reconcile)
+				}
+			},
+		},
+		{
+			name: "reconcile off",
+			yaml: add("reconcile:", "  schedule: off"),
+			check: func(t *testing.T, c *Config) {
+				if c.Reconcile.Schedule != ScheduleOff || c.Reconcile.Scheduled() {
+					t.Errorf("Reconcile = %+v, want no schedule", c.Reconcile)
+				}
+				b, err := json.Marshal(c)
+				if err != nil || !strings.Contains(string(b), `"reconcile":{"schedule":"off"}`) {
+					t.Errorf("JSON %s (err %v) lacks the reconcile settings", b, err)
 				}
 			},
 		},
@@ -722,6 +786,9 @@ func TestExampleLoads(t *testing.T) {
 	if got, want := strings.Join(ids, " "), "222222222222/eu-west-1 333333333333/us-west-2 444444444444/eu-central-1"; got != want {
 		t.Errorf("destinations = %s, want %s", got, want)
 	}
+	if c.Reconcile.Schedule != "rate(1 day)" {
+		t.Errorf("reconcile schedule = %q, want rate(1 day)", c.Reconcile.Schedule)
+	}
 	rel := c.Rules[0]
 	if rel.Name != "releases" {
 		t.Fatalf("first rule = %q, want releases", rel.Name)
@@ -829,5 +896,81 @@ func TestParseHostileYAML(t *testing.T) {
 				t.Fatalf("Parse error = %v, want ErrInvalidValue", err)
 			}
 		})
+	}
+}
+
+func TestScheduleExpressions(t *testing.T) {
+	t.Parallel()
+	valid := []string{
+		"off",
+		"rate(1 minute)", "rate(5 minutes)", "rate(1 hour)", "rate(12 hours)", "rate(1 day)", "rate(7 days)",
+		"cron(0 3 * * ? *)",
+		"cron(0/15 * ? * MON-FRI *)",
+		"cron(*/10 8-18 ? * 2-6 *)",
+		"cron(15 10 ? * 6L 2026-2030)",
+		"cron(0 0 L * ? *)",
+		"cron(0 8 1W * ? *)",
+		"cron(0 8 LW * ? *)",
+		"cron(0 9 ? * 2#1 *)",
+		"cron(0 12 1,15 JAN-MAR ? *)",
+		"cron(30 2 ? * sun *)",
+	}
+	for _, s := range valid {
+		if msg := checkSchedule(s); msg != "" {
+			t.Errorf("checkSchedule(%q) = %q, want valid", s, msg)
+		}
+	}
+	invalid := []struct{ expr, wantMsg string }{
+		{"rate(1 days)", "a value of 1 takes the singular unit: rate(1 day)"},
+		{"rate(5 minute)", "a value other than 1 takes the plural unit: rate(5 minutes)"},
+		{"rate(0 hours)", `the value "0" is not a positive whole number`},
+		{"rate(-1 days)", `the value "-1" is not a positive whole number`},
+		{"rate(+2 days)", `the value "+2" is not a positive whole number`},
+		{"rate(1 week)", `the unit "week" is not one of minute, minutes, hour, hours, day, days`},
+		{"rate(1day)", "want rate(VALUE UNIT), one space between"},
+		{"rate(1  day)", "want rate(VALUE UNIT), one space between"},
+		{"cron(0 3 * * *)", "has 5 fields; want 6: minutes hours day-of-month month day-of-week year (a Unix crontab has five"},
+		{"cron(0 3 * * ? * *)", "has 7 fields; want 6"},
+		{"cron(0 3 * * MON *)", "exactly one of day-of-month (*) and day-of-week (MON) must be ?"},
+		{"cron(0 3 ? * ? *)", "exactly one of day-of-month (?) and day-of-week (?) must be ?"},
+		{"cron(60 3 * * ? *)", `minutes "60" is not valid there; want *, a value 0-59`},
+		{"cron(0 24 * * ? *)", `hours "24" is not valid there; want *, a value 0-23`},
+		{"cron(0 3 32 * ? *)", `day-of-month "32" is not valid there; want *, a value 1-31`},
+		{"cron(0 3 * 13 ? *)", `month "13" is not valid there; want *, a value 1-12 or JAN-DEC`},
+		{"cron(0 3 ? * 8 *)", `day-of-week "8" is not valid there; want *, a value 1-7 or SUN-SAT`},
+		{"cron(0 3 * * ? 1969)", `year "1969" is not valid there; want *, a value 1970-2199`},
+		{"cron(0 3 ? * FRI-MON *)", "has the range FRI-MON, which ends before it starts"},
+		{"cron(*/0 3 * * ? *)", `has the step "0"; want a whole number 1-59 after /`},
+		{"cron(0 ? * * ? *)", "hours \"?\" cannot be ?; only day-of-month and day-of-week can"},
+		{"cron(0 3 * * ? *,)", `year "*," has an empty item in its list`},
+		{"cron(0 3 ? * 2#6 *)", "has # other than DAY#N"},
+		{"cron(0 3 33W * ? *)", "has W after something other than a day 1-31"},
+		{"cron(0 3,61 * * ? *)", `hours "3,61" has the item "61", which is not valid there; want *, a value 0-23`},
+		{"0 3 * * *", "looks like a bare cron expression; write it inside cron(...)"},
+		{"at(2026-01-01T00:00:00)", "is a one-time schedule; the reconcile recurs"},
+		{"OFF", "to run the reconcile only by hand, write off (lowercase)"},
+		{"daily", `"daily" is not a schedule expression; want rate(N minutes|hours|days)`},
+		{"", "is not a schedule expression"},
+	}
+	for _, tt := range invalid {
+		msg := checkSchedule(tt.expr)
+		if !strings.Contains(msg, tt.wantMsg) {
+			t.Errorf("checkSchedule(%q) = %q\nwant it to contain %q", tt.expr, msg, tt.wantMsg)
+		}
+	}
+}
+
+// TestScheduleErrorsAtOnce: a bad schedule is reported with the other
+// problems of the file, at its own position.
+func TestScheduleErrorsAtOnce(t *testing.T) {
+	t.Parallel()
+	data := strings.Replace(add("reconcile:", "  schedule: cron(0 3 * * *)"), "version: 1", "version: 3", 1)
+	_, err := Parse("ferry.yaml", []byte(data))
+	problems := Errors(err)
+	if len(problems) != 2 {
+		t.Fatalf("got %d problems, want 2: %v", len(problems), err)
+	}
+	if got := problems[1].Error(); !strings.HasPrefix(got, "ferry.yaml:13:13: reconcile.schedule: ") || !errors.Is(problems[1], ErrInvalidValue) {
+		t.Errorf("schedule problem = %q, want it at 13:13 and ErrInvalidValue", got)
 	}
 }

@@ -43,7 +43,7 @@ const (
 )
 
 func (d *decoder) config(n *yaml.Node) *Config {
-	o, ok := d.object(n, "", "a Ferry configuration", "version", "source", "externalId", "rules")
+	o, ok := d.object(n, "", "a Ferry configuration", "version", "source", "externalId", "rules", "reconcile")
 	if !ok {
 		return nil
 	}
@@ -80,7 +80,40 @@ func (d *decoder) config(n *yaml.Node) *Config {
 	if v := o.require("rules", "a list of rules"); v != nil {
 		cfg.Rules = d.rules(v, "rules", cfg.Source)
 	}
+	cfg.Reconcile = Reconcile{Schedule: DefaultReconcileSchedule}
+	if v := o.get("reconcile"); v != nil {
+		cfg.Reconcile = d.reconcile(v, "reconcile")
+	}
 	return cfg
+}
+
+// reconcile decodes the reconcile settings; an absent schedule is the
+// default one.
+func (d *decoder) reconcile(n *yaml.Node, path string) Reconcile {
+	r := Reconcile{Schedule: DefaultReconcileSchedule}
+	o, ok := d.object(n, path, "a mapping", "schedule")
+	if !ok {
+		return r
+	}
+	v := o.get("schedule")
+	if v == nil {
+		return r
+	}
+	p := join(path, "schedule")
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" {
+		d.errorf(v, p, ErrInvalidValue, "is the boolean %s; %s", v.Value, scheduleHelp)
+		return r
+	}
+	s, ok := d.str(v, p, "a schedule expression such as rate(1 day), or off")
+	if !ok {
+		return r
+	}
+	if msg := checkSchedule(s); msg != "" {
+		d.errorf(v, p, ErrInvalidValue, "%s", msg)
+		return r
+	}
+	r.Schedule = s
+	return r
 }
 
 func (d *decoder) account(n *yaml.Node, path string) string {
