@@ -32,7 +32,11 @@ Usage:
   ferry copy [flags] SRC DST [DST...]   copy one image (with its referrers) to every DST
   ferry plan [--config FILE] [--json] REPOSITORY:TAG
                                         show which destinations a push would go to, and why
+  ferry sync --config FILE [--dry-run]  make every destination hold what the rules select
+                                        (backfill, drift repair; --approve for production)
+  ferry emulator --config FILE          the AWS side of FILE on 127.0.0.1, to try Ferry on
   ferry run --config FILE --event FILE  run the replication workflow locally for one event
+  ferry run --config FILE --reconcile   run the reconcile state machine locally
   ferry config validate [FILE]          check a configuration file (default ferry.yaml)
   ferry version                         print the version
 
