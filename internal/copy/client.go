@@ -25,12 +25,13 @@ type repo struct {
 	base     *url.URL
 	client   *http.Client
 	backoff  Backoff
+	gate     *gate // the registry's, shared by the Copier's copies
 }
 
 // openRepo returns a client for a repository that authenticates for the
 // given actions (pull, or push and pull). It sends nothing yet. Without
 // plainHTTP it speaks HTTPS.
-func openRepo(r imageref.Reference, cred credentials.Credential, rt http.RoundTripper, b Backoff, plainHTTP bool, actions string) *repo {
+func openRepo(r imageref.Reference, cred credentials.Credential, rt http.RoundTripper, b Backoff, plainHTTP bool, actions string, g *gate) *repo {
 	t := newAuthTransport(r.Registry, cred, rt, []string{r.Scope(actions)}, plainHTTP)
 	scheme := "https"
 	if plainHTTP {
@@ -42,6 +43,7 @@ func openRepo(r imageref.Reference, cred credentials.Credential, rt http.RoundTr
 		base:     &url.URL{Scheme: scheme, Host: r.Registry, Path: "/v2/" + r.Repository + "/"},
 		client:   &http.Client{Transport: t},
 		backoff:  b,
+		gate:     g,
 	}
 }
 
@@ -62,7 +64,24 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 	if body != nil {
 		req.ContentLength = size
 	}
+	// A blob's stream is not held at the gate: streams go in lockstep to
+	// every destination of the blob (one waiting for a slot at one
+	// registry would hold the others up, while they hold slots elsewhere),
+	// and the Copier's jobs bound them already.
+	_, stream := body.(*chunkBody)
+	gated := r.gate != nil && !stream
+	if gated {
+		if err := r.gate.enter(ctx); err != nil {
+			return nil, fmt.Errorf("%s in %s: %w", op, r, err)
+		}
+	}
 	resp, err := r.client.Do(req)
+	if gated {
+		r.gate.leave()
+		if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+			r.gate.throttled(retryAfter(resp.Header.Get("Retry-After"), time.Now()))
+		}
+	}
 	if err != nil {
 		// A redirected URL (ECR's presigned S3 URL for a layer) carries its
 		// credentials in the query: errors end up in logs and in Step

@@ -55,6 +55,7 @@ type Copier struct {
 	onWrite   func()
 	stall     time.Duration
 	homes     homes // where this Copier's copies put each blob
+	gates     gates // per registry: requests in flight, throttling
 }
 
 // Option configures a Copier.
@@ -79,6 +80,18 @@ func WithStallTimeout(d time.Duration) Option {
 	return func(c *Copier) {
 		if d > 0 {
 			c.stall = d
+		}
+	}
+}
+
+// WithRegistryRequests bounds the requests in flight to any one registry,
+// over every copy of the Copier at once (default DefaultRegistryRequests).
+// A registry that answers one of them 429 gets no request from the Copier
+// until its Retry-After (or a second) has passed.
+func WithRegistryRequests(n int) Option {
+	return func(c *Copier) {
+		if n > 0 {
+			c.gates.limit = n
 		}
 	}
 }
@@ -125,6 +138,7 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout}
+	c.gates.limit = DefaultRegistryRequests
 	for _, o := range opts {
 		o(c)
 	}
@@ -267,7 +281,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := openRepo(src.Ref, cred, c.rt, c.backoff, c.plainHTTP, "pull")
+	r := openRepo(src.Ref, cred, c.rt, c.backoff, c.plainHTTP, "pull", c.gates.get(src.Ref.Registry))
 	var tags *tagList
 	var probe *referrersProbe
 	if c.referrers {
@@ -295,7 +309,7 @@ func (c *Copier) connect(ctx context.Context, j *destJob) error {
 	if err != nil {
 		return err
 	}
-	j.repo = openRepo(j.d.Ref, cred, c.rt, c.backoff, c.plainHTTP, "push,pull")
+	j.repo = openRepo(j.d.Ref, cred, c.rt, c.backoff, c.plainHTTP, "push,pull", c.gates.get(j.d.Ref.Registry))
 	// What the tag points at now needs no source digest: ask while the
 	// source is read.
 	if j.d.Ref.Tag != "" {
