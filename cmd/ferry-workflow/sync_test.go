@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +147,55 @@ func TestEmulatorThenSync(t *testing.T) {
 	}
 	if n != 6 {
 		t.Errorf("--json printed %d lines, want one per destination and image (6)", n)
+	}
+}
+
+// TestEmulatorCommand runs ferry emulator as users do: it writes the
+// endpoints file, serves until it is stopped, and says so.
+func TestEmulatorCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ferry.yaml")
+	if err := os.WriteFile(cfgPath, []byte(e2e.Config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "endpoints.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- report(&stderr, runEmulator(ctx, []string{"--config", cfgPath, "--endpoints-out", out}, &lockedWriter{w: &stdout}, &stderr))
+	}()
+	var ep struct {
+		STS        string            `json:"sts"`
+		ECR        map[string]string `json:"ecr"`
+		Registries map[string]string `json:"registries"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(out); err == nil && json.Unmarshal(b, &ep) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ferry emulator wrote no endpoints file")
+		}
+	}
+	if len(ep.ECR) != 4 || len(ep.Registries) != 4 || ep.STS == "" {
+		t.Errorf("endpoints %+v: want STS and 4 registries (the source and 3 destinations)", ep)
+	}
+	// The registries answer while it runs.
+	resp, err := http.Get("http://" + ep.Registries[e2e.SourceAccount+"/"+e2e.SourceRegion] + "/v2/")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the source registry does not answer /v2/: %v %v", resp, err)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d after Ctrl-C, stderr %q", code, stderr.String())
+	}
+	for _, want := range []string{"REGISTRY (push here)", "222222222222/eu-west-1", "Endpoints written to " + out, "ferry emulator: stopped"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
 	}
 }
