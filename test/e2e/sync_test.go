@@ -460,3 +460,64 @@ func TestSyncArchivedSourceImageIsBlocked(t *testing.T) {
 		t.Errorf("after the restore: %v, want release-0.1 copied to 3 destinations", counts)
 	}
 }
+
+// TestSyncMountsSharedLayersAcrossRepositories: two source repositories
+// whose images share their layers go to the same destination registries;
+// the second repository's copy mounts the shared layers from the first
+// instead of reading them from the source again.
+func TestSyncMountsSharedLayersAcrossRepositories(t *testing.T) {
+	t.Parallel()
+	w := newSyncWorld(t)
+	src := SourceAccount + "/" + SourceRegion
+	if _, err := w.ECR(src).CreateRepository(w.ctx, &awsecr.CreateRepositoryInput{RepositoryName: aws.String("team/web")}); err != nil {
+		t.Fatal(err)
+	}
+	host, auth, err := w.Login(w.ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := imagegen.RandomLayer(42, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, repo := range []string{"team/app", "team/web"} {
+		own, _ := imagegen.RandomLayer(uint64(100+i), 4<<10)
+		img, err := imagegen.Image(v1.Platform{OS: "linux", Architecture: "amd64"}, base, own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := name.NewTag(host + "/" + repo + ":release-1")
+		if err := remote.Write(ref, img, remote.WithContext(w.ctx), remote.WithAuth(auth)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Emulator.ResetCalls()
+	// One image at a time, so the order is known: team/app first.
+	results, counts := w.sync(Config, workflow.SyncOptions{Approve: true, Images: 1})
+	if counts[workflow.StatusCopied] != 6 {
+		t.Fatalf("sync: %v, want 6 copied", counts)
+	}
+	for _, r := range results {
+		if r.SourceRepository == "team/web" && r.BlobsMounted < 1 {
+			t.Errorf("%s team/web: %d blobs mounted, %d copied; want the shared base layer mounted from team/app", r.Destination, r.BlobsMounted, r.BlobsCopied)
+		}
+	}
+	reads := map[string]int{}
+	for _, c := range w.Emulator.Calls() {
+		if c.Service == emulator.ServiceRegistry && c.Account == SourceAccount && c.Operation == emulator.TargetBlobPull && c.Method == "GET" {
+			reads[c.Reference]++
+		}
+	}
+	if reads[mustDigest(t, base)] != 1 {
+		t.Errorf("the shared base layer was read %d times from the source, want once", reads[mustDigest(t, base)])
+	}
+}
+
+func mustDigest(t *testing.T, l v1.Layer) string {
+	t.Helper()
+	d, err := l.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
