@@ -28,6 +28,10 @@ type Call struct {
 	Status     int    // HTTP status returned
 	ErrorCode  string `json:",omitempty"` // empty on success
 	Injected   bool   `json:",omitempty"` // the error was an injected Fault
+	// Bytes is the size of the response body the data plane wrote (a blob
+	// or manifest pulled, an error document); 0 for HEAD and for ECR and
+	// STS calls.
+	Bytes int64 `json:",omitempty"`
 }
 
 type callLog struct {

@@ -87,10 +87,12 @@ func classify(req *http.Request) dataRequest {
 	return dataRequest{}
 }
 
-// statusWriter remembers the status a handler wrote.
+// statusWriter remembers the status a handler wrote and counts the body
+// bytes it wrote.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(s int) {
@@ -104,7 +106,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (r *Registry) serveData(w http.ResponseWriter, req *http.Request) {
@@ -116,7 +120,7 @@ func (r *Registry) serveData(w http.ResponseWriter, req *http.Request) {
 		call.ErrorCode = apiErr.Code
 		writeRegistryError(sw, apiErr)
 	}
-	call.Status = sw.status
+	call.Status, call.Bytes = sw.status, sw.bytes
 	r.em.log.record(call)
 }
 
