@@ -72,7 +72,7 @@ demo: build-cli node_modules/.installed ## Run the whole workflow locally: push 
 	$(GO) run ./test/demo --ferry $(BIN)/ferry
 
 .PHONY: bench
-bench: build ## Benchmark ferry against crane, skopeo and regctl on loopback registries
+bench: build ## Benchmark ferry copy against crane, skopeo and regctl, and ferry sync against regsync and skopeo sync, on loopback registries
 	$(GO) run ./test/bench --ferry $(BIN)/ferry --tools $(TOOLS)
 
 .PHONY: fuzz

@@ -1,19 +1,28 @@
-// Command bench compares `ferry copy` with the copy tools people use today —
-// crane, skopeo and regctl — on real registry servers on loopback, and prints
-// one side-by-side table.
+// Command bench compares ferry with the tools people use today, on registry
+// servers on loopback, in two scenarios, and prints one side-by-side table
+// for each:
 //
-// Run it with `make bench`, which builds bin/ferry and then runs
+//   - copy: `ferry copy` against crane, skopeo and regctl, one image to three
+//     distribution registries;
+//   - sync: `ferry sync` against regsync and `skopeo sync`, 150 images that
+//     share base layers to three ECR registries of ferry's emulator.
+//
+// Run it with `make bench`, which builds bin/ferry and bin/ferry-workflow and
+// then runs
 //
 //	go run ./test/bench --ferry bin/ferry --tools .tools
 //
 // # What it sets up
 //
 // Peers are installed into the --tools directory (its bin/ folder) only when
-// missing or not the pinned version: crane v0.22.1, regctl v0.11.7 and the
-// distribution registry v3.1.2 with `go install PKG@VERSION` (built outside
-// this module, so none of them enters go.mod; the registry takes about two
-// minutes to build the first time), and skopeo from Debian's package with
-// apt-get when it is not on PATH.
+// missing or not the pinned version: crane v0.22.1, regctl v0.11.7, regsync
+// v0.11.7 and the distribution registry v3.1.2 with `go install PKG@VERSION`
+// (built outside this module, so none of them enters go.mod; the registry
+// takes about two minutes to build the first time), and skopeo from
+// Debian's package with apt-get when it is not on PATH. Only the tools of
+// the scenarios that run are installed.
+//
+// # The copy scenario
 //
 // Four distribution v3 registries run on 127.0.0.1 with filesystem storage
 // in a temp directory: one source and three destinations. The source gets
@@ -23,8 +32,6 @@
 //   - bench/multiarch:v1, an OCI index for linux/amd64 and linux/arm64, each
 //     image with 4 distinct 32 MiB layers (about 256 MiB in all);
 //   - bench/large:v1, an OCI image with a single 1 GiB layer.
-//
-// # What it measures
 //
 // Each trial, for each tool, restarts the destinations on new, empty storage
 // and then measures:
@@ -41,32 +48,89 @@
 //     include this harness's own memory) while copying the 1 GiB image to
 //     one destination.
 //
+// # The sync scenario
+//
+// `ferry sync` lists with the ECR API (DescribeRepositories, DescribeImages)
+// and logs in with GetAuthorizationToken, so this scenario's registries are
+// ECR registries of ferry's emulator (internal/emulator), started in this
+// process with WithOpenPush: a source (111111111111/us-east-1) and three
+// destinations, each with its ferry-replication role allowed. The peers
+// reach the same registries anonymously over plain HTTP.
+//
+// The source holds 50 repositories, bench/app-00 to bench/app-49, each with
+// tags release-1, release-2 and release-3: 150 single-platform OCI images,
+// as an ECR registry holds them (one repository per service, its releases
+// as tags). Every image has 4 layers: 2 base layers (2 MiB and 1 MiB, an OS
+// and a runtime) shared by all 150 images, 1 layer per repository (512 KiB,
+// its dependencies, shared by its three releases) and 1 per tag (256 KiB):
+// 352 unique blobs of about 66 MiB, against 564 MiB summed over the images.
+// The unique blobs, counted by walking the pushed manifests, are the ideal
+// read from the source: each blob once.
+//
+// Each trial, for each tool, starts a new emulator with empty destinations,
+// pushes the source (the base layers mounted across repositories, as a
+// registry holding a base image allows; not timed), writes the tool's
+// configuration for the new ports, and measures:
+//
+//   - cold: wall time to sync every release-* tag of bench/* to all three
+//     destinations. ferry runs once: `ferry sync --config ferry.yaml
+//     --endpoints @endpoints.json`, with one rule (repositories bench/*,
+//     tags release-*, the three destinations, approval none) and the
+//     emulator's endpoints as `ferry emulator --endpoints-out` writes them.
+//     regsync runs once: `regsync once -c regsync.yaml`, one entry of type
+//     repository per source repository and destination, tags allow
+//     release-.*, every host tls: disabled; regsync's defaults otherwise
+//     (parallel 0, one step at a time), with ratelimit min 0 spelled out
+//     (regsync then never waits on a source's rate-limit headers) and
+//     Docker's configuration not read. skopeo runs once per destination:
+//     `skopeo sync --src yaml --dest docker --dest-tls-verify=false --all
+//     --preserve-digests skopeo-sync.yaml DST/bench`, the file listing the
+//     50 repositories with images-by-tag-regex ^release-.*$ and tls-verify
+//     false, and the three times are added up;
+//   - requests: every call the registries served during the cold run (ECR
+//     API, STS and data plane), from the emulator's request log, with a
+//     breakdown by operation in the JSON;
+//   - read from the source: the body bytes of the source's blob GETs
+//     during the cold run (Call.Bytes), against the unique blobs;
+//   - warm: the same command(s) again, with everything present: the median
+//     of 3 runs (a warm sync lists 150 images; each run takes long enough).
+//
+// After the cold run and after the warm runs, every tag in every
+// destination is resolved (HEAD manifest) and compared with its source
+// digest.
+//
+// # Both scenarios
+//
 // Before each timed step the harness calls sync(2), so that the kernel's
 // writeback of what the previous step wrote is not timed in the next.
 //
-// After every copy each destination's tag is resolved (HEAD manifest) and
-// compared with the source digest: a tool that changes the digest is shown
-// as such in the table, never silently timed. The table shows the median of
-// --trials trials, and the last line compares ferry with the best peer of
-// each column against ferry's goals. The result is also written as JSON to
-// --out (test/bench/out/result.json by default, which git ignores).
+// A tool that changes a digest is shown as such in the table, never
+// silently timed. Each table shows the median of --trials trials, and its
+// last line compares ferry with the best peer of each column against
+// ferry's goals (copy: cold 1.5x and warm 5x faster, peak RSS at most 1.25x;
+// sync: cold 1.5x and warm 3x faster, the source read exactly once). The
+// result is also written as JSON to --out (test/bench/out/result.json by
+// default, which git ignores); the sync scenario's is under "sync".
 //
-// Every tool runs from a fresh copy of its binary in the temp directory, so
-// that all start from the same page-cache state: a binary the Go linker has
+// Every tool runs from a fresh copy of its binary in the temp directory
+// (ferry with ferry-workflow beside it, which `ferry sync` runs), so that
+// all start from the same page-cache state: a binary the Go linker has
 // just written starts about 0.4 ms slower than a copy of it here.
 //
 // Peers run with HOME pointing into the temp directory, so no user
 // configuration is read or changed; regctl is told there that the
 // registries speak plain HTTP (`regctl registry set --tls disabled`).
 // Everything started is stopped and removed at the end, also on error or
-// Ctrl-C. If bin/ferry is missing, its row says why and the peers still run.
+// Ctrl-C. If bin/ferry (or, for sync, bin/ferry-workflow) is missing, its
+// row says why and the peers still run.
 //
 // Flags:
 //
 //	--ferry PATH     the ferry binary (default bin/ferry)
 //	--tools DIR      where tools are installed (default .tools)
-//	--trials N       trials per tool; the table shows medians (default 3)
-//	--only LIST      comma-separated tools to run (default ferry,crane,skopeo,regctl)
+//	--trials N       trials per tool and scenario; the tables show medians (default 3)
+//	--only LIST      comma-separated tools to run (default ferry,crane,skopeo,regctl,regsync)
+//	--scenario LIST  comma-separated scenarios to run (default copy,sync)
 //	--out FILE       JSON result (default test/bench/out/result.json)
 package main
 
@@ -86,7 +150,31 @@ import (
 	"time"
 )
 
-var allTools = []string{"ferry", "crane", "skopeo", "regctl"}
+var allTools = []string{"ferry", "crane", "skopeo", "regctl", "regsync"}
+
+// The scenarios, and the tools each compares.
+const (
+	scenarioCopy = "copy"
+	scenarioSync = "sync"
+)
+
+var (
+	allScenarios  = []string{scenarioCopy, scenarioSync}
+	scenarioTools = map[string][]string{
+		scenarioCopy: {"ferry", "crane", "skopeo", "regctl"},
+		scenarioSync: {"ferry", "regsync", "skopeo"},
+	}
+)
+
+// inScenarios reports whether tool takes part in one of scenarios.
+func inScenarios(tool string, scenarios []string) bool {
+	for _, s := range scenarios {
+		if slices.Contains(scenarioTools[s], tool) {
+			return true
+		}
+	}
+	return false
+}
 
 const destinations = 3
 
@@ -107,23 +195,25 @@ func main() {
 }
 
 type options struct {
-	ferry  string
-	tools  string
-	out    string
-	trials int
-	only   []string
+	ferry     string
+	tools     string
+	out       string
+	trials    int
+	only      []string
+	scenarios []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var only string
+	var only, scenarios string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.ferry, "ferry", "bin/ferry", "the ferry binary")
+	fs.StringVar(&o.ferry, "ferry", "bin/ferry", "the ferry binary (ferry sync also needs ferry-workflow next to it)")
 	fs.StringVar(&o.tools, "tools", ".tools", "directory to install tools into (binaries go to DIR/bin)")
 	fs.StringVar(&o.out, "out", "test/bench/out/result.json", "where to write the JSON result")
-	fs.IntVar(&o.trials, "trials", 3, "trials per tool; the table shows medians")
+	fs.IntVar(&o.trials, "trials", 3, "trials per tool and scenario; the tables show medians")
 	fs.StringVar(&only, "only", strings.Join(allTools, ","), "comma-separated tools to run")
+	fs.StringVar(&scenarios, "scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -133,14 +223,29 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.trials < 1 {
 		return o, fmt.Errorf("--trials must be at least 1, got %d", o.trials)
 	}
-	for _, name := range strings.Split(only, ",") {
-		name = strings.TrimSpace(name)
-		if !slices.Contains(allTools, name) {
-			return o, fmt.Errorf("--only: unknown tool %q (known: %s)", name, strings.Join(allTools, ", "))
-		}
-		o.only = append(o.only, name)
+	var err error
+	if o.only, err = parseList("--only", "tool", only, allTools); err != nil {
+		return o, err
+	}
+	if o.scenarios, err = parseList("--scenario", "scenario", scenarios, allScenarios); err != nil {
+		return o, err
 	}
 	return o, nil
+}
+
+// parseList splits a comma-separated flag value, checking each name.
+func parseList(flagName, what, value string, known []string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(value, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(known, name) {
+			return nil, fmt.Errorf("%s: unknown %s %q (known: %s)", flagName, what, name, strings.Join(known, ", "))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -154,9 +259,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	setupStart := time.Now()
 	in := installer{dir: toolsDir, log: stderr}
-	registryBin, err := in.ensureGoTool(ctx, registryTool)
-	if err != nil {
-		return fmt.Errorf("install the registry server: %w", err)
+	runCopy := slices.Contains(opts.scenarios, scenarioCopy)
+	runSync := slices.Contains(opts.scenarios, scenarioSync)
+	var registryBin string
+	if runCopy {
+		if registryBin, err = in.ensureGoTool(ctx, registryTool); err != nil {
+			return fmt.Errorf("install the registry server: %w", err)
+		}
 	}
 	work, err := os.MkdirTemp("", "ferry-bench-")
 	if err != nil {
@@ -164,8 +273,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(work)
 	tools := prepareTools(ctx, in, opts, filepath.Join(work, "bin"))
+	home := filepath.Join(work, "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return fmt.Errorf("create tool HOME: %w", err)
+	}
+	env := toolEnv(home)
+	res := result{
+		StartedAt:    setupStart,
+		Scenarios:    opts.scenarios,
+		ToolVersions: versionsLine(copyTools(tools), true),
+		Trials:       opts.trials,
+		Destinations: destinations,
+	}
+	if runCopy {
+		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, stderr, &res); err != nil {
+			return err
+		}
+	}
+	if runSync {
+		start := time.Now()
+		fmt.Fprintln(stderr, "sync scenario: generating the source images")
+		st := syncTools(tools)
+		sync, err := runSyncScenario(ctx, work, env, st, opts.trials, defaultSyncSpec, stderr)
+		if err != nil {
+			return err
+		}
+		sync.ToolVersions = versionsLine(st, false)
+		res.Sync = sync
+		fmt.Fprintf(stderr, "sync scenario took %s\n", time.Since(start).Round(time.Second))
+	}
+	fmt.Fprintln(stderr)
+	if runCopy {
+		writeTable(stdout, res)
+	}
+	if runSync {
+		if runCopy {
+			fmt.Fprintln(stdout)
+		}
+		writeSyncTable(stdout, *res.Sync)
+	}
+	return writeJSON(opts.out, res)
+}
 
-	b, err := setUp(ctx, work, registryBin, tools, stderr)
+// copyTools returns the tools of the copy scenario, in table order.
+func copyTools(tools []tool) []tool {
+	var out []tool
+	for _, t := range tools {
+		if slices.Contains(scenarioTools[scenarioCopy], t.name) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// runCopyScenario runs the copy scenario and fills res's copy fields.
+func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, log io.Writer, res *result) error {
+	setupStart := time.Now()
+	b, err := setUp(ctx, work, registryBin, env, tools, log)
 	if b != nil {
 		defer b.stopAll()
 	}
@@ -173,40 +337,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	setup := time.Since(setupStart)
-
 	runStart := time.Now()
-	rows, err := b.runAll(ctx, tools, opts.trials)
+	rows, err := b.runAll(ctx, tools, trials)
 	if err != nil {
 		return err
 	}
-	res := result{
-		StartedAt:    setupStart,
-		Title:        title(b.index.bytes, b.large.bytes, destinations, opts.trials, registryTool.version),
-		ToolVersions: versionsLine(tools),
-		Trials:       opts.trials,
-		Destinations: destinations,
-		IndexBytes:   b.index.bytes,
-		IndexDigest:  b.index.digest.String(),
-		LargeBytes:   b.large.bytes,
-		LargeDigest:  b.large.digest.String(),
-		Rows:         rows,
-		Comparison:   compare(rows),
-		SetupSeconds: setup.Seconds(),
-		RunSeconds:   time.Since(runStart).Seconds(),
+	res.Title = title(b.index.bytes, b.large.bytes, destinations, trials, registryTool.version)
+	res.IndexBytes, res.IndexDigest = b.index.bytes, b.index.digest.String()
+	res.LargeBytes, res.LargeDigest = b.large.bytes, b.large.digest.String()
+	res.Rows, res.Comparison = rows, compare(rows)
+	res.SetupSeconds, res.RunSeconds = setup.Seconds(), time.Since(runStart).Seconds()
+	fmt.Fprintf(log, "copy scenario: set-up took %s, trials took %s\n", setup.Round(time.Second), time.Since(runStart).Round(time.Second))
+	return nil
+}
+
+// runSyncScenario generates the sync source and runs the sync trials.
+func runSyncScenario(ctx context.Context, work string, env []string, tools []tool, trials int, spec syncSpec, log io.Writer) (*syncResult, error) {
+	start := time.Now()
+	source, err := newSyncSource(spec)
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(stderr, "set-up took %s, trials took %s\n\n", setup.Round(time.Second), time.Since(runStart).Round(time.Second))
-	writeTable(stdout, res)
-	return writeJSON(opts.out, res)
+	fmt.Fprintf(log, "sync scenario: %d images in %d repositories, %d unique blobs (%s) in %s\n",
+		len(source.images), len(source.repos), source.uniqueBlobs, humanSize(source.uniqueBytes), time.Since(start).Round(100*time.Millisecond))
+	s := &syncScenario{runner: runner{env: env}, work: work, source: source, log: log}
+	runStart := time.Now()
+	rows, err := s.runAll(ctx, tools, trials)
+	if err != nil {
+		return nil, err
+	}
+	return &syncResult{
+		Title:        syncTitle(source, destinations, trials),
+		Images:       len(source.images),
+		Repositories: len(source.repos),
+		UniqueBlobs:  source.uniqueBlobs,
+		UniqueBytes:  source.uniqueBytes,
+		ImageBytes:   source.imageBytes,
+		WarmRuns:     warmSyncRuns,
+		Rows:         rows,
+		Comparison:   compareSync(rows, source.uniqueBytes),
+		RunSeconds:   time.Since(runStart).Seconds(),
+	}, nil
 }
 
 // setUp starts the registries, configures the tools for them and pushes the
 // source images. The returned bench, if not nil, must be stopped.
-func setUp(ctx context.Context, work, registryBin string, tools []tool, log io.Writer) (*bench, error) {
-	home := filepath.Join(work, "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return nil, fmt.Errorf("create tool HOME: %w", err)
-	}
-	b := &bench{env: toolEnv(home), log: log}
+func setUp(ctx context.Context, work, registryBin string, env []string, tools []tool, log io.Writer) (*bench, error) {
+	b := &bench{runner: runner{env: env}, log: log}
 	var err error
 	if b.src, err = newRegistry(registryBin, work, "src"); err != nil {
 		return nil, err
@@ -296,8 +473,9 @@ func describeTrial(tr trial) string {
 	return s
 }
 
-// versionsLine lists every tool's version (or why it is missing) and the machine.
-func versionsLine(tools []tool) string {
+// versionsLine lists every tool's version (or why it is missing), the
+// registry server when the copy scenario runs, and the machine.
+func versionsLine(tools []tool, withRegistry bool) string {
 	pairs := [][2]string{}
 	for _, t := range tools {
 		v := t.version
@@ -306,7 +484,9 @@ func versionsLine(tools []tool) string {
 		}
 		pairs = append(pairs, [2]string{t.name, v})
 	}
-	pairs = append(pairs, [2]string{"registry", registryTool.version})
+	if withRegistry {
+		pairs = append(pairs, [2]string{"registry", registryTool.version})
+	}
 	return fmt.Sprintf("tools: %s; %s %s/%s, %d CPUs", joinVersions(pairs),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 }

@@ -25,10 +25,18 @@ type tool struct {
 	bin         string // absolute path of its binary
 	version     string
 	unavailable string // why it cannot run; empty if it can
-	peer        bool   // a tool ferry is compared with
+	// syncUnavailable is why the tool cannot run the sync scenario though
+	// it can copy (ferry without bin/ferry-workflow).
+	syncUnavailable string
+	workflowBin     string // ferry: bin/ferry-workflow
+	peer            bool   // a tool ferry is compared with
 	// commands returns the command lines, running bin, that copy src to
-	// every dst.
+	// every dst (the copy scenario); nil if the tool does not copy.
 	commands func(bin, src string, dsts []string) [][]string
+	// syncCommands writes the tool's configuration files for a sync
+	// trial's registries and returns the command lines, running bin, that
+	// sync them (the sync scenario); nil if the tool does not sync.
+	syncCommands func(bin string, env *syncEnv) ([][]string, error)
 }
 
 // perDestination makes the commands of a tool that copies to one
@@ -52,13 +60,19 @@ type trial struct {
 	Err         string        `json:"error,omitempty"`        // set if a command failed
 }
 
-// bench is the running set-up: registries, images and the tools' environment.
+// runner runs tool commands in the tools' environment.
+type runner struct {
+	env []string // environment of every tool command
+}
+
+// bench is the copy scenario's running set-up: registries, images and the
+// tools' environment.
 type bench struct {
+	runner
 	src   *registry
 	dsts  []*registry
 	index pushed
 	large pushed
-	env   []string // environment of every tool command
 	log   io.Writer
 }
 
@@ -153,15 +167,15 @@ type runResult struct {
 
 // runCommands runs command lines one after the other; with measureRSS it
 // reads each one's peak memory (and its time is not to be used).
-func (b *bench) runCommands(ctx context.Context, cmds [][]string, measureRSS bool) (runResult, error) {
+func (r runner) runCommands(ctx context.Context, cmds [][]string, measureRSS bool) (runResult, error) {
 	var res runResult
 	for _, argv := range cmds {
-		r, err := b.runCommand(ctx, argv, measureRSS)
+		rr, err := r.runCommand(ctx, argv, measureRSS)
 		if err != nil {
 			return res, err
 		}
-		res.elapsed += r.elapsed
-		res.peakRSSKiB = max(res.peakRSSKiB, r.peakRSSKiB)
+		res.elapsed += rr.elapsed
+		res.peakRSSKiB = max(res.peakRSSKiB, rr.peakRSSKiB)
 	}
 	return res, nil
 }
@@ -170,12 +184,12 @@ func (b *bench) runCommands(ctx context.Context, cmds [][]string, measureRSS boo
 // its peak RSS (peakrss traces the process to its exit, which costs a little
 // time, so timed runs are not traced). A command that runs longer than
 // commandTimeout is stopped and fails.
-func (b *bench) runCommand(ctx context.Context, argv []string, measureRSS bool) (runResult, error) {
+func (r runner) runCommand(ctx context.Context, argv []string, measureRSS bool) (runResult, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, commandTimeout, errCommandTimeout)
 	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = b.env
+	cmd.Env = r.env
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()

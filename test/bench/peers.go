@@ -10,13 +10,14 @@ import (
 	"slices"
 )
 
-// prepareTools finds or installs each selected tool and says how each copies
-// an image. A tool that cannot be had is returned with the reason, so its
+// prepareTools finds or installs each tool that is selected and takes part
+// in a selected scenario, and says how each copies an image and syncs
+// registries. A tool that cannot be had is returned with the reason, so its
 // row can say why; the others still run.
 func prepareTools(ctx context.Context, in installer, opts options, stageDir string) []tool {
 	var tools []tool
 	for _, name := range allTools { // fixed order: ferry first, then peers
-		if !slices.Contains(opts.only, name) {
+		if !slices.Contains(opts.only, name) || !inScenarios(name, opts.scenarios) {
 			continue
 		}
 		var t tool
@@ -31,6 +32,8 @@ func prepareTools(ctx context.Context, in installer, opts options, stageDir stri
 			t = goPeer(ctx, in, regctlTool, func(src, dst string) []string {
 				return []string{"image", "copy", src, dst}
 			})
+		case "regsync":
+			t = regsyncPeer(ctx, in)
 		case "skopeo":
 			t = skopeoTool(ctx, in)
 		}
@@ -41,12 +44,20 @@ func prepareTools(ctx context.Context, in installer, opts options, stageDir stri
 				t.bin = staged
 			}
 		}
+		if t.unavailable == "" && t.workflowBin != "" && t.syncUnavailable == "" {
+			// ferry sync runs bin/ferry-workflow, found next to ferry.
+			if _, err := stage(t.workflowBin, stageDir); err != nil {
+				t.syncUnavailable = err.Error()
+			}
+		}
 		tools = append(tools, t)
 	}
 	return tools
 }
 
-// ferryTool copies to every destination in one invocation.
+// ferryTool copies to every destination in one invocation, and syncs them
+// all in one `ferry sync` (which bin/ferry hands over to bin/ferry-workflow
+// next to it).
 func ferryTool(ctx context.Context, path string) tool {
 	t := tool{name: "ferry"}
 	bin, err := filepath.Abs(path)
@@ -68,6 +79,37 @@ func ferryTool(ctx context.Context, path string) tool {
 	}
 	t.commands = func(bin, src string, dsts []string) [][]string {
 		return [][]string{append([]string{bin, "copy", "--insecure", src}, dsts...)}
+	}
+	t.workflowBin = filepath.Join(filepath.Dir(bin), "ferry-workflow")
+	if _, err := os.Stat(t.workflowBin); err != nil {
+		t.syncUnavailable = filepath.Join(filepath.Dir(path), "ferry-workflow") + " not found; run make build"
+	}
+	t.syncCommands = func(bin string, env *syncEnv) ([][]string, error) {
+		cfg, endpoints, err := env.ferryFiles()
+		if err != nil {
+			return nil, err
+		}
+		return [][]string{{bin, "sync", "--config", cfg, "--endpoints", "@" + endpoints}}, nil
+	}
+	return t
+}
+
+// regsyncPeer installs regsync if needed; one `regsync once` syncs every
+// repository to every destination, one configuration entry each.
+func regsyncPeer(ctx context.Context, in installer) tool {
+	t := tool{name: "regsync", peer: true}
+	bin, err := in.ensureGoTool(ctx, regsyncTool)
+	if err != nil {
+		t.unavailable = err.Error()
+		return t
+	}
+	t.bin, t.version = bin, regsyncTool.version
+	t.syncCommands = func(bin string, env *syncEnv) ([][]string, error) {
+		path, err := env.writeFile("regsync.yaml", regsyncConfig(env.srcHost(), env.dstHosts(), env.source.repos))
+		if err != nil {
+			return nil, err
+		}
+		return [][]string{{bin, "once", "-c", path}}, nil
 	}
 	return t
 }
@@ -106,7 +148,26 @@ func skopeoTool(ctx context.Context, in installer) tool {
 			"--src-tls-verify=false", "--dest-tls-verify=false",
 			"docker://" + src, "docker://" + dst}
 	})
+	t.syncCommands = skopeoSyncCommands
 	return t
+}
+
+// skopeoSyncCommands runs `skopeo sync` once per destination, as its users
+// would: the source repositories and the release-* tag pattern are listed
+// in a --src yaml file (with tls-verify: false, the yaml source's setting
+// for plain HTTP), and each lands under DST/bench/, the last component of
+// its name appended as skopeo does without --scoped.
+func skopeoSyncCommands(bin string, env *syncEnv) ([][]string, error) {
+	path, err := env.writeFile("skopeo-sync.yaml", skopeoSyncYAML(env.srcHost(), env.source.repos))
+	if err != nil {
+		return nil, err
+	}
+	var cmds [][]string
+	for _, d := range env.dstHosts() {
+		cmds = append(cmds, []string{bin, "sync", "--src", "yaml", "--dest", "docker",
+			"--dest-tls-verify=false", "--all", "--preserve-digests", path, d + "/bench"})
+	}
+	return cmds, nil
 }
 
 // stage copies a tool's binary into dir and returns the copy's path. Every

@@ -159,19 +159,21 @@ func ratio(a, b float64) float64 {
 
 // result is everything one run measured; it is also written as JSON.
 type result struct {
-	StartedAt    time.Time  `json:"started_at"`
-	Title        string     `json:"title"`
-	ToolVersions string     `json:"tool_versions"`
-	Trials       int        `json:"trials"`
-	Destinations int        `json:"destinations"`
-	IndexBytes   int64      `json:"index_bytes"`
-	IndexDigest  string     `json:"index_digest"`
-	LargeBytes   int64      `json:"large_bytes"`
-	LargeDigest  string     `json:"large_digest"`
-	Rows         []row      `json:"rows"`
-	Comparison   comparison `json:"comparison"`
-	SetupSeconds float64    `json:"setup_seconds"` // tool installs, registries, source data
-	RunSeconds   float64    `json:"run_seconds"`   // all trials
+	StartedAt    time.Time   `json:"started_at"`
+	Scenarios    []string    `json:"scenarios"`
+	Title        string      `json:"title"` // the copy scenario's fields: zero if it did not run
+	ToolVersions string      `json:"tool_versions"`
+	Trials       int         `json:"trials"`
+	Destinations int         `json:"destinations"`
+	IndexBytes   int64       `json:"index_bytes"`
+	IndexDigest  string      `json:"index_digest"`
+	LargeBytes   int64       `json:"large_bytes"`
+	LargeDigest  string      `json:"large_digest"`
+	Rows         []row       `json:"rows"`
+	Comparison   comparison  `json:"comparison"`
+	SetupSeconds float64     `json:"setup_seconds"` // registries, source data
+	RunSeconds   float64     `json:"run_seconds"`   // all trials
+	Sync         *syncResult `json:"sync,omitempty"`
 }
 
 func title(indexBytes, largeBytes int64, dsts, trials int, registryVersion string) string {

@@ -32,6 +32,10 @@ var (
 		name: "regctl", pkg: "github.com/regclient/regclient/cmd/regctl",
 		module: "github.com/regclient/regclient", version: "v0.11.7",
 	}
+	regsyncTool = goTool{
+		name: "regsync", pkg: "github.com/regclient/regclient/cmd/regsync",
+		module: "github.com/regclient/regclient", version: "v0.11.7",
+	}
 	registryTool = goTool{
 		name: "registry", pkg: "github.com/distribution/distribution/v3/cmd/registry",
 		module: "github.com/distribution/distribution/v3", version: "v3.1.2",
