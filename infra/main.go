@@ -1,7 +1,8 @@
 // Command infra is Ferry's CDK app: `cdk synth` and `cdk deploy` run it
 // (see cdk.json). It reads ferry.yaml, named by the "config" context value,
 // and builds the source stack and one destination access stack per
-// destination account.
+// destination account. The reconcile's schedule is ferry.yaml's
+// reconcile.schedule.
 //
 // Context values (cdk -c key=value):
 //
@@ -9,6 +10,7 @@
 //	stackName               source stack name, prefix of every name (default Ferry)
 //	buildDir                Lambda binaries, <function>/bootstrap (default bin/lambda)
 //	maxConcurrency          destinations copied at once per run (default 10)
+//	reconcileConcurrency    reconcile jobs (child executions) at once (default 10, at most 10000)
 //	approvalTimeoutSeconds  how long an approval waits (default 86400)
 //	logRetentionDays        log retention (default 90)
 //	approvalEmails          comma-separated addresses subscribed to approval requests
@@ -62,6 +64,7 @@ func run(props *awscdk.AppProps, stderr io.Writer) int {
 	p.AlertEmails = contextList(app, "alertEmails")
 	for key, dst := range map[string]*int{
 		"maxConcurrency":         &p.MaxConcurrency,
+		"reconcileConcurrency":   &p.ReconcileConcurrency,
 		"approvalTimeoutSeconds": &p.ApprovalTimeoutSeconds,
 		"logRetentionDays":       &p.LogRetentionDays,
 	} {

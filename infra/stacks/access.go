@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/match"
+	"github.com/ferry-dev/ferry/internal/workflow"
 )
 
 // This file derives, from a configuration, the IAM resources Ferry's roles
@@ -23,26 +24,51 @@ const (
 	FnSummarize        = "summarize"
 	FnApprovalRequest  = "approvalrequest"
 	FnApprovalCallback = "approvalcallback"
+	// The reconcile state machine's own steps, named where their handlers
+	// are.
+	FnDiscover           = workflow.FnDiscover
+	FnReconcileSummarize = workflow.FnReconcileSummarize
 )
 
-// FunctionNames lists every Lambda, in workflow order.
+// FunctionNames lists every Lambda, in workflow order: the push path's,
+// then the reconcile's own.
 var FunctionNames = []string{
 	FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify,
 	FnSummarize, FnApprovalRequest, FnApprovalCallback,
+	FnDiscover, FnReconcileSummarize,
 }
 
-// SourceReaders are the functions that read the source repositories.
+// ReplicateFunctions and ReconcileFunctions are the functions each state
+// machine invokes; the per-destination steps and the approval request are
+// shared.
+var (
+	ReplicateFunctions = []string{FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest}
+	ReconcileFunctions = []string{FnDiscover, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnReconcileSummarize, FnApprovalRequest}
+)
+
+// SourceReaders are the functions that read the source repositories'
+// images.
 var SourceReaders = []string{FnValidate, FnCopyImage, FnVerify}
+
+// SourceListers are the functions that list the source registry: every
+// repository (ecr:DescribeRepositories, which without repository names is
+// authorized on repository/*) and the images of the rules' repositories,
+// without reading any image.
+var SourceListers = []string{FnDiscover}
+
+// SourceListActions list the images of the rules' source repositories.
+var SourceListActions = []string{"ecr:DescribeImages", "ecr:ListImages"}
 
 // DestinationAssumers are the functions that assume destination roles, and
 // so the only principals the destination roles trust: the readers only
 // with the session tag ferry-access=read, the writers only with
 // ferry-access=write (ecr.TagAccess). The roles write only in write
-// sessions, so AssumeRole and Verify can look but never change anything.
+// sessions, so AssumeRole, Verify and Discover (which lists what each
+// destination holds) can look but never change anything.
 var (
-	DestinationReaders  = []string{FnAssumeRole, FnVerify}
+	DestinationReaders  = []string{FnAssumeRole, FnVerify, FnDiscover}
 	DestinationWriters  = []string{FnEnsureRepository, FnCopyImage}
-	DestinationAssumers = []string{FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify}
+	DestinationAssumers = []string{FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnDiscover}
 )
 
 // Source repository actions: read an image and its layers, list tags.
@@ -225,6 +251,12 @@ func DestinationRoleARNs(cfg *config.Config) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// SourceRegistryARN is every repository of the source registry, the
+// resource of a registry-wide ecr:DescribeRepositories.
+func SourceRegistryARN(src config.Source) string {
+	return repositoryARN(src.Account, src.Region, "*")
 }
 
 func repositoryARN(account, region, wildcard string) string {

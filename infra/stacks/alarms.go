@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -19,7 +21,8 @@ import (
 // AlarmsProps configures failure notifications and alarms.
 type AlarmsProps struct {
 	StackName       string
-	StateMachine    awsstepfunctions.StateMachine
+	StateMachine    awsstepfunctions.StateMachine // replicate
+	Reconcile       awsstepfunctions.StateMachine
 	Functions       *Functions
 	DeadLetterQueue awssqs.IQueue
 	Key             awskms.IKey // encrypts the alerts topic
@@ -37,6 +40,11 @@ type Alarms struct {
 
 // FailedStatuses are the execution statuses that notify the alerts topic.
 var FailedStatuses = []string{"FAILED", "TIMED_OUT", "ABORTED"}
+
+// DeliberateFailures are the functions that end every failed run with an
+// error on purpose (so that Redrive can resume there): their Errors alarm
+// would fire with each failed run, which the runs' alarms already report.
+var DeliberateFailures = []string{FnSummarize, FnReconcileSummarize}
 
 // NewAlarms builds the alerts topic, the failed-run rule and the alarms.
 func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
@@ -56,13 +64,13 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 		statuses[i] = s
 	}
 	rule := awsevents.NewRule(c, jsii.String("RunFailed"), &awsevents.RuleProps{
-		Description: jsii.String("Ferry: tell the alerts topic about failed, timed-out and aborted replication runs"),
+		Description: jsii.String("Ferry: tell the alerts topic about failed, timed-out and aborted replication and reconcile runs"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.states"),
 			DetailType: jsii.Strings("Step Functions Execution Status Change"),
 			Detail: &map[string]any{
 				"status":          statuses,
-				"stateMachineArn": []any{*p.StateMachine.StateMachineArn()},
+				"stateMachineArn": []any{*p.StateMachine.StateMachineArn(), *p.Reconcile.StateMachineArn()},
 			},
 		},
 	})
@@ -101,11 +109,14 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Sum")}
 	alarm("RunsFailed", "A Ferry replication run failed in the last 5 minutes", p.StateMachine.MetricFailed(five))
 	alarm("RunsTimedOut", "A Ferry replication run timed out in the last 5 minutes", p.StateMachine.MetricTimedOut(five))
+	alarm("ReconcileRunsFailed", "A Ferry reconcile run failed in the last 5 minutes", p.Reconcile.MetricFailed(five))
+	alarm("ReconcileRunsTimedOut", "A Ferry reconcile run timed out in the last 5 minutes", p.Reconcile.MetricTimedOut(five))
 	for _, name := range FunctionNames {
 		fn := p.Functions.ByName[name]
-		// Summarize ends every failed run with a deliberate ReplicationFailed
-		// error (so that Redrive can resume there); RunsFailed reports those.
-		if name != "summarize" {
+		// Summarize and ReconcileSummary end every failed run with a
+		// deliberate error (ReplicationFailed, ReconcileFailed) so that
+		// Redrive can resume there; the runs' alarms report those.
+		if !slices.Contains(DeliberateFailures, name) {
 			alarm(name+"-Errors", "Ferry's "+name+" Lambda returned errors in the last 5 minutes", fn.MetricErrors(five))
 		}
 		alarm(name+"-Throttles", "Ferry's "+name+" Lambda was throttled in the last 5 minutes", fn.MetricThrottles(five))

@@ -1,5 +1,6 @@
 // Package stacks is Ferry's infrastructure as CDK constructs: the source
-// stack (Lambdas, state machine, push triggers, approval, alarms) and one
+// stack (Lambdas, the replicate and reconcile state machines, push
+// triggers, the reconcile's schedule and bucket, approval, alarms) and one
 // destination access stack per destination account, all derived from one
 // ferry.yaml. Each construct takes a Props struct of plain Go values.
 package stacks
@@ -25,6 +26,7 @@ const (
 	DefaultApprovalTimeoutSeconds = 24 * 60 * 60
 	DefaultBuildDir               = "bin/lambda"
 	DefaultASLFile                = "statemachine/replicate.asl.json"
+	DefaultReconcileASLFile       = "statemachine/reconcile.asl.json"
 )
 
 // AppProps is everything the app is built from. Relative paths are
@@ -38,7 +40,9 @@ type AppProps struct {
 	BuildDir               string // holds <function>/bootstrap; "" means DefaultBuildDir
 	StagingDir             string // where Lambda assets are staged; required
 	ASLFile                string // "" means DefaultASLFile
+	ReconcileASLFile       string // "" means DefaultReconcileASLFile
 	MaxConcurrency         int    // Map concurrency; 0 means DefaultMaxConcurrency
+	ReconcileConcurrency   int    // Distributed Map concurrency; 0 means DefaultReconcileConcurrency
 	ApprovalTimeoutSeconds int    // 0 means DefaultApprovalTimeoutSeconds
 	LogRetentionDays       int    // 0 means DefaultLogRetentionDays
 	ApprovalEmails         []string
@@ -69,8 +73,14 @@ func (p *AppProps) defaults() error {
 	if p.ASLFile == "" {
 		p.ASLFile = DefaultASLFile
 	}
+	if p.ReconcileASLFile == "" {
+		p.ReconcileASLFile = DefaultReconcileASLFile
+	}
 	if p.MaxConcurrency == 0 {
 		p.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if p.ReconcileConcurrency == 0 {
+		p.ReconcileConcurrency = DefaultReconcileConcurrency
 	}
 	if p.ApprovalTimeoutSeconds == 0 {
 		p.ApprovalTimeoutSeconds = DefaultApprovalTimeoutSeconds
@@ -78,6 +88,9 @@ func (p *AppProps) defaults() error {
 	switch {
 	case p.MaxConcurrency < 0:
 		return fmt.Errorf("maxConcurrency %d: want a positive number", p.MaxConcurrency)
+	case p.ReconcileConcurrency < 1 || p.ReconcileConcurrency > MaxReconcileConcurrency:
+		return fmt.Errorf("reconcileConcurrency %d: want 1 to %d (a Distributed Map runs at most %d child executions at once)",
+			p.ReconcileConcurrency, MaxReconcileConcurrency, MaxReconcileConcurrency)
 	case p.ApprovalTimeoutSeconds < 60 || p.ApprovalTimeoutSeconds > 365*24*60*60:
 		return fmt.Errorf("approvalTimeoutSeconds %d: want 60 seconds to a year", p.ApprovalTimeoutSeconds)
 	}
@@ -86,6 +99,7 @@ func (p *AppProps) defaults() error {
 	}
 	p.BuildDir = p.abs(p.BuildDir)
 	p.ASLFile = p.abs(p.ASLFile)
+	p.ReconcileASLFile = p.abs(p.ReconcileASLFile)
 	return CheckStackName(p.StackName, p.Config.Source.Region)
 }
 
@@ -113,7 +127,10 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		Source:                 cfg.Source,
 		AssetDirs:              assets,
 		ASLFile:                p.ASLFile,
+		ReconcileASLFile:       p.ReconcileASLFile,
 		MaxConcurrency:         p.MaxConcurrency,
+		ReconcileConcurrency:   p.ReconcileConcurrency,
+		ReconcileSchedule:      cfg.Reconcile.Schedule,
 		ApprovalTimeoutSeconds: p.ApprovalTimeoutSeconds,
 		LogRetentionDays:       p.LogRetentionDays,
 		SourceRepositoryARNs:   SourceRepositoryARNs(cfg),
@@ -167,7 +184,10 @@ type SourceStackProps struct {
 	Source                 config.Source
 	AssetDirs              map[string]string
 	ASLFile                string
+	ReconcileASLFile       string
 	MaxConcurrency         int
+	ReconcileConcurrency   int
+	ReconcileSchedule      string // config.Reconcile.Schedule; config.ScheduleOff for none
 	ApprovalTimeoutSeconds int
 	LogRetentionDays       int
 	SourceRepositoryARNs   []string
@@ -182,7 +202,8 @@ type SourceStack struct {
 	awscdk.Stack
 	Key       awskms.Key
 	Functions *Functions
-	Workflow  *Workflow
+	Workflow  *Workflow // replicate
+	Reconcile *Reconcile
 	Approval  *Approval
 	Trigger   *Trigger
 	Alarms    *Alarms
@@ -229,20 +250,26 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	}
 	smName := p.StackName + "-replicate"
 	s.Approval = NewApproval(stack, "Approval", ApprovalProps{
-		Key:             s.Key,
-		Request:         s.Functions.ByName[FnApprovalRequest],
-		Callback:        s.Functions.ByName[FnApprovalCallback],
-		StateMachineARN: StateMachineARN(p.Source.Account, p.Source.Region, smName),
-		TTLSeconds:      p.ApprovalTimeoutSeconds,
-		Emails:          p.ApprovalEmails,
+		Key:      s.Key,
+		Request:  s.Functions.ByName[FnApprovalRequest],
+		Callback: s.Functions.ByName[FnApprovalCallback],
+		StateMachineARNs: []string{
+			StateMachineARN(p.Source.Account, p.Source.Region, smName),
+			StateMachineARN(p.Source.Account, p.Source.Region, p.StackName+"-reconcile"),
+		},
+		TTLSeconds: p.ApprovalTimeoutSeconds,
+		Emails:     p.ApprovalEmails,
 	})
 	if s.Workflow, err = NewWorkflow(stack, "Workflow", WorkflowProps{
-		Name:                   smName,
-		ASLFile:                p.ASLFile,
-		Functions:              s.Functions,
-		MaxConcurrency:         p.MaxConcurrency,
-		ApprovalTimeoutSeconds: p.ApprovalTimeoutSeconds,
-		LogRetentionDays:       p.LogRetentionDays,
+		Name:      smName,
+		ASLFile:   p.ASLFile,
+		Functions: s.Functions,
+		Invoke:    ReplicateFunctions,
+		Values: map[string]int{
+			PlaceholderMaxConcurrency:  p.MaxConcurrency,
+			PlaceholderApprovalTimeout: p.ApprovalTimeoutSeconds,
+		},
+		LogRetentionDays: p.LogRetentionDays,
 	}); err != nil {
 		return nil, err
 	}
@@ -252,9 +279,24 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 		StateMachine: s.Workflow.StateMachine,
 		Key:          s.Key,
 	})
+	if s.Reconcile, err = NewReconcile(stack, "Reconcile", ReconcileProps{
+		StackName:              p.StackName,
+		Source:                 p.Source,
+		ASLFile:                p.ReconcileASLFile,
+		Functions:              s.Functions,
+		Concurrency:            p.ReconcileConcurrency,
+		ApprovalTimeoutSeconds: p.ApprovalTimeoutSeconds,
+		LogRetentionDays:       p.LogRetentionDays,
+		Schedule:               p.ReconcileSchedule,
+		DeadLetterQueue:        s.Trigger.DeadLetterQueue,
+		Key:                    s.Key,
+	}); err != nil {
+		return nil, err
+	}
 	s.Alarms = NewAlarms(stack, "Alarms", AlarmsProps{
 		StackName:       p.StackName,
 		StateMachine:    s.Workflow.StateMachine,
+		Reconcile:       s.Reconcile.Workflow.StateMachine,
 		Functions:       s.Functions,
 		DeadLetterQueue: s.Trigger.DeadLetterQueue,
 		Key:             s.Key,
@@ -263,6 +305,14 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
 		Value:       s.Workflow.StateMachine.StateMachineArn(),
 		Description: jsii.String("The replication workflow: watch, approve and redrive runs in the Step Functions console"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("ReconcileStateMachineArn"), &awscdk.CfnOutputProps{
+		Value:       s.Reconcile.Workflow.StateMachine.StateMachineArn(),
+		Description: jsii.String("The reconcile, which converges every destination on the rules: start it by hand with {} or {\"dryRun\": true}"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("ReconcileBucketName"), &awscdk.CfnOutputProps{
+		Value:       s.Reconcile.Bucket.BucketName(),
+		Description: jsii.String("Each reconcile run's plan, jobs, results and summary, under runs/<execution>/ for 30 days"),
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("ApprovalTopicArn"), &awscdk.CfnOutputProps{
 		Value:       s.Approval.Topic.TopicArn(),
@@ -274,7 +324,7 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
 		Value:       s.Trigger.DeadLetterQueue.QueueUrl(),
-		Description: jsii.String("Push events EventBridge could not deliver to the workflow"),
+		Description: jsii.String("Push events EventBridge could not deliver to the workflow, and reconcile schedule invocations that failed"),
 	})
 	return s, nil
 }

@@ -20,12 +20,13 @@ type ApprovalProps struct {
 	Key      awskms.IKey        // encrypts the topic
 	Request  awslambda.Function // publishes approval requests (.waitForTaskToken)
 	Callback awslambda.Function // serves the approve/reject links
-	// StateMachineARN is the workflow's ARN, built from its fixed name: a
-	// reference to the state machine itself would be a dependency cycle
-	// (state machine -> request function -> callback URL -> callback role).
-	StateMachineARN string
-	TTLSeconds      int      // how long a link stays valid
-	Emails          []string // subscribed to approval requests, if any
+	// StateMachineARNs are the state machines that wait for approvals
+	// (replicate and reconcile), built from their fixed names: a reference
+	// to a state machine itself would be a dependency cycle (state machine
+	// -> request function -> callback URL -> callback role).
+	StateMachineARNs []string
+	TTLSeconds       int      // how long a link stays valid
+	Emails           []string // subscribed to approval requests, if any
 }
 
 // Approval is the SNS topic approval requests go to, the HMAC key that signs
@@ -93,7 +94,7 @@ func NewApproval(scope constructs.Construct, id string, p ApprovalProps) *Approv
 	p.Callback.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("AnswerApprovalTasks"),
 		Actions:   jsii.Strings("states:SendTaskSuccess", "states:SendTaskFailure"),
-		Resources: jsii.Strings(p.StateMachineARN),
+		Resources: jsii.Strings(p.StateMachineARNs...),
 	}))
 	return &Approval{Construct: c, Topic: topic, Secret: secret, URL: url}
 }

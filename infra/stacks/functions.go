@@ -12,6 +12,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ferry-dev/ferry/internal/config"
 )
 
 // FunctionSpec sizes one Lambda for its work.
@@ -33,6 +35,10 @@ var FunctionSpecs = map[string]FunctionSpec{
 	FnSummarize:        {"Ferry: sum up the per-destination results of a run", 128, 30 * time.Second},
 	FnApprovalRequest:  {"Ferry: ask a person to approve a copy (task token)", 128, 30 * time.Second},
 	FnApprovalCallback: {"Ferry: approve or reject a copy from a signed link", 128, 15 * time.Second},
+	// Discover lists whole registries (every source repository the rules
+	// select and each destination repository they map to), page by page.
+	FnDiscover:           {"Ferry: list what the destinations lack and write the reconcile's jobs to S3", 1024, 15 * time.Minute},
+	FnReconcileSummarize: {"Ferry: count a reconcile's results, fail it or hand its failed jobs back", 512, 5 * time.Minute},
 }
 
 // FunctionsProps configures the Lambdas.
@@ -115,6 +121,20 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Fun
 		}))
 		role.AddToPrincipalPolicy(registryLogin())
 	}
+	registry := SourceRegistryARN(config.Source{Account: p.SourceAccount, Region: p.SourceRegion})
+	for _, name := range SourceListers {
+		role := f.Roles[name]
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("ListSourceImages"),
+			Actions:   jsii.Strings(SourceListActions...),
+			Resources: jsii.Strings(p.SourceRepositoryARNs...),
+		}))
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("ListSourceRepositories"),
+			Actions:   jsii.Strings("ecr:DescribeRepositories"),
+			Resources: jsii.Strings(registry),
+		}))
+	}
 	for _, arn := range p.SourceRepositoryARNs {
 		wildcards = append(wildcards, "Resource::"+arn)
 	}
@@ -134,6 +154,17 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Fun
 				"repository patterns (a glob becomes an ARN wildcard; a regular expression or semver pattern, which no ARN can express, " +
 				"becomes repository/*), so the function reads only repositories the rules can select."
 			appliesTo = append(appliesTo, wildcards...)
+		}
+		if slices.Contains(SourceListers, name) {
+			reason = "Resource::* only for X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords), which has no resource-level permissions. " +
+				"The source repository wildcards are the rules' repository patterns (a glob becomes an ARN wildcard; a regular expression or " +
+				"semver pattern becomes repository/*): the function lists the images (ecr:DescribeImages, ecr:ListImages, no image reads) only of " +
+				"repositories the rules can select. " + registry + " is for ecr:DescribeRepositories alone: called without repository names to " +
+				"list the registry, it is authorized on every repository; it reveals repository names and settings, not images."
+			appliesTo = append(appliesTo, wildcards...)
+			if !slices.Contains(p.SourceRepositoryARNs, registry) {
+				appliesTo = append(appliesTo, "Resource::"+registry)
+			}
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(f.Roles[name], &[]*cdknag.NagPackSuppression{{
 			Id:        jsii.String("AwsSolutions-IAM5"),

@@ -8,54 +8,78 @@ import (
 	"time"
 )
 
-// Every Lambda task of the state machine waits longer than its function may
-// run: a state that timed out while its function went on would report a
+// Every Lambda task of each state machine waits longer than its function
+// may run: a state that timed out while its function went on would report a
 // failure for a copy that then writes its tag anyway.
 func TestTaskTimeoutsOutlastTheirFunctions(t *testing.T) {
-	b, err := os.ReadFile(aslFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	asl := strings.NewReplacer("${"+PlaceholderApprovalTimeout+"}", "86400", "${"+PlaceholderMaxConcurrency+"}", "10").Replace(string(b))
-	var def struct{ States map[string]json.RawMessage }
-	if err := json.Unmarshal([]byte(asl), &def); err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	var walk func(states map[string]json.RawMessage)
-	walk = func(states map[string]json.RawMessage) {
-		for name, raw := range states {
-			var st struct {
-				Type           string
-				TimeoutSeconds int
-				Parameters     struct{ FunctionName string }
-				ItemProcessor  *struct{ States map[string]json.RawMessage }
-				Iterator       *struct{ States map[string]json.RawMessage }
-			}
-			if err := json.Unmarshal(raw, &st); err != nil {
-				t.Fatalf("state %q: %v", name, err)
-			}
-			if st.ItemProcessor != nil {
-				walk(st.ItemProcessor.States)
-			}
-			if st.Iterator != nil {
-				walk(st.Iterator.States)
-			}
-			ph := strings.TrimSuffix(strings.TrimPrefix(st.Parameters.FunctionName, "${"), "}")
-			fn, ok := FunctionForPlaceholder(ph)
-			if st.Type != "Task" || !ok {
-				continue
-			}
-			checked++
-			limit := FunctionSpecs[fn].Timeout
-			if got := time.Duration(st.TimeoutSeconds) * time.Second; got <= limit {
-				t.Errorf("state %q waits %s for the %s function, which may run %s: want longer", name, got, fn, limit)
+	for _, tc := range []struct {
+		asl       string
+		functions []string
+		// known are the states known to wait no longer than their
+		// function, by name: each must still be short, so that the list
+		// goes once the definition is fixed.
+		known map[string]bool
+	}{
+		{asl: aslFile(t), functions: ReplicateFunctions},
+		// statemachine/reconcile.asl.json gives Discover 900 s (and "Add
+		// approved jobs", the same function, 300 s) against its 15 minutes,
+		// and both ReconcileSummary tasks 300 s against its 5 minutes.
+		// Reported to the definition's owner; not changed here.
+		{asl: reconcileASLFile(t), functions: ReconcileFunctions,
+			known: map[string]bool{"Discover": true, "Add approved jobs": true, "Summarize": true, "Some jobs failed": true}},
+	} {
+		b, err := os.ReadFile(tc.asl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asl := strings.NewReplacer("${"+PlaceholderApprovalTimeout+"}", "86400", "${"+PlaceholderMaxConcurrency+"}", "10",
+			"${"+PlaceholderReconcileConcurrency+"}", "10").Replace(string(b))
+		var def struct{ States map[string]json.RawMessage }
+		if err := json.Unmarshal([]byte(asl), &def); err != nil {
+			t.Fatalf("%s: %v", tc.asl, err)
+		}
+		checked := map[string]bool{}
+		var walk func(states map[string]json.RawMessage)
+		walk = func(states map[string]json.RawMessage) {
+			for name, raw := range states {
+				var st struct {
+					Type           string
+					TimeoutSeconds int
+					Parameters     struct{ FunctionName string }
+					ItemProcessor  *struct{ States map[string]json.RawMessage }
+					Iterator       *struct{ States map[string]json.RawMessage }
+				}
+				if err := json.Unmarshal(raw, &st); err != nil {
+					t.Fatalf("%s: state %q: %v", tc.asl, name, err)
+				}
+				if st.ItemProcessor != nil {
+					walk(st.ItemProcessor.States)
+				}
+				if st.Iterator != nil {
+					walk(st.Iterator.States)
+				}
+				ph := strings.TrimSuffix(strings.TrimPrefix(st.Parameters.FunctionName, "${"), "}")
+				fn, ok := FunctionForPlaceholder(ph)
+				if st.Type != "Task" || !ok {
+					continue
+				}
+				checked[fn] = true
+				limit := FunctionSpecs[fn].Timeout
+				got := time.Duration(st.TimeoutSeconds) * time.Second
+				switch {
+				case got <= limit && !tc.known[name]:
+					t.Errorf("%s: state %q waits %s for the %s function, which may run %s: want longer", tc.asl, name, got, fn, limit)
+				case got > limit && tc.known[name]:
+					t.Errorf("%s: state %q now outlasts its function: take it off the known list", tc.asl, name)
+				}
 			}
 		}
-	}
-	walk(def.States)
-	if checked < len(functionPlaceholders) {
-		t.Errorf("checked %d Lambda tasks, want at least one per function (%d)", checked, len(functionPlaceholders))
+		walk(def.States)
+		for _, fn := range tc.functions {
+			if !checked[fn] {
+				t.Errorf("%s: no Lambda task of the %s function checked", tc.asl, fn)
+			}
+		}
 	}
 }
 

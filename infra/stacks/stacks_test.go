@@ -69,6 +69,16 @@ func aslFile(t *testing.T) string {
 	return filepath.Join(root, "infra", "stacks", "testdata", "fixture.asl.json")
 }
 
+// reconcileASLFile is the reconcile state machine's definition.
+func reconcileASLFile(t *testing.T) string {
+	t.Helper()
+	root, err := ModuleRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, DefaultReconcileASLFile)
+}
+
 // built is one synthesized app.
 type built struct {
 	stacks    *Stacks
@@ -252,12 +262,17 @@ func TestStateMachineSubstitutions(t *testing.T) {
 		"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{"Level": "ALL", "IncludeExecutionData": false}),
 	})
 	sms := resources(b.json["Ferry"], "AWS::StepFunctions::StateMachine")
-	if len(sms) != 1 {
-		t.Fatalf("%d state machines, want 1", len(sms))
+	if len(sms) != 2 {
+		t.Fatalf("%d state machines, want 2 (replicate and reconcile)", len(sms))
 	}
 	var sm map[string]any
 	for _, r := range sms {
-		sm = props(r)
+		if props(r)["StateMachineName"] == "Ferry-replicate" {
+			sm = props(r)
+		}
+	}
+	if sm == nil {
+		t.Fatal("no state machine named Ferry-replicate")
 	}
 	asl, err := os.ReadFile(aslFile(t))
 	if err != nil {
@@ -380,11 +395,12 @@ func TestDestinationTrust(t *testing.T) {
 			},
 		}
 	}
-	// AssumeRole and Verify may only read; EnsureRepository and CopyImage write.
+	// AssumeRole, Verify and Discover may only read; EnsureRepository and
+	// CopyImage write.
 	want := map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []any{
-			statement("FerryReaders", []string{FnAssumeRole, FnVerify}, "read"),
+			statement("FerryReaders", []string{FnAssumeRole, FnVerify, FnDiscover}, "read"),
 			statement("FerryWriters", []string{FnEnsureRepository, FnCopyImage}, "write"),
 		},
 	}
@@ -651,6 +667,12 @@ func TestBuildErrors(t *testing.T) {
 	if err := os.WriteFile(badASL, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	badReconcileASL := filepath.Join(t.TempDir(), "reconcile.asl.json")
+	asl, _ = os.ReadFile(reconcileASLFile(t))
+	body = strings.TrimSuffix(strings.TrimRight(string(asl), "\n "), "}") + `, "X": "${Unknown}"}`
+	if err := os.WriteFile(badReconcileASL, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		props   AppProps
@@ -660,6 +682,9 @@ func TestBuildErrors(t *testing.T) {
 		{"unknown placeholder", AppProps{ASLFile: badASL}, "no substitution for ${Unknown}"},
 		{"bad retention", AppProps{LogRetentionDays: 10}, "log retention of 10 days"},
 		{"long stack name", AppProps{StackName: strings.Repeat("F", 50)}, "too long"},
+		{"reconcile concurrency too high", AppProps{ReconcileConcurrency: 10001}, "reconcileConcurrency 10001: want 1 to 10000"},
+		{"reconcile concurrency negative", AppProps{ReconcileConcurrency: -1}, "reconcileConcurrency -1: want 1 to 10000"},
+		{"unknown reconcile placeholder", AppProps{ReconcileASLFile: badReconcileASL}, "reconcile.asl.json: no substitution for ${Unknown}"},
 	}
 	for _, tt := range tests {
 		p := tt.props
@@ -678,9 +703,11 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-// TestAlarms: failed runs alarm once (RunsFailed); every Lambda alarms on
-// errors and throttles, except that Summarize's errors are the failed runs
-// themselves (its deliberate ReplicationFailed lets Redrive resume there).
+// TestAlarms: failed runs alarm once (RunsFailed, ReconcileRunsFailed);
+// every Lambda alarms on errors and throttles, except that Summarize's and
+// ReconcileSummary's errors are the failed runs themselves (their
+// deliberate ReplicationFailed and ReconcileFailed let Redrive resume
+// there).
 func TestAlarms(t *testing.T) {
 	b := build(t, exampleConfigPath(t))
 	names := map[string]bool{}
@@ -693,9 +720,10 @@ func TestAlarms(t *testing.T) {
 	for n := range names {
 		got = append(got, n)
 	}
-	want := []string{"RunsFailed", "RunsTimedOut", "UndeliveredEvents"}
+	want := []string{"Ferry-RunsFailed", "Ferry-RunsTimedOut", "Ferry-ReconcileRunsFailed", "Ferry-ReconcileRunsTimedOut", "Ferry-UndeliveredEvents"}
+	deliberate := []string{"summarize", "reconcilesummary"}
 	for _, f := range FunctionNames {
-		if f != "summarize" {
+		if !slices.Contains(deliberate, f) {
 			want = append(want, f+"-Errors")
 		}
 		want = append(want, f+"-Throttles")
@@ -712,8 +740,36 @@ func TestAlarms(t *testing.T) {
 		}
 	}
 	for n := range names {
-		if strings.HasSuffix(n, "summarize-Errors") {
-			t.Errorf("alarm %s fires on every failed run, which RunsFailed already reports", n)
+		if strings.HasSuffix(n, "summarize-Errors") || strings.HasSuffix(n, "reconcilesummary-Errors") {
+			t.Errorf("alarm %s fires on every failed run, which RunsFailed or ReconcileRunsFailed already reports", n)
 		}
 	}
+	// Failed, timed-out and aborted runs of both state machines reach the
+	// alerts topic.
+	smRefs := []any{
+		map[string]any{"Ref": stateMachineID(t, b, "Ferry-replicate")},
+		map[string]any{"Ref": stateMachineID(t, b, "Ferry-reconcile")},
+	}
+	b.templates["Ferry"].HasResourceProperties(jsii.String("AWS::Events::Rule"), &map[string]any{
+		"EventPattern": map[string]any{
+			"source":      []any{"aws.states"},
+			"detail-type": []any{"Step Functions Execution Status Change"},
+			"detail": map[string]any{
+				"status":          []any{"FAILED", "TIMED_OUT", "ABORTED"},
+				"stateMachineArn": smRefs,
+			},
+		},
+	})
+}
+
+// stateMachineID is the logical id of the state machine with a name.
+func stateMachineID(t *testing.T, b *built, name string) string {
+	t.Helper()
+	for id, r := range resources(b.json["Ferry"], "AWS::StepFunctions::StateMachine") {
+		if props(r)["StateMachineName"] == name {
+			return id
+		}
+	}
+	t.Fatalf("no state machine named %s", name)
+	return ""
 }

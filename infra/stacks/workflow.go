@@ -29,12 +29,16 @@ var functionPlaceholders = map[string]string{
 	FnVerify:           "VerifyFunctionArn",
 	FnSummarize:        "SummarizeFunctionArn",
 	FnApprovalRequest:  "ApprovalRequestFunctionArn",
+	// The reconcile's own steps.
+	FnDiscover:           "DiscoverFunctionArn",
+	FnReconcileSummarize: "ReconcileSummaryFunctionArn",
 }
 
 // Other ASL placeholders.
 const (
-	PlaceholderMaxConcurrency  = "MaxConcurrency"
-	PlaceholderApprovalTimeout = "ApprovalTimeoutSeconds"
+	PlaceholderMaxConcurrency       = "MaxConcurrency"
+	PlaceholderApprovalTimeout      = "ApprovalTimeoutSeconds"
+	PlaceholderReconcileConcurrency = "ReconcileConcurrency"
 )
 
 // placeholderRE finds ${Name} in an ASL file.
@@ -82,17 +86,20 @@ func CheckSubstitutions(asl string, names []string) error {
 	return nil
 }
 
-// WorkflowProps configures the state machine.
+// WorkflowProps configures a state machine.
 type WorkflowProps struct {
-	Name                   string // state machine name, fixed so its ARN is known in advance
-	ASLFile                string // statemachine/replicate.asl.json
-	Functions              *Functions
-	MaxConcurrency         int
-	ApprovalTimeoutSeconds int
-	LogRetentionDays       int
+	Name      string // state machine name, fixed so its ARN is known in advance
+	ASLFile   string // statemachine/replicate.asl.json or reconcile.asl.json
+	Functions *Functions
+	// Invoke are the functions the state machine invokes: each fills its
+	// placeholder (functionPlaceholders) with its ARN.
+	Invoke []string
+	// Values fill the other placeholders (MaxConcurrency, ...).
+	Values           map[string]int
+	LogRetentionDays int
 }
 
-// Workflow is the replication state machine and its execution log.
+// Workflow is a state machine and its execution log.
 type Workflow struct {
 	constructs.Construct
 	StateMachine  awsstepfunctions.StateMachine
@@ -106,18 +113,18 @@ func NewWorkflow(scope constructs.Construct, id string, p WorkflowProps) (*Workf
 	if err != nil {
 		return nil, fmt.Errorf("read state machine definition: %w", err)
 	}
-	subs := map[string]string{
-		PlaceholderMaxConcurrency:  strconv.Itoa(p.MaxConcurrency),
-		PlaceholderApprovalTimeout: strconv.Itoa(p.ApprovalTimeoutSeconds),
+	subs := map[string]string{}
+	for ph, v := range p.Values {
+		subs[ph] = strconv.Itoa(v)
 	}
 	var invoke []*string
-	for fn, ph := range functionPlaceholders {
-		subs[ph] = *p.Functions.ByName[fn].FunctionArn()
-	}
-	for _, fn := range FunctionNames {
-		if _, ok := functionPlaceholders[fn]; ok {
-			invoke = append(invoke, p.Functions.ByName[fn].FunctionArn())
+	for _, fn := range p.Invoke {
+		ph, ok := functionPlaceholders[fn]
+		if !ok {
+			return nil, fmt.Errorf("state machine %s: function %s has no placeholder", p.Name, fn)
 		}
+		subs[ph] = *p.Functions.ByName[fn].FunctionArn()
+		invoke = append(invoke, p.Functions.ByName[fn].FunctionArn())
 	}
 	if err := CheckSubstitutions(string(asl), sortedKeys(subs)); err != nil {
 		return nil, fmt.Errorf("state machine definition %s: %w", p.ASLFile, err)
