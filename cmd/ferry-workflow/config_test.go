@@ -30,7 +30,7 @@ func TestConfigCommand(t *testing.T) {
 			wantCode: exitUsage,
 			wantStderr: []string{
 				bad + ":1:10: version: the number 2 is not supported; want 1\n",
-				bad + `:5:1: externalID: unknown key "externalID"; allowed keys are version, source, externalId, rules (did you mean "externalId"?)` + "\n",
+				bad + `:5:1: externalID: unknown key "externalID"; allowed keys are version, source, externalId, rules, reconcile (did you mean "externalId"?)` + "\n",
 				"\nferry: " + bad + ": invalid configuration: 22 problems\n",
 			},
 		},

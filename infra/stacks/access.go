@@ -57,7 +57,7 @@ var SourceReaders = []string{FnValidate, FnCopyImage, FnVerify}
 var SourceListers = []string{FnDiscover}
 
 // SourceListActions list the images of the rules' source repositories.
-var SourceListActions = []string{"ecr:DescribeImages", "ecr:ListImages"}
+var SourceListActions = []string{"ecr:DescribeImages"}
 
 // DestinationAssumers are the functions that assume destination roles, and
 // so the only principals the destination roles trust: the readers only

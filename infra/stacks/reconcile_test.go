@@ -348,7 +348,7 @@ func TestReconcileFunctionPolicies(t *testing.T) {
 			each([]string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "*")...)
 	}
 	discover := base(FnDiscover)
-	discover = append(discover, each([]string{"ecr:DescribeImages", "ecr:ListImages"},
+	discover = append(discover, each([]string{"ecr:DescribeImages"},
 		"arn:aws:ecr:us-east-1:111111111111:repository/team/*", "arn:aws:ecr:us-east-1:111111111111:repository/tools/*")...)
 	discover = append(discover, "ecr:DescribeRepositories on arn:aws:ecr:us-east-1:111111111111:repository/*")
 	discover = append(discover, each([]string{"sts:AssumeRole", "sts:TagSession"},
