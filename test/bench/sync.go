@@ -388,14 +388,17 @@ func verifySyncDigests(ctx context.Context, hosts []string, images []syncImage) 
 	return fmt.Sprintf("%d of %d tags differ; first: %s", len(bad), len(hosts)*len(images), bad[0])
 }
 
-// syncTools returns the tools of the sync scenario, in table order; a tool
-// that can copy but not sync is unavailable here, with the reason.
+// syncTools returns the tools of the sync scenario, in its table order
+// (ferry, regsync, skopeo); a tool that can copy but not sync is
+// unavailable here, with the reason.
 func syncTools(tools []tool) []tool {
 	var out []tool
-	for _, t := range tools {
-		if !slices.Contains(scenarioTools[scenarioSync], t.name) {
+	for _, name := range scenarioTools[scenarioSync] {
+		i := slices.IndexFunc(tools, func(t tool) bool { return t.name == name })
+		if i < 0 {
 			continue
 		}
+		t := tools[i]
 		if t.unavailable == "" && t.syncUnavailable != "" {
 			t.unavailable = t.syncUnavailable
 		}

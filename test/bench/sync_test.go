@@ -386,3 +386,26 @@ func TestResultJSONHasSync(t *testing.T) {
 		t.Errorf("JSON %s (err %v)", b, err)
 	}
 }
+
+func TestSyncToolsOrderAndFerryWithoutWorkflow(t *testing.T) {
+	tools := []tool{
+		{name: "ferry", syncUnavailable: "bin/ferry-workflow not found; run make build"},
+		{name: "crane", peer: true},
+		{name: "skopeo", peer: true},
+		{name: "regsync", peer: true},
+	}
+	got := syncTools(tools)
+	var names []string
+	for _, t := range got {
+		names = append(names, t.name)
+	}
+	if strings.Join(names, ",") != "ferry,regsync,skopeo" {
+		t.Errorf("sync tools %v, want ferry, regsync, skopeo", names)
+	}
+	if got[0].unavailable == "" {
+		t.Error("ferry without ferry-workflow is available for sync")
+	}
+	if tools[0].unavailable != "" {
+		t.Error("syncTools changed the copy scenario's ferry")
+	}
+}
