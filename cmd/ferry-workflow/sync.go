@@ -245,7 +245,7 @@ func (p *syncPrinter) result(r workflow.SyncResult) error {
 
 // statusOrder is the order of statuses in the summary.
 var statusOrder = []string{workflow.StatusInSync, workflow.StatusUnchanged, workflow.StatusWouldCopy, workflow.StatusCopied,
-	workflow.StatusWouldFail, workflow.StatusFailed, workflow.StatusSkipped, workflow.StatusBlocked}
+	workflow.StatusSuperseded, workflow.StatusWouldFail, workflow.StatusFailed, workflow.StatusSkipped, workflow.StatusBlocked}
 
 func (p *syncPrinter) summary(total workflow.SyncCounts, took time.Duration) {
 	if len(p.dests) == 0 {

@@ -169,6 +169,12 @@ type Destination struct {
 	// Overwrite replaces a tag that points at another digest; without it
 	// such a destination fails with a *ConflictError.
 	Overwrite bool
+	// Empty says the repository held nothing when the caller looked (it
+	// was just created): the copy asks only where the tag points, not
+	// which blobs and manifests are there, and takes everything as missing
+	// but what this Copier has put there since. On a WAN that saves a
+	// round trip per blob and manifest.
+	Empty bool
 }
 
 // Status is what happened at one destination.
@@ -423,7 +429,7 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 		j.res.Replaced = existing
 	}
 
-	p := planner{ctx: ctx, src: r.src, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}}
+	p := planner{ctx: ctx, src: r.src, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
 	if r.c.referrers {
 		extras, err := r.loadExtras(ctx)
 		if err != nil {
@@ -447,6 +453,10 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(metaJobs)
 	for _, b := range p.missing {
+		if j.d.Empty {
+			j.missing[b.Digest] = b // copyBlob skips what this Copier put there
+			continue
+		}
 		g.Go(func() error {
 			ok, err := j.repo.hasBlob(gctx, b.Digest)
 			if err != nil {
@@ -487,6 +497,7 @@ type planner struct {
 	seen    map[string]bool
 	writes  []write
 	missing map[string]descriptor
+	empty   bool // the repository was empty: ask nothing
 }
 
 // tree adds n and whatever under it the destination lacks; ref is the tag
@@ -497,9 +508,12 @@ func (p *planner) tree(n *node, tag string) error {
 		return nil
 	}
 	p.seen[n.raw.Digest] = true
-	have, err := p.dst.headManifest(p.ctx, n.raw.Digest)
-	if err != nil {
-		return err
+	have := ""
+	if !p.empty {
+		var err error
+		if have, err = p.dst.headManifest(p.ctx, n.raw.Digest); err != nil {
+			return err
+		}
 	}
 	if have == "" {
 		children, err := n.loadChildren(p.ctx, p.src)
@@ -526,7 +540,7 @@ func (p *planner) tree(n *node, tag string) error {
 
 // extra adds a referrer if the destination lacks it.
 func (p *planner) extra(e *extra) error {
-	if e.tag != "" {
+	if e.tag != "" && !p.empty {
 		have, err := p.dst.headManifest(p.ctx, e.tag)
 		if err != nil {
 			return err

@@ -81,3 +81,41 @@ func TestHomesForgetKeepsClaims(t *testing.T) {
 		t.Error("forgetting dropped an upload still in flight")
 	}
 }
+
+// TestEmptyDestinationAsksOnlyForTheTag: a copy into a repository the
+// caller knows to be empty asks where the tag points and nothing else, and
+// a second copy of the same Copier into it uploads no blob the first one
+// put there.
+func TestEmptyDestinationAsksOnlyForTheTag(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushIndex("app", "v1", ociTypes, 2)
+	src.pushIndex("app", "v2", ociTypes, 2) // the same images under another tag
+	c := testCopier()
+	res, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: dst.ref("app:v1"), Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dst.count("HEAD blobs"); n != 0 {
+		t.Errorf("%d blob HEADs into an empty repository, want 0", n)
+	}
+	if n := dst.count("HEAD manifests"); n != 1 {
+		t.Errorf("%d manifest HEADs, want 1 (the tag)", n)
+	}
+	if d := dst.manifestDigest("app", "v1"); d != res[0].Digest {
+		t.Fatalf("destination tag at %q, want %s", d, res[0].Digest)
+	}
+	uploads := dst.count("PUT uploads")
+	if uploads == 0 {
+		t.Fatal("no blob upload counted for the first copy")
+	}
+	if _, err := copyOne(t, c, src.ref("app:v2"), Destination{Ref: dst.ref("app:v2"), Empty: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := dst.count("PUT uploads") - uploads; n != 0 {
+		t.Errorf("the second copy uploaded %d blobs the first had put there, want 0", n)
+	}
+	if d := dst.manifestDigest("app", "v2"); d != res[0].Digest {
+		t.Errorf("v2 at %q, want %s", d, res[0].Digest)
+	}
+}

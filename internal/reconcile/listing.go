@@ -176,23 +176,28 @@ func (r Registry) Repositories(ctx context.Context, fn func(name string, immutab
 	return nil
 }
 
-// Repository lists one repository: its settings and every image. A
-// repository that does not exist is a listing with Exists false.
+// Repository lists every image of one repository, archived ones
+// included; a repository that does not exist is a listing with Exists
+// false. It does not read the repository's tag mutability (Immutable does):
+// a sync needs it only where a tag is at another digest, and one
+// DescribeImages call a page is all a repository in sync costs.
 func (r Registry) Repository(ctx context.Context, name string) (*Listing, error) {
+	return r.Images(ctx, name, false)
+}
+
+// Immutable reports whether the repository's tags are immutable.
+func (r Registry) Immutable(ctx context.Context, name string) (bool, error) {
 	out, err := r.API.DescribeRepositories(ctx, &awsecr.DescribeRepositoriesInput{
 		RegistryId:      aws.String(r.Account),
 		RepositoryNames: []string{name},
 	})
-	var nf *ecrtypes.RepositoryNotFoundException
 	switch {
-	case errors.As(err, &nf):
-		return &Listing{Name: name}, nil
 	case err != nil:
-		return nil, fmt.Errorf("describe repository %s in %s: %w", name, r.ID, err)
+		return false, fmt.Errorf("describe repository %s in %s: %w", name, r.ID, err)
 	case len(out.Repositories) == 0:
-		return &Listing{Name: name}, nil
+		return false, nil
 	}
-	return r.Images(ctx, name, out.Repositories[0].ImageTagMutability == ecrtypes.ImageTagMutabilityImmutable)
+	return out.Repositories[0].ImageTagMutability == ecrtypes.ImageTagMutabilityImmutable, nil
 }
 
 // Images lists every image of a repository known to exist, archived ones

@@ -26,6 +26,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/match"
@@ -116,21 +119,32 @@ type Lister interface {
 	// Repositories calls fn for every repository.
 	Repositories(ctx context.Context, fn func(name string, immutable bool) error) error
 	// Repository lists one repository (Exists false when it is not there).
+	// It need not know the repository's tag mutability: Immutable asks.
 	Repository(ctx context.Context, name string) (*Listing, error)
 	// Images lists a repository known to exist.
 	Images(ctx context.Context, name string, immutable bool) (*Listing, error)
+	// Immutable reports whether a repository's tags are immutable.
+	Immutable(ctx context.Context, name string) (bool, error)
 }
 
 var _ Lister = Registry{}
+
+// DefaultConcurrency is how many source repositories a Discoverer lists
+// at once.
+const DefaultConcurrency = 8
 
 // Discoverer computes the diff of a configuration.
 type Discoverer struct {
 	Config *config.Config
 	Source Lister
 	// Destination returns the lister of one destination registry (with
-	// the destination role, read only). It is called once per destination.
+	// the destination role, read only). It is called once per destination,
+	// for several destinations at once.
 	Destination func(ctx context.Context, d config.Destination) (Lister, error)
 	Filter      Filter
+	// Concurrency is how many source repositories are listed at once,
+	// each with its destination repositories (default DefaultConcurrency).
+	Concurrency int
 }
 
 // Batch is the diff of one source repository.
@@ -144,23 +158,33 @@ type Batch struct {
 
 // Discover lists the source repositories the rules select, each with its
 // images, and each destination repository they map to, and calls fn with
-// each source repository's items, in repository order, tags in order.
-// Repositories no rule selects are not listed.
+// each source repository's items, in repository order, tags in order, one
+// call at a time. Repositories no rule selects are not listed. Up to
+// Concurrency repositories are listed ahead of fn, so round trips overlap;
+// no more are held.
 func (d *Discoverer) Discover(ctx context.Context, fn func(Batch) error) error {
 	if err := d.Filter.Check(d.Config); err != nil {
 		return err
 	}
-	dests := map[string]Lister{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	dests := map[string]*destinationLister{}
 	destination := func(cd config.Destination) (Lister, error) {
-		if l, ok := dests[cd.ID()]; ok {
-			return l, nil
+		mu.Lock()
+		dl, ok := dests[cd.ID()]
+		if !ok {
+			dl = &destinationLister{}
+			dests[cd.ID()] = dl
 		}
-		l, err := d.Destination(ctx, cd)
-		if err != nil {
-			return nil, fmt.Errorf("list destination %s: %w", cd.ID(), err)
-		}
-		dests[cd.ID()] = l
-		return l, nil
+		mu.Unlock()
+		dl.once.Do(func() {
+			dl.l, dl.err = d.Destination(ctx, cd)
+			if dl.err != nil {
+				dl.err = fmt.Errorf("list destination %s: %w", cd.ID(), dl.err)
+			}
+		})
+		return dl.l, dl.err
 	}
 	type repo struct {
 		name      string
@@ -177,20 +201,58 @@ func (d *Discoverer) Discover(ctx context.Context, fn func(Batch) error) error {
 		return err
 	}
 	slices.SortFunc(repos, func(a, b repo) int { return strings.Compare(a.name, b.name) })
-	for _, r := range repos {
-		src, err := d.Source.Images(ctx, r.name, r.immutable)
-		if err != nil {
-			return err
+	type result struct {
+		b   Batch
+		err error
+	}
+	n := d.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	ahead := make(chan struct{}, n) // batches listed and not yet handed to fn
+	queue := make(chan chan result, n)
+	go func() {
+		defer close(queue)
+		for _, r := range repos {
+			select {
+			case ahead <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			ch := make(chan result, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				src, err := d.Source.Images(ctx, r.name, r.immutable)
+				if err != nil {
+					ch <- result{err: err}
+					return
+				}
+				items, err := d.diff(ctx, src, destination)
+				ch <- result{b: Batch{SourceRepository: r.name, Items: items, Source: src}, err: err}
+			}()
 		}
-		items, err := d.diff(ctx, src, destination)
-		if err != nil {
-			return err
+	}()
+	for ch := range queue {
+		res := <-ch
+		<-ahead
+		if res.err != nil {
+			return res.err
 		}
-		if err := fn(Batch{SourceRepository: r.name, Items: items, Source: src}); err != nil {
+		if err := fn(res.b); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ctx.Err()
+}
+
+type destinationLister struct {
+	once sync.Once
+	l    Lister
+	err  error
 }
 
 // selects reports whether any rule (after the filter) can take repository.
@@ -209,7 +271,8 @@ func (d *Discoverer) selects(repository string) bool {
 	return false
 }
 
-// diff compares one source repository with its destination repositories.
+// diff compares one source repository with its destination repositories,
+// which it lists at once.
 func (d *Discoverer) diff(ctx context.Context, src *Listing, destination func(config.Destination) (Lister, error)) ([]Item, error) {
 	var tags []string
 	src.Tags(func(tag, _ string) {
@@ -218,52 +281,95 @@ func (d *Discoverer) diff(ctx context.Context, src *Listing, destination func(co
 		}
 	})
 	slices.Sort(tags)
-	listings := map[string]*Listing{} // destination/repository -> listing
-	referrers := map[string]Referrers{}
-	var items []Item
+	type job struct {
+		j      plan.Job
+		digest string
+		key    string // destination/repository
+	}
+	var jobs []job
+	wanted := map[string]plan.Job{} // destination/repository -> a job there
 	for _, tag := range tags {
 		p, err := plan.For(d.Config, src.Name, tag)
 		if err != nil {
 			continue // a tag ECR holds but Ferry's rules cannot name
 		}
-		digest := src.Tag(tag)
 		for _, j := range p.Jobs {
 			if (d.Filter.Rule != "" && j.Rule != d.Filter.Rule) || (d.Filter.Destination != "" && j.Destination.ID() != d.Filter.Destination) {
 				continue
 			}
 			key := j.Destination.ID() + "/" + j.Repository
-			dst, ok := listings[key]
-			if !ok {
-				var err error
-				if dst, err = listDestination(ctx, destination, j); err != nil {
-					if ctx.Err() != nil {
-						return nil, err
-					}
-					// One destination that cannot be listed (its role, a
-					// permission, an outage) holds up no other: its items are
-					// planned as missing, so the copy, which skips what is
-					// there, finds out, and fails for that destination alone.
-					dst = &Listing{Name: j.Repository, listErr: err}
-				}
-				listings[key] = dst
+			jobs = append(jobs, job{j, src.Tag(tag), key})
+			if _, ok := wanted[key]; !ok {
+				wanted[key] = j
 			}
-			refs, ok := referrers[digest]
-			if !ok {
-				refs = src.ReferrersOf(digest)
-				referrers[digest] = refs
-			}
-			items = append(items, compare(j, digest, src, dst, refs))
 		}
+	}
+	// Which tags each destination repository must hold, to tell whether
+	// its tag mutability matters (only for a tag at another digest).
+	mustHold := map[string][]string{}
+	for _, jb := range jobs {
+		mustHold[jb.key] = append(mustHold[jb.key], jb.j.Tag, jb.digest)
+	}
+	var mu sync.Mutex
+	listings := map[string]*Listing{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(DefaultConcurrency)
+	for key, j := range wanted {
+		g.Go(func() error {
+			dst, err := listDestination(gctx, destination, j, mustHold[key])
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				// One destination that cannot be listed (its role, a
+				// permission, an outage) holds up no other: its items are
+				// planned as missing, so the copy, which skips what is
+				// there, finds out, and fails for that destination alone.
+				dst = &Listing{Name: j.Repository, listErr: err}
+			}
+			mu.Lock()
+			listings[key] = dst
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	referrers := map[string]Referrers{}
+	items := make([]Item, 0, len(jobs))
+	for _, jb := range jobs {
+		refs, ok := referrers[jb.digest]
+		if !ok {
+			refs = src.ReferrersOf(jb.digest)
+			referrers[jb.digest] = refs
+		}
+		items = append(items, compare(jb.j, jb.digest, src, listings[jb.key], refs))
 	}
 	return items, nil
 }
 
-func listDestination(ctx context.Context, destination func(config.Destination) (Lister, error), j plan.Job) (*Listing, error) {
+// listDestination lists a job's destination repository, and asks for its
+// tag mutability only when a tag it must hold (tagDigests: tag, digest,
+// tag, digest…) is at another digest there.
+func listDestination(ctx context.Context, destination func(config.Destination) (Lister, error), j plan.Job, tagDigests []string) (*Listing, error) {
 	l, err := destination(j.Destination)
 	if err != nil {
 		return nil, err
 	}
-	return l.Repository(ctx, j.Repository)
+	dst, err := l.Repository(ctx, j.Repository)
+	if err != nil || !dst.Exists {
+		return dst, err
+	}
+	for i := 0; i+1 < len(tagDigests); i += 2 {
+		if at := dst.Tag(tagDigests[i]); at != "" && at != tagDigests[i+1] {
+			if dst.Immutable, err = l.Immutable(ctx, j.Repository); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	return dst, nil
 }
 
 // compare works out the state of one job.

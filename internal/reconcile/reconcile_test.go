@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ferry-dev/ferry/internal/config"
@@ -14,6 +15,7 @@ import (
 // repositories were listed.
 type fakeRegistry struct {
 	repos  map[string]*Listing
+	mu     sync.Mutex
 	listed []string
 }
 
@@ -27,7 +29,9 @@ func (f *fakeRegistry) Repositories(_ context.Context, fn func(string, bool) err
 }
 
 func (f *fakeRegistry) Repository(_ context.Context, name string) (*Listing, error) {
+	f.mu.Lock()
 	f.listed = append(f.listed, name)
+	f.mu.Unlock()
 	if l, ok := f.repos[name]; ok {
 		return l, nil
 	}
@@ -36,6 +40,11 @@ func (f *fakeRegistry) Repository(_ context.Context, name string) (*Listing, err
 
 func (f *fakeRegistry) Images(ctx context.Context, name string, _ bool) (*Listing, error) {
 	return f.Repository(ctx, name)
+}
+
+func (f *fakeRegistry) Immutable(_ context.Context, name string) (bool, error) {
+	l, ok := f.repos[name]
+	return ok && l.Immutable, nil
 }
 
 const testConfig = `version: 1
@@ -63,8 +72,11 @@ func discover(t *testing.T, src *fakeRegistry, dsts map[string]*fakeRegistry, f 
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex
 	d := Discoverer{Config: cfg, Source: src, Filter: f,
 		Destination: func(_ context.Context, cd config.Destination) (Lister, error) {
+			mu.Lock()
+			defer mu.Unlock()
 			r, ok := dsts[cd.ID()]
 			if !ok {
 				r = &fakeRegistry{}

@@ -117,17 +117,23 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 // sourceTag is the digest j's tag points at in the source now ("" when the
 // tag is gone: then the pushed image is still what is copied).
 func (c *CopyImage) sourceTag(ctx context.Context, j Job) (string, error) {
-	out, err := c.roles.ECR(c.cfg.Source.Account, c.cfg.Source.Region).DescribeImages(ctx, &awsecr.DescribeImagesInput{
-		RegistryId:     aws.String(c.cfg.Source.Account),
-		RepositoryName: aws.String(j.SourceRepository),
-		ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(j.Tag)}},
+	return sourceTagDigest(ctx, c.roles, c.cfg.Source, j.SourceRepository, j.Tag)
+}
+
+// sourceTagDigest is the digest repository:tag points at in the source
+// now, "" when the tag is gone.
+func sourceTagDigest(ctx context.Context, roles Roles, src config.Source, repository, tag string) (string, error) {
+	out, err := roles.ECR(src.Account, src.Region).DescribeImages(ctx, &awsecr.DescribeImagesInput{
+		RegistryId:     aws.String(src.Account),
+		RepositoryName: aws.String(repository),
+		ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
 	})
 	var nf *ecrtypes.ImageNotFoundException
 	switch {
 	case errors.As(err, &nf):
 		return "", nil
 	case err != nil:
-		return "", classifyAWS(fmt.Sprintf("read %s:%s in source %s", j.SourceRepository, j.Tag, c.cfg.Source.ID()), err)
+		return "", classifyAWS(fmt.Sprintf("read %s:%s in source %s", repository, tag, src.ID()), err)
 	case len(out.ImageDetails) == 0:
 		return "", nil
 	}

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/ferry-dev/ferry/internal/config"
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
@@ -93,7 +91,7 @@ func (s *Sync) Run(ctx context.Context, o SyncOptions, emit func(SyncResult) err
 		o.Session = "ferry-sync"
 	}
 	src := s.cfg.Source
-	a := &applier{s: s, o: o, tokens: map[string]*ecr.Registry{}}
+	a := &applier{s: s, o: o, tokens: map[string]*ecr.Registry{}, images: make(chan struct{}, o.Images)}
 	d := reconcile.Discoverer{
 		Config: s.cfg,
 		Source: reconcile.Registry{API: s.roles.ECR(src.Account, src.Region), Account: src.Account, ID: src.ID()},
@@ -106,24 +104,61 @@ func (s *Sync) Run(ctx context.Context, o SyncOptions, emit func(SyncResult) err
 		},
 		Filter: o.Filter,
 	}
+	// Batches are applied as they come, up to Images at once, their
+	// copies sharing the Images slots; each batch's results are emitted
+	// after the one before, in repository order.
 	counts := SyncCounts{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex // emitErr; counts and emit run one batch at a time (turn)
+	var emitErr error
+	batches := make(chan struct{}, o.Images)
+	prev := make(chan struct{})
+	close(prev)
 	err := d.Discover(ctx, func(b reconcile.Batch) error {
-		results := a.apply(ctx, b)
-		for _, r := range results {
-			counts[r.Status]++
-			if err := emit(r); err != nil {
-				return err
-			}
+		select {
+		case batches <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
-		return nil
+		turn, done := prev, make(chan struct{})
+		prev = done
+		wg.Go(func() {
+			defer func() { <-batches }()
+			defer close(done)
+			results := a.apply(ctx, b)
+			<-turn
+			mu.Lock()
+			stopped := emitErr != nil
+			mu.Unlock()
+			if stopped {
+				return
+			}
+			for _, r := range results {
+				counts[r.Status]++
+				if err := emit(r); err != nil {
+					mu.Lock()
+					emitErr = err
+					mu.Unlock()
+					return
+				}
+			}
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return emitErr
 	})
+	wg.Wait()
+	if err == nil {
+		err = emitErr
+	}
 	return counts, err
 }
 
 // applier applies one sync's batches.
 type applier struct {
-	s *Sync
-	o SyncOptions
+	s      *Sync
+	o      SyncOptions
+	images chan struct{} // copies in flight, over every batch
 
 	mu         sync.Mutex
 	tls, plain *imagecopy.Copier
@@ -184,16 +219,22 @@ func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
 			created[key] = err
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(a.o.Images)
+	var wg sync.WaitGroup
 	for _, k := range order {
-		idx := groups[k]
-		g.Go(func() error {
-			a.copyImage(gctx, b.SourceRepository, k.tag, k.digest, b.Items, idx, results, created)
-			return nil
+		select {
+		case a.images <- struct{}{}:
+		case <-ctx.Done():
+			for _, i := range groups[k] {
+				results[i].Status, results[i].Error = StatusFailed, context.Cause(ctx).Error()
+			}
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-a.images }()
+			a.copyImage(ctx, b.SourceRepository, k.tag, k.digest, b.Items, groups[k], results, created)
 		})
 	}
-	_ = g.Wait()
+	wg.Wait()
 	return results
 }
 
@@ -209,6 +250,22 @@ func (a *applier) job(it reconcile.Item) Job {
 func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items []reconcile.Item, idx []int, results []SyncResult, created map[string]error) {
 	fail := func(i int, err error) {
 		results[i].Status, results[i].Error = StatusFailed, err.Error()
+	}
+	// The tag may have moved since the listing (a push meanwhile, whose
+	// own run copies it): writing this digest under it would undo that.
+	now, err := sourceTagDigest(ctx, a.s.roles, a.s.cfg.Source, repo, tag)
+	if err != nil {
+		for _, i := range idx {
+			fail(i, err)
+		}
+		return
+	}
+	if now != "" && now != digest {
+		for _, i := range idx {
+			results[i].Status = StatusSuperseded
+			results[i].Reason = fmt.Sprintf("the source tag %s:%s moved to %s since it was listed (a push whose own run copies it); nothing written", repo, tag, now)
+		}
+		return
 	}
 	src, err := a.login(ctx, "source", func(ctx context.Context) (ecr.API, string, error) {
 		c := a.s.cfg.Source
@@ -258,7 +315,8 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 			continue
 		}
 		plain = plain || reg.PlainHTTP
-		dsts = append(dsts, imagecopy.Destination{Ref: ref, Auth: &reg.Credential, Overwrite: it.OnExistingTag == string(config.ExistingTagOverwrite)})
+		dsts = append(dsts, imagecopy.Destination{Ref: ref, Auth: &reg.Credential, Overwrite: it.OnExistingTag == string(config.ExistingTagOverwrite),
+			Empty: it.RepositoryMissing})
 		which = append(which, i)
 	}
 	if len(dsts) == 0 {
