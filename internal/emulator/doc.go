@@ -82,6 +82,7 @@
 //   - There is no rate limiting except injected faults (InjectFault).
 //
 // The request log (Calls) records every ECR, STS and registry call by
-// operation, account, region, repository, status and error code, never a
-// token, key or body.
+// operation, account, region, repository, status and error code, and for
+// the data plane the method, the reference (tag, digest or upload session)
+// and the response body's size; never a token, key or body.
 package emulator
