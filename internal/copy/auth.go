@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -239,7 +238,13 @@ func readToken(client *http.Client, req *http.Request) (tok string, lifetime tim
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxTokenResponse)).Decode(&body); err != nil {
+	// The answer holds credentials: only the reading error (never the
+	// bytes read) goes into an error.
+	b, err := readAll(resp, maxTokenResponse, ErrTooLarge)
+	if err != nil {
+		return "", 0, resp.StatusCode, fmt.Errorf("%s %s: read the token: %w", req.Method, req.URL.Redacted(), err)
+	}
+	if err := json.Unmarshal(b, &body); err != nil {
 		return "", 0, resp.StatusCode, fmt.Errorf("%s %s: the answer is not a token document", req.Method, req.URL.Redacted())
 	}
 	if body.Token == "" {

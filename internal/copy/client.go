@@ -127,12 +127,9 @@ func (r *repo) getManifest(ctx context.Context, ref string) (rawManifest, error)
 			return err
 		}
 		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
+		body, err := readAll(resp, MaxManifestSize, ErrManifestTooLarge)
 		if err != nil {
 			return fmt.Errorf("%s in %s: %w", op, r, err)
-		}
-		if len(body) > MaxManifestSize {
-			return fmt.Errorf("%s in %s: %w (over %d bytes)", op, r, ErrManifestTooLarge, MaxManifestSize)
 		}
 		m = rawManifest{Body: body, MediaType: resp.Header.Get("Content-Type"), Digest: digestOf(body)}
 		return nil
@@ -152,6 +149,33 @@ func (r *repo) getManifest(ctx context.Context, ref string) (rawManifest, error)
 		}
 	}
 	return m, nil
+}
+
+// readAll reads a response body of at most limit bytes. A longer one is
+// not read past limit, and is tooLarge (an ErrTooLarge, which is final: a
+// retry would get the same answer); a body cut short is the connection's
+// error, which may be retried. A body of known length is read into a
+// buffer of that size, with nothing to grow and nothing left over.
+func readAll(resp *http.Response, limit int64, tooLarge error) ([]byte, error) {
+	over := func() error { return fmt.Errorf("%w: the answer is over %d bytes", tooLarge, limit) }
+	if resp.ContentLength > limit {
+		return nil, over()
+	}
+	if resp.ContentLength >= 0 {
+		b := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, over()
+	}
+	return b, nil
 }
 
 // headManifest returns the digest a tag or digest resolves to, or "" if the
@@ -358,8 +382,12 @@ func (r *repo) referrers(ctx context.Context, digest string) (refs []descriptor,
 			return err
 		}
 		defer resp.Body.Close()
+		b, err := readAll(resp, MaxManifestSize, ErrTooLarge)
+		if err != nil {
+			return fmt.Errorf("%s in %s: referrers index: %w", op, r, err)
+		}
 		var idx manifest
-		if err := json.NewDecoder(io.LimitReader(resp.Body, MaxManifestSize)).Decode(&idx); err != nil {
+		if err := json.Unmarshal(b, &idx); err != nil {
 			return fmt.Errorf("%s in %s: bad referrers index: %w", op, r, err)
 		}
 		supported, refs = true, idx.Manifests
@@ -389,7 +417,11 @@ func (r *repo) listTags(ctx context.Context) (tags []string, complete bool, err 
 			}
 			defer resp.Body.Close()
 			link = resp.Header.Get("Link")
-			if err := json.NewDecoder(io.LimitReader(resp.Body, MaxManifestSize)).Decode(&body); err != nil {
+			b, err := readAll(resp, MaxManifestSize, ErrTooLarge)
+			if err != nil {
+				return fmt.Errorf("list tags in %s: a page of the list: %w", r, err)
+			}
+			if err := json.Unmarshal(b, &body); err != nil {
 				return fmt.Errorf("list tags in %s: %w", r, err)
 			}
 			if link != "" {

@@ -26,8 +26,15 @@ var (
 	// ErrInvalidManifest means a manifest references something by a digest
 	// that is not sha256, or with a negative size.
 	ErrInvalidManifest = errors.New("invalid manifest")
-	// ErrManifestTooLarge means a manifest exceeded MaxManifestSize.
-	ErrManifestTooLarge = errors.New("manifest too large")
+	// ErrTooLarge means a registry's answer was larger than what Ferry
+	// reads into memory for it: a manifest over MaxManifestSize
+	// (ErrManifestTooLarge), a page of a tag list or a referrers list over
+	// MaxManifestSize, or a token answer over 64 KiB.
+	// It is never retried: the registry would answer the same.
+	ErrTooLarge = errors.New("too large")
+	// ErrManifestTooLarge means a manifest exceeded MaxManifestSize. It is
+	// an ErrTooLarge.
+	ErrManifestTooLarge = fmt.Errorf("manifest %w", ErrTooLarge)
 	// ErrNotFound means the registry has no such manifest or blob.
 	ErrNotFound = errors.New("not found")
 )
