@@ -33,9 +33,6 @@ var defaultSyncSpec = syncSpec{
 	tagLayer:  256 << 10,
 }
 
-// images is how many tagged images the source holds.
-func (s syncSpec) images() int { return s.repos * s.tags }
-
 func syncRepoName(i int) string { return fmt.Sprintf("bench/app-%02d", i) }
 func syncTagName(j int) string  { return fmt.Sprintf("release-%d", j+1) }
 
