@@ -7,6 +7,11 @@
 // to all the destinations that lack it, its digest verified before the last
 // chunk is released. Manifests are written after everything they reference,
 // and the tag last, so a tag never points at an incomplete image.
+//
+// Memory stays bounded whatever the image: two chunks per blob in flight,
+// and of the manifests only what walking them needs (their references) and
+// their first 8 MiB of bodies are held; the others are read again when
+// written. A copy reads at most MaxManifestBytes of manifests.
 package copy
 
 import (
@@ -56,6 +61,10 @@ type Copier struct {
 	stall     time.Duration
 	homes     homes // where this Copier's copies put each blob
 	gates     gates // per registry: requests in flight, throttling
+
+	// Manifest bytes per Copy: the cap, and what is held in memory
+	// (MaxManifestBytes, heldManifestBytes; tests lower them).
+	maxManifestBytes, heldManifestBytes int64
 }
 
 // Option configures a Copier.
@@ -137,7 +146,8 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout}
+	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout,
+		maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes}
 	c.gates.limit = DefaultRegistryRequests
 	for _, o := range opts {
 		o(c)
@@ -242,7 +252,7 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 		return results, fmt.Errorf("read %s: %w", src.Ref, err)
 	}
 	for _, j := range jobs {
-		j.res.Digest, j.res.MediaType = run.root.raw.Digest, run.root.raw.MediaType
+		j.res.Digest, j.res.MediaType = run.root.digest, run.root.mediaType
 	}
 	run.copy(ctx, jobs)
 
@@ -267,11 +277,12 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 
 // run is one Copy: the source, read once, and what travels with it.
 type run struct {
-	c     *Copier
-	src   *repo
-	root  *node
-	tags  *tagList        // the source's tags, for referrer discovery
-	probe *referrersProbe // whether the source has the referrers API
+	c         *Copier
+	src       *repo
+	manifests *manifests // the source's, read and accounted for
+	root      *node
+	tags      *tagList        // the source's tags, for referrer discovery
+	probe     *referrersProbe // whether the source has the referrers API
 
 	// Loaded on first need, shared by every destination.
 	extrasOnce sync.Once
@@ -293,15 +304,12 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if c.referrers {
 		tags, probe = listTagsAsync(ctx, r), probeReferrers(ctx, r, src.Ref.Digest)
 	}
-	raw, err := r.getManifest(ctx, src.Ref.Identifier())
+	m := newManifests(r, src.Ref.String(), c.maxManifestBytes, c.heldManifestBytes)
+	root, err := m.fetch(ctx, src.Ref.Identifier(), 0)
 	if err != nil {
 		return nil, err
 	}
-	root, err := parseNode(raw)
-	if err != nil {
-		return nil, err
-	}
-	run := &run{c: c, src: r, root: root, tags: tags, probe: probe, slots: make(chan struct{}, c.jobs)}
+	run := &run{c: c, src: r, manifests: m, root: root, tags: tags, probe: probe, slots: make(chan struct{}, c.jobs)}
 	if c.referrers {
 		// Start discovery now; destinations wait for it in plan.
 		go func() { _, _ = run.loadExtras(ctx) }()
@@ -416,7 +424,7 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 func (r *run) plan(ctx context.Context, j *destJob) error {
 	c := r.c
 	dref := j.d.Ref
-	rootDigest := r.root.raw.Digest
+	rootDigest := r.root.digest
 	if dref.Digest != "" && dref.Digest != rootDigest {
 		return fmt.Errorf("destination digest %s is not the source's %s", dref.Digest, rootDigest)
 	}
@@ -429,7 +437,7 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 		j.res.Replaced = existing
 	}
 
-	p := planner{ctx: ctx, src: r.src, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
+	p := planner{ctx: ctx, src: r.manifests, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
 	if r.c.referrers {
 		extras, err := r.loadExtras(ctx)
 		if err != nil {
@@ -492,7 +500,7 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 // before parents) and the blobs those manifests reference.
 type planner struct {
 	ctx     context.Context
-	src     *repo
+	src     *manifests
 	dst     *repo
 	seen    map[string]bool
 	writes  []write
@@ -504,14 +512,14 @@ type planner struct {
 // to write n under ("" for its digest). A manifest the destination already
 // holds is complete, since manifests are always written last.
 func (p *planner) tree(n *node, tag string) error {
-	if p.seen[n.raw.Digest] && tag == "" {
+	if p.seen[n.digest] && tag == "" {
 		return nil
 	}
-	p.seen[n.raw.Digest] = true
+	p.seen[n.digest] = true
 	have := ""
 	if !p.empty {
 		var err error
-		if have, err = p.dst.headManifest(p.ctx, n.raw.Digest); err != nil {
+		if have, err = p.dst.headManifest(p.ctx, n.digest); err != nil {
 			return err
 		}
 	}
@@ -525,7 +533,7 @@ func (p *planner) tree(n *node, tag string) error {
 				return err
 			}
 		}
-		for _, b := range n.mf.blobs() {
+		for _, b := range n.blobs {
 			p.missing[b.Digest] = b
 		}
 	}
@@ -533,7 +541,7 @@ func (p *planner) tree(n *node, tag string) error {
 	case tag != "":
 		p.writes = append(p.writes, write{node: n, ref: tag})
 	case have == "":
-		p.writes = append(p.writes, write{node: n, ref: n.raw.Digest})
+		p.writes = append(p.writes, write{node: n, ref: n.digest})
 	}
 	return nil
 }
@@ -545,7 +553,7 @@ func (p *planner) extra(e *extra) error {
 		if err != nil {
 			return err
 		}
-		if have == e.node.raw.Digest {
+		if have == e.node.digest {
 			return nil
 		}
 	}
@@ -563,12 +571,16 @@ func (p *planner) extra(e *extra) error {
 // the tagged root last.
 func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 	for _, w := range j.writes {
-		indexed, err := j.repo.putManifest(ctx, w.ref, w.node.raw)
+		raw, err := r.manifests.raw(ctx, w.node)
+		if err != nil {
+			return err
+		}
+		indexed, err := j.repo.putManifest(ctx, w.ref, raw)
 		if err != nil {
 			return err
 		}
 		r.c.log.LogAttrs(ctx, slog.LevelDebug, "manifest written", slog.String("destination", j.repo.String()),
-			slog.String("reference", w.ref), slog.String("digest", w.node.raw.Digest), slog.Bool("referrer", w.referer != nil))
+			slog.String("reference", w.ref), slog.String("digest", w.node.digest), slog.Bool("referrer", w.referer != nil))
 		j.res.ManifestsWritten++
 		if w.referer == nil {
 			continue
@@ -576,7 +588,7 @@ func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 		j.res.ReferrersCopied++
 		if w.referer.subject != "" && !indexed {
 			// The destination has no referrers API: keep its fallback tag.
-			if err := addToReferrersTag(ctx, j.repo, w.referer.subject, w.node.raw.referrerDescriptor(w.node.mf)); err != nil {
+			if err := addToReferrersTag(ctx, j.repo, w.referer.subject, raw.referrerEntry()); err != nil {
 				return err
 			}
 		}

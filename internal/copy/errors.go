@@ -29,7 +29,8 @@ var (
 	// ErrTooLarge means a registry's answer was larger than what Ferry
 	// reads into memory for it: a manifest over MaxManifestSize
 	// (ErrManifestTooLarge), a page of a tag list or a referrers list over
-	// MaxManifestSize, or a token answer over 64 KiB.
+	// MaxManifestSize, a token answer over 64 KiB, or an image whose
+	// manifests come to more than MaxManifestBytes (*ManifestBytesError).
 	// It is never retried: the registry would answer the same.
 	ErrTooLarge = errors.New("too large")
 	// ErrManifestTooLarge means a manifest exceeded MaxManifestSize. It is
@@ -125,6 +126,22 @@ func newRegistryError(op, registry, repository string, resp *http.Response) *Reg
 	}
 	return e
 }
+
+// ManifestBytesError means an image's manifests (with its referrers')
+// come to more than one Copy reads from its source (MaxManifestBytes).
+// It is an ErrTooLarge, and never retried.
+type ManifestBytesError struct {
+	Image string // the source reference
+	Bytes int64  // the manifest bytes counted when the cap was passed (at least this many)
+	Limit int64
+}
+
+func (e *ManifestBytesError) Error() string {
+	return fmt.Sprintf("image %s: its manifests and referrers come to at least %d bytes, over the cap of %d bytes of manifests one copy reads",
+		e.Image, e.Bytes, e.Limit)
+}
+
+func (e *ManifestBytesError) Unwrap() error { return ErrTooLarge }
 
 // ConflictError means the destination tag already points at another image
 // and the destination is set to protect it.

@@ -6,56 +6,151 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
-// node is a manifest read from the source. Its child manifests are read only
-// when a destination lacks it, so a destination that is up to date costs no
-// more than one request.
+// node is a manifest read from the source, reduced to what copying needs:
+// what it references, and its bytes while they fit the copy's memory
+// budget (see manifests). Its child manifests are read only when a
+// destination lacks it, so a destination that is up to date costs no more
+// than one request.
 type node struct {
-	raw rawManifest
-	mf  manifest
+	digest    string
+	mediaType string       // the Content-Type to write it back with
+	size      int64        // bytes
+	body      []byte       // nil: not held; read again when written
+	kids      []descriptor // the manifests an index references
+	blobs     []descriptor // the blobs an image references (see manifest.blobs)
 
 	once     sync.Once
 	children []*node
 	err      error
 }
 
-func parseNode(raw rawManifest) (*node, error) {
+// digests lists n's digest and those of the manifests it references.
+func (n *node) digests() []string {
+	out := []string{n.digest}
+	for _, k := range n.kids {
+		out = append(out, k.Digest)
+	}
+	return out
+}
+
+// MaxManifestBytes caps the manifest bytes one Copy reads from the source:
+// the image's own manifests and those of its referrers, together. An image
+// index of 32 children at ECR's 4 MiB limit fills it. Past it the copy
+// fails at every destination with a *ManifestBytesError, which is not
+// retried: the same image would fail the same way.
+const MaxManifestBytes = 128 << 20
+
+// heldManifestBytes is how many of those bytes one Copy keeps in memory,
+// from reading them to writing them. Manifests past it (only a graph of
+// megabytes of manifests has any) are read again, by digest, when written:
+// one more request each, instead of memory that grows with the graph.
+const heldManifestBytes = 8 << 20
+
+// readingManifestBytes bounds the bytes of the manifests being read from
+// the source at once, by their descriptors' sizes: so sixteen requests of
+// 4 MiB manifests do not hold 64 MiB while they are parsed.
+const readingManifestBytes = 8 << 20
+
+// manifests reads the source's manifests for one Copy: it counts their
+// bytes against the cap, and holds their bodies within the budget.
+type manifests struct {
+	src   *repo
+	image string // the source reference, for errors
+	limit int64  // MaxManifestBytes
+	hold  int64  // heldManifestBytes
+	read  atomic.Int64
+	held  atomic.Int64
+	// reading bounds the manifests read at once (readingManifestBytes),
+	// weighed by their descriptors' sizes; one read by tag, of a size not
+	// known before, weighs nothing (discover reads at most metaJobs).
+	reading *semaphore.Weighted
+}
+
+func newManifests(src *repo, image string, limit, hold int64) *manifests {
+	return &manifests{src: src, image: image, limit: limit, hold: hold, reading: semaphore.NewWeighted(readingManifestBytes)}
+}
+
+// reserve counts n more bytes read (or about to be), failing past the cap.
+func (m *manifests) reserve(n int64) error {
+	if total := m.read.Add(n); total > m.limit {
+		return &ManifestBytesError{Image: m.image, Bytes: total, Limit: m.limit}
+	}
+	return nil
+}
+
+// fetch reads and loads a manifest; a missing one is ErrNotFound. reserved
+// is what was counted for it before it was read (its descriptor's size).
+func (m *manifests) fetch(ctx context.Context, ref string, reserved int64) (*node, error) {
+	weight := min(max(reserved, 0), readingManifestBytes)
+	if err := m.reading.Acquire(ctx, weight); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	defer m.reading.Release(weight)
+	raw, err := m.src.getManifest(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.reserve(int64(len(raw.Body)) - reserved); err != nil {
+		return nil, err
+	}
+	return m.node(raw)
+}
+
+// node parses raw into a node, holding its body if the budget allows.
+func (m *manifests) node(raw rawManifest) (*node, error) {
 	mf, err := raw.parse()
 	if err != nil {
 		return nil, err
 	}
-	return &node{raw: raw, mf: mf}, nil
+	n := &node{digest: raw.Digest, mediaType: raw.MediaType, size: int64(len(raw.Body)), kids: mf.children(), blobs: mf.blobs()}
+	if m.held.Add(n.size) <= m.hold {
+		n.body = raw.Body
+	} else {
+		m.held.Add(-n.size)
+	}
+	return n, nil
 }
 
-// loadChildren reads the manifests n references from r, once.
-func (n *node) loadChildren(ctx context.Context, r *repo) ([]*node, error) {
+// raw returns n as the source holds it: the body held, or else read again.
+func (m *manifests) raw(ctx context.Context, n *node) (rawManifest, error) {
+	if n.body != nil {
+		return rawManifest{Body: n.body, MediaType: n.mediaType, Digest: n.digest}, nil
+	}
+	raw, err := m.src.getManifest(ctx, n.digest) // verified against the digest
+	raw.MediaType = n.mediaType
+	return raw, err
+}
+
+// loadChildren reads the manifests n references, once. Their sizes are
+// counted against the cap before any is read.
+func (n *node) loadChildren(ctx context.Context, m *manifests) ([]*node, error) {
 	n.once.Do(func() {
-		kids := n.mf.children()
-		children := make([]*node, len(kids))
+		var total int64
+		for _, k := range n.kids {
+			total += k.Size
+		}
+		if n.err = m.reserve(total); n.err != nil {
+			return
+		}
+		children := make([]*node, len(n.kids))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(metaJobs)
-		for i, k := range kids {
+		for i, k := range n.kids {
 			g.Go(func() error {
 				var err error
-				children[i], err = fetch(gctx, r, k.Digest)
+				children[i], err = m.fetch(gctx, k.Digest, k.Size)
 				return err
 			})
 		}
 		n.children, n.err = children, g.Wait()
 	})
 	return n.children, n.err
-}
-
-// digests lists n's digest and those of the manifests it references.
-func (n *node) digests() []string {
-	out := []string{n.raw.Digest}
-	for _, k := range n.mf.children() {
-		out = append(out, k.Digest)
-	}
-	return out
 }
 
 // extra is something that travels with the image: a referrer found through
@@ -79,17 +174,17 @@ func (r *run) loadExtras(ctx context.Context) ([]extra, error) {
 		digests := r.root.digests()
 		seen := map[string]bool{}
 		for depth := 0; depth < maxReferrerDepth && len(digests) > 0; depth++ {
-			found, err := discover(ctx, r.src, r.tags, r.probe, digests)
+			found, err := discover(ctx, r.manifests, r.tags, r.probe, digests)
 			if err != nil {
 				r.extrasErr = err
 				return
 			}
 			digests = nil
 			for _, e := range found {
-				if seen[e.node.raw.Digest+"|"+e.tag] {
+				if seen[e.node.digest+"|"+e.tag] {
 					continue
 				}
-				seen[e.node.raw.Digest+"|"+e.tag] = true
+				seen[e.node.digest+"|"+e.tag] = true
 				r.extras = append(r.extras, e)
 				digests = append(digests, e.node.digests()...)
 			}
@@ -198,7 +293,8 @@ func (tl *tagList) mayHave(ctx context.Context, tag string) bool {
 // discover finds the referrers of each digest in the source repository:
 // the referrers API, the fallback tag and cosign's tags, all asked at once.
 // Tags the tag list shows missing are not asked for.
-func discover(ctx context.Context, r *repo, tags *tagList, probe *referrersProbe, digests []string) ([]extra, error) {
+func discover(ctx context.Context, m *manifests, tags *tagList, probe *referrersProbe, digests []string) ([]extra, error) {
+	r := m.src
 	var mu sync.Mutex
 	var all []extra
 	found := func(e extra) {
@@ -211,7 +307,7 @@ func discover(ctx context.Context, r *repo, tags *tagList, probe *referrersProbe
 		if !tags.mayHave(ctx, tag) {
 			return nil, nil
 		}
-		n, err := fetch(ctx, r, tag)
+		n, err := m.fetch(ctx, tag, 0)
 		if errors.Is(err, ErrNotFound) {
 			return nil, nil
 		}
@@ -253,7 +349,10 @@ func discover(ctx context.Context, r *repo, tags *tagList, probe *referrersProbe
 				return nil
 			}
 			for _, ref := range refs {
-				n, err := fetch(gctx, r, ref.Digest)
+				if err := m.reserve(ref.Size); err != nil {
+					return err
+				}
+				n, err := m.fetch(gctx, ref.Digest, ref.Size)
 				if err != nil {
 					return err
 				}
@@ -281,18 +380,9 @@ func discover(ctx context.Context, r *repo, tags *tagList, probe *referrersProbe
 		if a.subject+a.tag != b.subject+b.tag {
 			return a.subject+a.tag < b.subject+b.tag
 		}
-		return a.node.raw.Digest < b.node.raw.Digest
+		return a.node.digest < b.node.digest
 	})
 	return all, nil
-}
-
-// fetch reads and loads a manifest; a missing one is ErrNotFound.
-func fetch(ctx context.Context, r *repo, ref string) (*node, error) {
-	raw, err := r.getManifest(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return parseNode(raw)
 }
 
 // fallbackTag is the OCI referrers tag schema for a digest: sha256-<hex>.

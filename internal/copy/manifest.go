@@ -28,28 +28,28 @@ var manifestAccept = strings.Join([]string{mtOCIIndex, mtOCIManifest, mtDockerLi
 // (ECR's own limit is 4 MiB).
 const MaxManifestSize = 4 << 20
 
-// descriptor is the subset of an OCI descriptor that copying needs.
+// descriptor is the subset of an OCI descriptor that copying needs. It has
+// no annotations: those can be large, and walking an image never needs
+// them, so they are skipped when a manifest is parsed.
 type descriptor struct {
-	MediaType    string            `json:"mediaType"`
-	Digest       string            `json:"digest"`
-	Size         int64             `json:"size"`
-	URLs         []string          `json:"urls,omitempty"`
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
+	MediaType    string   `json:"mediaType"`
+	Digest       string   `json:"digest"`
+	Size         int64    `json:"size"`
+	URLs         []string `json:"urls,omitempty"`
+	ArtifactType string   `json:"artifactType,omitempty"`
 }
 
 // manifest is any image manifest, image index or artifact manifest, parsed
-// only to find what it references.
+// only to find what it references (its annotations are left unread).
 type manifest struct {
-	SchemaVersion int               `json:"schemaVersion"`
-	MediaType     string            `json:"mediaType"`
-	Config        *descriptor       `json:"config,omitempty"`
-	Layers        []descriptor      `json:"layers,omitempty"`
-	Manifests     []descriptor      `json:"manifests,omitempty"`
-	Blobs         []descriptor      `json:"blobs,omitempty"`
-	Subject       *descriptor       `json:"subject,omitempty"`
-	ArtifactType  string            `json:"artifactType,omitempty"`
-	Annotations   map[string]string `json:"annotations,omitempty"`
+	SchemaVersion int          `json:"schemaVersion"`
+	MediaType     string       `json:"mediaType"`
+	Config        *descriptor  `json:"config,omitempty"`
+	Layers        []descriptor `json:"layers,omitempty"`
+	Manifests     []descriptor `json:"manifests,omitempty"`
+	Blobs         []descriptor `json:"blobs,omitempty"`
+	Subject       *descriptor  `json:"subject,omitempty"`
+	ArtifactType  string       `json:"artifactType,omitempty"`
 }
 
 // rawManifest is a manifest exactly as a registry served it.
@@ -85,15 +85,32 @@ func (m rawManifest) parse() (manifest, error) {
 	return mf, nil
 }
 
-// referrerDescriptor describes m as an entry of a referrers list, as the
-// OCI 1.1 distribution spec defines it: artifactType is the manifest's own,
-// or else its config's media type; annotations are the manifest's.
-func (m rawManifest) referrerDescriptor(mf manifest) descriptor {
+// referrerEntry is an entry of a referrers list: a descriptor with the
+// annotations of the manifest it describes.
+type referrerEntry struct {
+	descriptor
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// referrerEntry describes m as an entry of a referrers list, as the OCI 1.1
+// distribution spec defines it: artifactType is the manifest's own, or else
+// its config's media type; annotations are the manifest's. m was parsed
+// before, so it is JSON.
+func (m rawManifest) referrerEntry() referrerEntry {
+	var mf struct {
+		ArtifactType string            `json:"artifactType"`
+		Config       *descriptor       `json:"config"`
+		Annotations  map[string]string `json:"annotations"`
+	}
+	_ = json.Unmarshal(m.Body, &mf)
 	at := mf.ArtifactType
 	if at == "" && mf.Config != nil {
 		at = mf.Config.MediaType
 	}
-	return descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Body)), ArtifactType: at, Annotations: mf.Annotations}
+	return referrerEntry{
+		descriptor:  descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Body)), ArtifactType: at},
+		Annotations: mf.Annotations,
+	}
 }
 
 // children lists the manifests an index references.

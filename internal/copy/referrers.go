@@ -11,7 +11,7 @@ import (
 // referrers API, by the OCI 1.1 fallback: an image index tagged
 // sha256-<subject hex> that lists the referrers. An existing index keeps
 // its entries.
-func addToReferrersTag(ctx context.Context, r *repo, subject string, d descriptor) error {
+func addToReferrersTag(ctx context.Context, r *repo, subject string, d referrerEntry) error {
 	tag := fallbackTag(subject)
 	idx := map[string]any{"schemaVersion": 2, "mediaType": mtOCIIndex}
 	var list []json.RawMessage
