@@ -100,32 +100,78 @@ func (r *run) takeSlot(ctx context.Context, t *turn) error {
 // there, and one where another Copy is uploading it waits for that upload
 // and mounts it (see homes), so the source is not read again. Failures are
 // recorded on the target's job.
+//
+// The registries this call claims, or that hold the blob already, come
+// first; those another Copy is uploading to come last, once this call has
+// settled its own claims: a Copy never waits while it holds a claim, so two
+// Copies that need the same blob in the same registries in another order
+// cannot wait for each other.
 func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob, t *turn) {
-	var leaders, followers []*destJob
-	from := map[*destJob]string{}
-	hosts := map[string]*destJob{} // registry -> the leader streaming to it
-	var claims []string            // registries this call uploads to for the Copier
-	known := map[string]string{}   // registry -> a repository holding the blob
+	var regs []string
+	byReg := map[string][]*destJob{}
 	for _, j := range targets {
 		if j.failed() {
 			continue
 		}
 		reg := j.repo.registry
-		if _, looked := known[reg]; !looked && hosts[reg] == nil {
-			home, claim, err := r.c.homes.lookup(ctx, reg, b.Digest, t.pass)
-			if err != nil {
-				j.fail(err)
-				continue
-			}
-			known[reg] = home
-			if claim {
-				claims = append(claims, reg)
-			}
+		if _, ok := byReg[reg]; !ok {
+			regs = append(regs, reg)
 		}
+		byReg[reg] = append(byReg[reg], j)
+	}
+	var now []*destJob
+	known := map[string]string{} // registry -> a repository holding the blob
+	var claims, later []string
+	waits := map[string]<-chan struct{}{}
+	for _, reg := range regs {
+		home, claim, wait := r.c.homes.try(reg, b.Digest)
+		r.c.homes.tryHook(b.Digest)
+		switch {
+		case claim:
+			claims = append(claims, reg)
+			now = append(now, byReg[reg]...)
+		case home != "":
+			known[reg] = home
+			now = append(now, byReg[reg]...)
+		default:
+			waits[reg] = wait
+			later = append(later, reg)
+		}
+	}
+	r.send(ctx, b, now, known, t)
+	r.settle(b, claims, byReg)
+	for _, reg := range later {
+		t.pass() // a wait needs no stream slot: the next blob may go
+		home, claim, err := r.c.homes.await(ctx, reg, b.Digest, waits[reg])
+		if err != nil {
+			for _, j := range byReg[reg] {
+				j.fail(err)
+			}
+			continue
+		}
+		r.send(ctx, b, byReg[reg], map[string]string{reg: home}, t)
+		if claim {
+			r.settle(b, []string{reg}, byReg)
+		}
+	}
+}
+
+// send gets b to targets, given the repository that already holds it in
+// some of their registries (known).
+func (r *run) send(ctx context.Context, b descriptor, targets []*destJob, known map[string]string, t *turn) {
+	var leaders, followers []*destJob
+	from := map[*destJob]string{}
+	hosts := map[string]*destJob{} // registry -> the leader streaming to it
+	for _, j := range targets {
+		if j.failed() {
+			continue
+		}
+		reg := j.repo.registry
 		switch home := known[reg]; {
 		case home == j.repo.name:
 			// Another Copy put it here since this one's plan looked.
 			j.count(func(res *Result) { res.BlobsSkipped++ })
+			r.c.progressDone(b.Size)
 			continue
 		case home != "":
 			followers = append(followers, j)
@@ -139,18 +185,9 @@ func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob, t 
 		hosts[reg] = j
 		leaders = append(leaders, j)
 	}
-	defer func() {
-		for _, reg := range claims {
-			holder := ""
-			for _, j := range targets {
-				if j.repo.registry == reg && !j.failed() {
-					holder = j.repo.name
-					break
-				}
-			}
-			r.c.homes.settle(reg, b.Digest, holder)
-		}
-	}()
+	if len(leaders) == 0 {
+		t.pass() // mounts need no stream slot
+	}
 	r.streamWithRetry(ctx, b, leaders, nil, t)
 	var again []*destJob
 	var opened []string // the sessions the refused mounts opened
@@ -169,6 +206,21 @@ func (r *run) copyBlob(ctx context.Context, b descriptor, targets []*destJob, t 
 		opened = append(opened, loc)
 	}
 	r.streamWithRetry(ctx, b, again, opened, t)
+}
+
+// settle ends this call's claims on b in regs, naming a repository of
+// each that holds it now (none when every target there failed).
+func (r *run) settle(b descriptor, regs []string, byReg map[string][]*destJob) {
+	for _, reg := range regs {
+		holder := ""
+		for _, j := range byReg[reg] {
+			if !j.failed() {
+				holder = j.repo.name
+				break
+			}
+		}
+		r.c.homes.settle(reg, b.Digest, holder)
+	}
 }
 
 // mountOrStart tries to mount b into j's repository from another repository

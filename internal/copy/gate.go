@@ -11,8 +11,13 @@ import (
 const DefaultRegistryRequests = 32
 
 // throttlePause is how long every request to a registry waits after one of
-// them was throttled (429) without a Retry-After.
-const throttlePause = time.Second
+// them was throttled (429) without a Retry-After; maxThrottlePause caps a
+// Retry-After (as DefaultBackoff caps one wait), so that a registry or
+// proxy asking for an hour does not stop every copy for an hour.
+const (
+	throttlePause    = time.Second
+	maxThrottlePause = 20 * time.Second
+)
 
 // gates hold one gate per registry host, shared by every copy of a Copier.
 type gates struct {
@@ -79,11 +84,9 @@ func (g *gate) enter(ctx context.Context) error {
 func (g *gate) leave() { <-g.slots }
 
 // throttled holds every request to the registry back for d (at least
-// throttlePause) from now.
+// throttlePause, at most maxThrottlePause) from now.
 func (g *gate) throttled(d time.Duration) {
-	if d < throttlePause {
-		d = throttlePause
-	}
+	d = min(max(d, throttlePause), maxThrottlePause)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if until := time.Now().Add(d); until.After(g.until) {

@@ -21,6 +21,8 @@ type homes struct {
 	mu    sync.Mutex
 	m     map[homeKey]*home
 	order []homeKey // oldest first, for forgetting
+
+	afterTry func(digest string) // tests: a barrier between copies
 }
 
 type homeKey struct{ registry, digest string }
@@ -30,43 +32,66 @@ type home struct {
 	done chan struct{} // closed when the upload ends
 }
 
-// lookup returns a repository of registry that holds digest. While another
-// Copy uploads it, lookup calls onWait (once) and waits for that upload to
-// end. When no repository is known, lookup returns "" and claim true: the
-// caller uploads it and must call settle.
-func (h *homes) lookup(ctx context.Context, registry, digest string, onWait func()) (repo string, claim bool, err error) {
+// try returns, without waiting, a repository of registry that holds
+// digest; or claim true when none is known (the caller uploads it and must
+// call settle); or, while another Copy uploads it, a channel closed when
+// that upload ends.
+func (h *homes) try(registry, digest string) (repo string, claim bool, wait <-chan struct{}) {
 	k := homeKey{registry, digest}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[homeKey]*home{}
+	}
+	e, ok := h.m[k]
+	if !ok {
+		h.m[k] = &home{done: make(chan struct{})}
+		h.order = append(h.order, k)
+		h.forget()
+		return "", true, nil
+	}
+	select {
+	case <-e.done:
+		return e.repo, false, nil
+	default:
+		return "", false, e.done
+	}
+}
+
+// tryHook runs the test hook, outside the lock.
+func (h *homes) tryHook(digest string) {
+	if h.afterTry != nil {
+		h.afterTry(digest)
+	}
+}
+
+// await waits for the upload wait stands for, then tries again: it
+// returns the repository that holds digest, or a claim when that upload
+// failed. The caller must hold no claim while it waits.
+func (h *homes) await(ctx context.Context, registry, digest string, wait <-chan struct{}) (repo string, claim bool, err error) {
 	for {
-		h.mu.Lock()
-		if h.m == nil {
-			h.m = map[homeKey]*home{}
-		}
-		e, ok := h.m[k]
-		if !ok {
-			h.m[k] = &home{done: make(chan struct{})}
-			h.order = append(h.order, k)
-			h.forget()
-			h.mu.Unlock()
-			return "", true, nil
-		}
-		h.mu.Unlock()
-		if onWait != nil {
-			onWait()
-			onWait = nil
-		}
 		select {
-		case <-e.done:
+		case <-wait:
 		case <-ctx.Done():
 			return "", false, context.Cause(ctx)
 		}
-		h.mu.Lock()
-		repo := e.repo
-		h.mu.Unlock()
-		if repo != "" {
-			return repo, false, nil
+		if repo, claim, wait = h.try(registry, digest); wait == nil {
+			return repo, claim, nil
 		}
-		// That upload failed and was dropped: look again (and maybe claim).
 	}
+}
+
+// lookup is try, waiting for an upload in flight (calling onWait first,
+// once): for callers that hold no claim.
+func (h *homes) lookup(ctx context.Context, registry, digest string, onWait func()) (repo string, claim bool, err error) {
+	repo, claim, wait := h.try(registry, digest)
+	if wait == nil {
+		return repo, claim, nil
+	}
+	if onWait != nil {
+		onWait()
+	}
+	return h.await(ctx, registry, digest, wait)
 }
 
 // settle ends a claim: repo holds the blob now, or "" when the upload

@@ -2,7 +2,10 @@ package copy
 
 import (
 	"context"
+	"encoding/json"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestHomesWaitForAnUploadInFlight(t *testing.T) {
@@ -117,5 +120,70 @@ func TestEmptyDestinationAsksOnlyForTheTag(t *testing.T) {
 	}
 	if d := dst.manifestDigest("app", "v2"); d != res[0].Digest {
 		t.Errorf("v2 at %q, want %s", d, res[0].Digest)
+	}
+}
+
+// TestCopiesThatNeedTheSameBlobsInOtherOrdersDoNotWaitForEachOther: two
+// copies of one Copier need the same layers in the same two registries,
+// listed in opposite orders. A copy that waited for the other's upload
+// while holding its own claim would wait for ever.
+func TestCopiesThatNeedTheSameBlobsInOtherOrdersDoNotWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	src := newTestRegistry(t, true)
+	body := src.pushImage("app", ociTypes, 7, 60, 1<<10)
+	src.pushManifest("app", "v1", ociTypes.manifest, body)
+	var m struct {
+		Layers []descriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	first := m.Layers[0]
+	for round := range 3 {
+		d1, d2 := newTestRegistry(t, true), newTestRegistry(t, true)
+		c := testCopier(WithJobs(2))
+		// Both copies claim the first layer in their first registry before
+		// either looks at its second: the first to look waits here for the
+		// other's look.
+		var looks atomic.Int32
+		rendezvous := make(chan struct{})
+		c.homes.afterTry = func(digest string) {
+			if digest != first.Digest {
+				return
+			}
+			switch looks.Add(1) {
+			case 1:
+				select {
+				case <-rendezvous:
+				case <-time.After(10 * time.Second):
+				}
+			case 2:
+				close(rendezvous)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		errs := make(chan error, 2)
+		for _, order := range [][]*testRegistry{{d1, d2}, {d2, d1}} {
+			go func() {
+				var dsts []Destination
+				for _, d := range order {
+					dsts = append(dsts, Destination{Ref: d.ref("app:v1"), Empty: true})
+				}
+				_, err := c.Copy(ctx, Source{Ref: src.ref("app:v1")}, dsts)
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				cancel()
+				t.Fatalf("round %d: %v (two copies waited for each other's uploads?)", round, err)
+			}
+		}
+		cancel()
+		for _, d := range []*testRegistry{d1, d2} {
+			if got := d.manifestDigest("app", "v1"); got != digestOf(body) {
+				t.Fatalf("round %d: destination tag at %q, want %s", round, got, digestOf(body))
+			}
+		}
 	}
 }
