@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ferry-dev/ferry/internal/credentials"
@@ -25,16 +26,17 @@ type repo struct {
 	base     *url.URL
 	client   *http.Client
 	backoff  Backoff
-	gate     *gate // the registry's, shared by the Copier's copies
+	gate     *gate     // the registry's, shared by the Copier's copies
+	answered *answered // the hosts that have answered the Copier
 }
 
 // openRepo returns a client for a repository that authenticates for the
 // given actions (pull, or push and pull). It sends nothing yet. Without
-// plainHTTP it speaks HTTPS.
-func openRepo(r imageref.Reference, cred credentials.Credential, rt http.RoundTripper, b Backoff, plainHTTP bool, actions string, g *gate) *repo {
-	t := newAuthTransport(r.Registry, cred, rt, []string{r.Scope(actions)}, plainHTTP)
+// WithPlainHTTP it speaks HTTPS.
+func (c *Copier) openRepo(r imageref.Reference, cred credentials.Credential, actions string) *repo {
+	t := newAuthTransport(r.Registry, cred, c.rt, []string{r.Scope(actions)}, c.plainHTTP)
 	scheme := "https"
-	if plainHTTP {
+	if c.plainHTTP {
 		scheme = "http"
 	}
 	return &repo{
@@ -42,8 +44,9 @@ func openRepo(r imageref.Reference, cred credentials.Credential, rt http.RoundTr
 		name:     r.Repository,
 		base:     &url.URL{Scheme: scheme, Host: r.Registry, Path: "/v2/" + r.Repository + "/"},
 		client:   &http.Client{Transport: t},
-		backoff:  b,
-		gate:     g,
+		backoff:  c.backoff,
+		gate:     c.gates.get(r.Registry),
+		answered: &c.answered,
 	}
 }
 
@@ -66,8 +69,9 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 	}
 	// A blob's stream is not held at the gate: streams go in lockstep to
 	// every destination of the blob (one waiting for a slot at one
-	// registry would hold the others up, while they hold slots elsewhere),
-	// and the Copier's jobs bound them already.
+	// registry would hold the others up, while they hold slots elsewhere);
+	// each Copy's jobs bound its streams (so a Copier's are jobs times its
+	// copies at once).
 	_, stream := body.(*chunkBody)
 	gated := r.gate != nil && !stream
 	if gated {
@@ -83,11 +87,20 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 		}
 	}
 	if err != nil {
+		host := r.registry
 		// A redirected URL (ECR's presigned S3 URL for a layer) carries its
 		// credentials in the query: errors end up in logs and in Step
 		// Functions' history, so they name the URL without it.
 		if ue, ok := errors.AsType[*url.Error](err); ok {
+			if u, perr := url.Parse(ue.URL); perr == nil {
+				host = u.Host
+			}
 			ue.URL = withoutQuery(ue.URL)
+		}
+		// A host that has answered before and now refuses connections is
+		// restarting or being replaced, not a wrong address.
+		if errors.Is(err, syscall.ECONNREFUSED) && r.answered.has(host) {
+			err = fmt.Errorf("%w (%w)", err, errRefusedAfterAnswers)
 		}
 		// The transport's own timeouts (no answer in time) say they are a
 		// DeadlineExceeded, which is final when it is the caller's: mark
@@ -99,6 +112,10 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 			return nil, fmt.Errorf("%s in %s: %w (the registry speaks plain HTTP, not HTTPS)", op, r, err)
 		}
 		return nil, fmt.Errorf("%s in %s: %w", op, r, err)
+	}
+	r.answered.add(r.registry)
+	if resp.Request != nil && resp.Request.URL.Host != r.registry {
+		r.answered.add(resp.Request.URL.Host) // where it was redirected
 	}
 	for _, code := range ok {
 		if resp.StatusCode == code {

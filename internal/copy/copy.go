@@ -59,8 +59,9 @@ type Copier struct {
 	progress  *Progress
 	onWrite   func()
 	stall     time.Duration
-	homes     homes // where this Copier's copies put each blob
-	gates     gates // per registry: requests in flight, throttling
+	homes     homes    // where this Copier's copies put each blob
+	gates     gates    // per registry: requests in flight, throttling
+	answered  answered // hosts that have answered: a refusal from one is retried
 
 	// Manifest bytes per Copy: the cap, and what is held in memory
 	// (MaxManifestBytes, heldManifestBytes; tests lower them).
@@ -298,7 +299,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := openRepo(src.Ref, cred, c.rt, c.backoff, c.plainHTTP, "pull", c.gates.get(src.Ref.Registry))
+	r := c.openRepo(src.Ref, cred, "pull")
 	var tags *tagList
 	var probe *referrersProbe
 	if c.referrers {
@@ -323,7 +324,7 @@ func (c *Copier) connect(ctx context.Context, j *destJob) error {
 	if err != nil {
 		return err
 	}
-	j.repo = openRepo(j.d.Ref, cred, c.rt, c.backoff, c.plainHTTP, "push,pull", c.gates.get(j.d.Ref.Registry))
+	j.repo = c.openRepo(j.d.Ref, cred, "push,pull")
 	// What the tag points at now needs no source digest: ask while the
 	// source is read.
 	if j.d.Ref.Tag != "" {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -59,6 +60,34 @@ func (b Backoff) retry(ctx context.Context, op func() error) error {
 	}
 }
 
+// errRefusedAfterAnswers marks a connection refused by a host that has
+// answered this Copier before.
+var errRefusedAfterAnswers = errors.New("refused by a host that has answered before, so retried")
+
+// answered is the set of hosts that have answered a Copier's requests, so
+// that a connection one of them refuses later (a registry restarting, a
+// load balancer replacing its nodes) is retried, while one refused by a
+// host that never answered (most likely a wrong address) fails at once.
+type answered struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (a *answered) add(host string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string]bool{}
+	}
+	a.m[host] = true
+}
+
+func (a *answered) has(host string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.m[host]
+}
+
 // errNoAnswer marks a request the transport gave up on because the
 // registry did not answer in time (not because the caller's context ended).
 var errNoAnswer = errors.New("the registry did not answer in time")
@@ -77,15 +106,16 @@ func retryable(err error) bool {
 	if errors.Is(err, ErrDigestMismatch) {
 		return false
 	}
-	if errors.Is(err, errTokenRenewed) || errors.Is(err, ErrStalled) {
+	if errors.Is(err, errTokenRenewed) || errors.Is(err, ErrStalled) || errors.Is(err, errRefusedAfterAnswers) {
 		return true
 	}
 	var re *RegistryError
 	if errors.As(err, &re) {
 		return re.Temporary()
 	}
-	// A name that does not resolve, or nothing listening, is a wrong
-	// address far more often than a passing fault: say so at once.
+	// A name that does not resolve, or nothing listening (at a host that
+	// never answered: see answered), is a wrong address far more often
+	// than a passing fault: say so at once.
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
