@@ -42,6 +42,8 @@ per destination and image:
                         destination's onExistingTag is overwrite
   would fail / failed   stale (the tag is at another digest) where
                         onExistingTag is fail, or the copy failed
+  superseded            the source tag moved to another image since it was
+                        listed (a push, whose own run copies it); nothing written
   skipped               approval: required, and no --approve
   blocked               cannot be fixed by a copy: an immutable tag at another
                         digest, or an archived source image (ECR answers 404

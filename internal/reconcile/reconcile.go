@@ -138,8 +138,8 @@ type Discoverer struct {
 	Config *config.Config
 	Source Lister
 	// Destination returns the lister of one destination registry (with
-	// the destination role, read only). It is called once per destination,
-	// for several destinations at once.
+	// the destination role, read only). It is called once per destination
+	// and role, for several destinations at once.
 	Destination func(ctx context.Context, d config.Destination) (Lister, error)
 	Filter      Filter
 	// Concurrency is how many source repositories are listed at once,
@@ -171,11 +171,13 @@ func (d *Discoverer) Discover(ctx context.Context, fn func(Batch) error) error {
 	var mu sync.Mutex
 	dests := map[string]*destinationLister{}
 	destination := func(cd config.Destination) (Lister, error) {
+		// By role too: two rules may reach one registry with other roles.
+		key := cd.ID() + " " + cd.RoleARN()
 		mu.Lock()
-		dl, ok := dests[cd.ID()]
+		dl, ok := dests[key]
 		if !ok {
 			dl = &destinationLister{}
-			dests[cd.ID()] = dl
+			dests[key] = dl
 		}
 		mu.Unlock()
 		dl.once.Do(func() {
@@ -304,11 +306,21 @@ func (d *Discoverer) diff(ctx context.Context, src *Listing, destination func(co
 			}
 		}
 	}
-	// Which tags each destination repository must hold, to tell whether
-	// its tag mutability matters (only for a tag at another digest).
+	// Which tags each destination repository must hold, its cosign tags
+	// included, to tell whether its tag mutability matters (only for a tag
+	// at another digest).
+	referrers := map[string]Referrers{}
 	mustHold := map[string][]string{}
 	for _, jb := range jobs {
+		refs, ok := referrers[jb.digest]
+		if !ok {
+			refs = src.ReferrersOf(jb.digest)
+			referrers[jb.digest] = refs
+		}
 		mustHold[jb.key] = append(mustHold[jb.key], jb.j.Tag, jb.digest)
+		for tag, d := range refs.Tags {
+			mustHold[jb.key] = append(mustHold[jb.key], tag, d)
+		}
 	}
 	var mu sync.Mutex
 	listings := map[string]*Listing{}
@@ -336,15 +348,9 @@ func (d *Discoverer) diff(ctx context.Context, src *Listing, destination func(co
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	referrers := map[string]Referrers{}
 	items := make([]Item, 0, len(jobs))
 	for _, jb := range jobs {
-		refs, ok := referrers[jb.digest]
-		if !ok {
-			refs = src.ReferrersOf(jb.digest)
-			referrers[jb.digest] = refs
-		}
-		items = append(items, compare(jb.j, jb.digest, src, listings[jb.key], refs))
+		items = append(items, compare(jb.j, jb.digest, src, listings[jb.key], referrers[jb.digest]))
 	}
 	return items, nil
 }

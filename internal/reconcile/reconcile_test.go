@@ -66,7 +66,7 @@ func digest(c byte) string { return "sha256:" + strings.Repeat(string(c), 64) }
 
 func cosign(d, suffix string) string { return strings.Replace(d, ":", "-", 1) + suffix }
 
-func discover(t *testing.T, src *fakeRegistry, dsts map[string]*fakeRegistry, f Filter) []Item {
+func discover(t *testing.T, src *fakeRegistry, dsts map[string]*fakeRegistry, f Filter, every ...Lister) []Item {
 	t.Helper()
 	cfg, err := config.Parse("ferry.yaml", []byte(testConfig))
 	if err != nil {
@@ -75,6 +75,9 @@ func discover(t *testing.T, src *fakeRegistry, dsts map[string]*fakeRegistry, f 
 	var mu sync.Mutex
 	d := Discoverer{Config: cfg, Source: src, Filter: f,
 		Destination: func(_ context.Context, cd config.Destination) (Lister, error) {
+			if len(every) > 0 {
+				return every[0], nil // one lister for every destination
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			r, ok := dsts[cd.ID()]
@@ -292,4 +295,42 @@ func TestADestinationThatCannotBeListedHoldsUpNoOther(t *testing.T) {
 			t.Errorf("unlisted destination: reason %q should say it could not be listed", it.Reason)
 		}
 	}
+}
+
+// TestResignedCosignTagInAnImmutableRepositoryIsBlocked: the image is in
+// sync, but its signature was signed again in the source (a new digest
+// under the same cosign tag); an immutable destination cannot take it.
+func TestResignedCosignTagInAnImmutableRepositoryIsBlocked(t *testing.T) {
+	t.Parallel()
+	img, sigOld, sigNew := digest('a'), digest('b'), digest('c')
+	src := &fakeRegistry{repos: map[string]*Listing{
+		"team/app": NewListing("team/app", false, []Image{
+			{Digest: img, Tags: []string{"release-1"}},
+			{Digest: sigNew, Tags: []string{cosign(img, ".sig")}},
+		}),
+	}}
+	immutable := &mutabilityRegistry{fakeRegistry: fakeRegistry{repos: map[string]*Listing{"team/app": NewListing("team/app", false, []Image{
+		{Digest: img, Tags: []string{"release-1"}},
+		{Digest: sigOld, Tags: []string{cosign(img, ".sig")}},
+	})}}, immutable: true}
+	items := discover(t, src, map[string]*fakeRegistry{}, Filter{Destination: "222222222222/eu-west-1"}, immutable)
+	if len(items) != 1 || items[0].State != Blocked || !strings.Contains(items[0].Reason, "immutable") {
+		t.Fatalf("items %+v, want release-1 blocked by its cosign tag in an immutable repository", items)
+	}
+	if !immutable.asked {
+		t.Error("the repository's tag mutability was never asked")
+	}
+}
+
+// mutabilityRegistry lists repositories without their tag mutability, as
+// Registry does, and answers Immutable.
+type mutabilityRegistry struct {
+	fakeRegistry
+	immutable bool
+	asked     bool
+}
+
+func (m *mutabilityRegistry) Immutable(context.Context, string) (bool, error) {
+	m.asked = true
+	return m.immutable, nil
 }

@@ -91,7 +91,7 @@ func (s *Sync) Run(ctx context.Context, o SyncOptions, emit func(SyncResult) err
 		o.Session = "ferry-sync"
 	}
 	src := s.cfg.Source
-	a := &applier{s: s, o: o, tokens: map[string]*ecr.Registry{}, images: make(chan struct{}, o.Images)}
+	a := &applier{s: s, o: o, tokens: map[string]*registryLogin{}, images: make(chan struct{}, o.Images)}
 	d := reconcile.Discoverer{
 		Config: s.cfg,
 		Source: reconcile.Registry{API: s.roles.ECR(src.Account, src.Region), Account: src.Account, ID: src.ID()},
@@ -162,7 +162,7 @@ type applier struct {
 
 	mu         sync.Mutex
 	tls, plain *imagecopy.Copier
-	tokens     map[string]*ecr.Registry // account/region, or "source" -> login
+	tokens     map[string]*registryLogin // "account/region role-ARN", or "source"
 }
 
 func (a *applier) role(d config.Destination, access string) ecr.Role {
@@ -207,7 +207,7 @@ func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
 		return results
 	}
 	// Create the destination repositories that are missing, once each.
-	created := map[string]error{}
+	created := map[string]ensured{}
 	for _, k := range order {
 		for _, i := range groups[k] {
 			it := b.Items[i]
@@ -215,8 +215,8 @@ func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
 			if _, done := created[key]; done || !it.RepositoryMissing {
 				continue
 			}
-			_, err := NewEnsureRepository(a.s.log, &Env{Config: a.s.cfg}, a.s.roles).Handle(ctx, Replication{Job: a.job(it)})
-			created[key] = err
+			r, err := NewEnsureRepository(a.s.log, &Env{Config: a.s.cfg}, a.s.roles).Handle(ctx, Replication{Job: a.job(it)})
+			created[key] = ensured{err: err, fresh: err == nil && r.Repository != nil && r.Repository.Status == RepositoryCreated}
 		}
 	}
 	var wg sync.WaitGroup
@@ -238,6 +238,13 @@ func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
 	return results
 }
 
+// ensured is what EnsureRepository did for a repository the listing found
+// missing: fresh when it created it (so it is empty), err when it failed.
+type ensured struct {
+	err   error
+	fresh bool
+}
+
 // job is the workflow job of an item, for the steps it shares with the
 // replication workflow.
 func (a *applier) job(it reconcile.Item) Job {
@@ -247,7 +254,7 @@ func (a *applier) job(it reconcile.Item) Job {
 }
 
 // copyImage copies one source image to every destination in idx.
-func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items []reconcile.Item, idx []int, results []SyncResult, created map[string]error) {
+func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items []reconcile.Item, idx []int, results []SyncResult, created map[string]ensured) {
 	fail := func(i int, err error) {
 		results[i].Status, results[i].Error = StatusFailed, err.Error()
 	}
@@ -289,8 +296,9 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 	var which []int
 	for _, i := range idx {
 		it := items[i]
-		if err := created[it.Destination+"/"+it.Repository]; err != nil {
-			fail(i, err)
+		ens := created[it.Destination+"/"+it.Repository]
+		if ens.err != nil {
+			fail(i, ens.err)
 			continue
 		}
 		d, err := destination(a.s.cfg, a.job(it))
@@ -298,7 +306,7 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 			fail(i, err)
 			continue
 		}
-		reg, err := a.login(ctx, d.ID(), func(ctx context.Context) (ecr.API, string, error) {
+		reg, err := a.login(ctx, d.ID()+" "+d.RoleARN(), func(ctx context.Context) (ecr.API, string, error) {
 			api, err := a.s.roles.DestinationECR(ctx, d.Account, d.Region, a.role(d, ecr.AccessWrite))
 			if err != nil {
 				return nil, "", classifyAWS(fmt.Sprintf("assume role %s for %s", d.RoleARN(), d.ID()), err)
@@ -316,7 +324,7 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 		}
 		plain = plain || reg.PlainHTTP
 		dsts = append(dsts, imagecopy.Destination{Ref: ref, Auth: &reg.Credential, Overwrite: it.OnExistingTag == string(config.ExistingTagOverwrite),
-			Empty: it.RepositoryMissing})
+			Empty: ens.fresh})
 		which = append(which, i)
 	}
 	if len(dsts) == 0 {
@@ -355,12 +363,21 @@ func (a *applier) copierFor(plain bool) *imagecopy.Copier {
 	return *c
 }
 
-// login returns the registry token of key, logging in once per sync.
+// login returns the registry token of key (a registry and the role it is
+// reached with), logging in once per sync; a failure is tried again by the
+// next image. Logins to different registries do not wait for each other.
 func (a *applier) login(ctx context.Context, key string, client func(context.Context) (ecr.API, string, error)) (ecr.Registry, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if r, ok := a.tokens[key]; ok {
-		return *r, nil
+	l, ok := a.tokens[key]
+	if !ok {
+		l = &registryLogin{}
+		a.tokens[key] = l
+	}
+	a.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reg != nil {
+		return *l.reg, nil
 	}
 	api, account, err := client(ctx)
 	if err != nil {
@@ -370,6 +387,12 @@ func (a *applier) login(ctx context.Context, key string, client func(context.Con
 	if err != nil {
 		return r, classifyAWS("log in to registry "+key, err)
 	}
-	a.tokens[key] = &r
+	l.reg = &r
 	return r, nil
+}
+
+// registryLogin is one registry's token, got once.
+type registryLogin struct {
+	mu  sync.Mutex
+	reg *ecr.Registry
 }
