@@ -12,6 +12,10 @@ const [modulePath, requestFile] = process.argv.slice(2);
 const { StateMachine } = await import(pathToFileURL(modulePath).href);
 const req = JSON.parse(readFileSync(requestFile, 'utf8'));
 const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+// The last event, once it is written out: process.exit drops what a pipe
+// has not taken yet, and a large execution's events are far ahead of the
+// reader.
+const emitLast = (o) => new Promise((resolve) => process.stdout.write(JSON.stringify(o) + '\n', resolve));
 
 // Every Task state, at any depth, is overridden with a call to the runner.
 const overrides = {};
@@ -79,7 +83,7 @@ async function s3(method, bucket, key, body) {
   const res = await fetch(`${req.invokeURL}/s3/${bucket}/${key}`, { method, body });
   if (!res.ok) {
     const err = new Error(`S3 ${method} s3://${bucket}/${key}: ${res.status} ${await res.text()}`);
-    err.name = 'States.ItemReaderFailed';
+    err.name = method === 'GET' ? 'States.ItemReaderFailed' : 'States.ResultWriterFailed';
     throw err;
   }
   return method === 'GET' ? res.text() : undefined;
@@ -202,10 +206,10 @@ const logs = (async () => {
 try {
   const output = await execution.result;
   await logs;
-  emit({ type: 'RunnerDone', status: 'SUCCEEDED', output });
+  await emitLast({ type: 'RunnerDone', status: 'SUCCEEDED', output });
 } catch (e) {
   await logs.catch(() => {});
   const err = e.name === 'ExecutionError' && e.cause ? e.cause : e;
-  emit({ type: 'RunnerDone', status: 'FAILED', error: err.name, cause: err.message });
+  await emitLast({ type: 'RunnerDone', status: 'FAILED', error: err.name, cause: err.message });
 }
 process.exit(0); // a task still waiting for a token must not keep Node alive

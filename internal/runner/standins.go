@@ -225,13 +225,23 @@ func (r *Runner) serveFunctionURL(w http.ResponseWriter, req *http.Request) {
 // writes it too). A redrive in another process finds what the run wrote
 // when both use the same directory (Options.S3Dir).
 func (r *Runner) serveS3(w http.ResponseWriter, req *http.Request) {
+	// Only this machine, by the runner's own address: no page a browser
+	// opens can reach it through another host name.
+	if req.Host != strings.TrimPrefix(r.base, "http://") {
+		s3Error(w, http.StatusForbidden, "AccessDenied", "the local S3 stand-in answers only at "+r.base)
+		return
+	}
 	rest := strings.TrimPrefix(req.URL.Path, "/s3/")
 	bucket, key, ok := strings.Cut(rest, "/")
-	if !ok || bucket == "" || key == "" || strings.Contains("/"+key+"/", "/../") {
-		s3Error(w, http.StatusBadRequest, "InvalidRequest", "want /s3/<bucket>/<key>")
+	if !ok || !bucketNameRE.MatchString(bucket) || !safeKey(key) {
+		s3Error(w, http.StatusBadRequest, "InvalidRequest", "want /s3/<bucket>/<key>, a bucket name of 3-63 lowercase letters, digits, '.' and '-', and a key without empty, '.' or '..' segments")
 		return
 	}
 	path := filepath.Join(r.s3Dir, bucket, filepath.FromSlash(key))
+	if rel, err := filepath.Rel(r.s3Dir, path); err != nil || !filepath.IsLocal(rel) {
+		s3Error(w, http.StatusBadRequest, "InvalidRequest", "the key leaves the bucket")
+		return
+	}
 	switch req.Method {
 	case http.MethodPut:
 		body, err := io.ReadAll(io.LimitReader(req.Body, 1<<30))
@@ -259,6 +269,23 @@ func (r *Runner) serveS3(w http.ResponseWriter, req *http.Request) {
 	default:
 		s3Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "only PutObject and GetObject are served locally")
 	}
+}
+
+// bucketNameRE is S3's bucket name syntax (without the finer rules).
+var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// safeKey reports whether an object key maps to a file under its bucket:
+// no empty, "." or ".." segment, no backslash.
+func safeKey(key string) bool {
+	if key == "" || strings.ContainsRune(key, '\\') {
+		return false
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 func s3Error(w http.ResponseWriter, status int, code, msg string) {

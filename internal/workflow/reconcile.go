@@ -198,7 +198,9 @@ func (d *Discover) Handle(ctx context.Context, req DiscoverRequest) (ReconcilePl
 			// run fails and says so, and a redrive after the destination is
 			// put right copies it.
 			line, _ := json.Marshal(jobOf(req.Execution, it))
-			if it.ApprovalRequired {
+			// A stale tag kept by onExistingTag writes nothing: nobody is
+			// asked to approve a job that can only report the conflict.
+			if it.ApprovalRequired && it.Copy() {
 				bt, ok := batches[it.Destination]
 				if !ok {
 					bt = &ApprovalBatch{Destination: it.Destination, Key: fmt.Sprintf("%sapproval-%d.jsonl", prefix, len(batches))}
@@ -253,10 +255,12 @@ func (d *Discover) release(ctx context.Context, p ReconcilePlan) (ReconcilePlan,
 	if p.Bucket != d.bucket || !strings.HasPrefix(p.JobsKey, runsPrefix) {
 		return p, validationf("the plan names bucket %q, key %q; this stack's reconcile bucket is %q", p.Bucket, p.JobsKey, d.bucket)
 	}
+	bodies := [][]byte{}
 	body, err := d.get(ctx, p.JobsKey)
 	if err != nil {
 		return p, err
 	}
+	bodies = append(bodies, body)
 	for _, dec := range p.Decisions {
 		if !dec.Approved {
 			p.NotApproved += dec.Images
@@ -269,11 +273,32 @@ func (d *Discover) release(ctx context.Context, p ReconcilePlan) (ReconcilePlan,
 		if err != nil {
 			return p, err
 		}
-		body = append(body, more...)
+		bodies = append(bodies, more)
 		p.Jobs += dec.Images
 	}
+	// Interleaved again, so the approved destinations' jobs do not queue
+	// on their registries at the end.
+	var order []string
+	jobs := map[string][][]byte{}
+	for _, b := range bodies {
+		for line := range bytes.SplitSeq(bytes.TrimSpace(b), []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			var j struct {
+				Destination string `json:"destination"`
+			}
+			if err := json.Unmarshal(line, &j); err != nil {
+				return p, &ReplicationError{Op: "read the jobs of " + p.JobsKey, Err: err}
+			}
+			if _, ok := jobs[j.Destination]; !ok {
+				order = append(order, j.Destination)
+			}
+			jobs[j.Destination] = append(jobs[j.Destination], line)
+		}
+	}
 	p.JobsKey = p.Prefix + "jobs-0-approved.jsonl"
-	if err := d.put(ctx, p.JobsKey, body); err != nil {
+	if err := d.put(ctx, p.JobsKey, interleave(order, jobs)); err != nil {
 		return p, err
 	}
 	p.Approvals, p.ApprovalsNeeded = nil, 0

@@ -145,6 +145,13 @@ func TestReconcileStateDoesNotGrowWithTheJobs(t *testing.T) {
 	if p.Jobs != 2*n || len(jobs) != 2*n {
 		t.Fatalf("after the approval: %d jobs (%d lines), want %d", p.Jobs, len(jobs), 2*n)
 	}
+	// Interleaved: the approved destination's jobs do not all come last.
+	for i, line := range jobs[:4] {
+		want := []string{mirrorID, prodID}[i%2]
+		if !strings.Contains(line, `"destination":"`+want+`"`) {
+			t.Errorf("job %d is %s, want one for %s: the destinations alternate", i, line, want)
+		}
+	}
 	var results bytes.Buffer
 	for i, line := range jobs {
 		var j Job
