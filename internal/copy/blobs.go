@@ -336,6 +336,11 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	srcStalled := fmt.Errorf("blob %s@%s: the source sent nothing for %s: %w", r.src, b.Digest, stall, ErrStalled)
 	srcWatch := time.AfterFunc(stall, func() { srcCancel(srcStalled) })
 	srcWatch.Stop() // runs only while a read waits for the source
+	src := &progressReader{r: body, watch: srcWatch, stall: stall, rate: r.c.meter(r.c.now.src, b.Size), slow: func(why error) error {
+		err := fmt.Errorf("blob %s@%s: the source sent %w: %w", r.src, b.Digest, why, ErrStalled)
+		srcCancel(err)
+		return err
+	}}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -350,19 +355,23 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 		stalled := fmt.Errorf("upload blob %s to %s: the registry took nothing for %s: %w", b.Digest, j.repo, stall, ErrStalled)
 		up.watch, up.stall = time.AfterFunc(stall, func() { upCancel(stalled) }), stall
 		up.watch.Stop() // runs only while a chunk waits to be written
+		up.rate = r.c.meter(r.c.now.dst, b.Size)
+		up.slow = func(why error) {
+			upCancel(fmt.Errorf("upload blob %s to %s: the registry took %w: %w", b.Digest, j.repo, why, ErrStalled))
+		}
 		uploads.Go(func() {
 			defer upCancel(nil)
 			upErrs[k] = j.repo.upload(upCtx, locs[i], up, b)
-			if context.Cause(upCtx) == stalled {
-				upErrs[k] = stalled
+			if cause := context.Cause(upCtx); errors.Is(cause, ErrStalled) {
+				upErrs[k] = cause
 			}
 			up.Close() // unblock the tee if the upload ended early
 		})
 	}
-	srcErr := r.tee(progressReader{body, srcWatch, stall}, b, bodies)
+	srcErr := r.tee(src, b, bodies)
 	srcWatch.Stop()
-	if context.Cause(srcCtx) == srcStalled {
-		srcErr = srcStalled
+	if cause := context.Cause(srcCtx); errors.Is(cause, ErrStalled) {
+		srcErr = cause
 	}
 	body.Close()
 	for _, w := range bodies {
@@ -393,18 +402,31 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 
 var errUploadEnded = errors.New("upload ended")
 
-// progressReader runs a watchdog for as long as each read waits: the time
-// the tee spends handing chunks to slow destinations is not the source's.
+// progressReader runs a watchdog for as long as each read waits, and
+// meters the source's rate over those waits: the time the tee spends
+// handing chunks to slow destinations is not the source's.
 type progressReader struct {
 	r     io.Reader
 	watch *time.Timer
 	stall time.Duration
+	rate  *rateMeter
+	slow  func(why error) error // cancels the read, and says why
 }
 
-func (p progressReader) Read(b []byte) (int, error) {
+func (p *progressReader) Read(b []byte) (int, error) {
 	p.watch.Reset(p.stall)
 	defer p.watch.Stop()
-	return p.r.Read(b)
+	start := p.rate.start()
+	n, err := p.r.Read(b)
+	if why := p.rate.record(start, n); why != nil && err == nil {
+		return n, p.slow(why)
+	}
+	return n, err
+}
+
+// meter returns a rate meter for one side of a blob's stream.
+func (c *Copier) meter(now func() time.Time, size int64) *rateMeter {
+	return newRateMeter(now, c.stall, c.minRate, size)
 }
 
 // tee copies src to every writer, chunk by chunk: the next chunk is read

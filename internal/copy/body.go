@@ -23,6 +23,10 @@ type chunkBody struct {
 	// takes nothing for stall has its upload cancelled.
 	watch *time.Timer
 	stall time.Duration
+	// rate, if set, meters the registry's rate over those waits; slow
+	// cancels the upload when it is too slow.
+	rate *rateMeter
+	slow func(why error)
 }
 
 func newChunkBody() *chunkBody {
@@ -36,6 +40,10 @@ func (b *chunkBody) send(p []byte) error {
 		b.watch.Reset(b.stall)
 		defer b.watch.Stop()
 	}
+	var start time.Time
+	if b.rate != nil {
+		start = b.rate.start()
+	}
 	select {
 	case b.chunks <- p:
 	case <-b.done:
@@ -43,10 +51,16 @@ func (b *chunkBody) send(p []byte) error {
 	}
 	select {
 	case <-b.taken:
-		return nil
 	case <-b.done:
 		return errUploadEnded
 	}
+	if b.rate != nil {
+		if why := b.rate.record(start, len(p)); why != nil {
+			b.slow(why)
+			return errUploadEnded
+		}
+	}
+	return nil
 }
 
 // finish ends the body: complete when err is nil, broken otherwise (the

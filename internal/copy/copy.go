@@ -59,6 +59,7 @@ type Copier struct {
 	progress  *Progress
 	onWrite   func()
 	stall     time.Duration
+	minRate   int64    // bytes a second, over a stall timeout of waiting
 	homes     homes    // where this Copier's copies put each blob
 	gates     gates    // per registry: requests in flight, throttling
 	answered  answered // hosts that have answered: a refusal from one is retried
@@ -66,6 +67,9 @@ type Copier struct {
 	// Manifest bytes per Copy: the cap, and what is held in memory
 	// (MaxManifestBytes, heldManifestBytes; tests lower them).
 	maxManifestBytes, heldManifestBytes int64
+	// now reads the clock for the rate meters of the source's reads and of
+	// the destinations' writes (time.Now; tests replace them apart).
+	now struct{ src, dst func() time.Time }
 }
 
 // Option configures a Copier.
@@ -84,12 +88,26 @@ func WithJobs(n int) Option {
 // WithStallTimeout sets how long a blob's source may send nothing, or a
 // destination take nothing, before that request is cancelled and retried
 // (default DefaultStallTimeout). The other destinations go on meanwhile.
-// The default transport waits 2.5 times as long for a registry to answer
-// a request it has been sent in full.
+// It is also the window the minimum rate is judged over (WithMinRate). The
+// default transport waits 2.5 times as long for a registry to answer a
+// blob's read or commit once it has been sent in full.
 func WithStallTimeout(d time.Duration) Option {
 	return func(c *Copier) {
 		if d > 0 {
 			c.stall = d
+		}
+	}
+}
+
+// WithMinRate sets the slowest, in bytes a second, that a blob's source
+// may send it or a destination take it, averaged over a stall timeout of
+// waiting on that side, before that request is cancelled and retried like
+// a stall (default DefaultMinRate; 0: no minimum, only a stall of no
+// progress at all counts).
+func WithMinRate(bytesPerSecond int64) Option {
+	return func(c *Copier) {
+		if bytesPerSecond >= 0 {
+			c.minRate = bytesPerSecond
 		}
 	}
 }
@@ -148,7 +166,8 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout,
-		maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes}
+		minRate: DefaultMinRate, maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes}
+	c.now.src, c.now.dst = time.Now, time.Now
 	c.gates.limit = DefaultRegistryRequests
 	for _, o := range opts {
 		o(c)

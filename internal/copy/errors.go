@@ -20,7 +20,8 @@ var (
 	// digest for digest (for example Docker schema 1).
 	ErrUnsupportedManifest = errors.New("unsupported manifest")
 	// ErrStalled means a registry stopped sending or taking a blob's bytes
-	// for longer than the stall timeout (WithStallTimeout); the request was
+	// for longer than the stall timeout (WithStallTimeout), or moved them
+	// slower than the minimum rate over it (WithMinRate); the request was
 	// cancelled, and a retry may succeed.
 	ErrStalled = errors.New("no progress")
 	// ErrInvalidManifest means a manifest references something by a digest
