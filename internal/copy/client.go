@@ -28,6 +28,10 @@ type repo struct {
 	backoff  Backoff
 	gate     *gate     // the registry's, shared by the Copier's copies
 	answered *answered // the hosts that have answered the Copier
+	// answer is how long a metadata request may wait for its answer;
+	// afterFunc is time.AfterFunc's start and stop (tests replace it).
+	answer    time.Duration
+	afterFunc func(time.Duration, func()) (stop func() bool)
 }
 
 // openRepo returns a client for a repository that authenticates for the
@@ -40,13 +44,15 @@ func (c *Copier) openRepo(r imageref.Reference, cred credentials.Credential, act
 		scheme = "http"
 	}
 	return &repo{
-		registry: r.Registry,
-		name:     r.Repository,
-		base:     &url.URL{Scheme: scheme, Host: r.Registry, Path: "/v2/" + r.Repository + "/"},
-		client:   &http.Client{Transport: t},
-		backoff:  c.backoff,
-		gate:     c.gates.get(r.Registry),
-		answered: &c.answered,
+		registry:  r.Registry,
+		name:      r.Repository,
+		base:      &url.URL{Scheme: scheme, Host: r.Registry, Path: "/v2/" + r.Repository + "/"},
+		client:    &http.Client{Transport: t},
+		backoff:   c.backoff,
+		gate:      c.gates.get(r.Registry),
+		answered:  &c.answered,
+		answer:    c.metaTimeout,
+		afterFunc: c.afterFunc,
 	}
 }
 
@@ -54,11 +60,31 @@ func (r *repo) String() string { return r.registry + "/" + r.name }
 
 func (r *repo) url(path string) string { return r.base.ResolveReference(&url.URL{Path: path}).String() }
 
-// do sends one request and checks its status; the caller closes the body of
-// a successful response.
+// do sends one metadata request (a manifest, a tag list, a check, an
+// upload's start) and checks its status; the caller closes the body of a
+// successful response. The registry has r.answer (WithMetadataTimeout) to
+// answer it, token exchange included.
 func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, body io.Reader, size int64, ok ...int) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	return r.send(ctx, r.answer, op, method, u, hdr, body, size, ok...)
+}
+
+// doBlob is do for a request that moves a blob's bytes or commits them (a
+// source's read, an upload, its commit, where a registry may sync the blob
+// to disk or assemble it in S3): the registry has the transport's own,
+// longer, wait to answer it (2.5 stall timeouts by default).
+func (r *repo) doBlob(ctx context.Context, op, method, u string, hdr http.Header, body io.Reader, size int64, ok ...int) (*http.Response, error) {
+	return r.send(ctx, 0, op, method, u, hdr, body, size, ok...)
+}
+
+// send is do with a wait for the answer (0: the transport's).
+func (r *repo) send(ctx context.Context, wait time.Duration, op, method, u string, hdr http.Header, body io.Reader, size int64, ok ...int) (*http.Response, error) {
+	reqCtx, cancel := ctx, context.CancelCauseFunc(func(error) {})
+	if wait > 0 {
+		reqCtx, cancel = context.WithCancelCause(ctx)
+	}
+	req, err := http.NewRequestWithContext(reqCtx, method, u, body)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("%s in %s: %w", op, r, err)
 	}
 	for k, v := range hdr {
@@ -76,10 +102,30 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 	gated := r.gate != nil && !stream
 	if gated {
 		if err := r.gate.enter(ctx); err != nil {
+			cancel(nil)
 			return nil, fmt.Errorf("%s in %s: %w", op, r, err)
 		}
 	}
+	// The wait starts once the request may go: not while it waits at the
+	// gate, which is this Copier's doing, not the registry's.
+	answered := func() bool { return true }
+	if wait > 0 {
+		answered = r.afterFunc(wait, func() { cancel(errNoAnswer) })
+	}
 	resp, err := r.client.Do(req)
+	if !answered() && ctx.Err() == nil {
+		// No answer in time (or only just: its body would be cut off).
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel(nil)
+		return nil, fmt.Errorf("%s in %s: %w (waited %s)", op, r, errNoAnswer, wait)
+	}
+	if err != nil {
+		cancel(nil)
+	} else {
+		resp.Body = cancelOnClose{resp.Body, cancel} // the body is read under reqCtx
+	}
 	if gated {
 		r.gate.leave()
 		if err == nil && resp.StatusCode == http.StatusTooManyRequests {
@@ -124,6 +170,18 @@ func (r *repo) do(ctx context.Context, op, method, u string, hdr http.Header, bo
 	}
 	defer resp.Body.Close()
 	return nil, newRegistryError(op, r.registry, r.name, resp)
+}
+
+// cancelOnClose releases a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel(nil)
+	return err
 }
 
 // withoutQuery replaces a URL's query, if it has one, with "?…".
@@ -270,7 +328,7 @@ func (r *repo) getBlob(ctx context.Context, d descriptor) (io.ReadCloser, error)
 	var body io.ReadCloser
 	op := "get blob " + d.Digest
 	err := r.backoff.retry(ctx, func() error {
-		resp, err := r.do(ctx, op, http.MethodGet, r.url("blobs/"+d.Digest), nil, nil, 0, http.StatusOK)
+		resp, err := r.doBlob(ctx, op, http.MethodGet, r.url("blobs/"+d.Digest), nil, nil, 0, http.StatusOK)
 		if err != nil {
 			return err
 		}
@@ -336,7 +394,7 @@ func (r *repo) upload(ctx context.Context, location string, body io.Reader, d de
 	}()
 	// The length is left unknown (chunked transfer encoding, as docker push
 	// sends it) so that net/http writes the body through its WriterTo.
-	resp, err := r.do(ctx, op, http.MethodPatch, location, http.Header{"Content-Type": {"application/octet-stream"}},
+	resp, err := r.doBlob(ctx, op, http.MethodPatch, location, http.Header{"Content-Type": {"application/octet-stream"}},
 		body, -1, http.StatusAccepted, http.StatusNoContent, http.StatusCreated)
 	if err != nil {
 		return err
@@ -354,7 +412,7 @@ func (r *repo) upload(ctx context.Context, location string, body io.Reader, d de
 	q := u.Query()
 	q.Set("digest", d.Digest)
 	u.RawQuery = q.Encode()
-	resp, err = r.do(ctx, "commit blob "+d.Digest, http.MethodPut, u.String(), nil, http.NoBody, 0, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)
+	resp, err = r.doBlob(ctx, "commit blob "+d.Digest, http.MethodPut, u.String(), nil, http.NoBody, 0, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,12 @@ const DefaultStallTimeout = 2 * time.Minute
 // metaJobs bounds concurrent small requests (manifest and blob checks).
 const metaJobs = 16
 
+// DefaultMetadataTimeout is how long a registry may take to answer a
+// manifest or other metadata request before it is cancelled and sent again:
+// those are small, and answered in milliseconds when all is well. A blob's
+// read and commit wait longer (see WithTransport).
+const DefaultMetadataTimeout = 30 * time.Second
+
 // Copier copies images. It is safe for concurrent use. Copies made with
 // one Copier share what they wrote: a blob one Copy uploaded to a
 // destination registry is mounted from there by the next, not read from
@@ -59,10 +65,14 @@ type Copier struct {
 	progress  *Progress
 	onWrite   func()
 	stall     time.Duration
-	minRate   int64    // bytes a second, over a stall timeout of waiting
-	homes     homes    // where this Copier's copies put each blob
-	gates     gates    // per registry: requests in flight, throttling
-	answered  answered // hosts that have answered: a refusal from one is retried
+	minRate   int64 // bytes a second, over a stall timeout of waiting
+	// metaTimeout is the wait for a metadata request's answer; afterFunc
+	// starts its timer (time.AfterFunc; tests replace it).
+	metaTimeout time.Duration
+	afterFunc   func(time.Duration, func()) (stop func() bool)
+	homes       homes    // where this Copier's copies put each blob
+	gates       gates    // per registry: requests in flight, throttling
+	answered    answered // hosts that have answered: a refusal from one is retried
 
 	// Manifest bytes per Copy: the cap, and what is held in memory
 	// (MaxManifestBytes, heldManifestBytes; tests lower them).
@@ -112,6 +122,18 @@ func WithMinRate(bytesPerSecond int64) Option {
 	}
 }
 
+// WithMetadataTimeout sets how long a registry may take to answer a
+// manifest, tag list, referrers, blob check or upload start request
+// (default DefaultMetadataTimeout, 30 s) before it is cancelled and sent
+// again. A blob's read and commit have the transport's longer wait.
+func WithMetadataTimeout(d time.Duration) Option {
+	return func(c *Copier) {
+		if d > 0 {
+			c.metaTimeout = d
+		}
+	}
+}
+
 // WithRegistryRequests bounds the requests in flight to any one registry,
 // over every copy of the Copier at once (default DefaultRegistryRequests).
 // A registry that answers one of them 429 gets no request from the Copier
@@ -126,7 +148,9 @@ func WithRegistryRequests(n int) Option {
 
 // WithTransport sets the HTTP transport (default: a clone of
 // http.DefaultTransport with compression off, enough idle connections, and
-// a wait for an answer, once a request is sent, of 2.5 stall timeouts).
+// a wait for an answer, once a request is sent, of 2.5 stall timeouts: the
+// wait of a blob's read and commit; metadata requests have their own,
+// shorter, one whatever the transport, WithMetadataTimeout).
 func WithTransport(rt http.RoundTripper) Option { return func(c *Copier) { c.rt = rt } }
 
 // WithKeychain sets where credentials come from when a Source or Destination
@@ -166,7 +190,8 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout,
-		minRate: DefaultMinRate, maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes}
+		minRate: DefaultMinRate, metaTimeout: DefaultMetadataTimeout, maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes}
+	c.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 	c.now.src, c.now.dst = time.Now, time.Now
 	c.gates.limit = DefaultRegistryRequests
 	for _, o := range opts {
@@ -177,7 +202,8 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		t.DisableCompression = true // blobs must arrive byte for byte
 		t.MaxIdleConnsPerHost = c.jobs + metaJobs
 		// The wait for an answer once a request is sent (a commit that
-		// syncs the blob included): 5 minutes with the default stall timeout.
+		// syncs the blob included): 5 minutes with the default stall
+		// timeout. Metadata requests have a shorter one of their own.
 		t.ResponseHeaderTimeout = c.stall * 5 / 2
 		c.rt = t
 	}
