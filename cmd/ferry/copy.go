@@ -36,6 +36,12 @@ repositories: in ECR, create them first (the workflow creates its own).
 
 Credentials come from docker login / podman login (~/.docker/config.json and the
 credential helpers it names, e.g. docker-credential-ecr-login for ECR).
+
+A registry that sends or takes a blob slower than 64 KiB/s (or not at all)
+over two minutes of waiting on it, or that leaves a manifest request 30 s
+unanswered, has that request sent again. --timeout bounds the whole copy:
+past it the copy is cancelled as Ctrl-C would cancel it, each destination
+is reported, and ferry exits 1.
 `
 
 func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,6 +52,7 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	overwrite := fs.Bool("overwrite", false, "replace a destination tag that points at another image (default: refuse)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	verbose := fs.Bool("verbose", false, "log each step as JSON on stderr")
+	timeout := fs.Duration("timeout", 0, "give the whole copy at most `DURATION` (e.g. 30m): then cancel it, report each destination and exit 1 (default: no limit)")
 	args, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -55,6 +62,9 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *jobs < 1 {
 		return usagef("--jobs must be at least 1, not %d", *jobs)
+	}
+	if *timeout < 0 {
+		return usagef("--timeout must not be negative, not %s", *timeout)
 	}
 	src, err := imageref.Parse(args[0])
 	if err != nil {
@@ -92,6 +102,11 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// it cancels the copy, which then reports what each destination got.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if *timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, *timeout, timeoutError{*timeout})
+		defer stop()
+	}
 	stopSignals := func() {}
 	copts = append(copts, imagecopy.WithBeforeWrite(func() { stopSignals = cancelOnSignal(cancel) }))
 
@@ -115,6 +130,9 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				failed++
 			}
 		}
+		if te, ok := errors.AsType[timeoutError](context.Cause(ctx)); ok {
+			return fmt.Errorf("%w before the copy finished: %d of %d destinations failed (see above)", te, failed, len(results))
+		}
 		if failed == 1 && len(results) == 1 {
 			return results[0].Err
 		}
@@ -122,6 +140,11 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return nil
 }
+
+// timeoutError is why a copy was cancelled when its --timeout passed.
+type timeoutError struct{ after time.Duration }
+
+func (e timeoutError) Error() string { return fmt.Sprintf("the --timeout of %s passed", e.after) }
 
 // destinationRef parses a destination, giving it the source's tag (or
 // digest) when it names none.

@@ -125,6 +125,7 @@ func TestCopyCommandErrors(t *testing.T) {
 		{"malformed destination", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:bad tag"}, exitUsage, []string{`destination "` + dst + `/app:bad tag"`}},
 		{"same destination twice", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:v1", dst + "/app:v1"}, exitUsage, []string{"given twice"}},
 		{"bad jobs", []string{"copy", "--jobs", "0", src + "/app:v1", dst + "/app"}, exitUsage, []string{"--jobs must be at least 1"}},
+		{"negative timeout", []string{"copy", "--timeout", "-1s", src + "/app:v1", dst + "/app"}, exitUsage, []string{"--timeout must not be negative"}},
 		{"unknown flag", []string{"copy", "--fast", src + "/app:v1", dst + "/app"}, exitUsage, []string{"-fast", "run 'ferry copy --help'"}},
 		{"unknown flag after the arguments", []string{"copy", src + "/app:v1", dst + "/app", "--fast"}, exitUsage, []string{"-fast", "run 'ferry copy --help'"}},
 		{"flags after the arguments", []string{"copy", src + "/app:v1", dst + "/app:v5", "--insecure", "--jobs", "2"}, exitOK, []string{"copied"}},
@@ -153,5 +154,44 @@ func TestCopyCommandErrors(t *testing.T) {
 				t.Errorf("took %s: an error retrying cannot fix must fail fast", d)
 			}
 		})
+	}
+}
+
+// --timeout cancels a copy still running when it passes: every destination
+// is reported, ferry exits 1 saying the timeout passed, and no tag points
+// at the unfinished image.
+func TestCopyTimeout(t *testing.T) {
+	t.Parallel()
+	src, good := startRegistry(t), startRegistry(t)
+	pushImage(t, src+"/app:v1", 9)
+	stuck, uploading := blockingRegistry(t, func(r *http.Request) bool {
+		return r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/")
+	})
+	code, stdout, stderr := runFerry(t, "copy", "--insecure", "--timeout", "2s", src+"/app:v1", good+"/app:v1", stuck+"/app:v1")
+	select {
+	case <-uploading:
+	default:
+		t.Fatalf("the stuck registry was never asked to start an upload; stdout %q, stderr %q", stdout, stderr)
+	}
+	if code != exitFailed {
+		t.Errorf("exit %d, want %d", code, exitFailed)
+	}
+	for _, d := range []string{good, stuck} {
+		if !strings.Contains(stdout, " "+d+"/app:v1  ") {
+			t.Errorf("destination %s is not reported: stdout %q", d, stdout)
+		}
+	}
+	if !strings.Contains(stdout, "✗ "+stuck+"/app:v1  failed:") {
+		t.Errorf("the stuck destination is not reported failed: stdout %q", stdout)
+	}
+	if !strings.Contains(stderr, "the --timeout of 2s passed before the copy finished") {
+		t.Errorf("stderr %q does not say the timeout passed", stderr)
+	}
+	ref, err := name.ParseReference(stuck+"/app:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Head(ref); err == nil {
+		t.Errorf("the tag was written although the copy timed out")
 	}
 }
