@@ -2,6 +2,7 @@ package copy
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -146,6 +147,13 @@ func TestMetadataTimeoutUnanswered(t *testing.T) {
 	}
 	if !errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "waited 50ms") {
 		t.Errorf("error = %v, want one saying the registry did not answer in 50ms", err)
+	}
+	// As the transport's own timeout did, it keeps the request's error, a
+	// net.Error: the workflow retries a copy that failed for one.
+	if ne, ok := errors.AsType[net.Error](err); !ok {
+		t.Errorf("error = %v, want a net.Error in it", err)
+	} else if !strings.Contains(ne.Error(), "/v2/app/manifests/v1") {
+		t.Errorf("net.Error %q does not name the request", ne)
 	}
 	if n := src.count("GET manifests"); n != c.backoff.Attempts {
 		t.Errorf("manifest asked for %d times, want %d: no answer is retried", n, c.backoff.Attempts)

@@ -113,13 +113,11 @@ func (r *repo) send(ctx context.Context, wait time.Duration, op, method, u strin
 		answered = r.afterFunc(wait, func() { cancel(errNoAnswer) })
 	}
 	resp, err := r.client.Do(req)
-	if !answered() && ctx.Err() == nil {
-		// No answer in time (or only just: its body would be cut off).
-		if err == nil {
-			resp.Body.Close()
-		}
-		cancel(nil)
-		return nil, fmt.Errorf("%s in %s: %w (waited %s)", op, r, errNoAnswer, wait)
+	timedOut := !answered() && ctx.Err() == nil
+	if timedOut && err == nil {
+		// Answered only just: the body would be cut off.
+		resp.Body.Close()
+		err = &url.Error{Op: req.Method, URL: u, Err: errNoAnswer}
 	}
 	if err != nil {
 		cancel(nil)
@@ -147,6 +145,14 @@ func (r *repo) send(ctx context.Context, wait time.Duration, op, method, u strin
 		// restarting or being replaced, not a wrong address.
 		if errors.Is(err, syscall.ECONNREFUSED) && r.answered.has(host) {
 			err = fmt.Errorf("%w (%w)", err, errRefusedAfterAnswers)
+		}
+		// Given up for want of an answer in wait: a passing fault, which
+		// keeps its *url.Error (a net.Error, which callers take as one).
+		if timedOut {
+			if !errors.Is(err, errNoAnswer) {
+				err = fmt.Errorf("%w (%w)", err, errNoAnswer)
+			}
+			err = fmt.Errorf("%w (waited %s)", err, wait)
 		}
 		// The transport's own timeouts (no answer in time) say they are a
 		// DeadlineExceeded, which is final when it is the caller's: mark
