@@ -101,7 +101,7 @@ func (p *Printer) Observe(ev Event) {
 			fmt.Fprintf(p.w, "%s%s✓ %-22s %6s  not asked again\n", indent, pad(label, idx), "Approval", "")
 			return
 		}
-		if ev.State.Type == "Choice" || ev.State.Type == "Pass" || p.caught[key] {
+		if ev.State.Type == "Choice" || ev.State.Type == "Pass" || ev.State.Name == outcomeState || p.caught[key] {
 			delete(p.caught, key)
 			return
 		}
@@ -146,6 +146,9 @@ const (
 	approvedEarlierState = "Approved earlier in this execution"
 	// settleState fails the run, or after a redrive starts the next pass.
 	settleState = "Some destinations failed"
+	// failedState records a failed destination's outcome; the failure
+	// itself was printed as it was caught.
+	outcomeState = "Destination failed"
 	// The reconcile's Distributed Map and its settle state.
 	reconcileMapState    = "Copy to destinations"
 	reconcileSettleState = "Some jobs failed"
@@ -167,7 +170,18 @@ func passNote(in json.RawMessage) string {
 	for _, j := range v.Jobs {
 		ds = append(ds, j.Destination)
 	}
-	return " (again, the failed only: " + strings.Join(ds, ", ") + ")"
+	return " (again, the failed only: " + list(ds) + ")"
+}
+
+// listed is how many names a line lists before it counts the rest.
+const listed = 12
+
+// list joins names, the first few of many and how many more.
+func list(names []string) string {
+	if len(names) > listed {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:listed-2], ", "), len(names)-(listed-2))
+	}
+	return strings.Join(names, ", ")
 }
 
 func pad(label string, idx int) string {
@@ -204,6 +218,8 @@ func gist(state string, out json.RawMessage) string {
 		Digest     string `json:"digest"`
 		Repository any    `json:"repository"`
 		Tag        string `json:"tag"`
+		Status     string `json:"status"`
+		Bytes      int64  `json:"bytesCopied"`
 		Jobs       []struct {
 			Destination      string `json:"destination"`
 			ApprovalRequired bool   `json:"approvalRequired"`
@@ -249,7 +265,7 @@ func gist(state string, out json.RawMessage) string {
 			}
 			ds = append(ds, s)
 		}
-		return fmt.Sprintf("%s:%s = %s → %d destinations: %s", v.Repository, v.Tag, short(v.Digest), len(v.Jobs), strings.Join(ds, ", "))
+		return fmt.Sprintf("%s:%s = %s → %d destinations: %s", v.Repository, v.Tag, short(v.Digest), len(v.Jobs), list(ds))
 	case "Wait for approval":
 		if v.Approval != nil {
 			return v.Approval.Decision
@@ -275,8 +291,15 @@ func gist(state string, out json.RawMessage) string {
 			return fmt.Sprintf("copied %s: %d blobs, %d manifests, %d referrers", bytesText(c.BytesCopied), c.BlobsCopied, c.Manifests, c.Referrers)
 		}
 	case "Verify", "Already replicated?":
-		if c := v.Copy; c != nil && c.Status == "superseded" {
+		if c := v.Copy; (c != nil && c.Status == "superseded") || v.Status == "superseded" {
 			return "nothing to verify (superseded)"
+		}
+		if v.Status == "copied" {
+			// Verify's output is the iteration's outcome.
+			return "verified: tag, manifests, blobs and referrers present; " + bytesText(v.Bytes) + " copied"
+		}
+		if v.Status == "unchanged" {
+			return "verified: tag, manifests, blobs and referrers present; nothing needed copying"
 		}
 		if x := v.Verify; x != nil {
 			return fmt.Sprintf("tag → %s; %d manifests, %d blobs, %d referrers present", short(x.Digest), x.Manifests, x.Blobs, x.Referrers)
@@ -297,7 +320,7 @@ func gist(state string, out json.RawMessage) string {
 		for _, j := range v.Jobs {
 			ds = append(ds, j.Destination)
 		}
-		return fmt.Sprintf("redrive: %d failed destination(s) go through the Map again: %s", len(v.Jobs), strings.Join(ds, ", "))
+		return fmt.Sprintf("redrive: %d failed destination(s) go through the Map again: %s", len(v.Jobs), list(ds))
 	}
 	return ""
 }

@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
+	"unicode/utf8"
 )
 
-// Summarize is two states of the state machine, served by one Lambda:
+// Summarize is three states of the state machine, served by one Lambda:
 //
-//   - Summarize turns the per-destination results of a pass into the run's
-//     summary. It does not fail.
+//   - "Destination failed", in each Map iteration that failed, turns the
+//     iteration's state into its Outcome: the status, the error and a
+//     reason short enough for every job's outcome to fit in the Map's
+//     output (Outcome).
+//   - Summarize turns the outcomes of a pass into the run's summary. It
+//     does not fail.
 //   - "Some destinations failed" (Settle) runs after it when a destination
 //     failed. On the pass that produced the failures it fails the run with
 //     a ReplicationFailed error whose cause names each failed destination
@@ -21,21 +27,36 @@ import (
 //     which holds only the failed destinations, and the state machine
 //     replicates just those again. Destinations that succeeded are not
 //     touched; an approval already given is not asked for again.
+//
+// Step Functions allows 256 KiB in a state's input or output; the local
+// runner does not enforce it. Every state of a run is kept within it:
+// Validate refuses a plan whose jobs' outcomes could not fit (checkSize),
+// a failed job's outcome keeps at most the plan's ReasonLimit bytes of
+// error text, and the summary shortens its reasons until it fits.
 type Summarize struct{ log *slog.Logger }
 
 // NewSummarize returns the Summarize step.
 func NewSummarize(logger *slog.Logger) *Summarize { return &Summarize{log: logger} }
 
-// Invoke is the Lambda's entry point: a SettleRequest when the payload has
-// "failed", a SummarizeRequest otherwise.
+// Invoke is the Lambda's entry point: an OutcomeRequest when the payload
+// has "outcome", a SettleRequest when it has "failed", a SummarizeRequest
+// otherwise.
 func (s *Summarize) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
 	var probe struct {
-		Failed json.RawMessage `json:"failed"`
+		Failed  json.RawMessage `json:"failed"`
+		Outcome json.RawMessage `json:"outcome"`
 	}
 	if err := json.Unmarshal(payload, &probe); err != nil {
 		return nil, &ValidationError{Msg: "summarize: payload is not a JSON object: " + err.Error()}
 	}
-	if len(probe.Failed) > 0 {
+	switch {
+	case len(probe.Outcome) > 0:
+		var req OutcomeRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, &ValidationError{Msg: "summarize: " + err.Error()}
+		}
+		return s.Outcome(ctx, req)
+	case len(probe.Failed) > 0:
 		var req SettleRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
 			return nil, &ValidationError{Msg: "summarize: " + err.Error()}
@@ -47,6 +68,46 @@ func (s *Summarize) Invoke(ctx context.Context, payload json.RawMessage) (any, e
 		return nil, &ValidationError{Msg: "summarize: " + err.Error()}
 	}
 	return s.Handle(ctx, req)
+}
+
+// OutcomeRequest is the payload of "Destination failed": the iteration's
+// state, with the error its Catch recorded.
+type OutcomeRequest struct {
+	Outcome Replication `json:"outcome"`
+}
+
+// Outcome is the "Destination failed" state: the outcome of a Map
+// iteration that failed or was not approved. The reason is the error's
+// message, shortened (from the middle, which keeps what was being done and
+// the root cause at the end) to what planned outcomes of this size leave
+// each (Plan.ReasonLimit).
+func (s *Summarize) Outcome(ctx context.Context, req OutcomeRequest) (Outcome, error) {
+	r := req.Outcome
+	if r.Job.Destination == "" {
+		return Outcome{}, &ValidationError{Msg: "summarize: the failed iteration's state has no job"}
+	}
+	o := Outcome{Destination: r.Job.Destination}
+	if r.Precheck != nil {
+		// Asked in this pass (the check before asking found the image
+		// missing). An approval handed back by a redrive is in the job the
+		// plan lists, so the outcome does not repeat it.
+		o.Approval = r.Approval
+	}
+	if r.Error == nil {
+		o.Status, o.Error, o.Reason = StatusFailed, "NoResult", "the iteration ended without a copy result"
+		return o, nil
+	}
+	o.Status, o.Error = failureStatus(r), r.Error.Error
+	reason := causeMessage(r.Error.Cause)
+	limit := r.ReasonLimit
+	if limit <= 0 {
+		limit = maxReason
+	}
+	o.Reason = clipJSON(reason, limit)
+	s.log.InfoContext(ctx, "destination failed", slog.String("execution", r.Job.Execution), slog.String("destination", r.Job.Destination),
+		slog.String("repository", r.Job.Repository), slog.String("tag", r.Job.Tag), slog.String("status", o.Status),
+		slog.String("error", o.Error), slog.String("reason", reason))
+	return o, nil
 }
 
 // UnmarshalJSON accepts {"plan", "results", "earlier", "attempt"} and the
@@ -66,8 +127,8 @@ func (r *SummarizeRequest) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var run struct {
-		Results []Replication `json:"results"`
-		Earlier *Summary      `json:"earlier"`
+		Results []Outcome `json:"results"`
+		Earlier *Summary  `json:"earlier"`
 	}
 	if err := json.Unmarshal(v.Run, &r.Plan); err != nil {
 		return err
@@ -82,43 +143,58 @@ func (r *SummarizeRequest) UnmarshalJSON(b []byte) error {
 // Handle is the Summarize state.
 func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, error) {
 	p := req.Plan
+	if len(req.Results) != len(p.Jobs) {
+		return Summary{}, &ValidationError{Msg: fmt.Sprintf("summarize: %d results for %d jobs; the Map returns one per job", len(req.Results), len(p.Jobs))}
+	}
 	sum := Summary{Execution: p.Execution, Repository: p.Repository, Tag: p.Tag, Digest: p.Digest, Outcome: "succeeded",
 		Destinations: []DestinationOutcome{}, Attempt: req.Attempt, Trigger: p.Trigger, Source: p.Source}
-	// This pass's outcomes replace the earlier pass's for the destinations
-	// it replicated again; the others keep theirs.
-	this := map[string]DestinationOutcome{}
-	var order []string
-	for _, r := range req.Results {
-		o := outcome(r)
-		if _, dup := this[o.Destination]; !dup {
-			order = append(order, o.Destination)
+	// This pass's outcomes replace the earlier pass's for the jobs it
+	// replicated again; the others keep theirs. A job is its destination
+	// and image: a digest's tags are a job each.
+	type key struct{ destination, image string }
+	this := map[key]DestinationOutcome{}
+	var order []key
+	for i, r := range req.Results {
+		j := p.Jobs[i]
+		if r.Destination != j.Destination {
+			return Summary{}, &ValidationError{Msg: fmt.Sprintf("summarize: result %d is for %s, job %d for %s; the Map returns the results in job order", i, r.Destination, i, j.Destination)}
 		}
-		this[o.Destination] = o
+		o := outcome(j, r)
+		k := key{o.Destination, o.Image}
+		if _, dup := this[k]; !dup {
+			order = append(order, k)
+		}
+		this[k] = o
 		if isFailure(o.Status) {
-			sum.Retry = append(sum.Retry, RetryJob{Job: r.Job, Approval: r.Approval})
+			retry := j
+			if r.Approval != nil {
+				retry.Approval = r.Approval
+			}
+			sum.Retry = append(sum.Retry, retry)
 		}
 	}
 	var all []DestinationOutcome
 	if req.Earlier != nil {
 		for _, o := range req.Earlier.Destinations {
-			if n, ok := this[o.Destination]; ok {
+			k := key{o.Destination, o.Image}
+			if n, ok := this[k]; ok {
 				o = n
-				delete(this, o.Destination)
+				delete(this, k)
 			}
 			all = append(all, o)
 		}
 	}
-	for _, d := range order {
-		if o, ok := this[d]; ok {
+	for _, k := range order {
+		if o, ok := this[k]; ok {
 			all = append(all, o)
 		}
 	}
-	var failures []string
+	var failures []DestinationOutcome
 	for _, o := range all {
 		switch {
 		case isFailure(o.Status):
 			sum.Failed++
-			failures = append(failures, fmt.Sprintf("%s %s (%s: %s)", o.Destination, o.Status, o.Error, o.Reason))
+			failures = append(failures, o)
 		case o.Status == StatusCopied:
 			sum.Copied++
 			sum.BytesCopied += o.BytesCopied
@@ -129,30 +205,27 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 	}
 	if sum.Failed > 0 {
 		sum.Outcome = "failed"
-		sum.Cause = fmt.Sprintf("%d of %d destinations failed: %s", sum.Failed, len(all), strings.Join(failures, "; "))
+		sum.Cause = failureCause(failures, len(all))
 	}
+	fitSummary(&sum)
 	s.log.InfoContext(ctx, "run summarized", slog.String("execution", p.Execution), slog.String("repository", p.Repository),
 		slog.String("tag", p.Tag), slog.String("digest", p.Digest), slog.String("outcome", sum.Outcome), slog.Int("attempt", sum.Attempt),
 		slog.Int("copied", sum.Copied), slog.Int("unchanged", sum.Unchanged), slog.Int("failed", sum.Failed))
 	return sum, nil
 }
 
-// outcome is one destination's line in the summary.
-func outcome(r Replication) DestinationOutcome {
-	o := DestinationOutcome{Destination: r.Job.Destination, Image: r.Job.Repository + ":" + r.Job.Tag}
+// outcome is one job's line in the summary.
+func outcome(j PlannedJob, r Outcome) DestinationOutcome {
+	o := DestinationOutcome{Destination: j.Destination, Image: j.Repository + ":" + j.Tag, Status: r.Status,
+		BytesCopied: r.BytesCopied, DurationMs: r.DurationMs, Error: r.Error, Reason: r.Reason}
 	switch {
-	case r.Error != nil:
-		o.Status, o.Error, o.Reason = failureStatus(r), r.Error.Error, causeMessage(r.Error.Cause)
-	case r.Copy == nil && r.Verify != nil && r.Verify.Verified:
-		o.Status, o.Reason = StatusUnchanged, "already complete in the destination; no approval needed"
-	case r.Copy != nil && r.Copy.Status == StatusSuperseded:
-		o.Status, o.Reason = StatusSuperseded, r.Copy.Reason
-	case r.Copy != nil && r.Copy.Status == StatusUnchanged:
-		o.Status, o.DurationMs = StatusUnchanged, r.Copy.DurationMs
-	case r.Copy != nil:
-		o.Status, o.BytesCopied, o.DurationMs = StatusCopied, r.Copy.BytesCopied, r.Copy.DurationMs
-	default:
+	case r.Status == "":
 		o.Status, o.Error, o.Reason = StatusFailed, "NoResult", "the iteration ended without a copy result"
+	case r.Status == StatusSuperseded && o.Reason == "":
+		o.Reason = "the source tag now points at a later push, whose own run copies it; nothing written"
+	}
+	if o.Status != StatusCopied {
+		o.BytesCopied = 0
 	}
 	return o
 }
@@ -188,14 +261,6 @@ func causeMessage(cause string) string {
 	return cause
 }
 
-// RetryJob is a failed destination's job, as the pass after a redrive gets
-// it: the job's fields, and the approval a person already gave for it in
-// this execution (the state machine then does not ask again).
-type RetryJob struct {
-	Job
-	Approval *ApprovalDecision `json:"approval,omitempty"`
-}
-
 // SettleRequest is the payload of "Some destinations failed": the summary
 // of the last pass and $$.Execution.RedriveCount now.
 type SettleRequest struct {
@@ -204,17 +269,20 @@ type SettleRequest struct {
 }
 
 // NextPass is what Settle returns after a redrive: the plan of a pass over
-// the failed destinations only, with the summary so far.
+// the failed destinations only, with the summary so far. Earlier keeps the
+// outcomes of the destinations that did not fail (the failed ones get new
+// outcomes in this pass); counts and cause are worked out again.
 type NextPass struct {
-	Execution  string     `json:"execution"`
-	Trigger    string     `json:"trigger"`
-	Source     string     `json:"source"`
-	Repository string     `json:"repository"`
-	Tag        string     `json:"tag"`
-	Digest     string     `json:"digest"`
-	Skipped    bool       `json:"skipped"`
-	Jobs       []RetryJob `json:"jobs"`
-	Earlier    Summary    `json:"earlier"`
+	Execution   string       `json:"execution"`
+	Trigger     string       `json:"trigger"`
+	Source      string       `json:"source"`
+	Repository  string       `json:"repository"`
+	Tag         string       `json:"tag"`
+	Digest      string       `json:"digest"`
+	Skipped     bool         `json:"skipped"`
+	ReasonLimit int          `json:"reasonLimit"`
+	Jobs        []PlannedJob `json:"jobs"`
+	Earlier     Summary      `json:"earlier"`
 }
 
 // ReplicationFailed is the run's error when a destination failed. Its
@@ -239,6 +307,14 @@ func (s *Summarize) Settle(ctx context.Context, req SettleRequest) (NextPass, er
 	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Source: sum.Source, Repository: sum.Repository,
 		Tag: sum.Tag, Digest: sum.Digest, Jobs: sum.Retry, Earlier: sum}
 	next.Earlier.Retry, next.Earlier.Cause = nil, ""
+	next.Earlier.Destinations = []DestinationOutcome{}
+	for _, o := range sum.Destinations {
+		if !isFailure(o.Status) {
+			next.Earlier.Destinations = append(next.Earlier.Destinations, o)
+		}
+	}
+	b, _ := json.Marshal(next)
+	next.ReasonLimit = max(reasonLimit(len(b), next.Jobs), minReason)
 	var names []string
 	for _, j := range sum.Retry {
 		names = append(names, j.Destination)
@@ -247,4 +323,168 @@ func (s *Summarize) Settle(ctx context.Context, req SettleRequest) (NextPass, er
 		slog.String("repository", sum.Repository), slog.String("tag", sum.Tag), slog.String("digest", sum.Digest),
 		slog.Int("redriveCount", req.RedriveCount), slog.String("destinations", strings.Join(names, ", ")))
 	return next, nil
+}
+
+// Sizes that keep every state within Step Functions' limit.
+const (
+	// StateLimit is the most a state's input or output may hold.
+	StateLimit = 256 << 10
+	// stateBudget is what a state of a run may use: the limit less room
+	// for what Ferry does not count exactly (the fields beside the jobs,
+	// JSON punctuation).
+	stateBudget = StateLimit - 8<<10
+	// minReason and maxReason bound a failed job's error text.
+	minReason = 48
+	maxReason = 1024
+	// causeBudget bounds the run's cause: Step Functions keeps at most
+	// 32,768 characters of an error's cause, and the Lambda error document
+	// escapes some of them.
+	causeBudget = 24 << 10
+	// maxErrorName is the longest error name counted for an outcome
+	// ("Lambda.TooManyRequestsException" is 31).
+	maxErrorName = 40
+)
+
+// outcomeBytes is the most a job's outcome takes in the Map's output
+// without its reason: a failure with the longest status and error name,
+// and the approval given for it unless the job came with one. (A success,
+// with bytes and duration but no error, is smaller.)
+func outcomeBytes(j PlannedJob) int {
+	o := Outcome{Destination: j.Destination, Status: StatusTimedOut, Error: strings.Repeat("E", maxErrorName)}
+	if j.ApprovalRequired && j.Approval == nil {
+		o.Approval = &ApprovalDecision{Decision: "approved", DecidedAt: time.Date(2000, 1, 1, 0, 0, 0, 999999999, time.UTC), Via: "signed link"}
+	}
+	b, _ := json.Marshal(o)
+	return len(b) + 1 // and a comma
+}
+
+// reasonLimit is how many bytes of error text each of jobs' outcomes may
+// keep when the state already holds planBytes (the plan with jobs): what
+// stateBudget leaves, shared out, at most maxReason. Below minReason the
+// plan is too large to run (Validate refuses it).
+func reasonLimit(planBytes int, jobs []PlannedJob) int {
+	if len(jobs) == 0 {
+		return maxReason
+	}
+	left := stateBudget - planBytes - len(`,"results":[]`)
+	for _, j := range jobs {
+		left -= outcomeBytes(j)
+	}
+	return min(left/len(jobs), maxReason)
+}
+
+// clip shortens s to at most n bytes, from the middle: the start says what
+// was being done and the end, in a wrapped Go error, the root cause.
+func clip(s string, n int) string {
+	const gap = " … "
+	if len(s) <= n {
+		return s
+	}
+	if n <= len(gap)+2 {
+		return cutUTF8(s, n)
+	}
+	head := (n - len(gap)) * 2 / 5
+	tail := n - len(gap) - head
+	h := cutUTF8(s, head)
+	t := s[len(s)-tail:]
+	for len(t) > 0 && !utf8.RuneStart(t[0]) {
+		t = t[1:]
+	}
+	return h + gap + t
+}
+
+// clipJSON is clip(s, n), shortened further until it takes at most n bytes
+// as a JSON string's contents (quotes and some characters are escaped).
+func clipJSON(s string, n int) string {
+	c := clip(s, n)
+	for m := n; ; {
+		b, _ := json.Marshal(c)
+		enc := len(b) - 2
+		if enc <= n || m == 0 {
+			return c
+		}
+		m = max(0, min(m-1, m*n/enc))
+		c = clip(s, m)
+	}
+}
+
+// cutUTF8 is s cut to at most n bytes, on a character boundary.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// failureCause names each failed destination and why, within causeBudget:
+// when the reasons do not all fit, each is shortened; when not even that
+// fits, the destinations are listed by status and error name; past that,
+// the last are counted instead of named.
+func failureCause(failures []DestinationOutcome, total int) string {
+	head := fmt.Sprintf("%d of %d destinations failed: ", len(failures), total)
+	name := func(o DestinationOutcome) string { return o.Destination }
+	for _, reason := range []int{maxReason, 512, 256, 128, 64} {
+		parts := make([]string, len(failures))
+		for i, o := range failures {
+			parts[i] = fmt.Sprintf("%s %s (%s: %s)", name(o), o.Status, o.Error, clip(o.Reason, reason))
+		}
+		if c := head + strings.Join(parts, "; "); len(c) <= causeBudget {
+			return c
+		}
+	}
+	// By status and error, in order of first appearance.
+	type group struct{ status, err string }
+	var groups []group
+	names := map[group][]string{}
+	for _, o := range failures {
+		g := group{o.Status, o.Error}
+		if _, ok := names[g]; !ok {
+			groups = append(groups, g)
+		}
+		names[g] = append(names[g], name(o))
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	left := len(failures)
+	for gi, g := range groups {
+		label := fmt.Sprintf("%s (%s): ", g.status, g.err)
+		if gi > 0 {
+			label = "; " + label
+		}
+		for i, n := range names[g] {
+			more := fmt.Sprintf("; and %d more (the summary's destinations list each)", left)
+			part := n
+			if i == 0 {
+				part = label + n
+			} else {
+				part = ", " + n
+			}
+			if b.Len()+len(part)+len(more) > causeBudget {
+				b.WriteString(more)
+				return b.String()
+			}
+			b.WriteString(part)
+			left--
+		}
+	}
+	return b.String()
+}
+
+// fitSummary shortens the reasons in sum until it fits in stateBudget.
+func fitSummary(sum *Summary) {
+	full := make([]string, len(sum.Destinations))
+	for i, o := range sum.Destinations {
+		full[i] = o.Reason
+	}
+	for _, n := range []int{maxReason, 512, 256, 128, 64, 32, 0} {
+		for i := range sum.Destinations {
+			sum.Destinations[i].Reason = clipJSON(full[i], n)
+		}
+		if b, _ := json.Marshal(sum); len(b) <= stateBudget {
+			return
+		}
+	}
 }

@@ -58,17 +58,58 @@ type ManualInput struct {
 }
 
 // Plan is Validate's result: what this push becomes.
+//
+// Its jobs hold only what differs from one destination to the next: the
+// Map's ItemSelector builds each iteration's Job from a planned job and the
+// plan's execution, repository and digest, so that nothing is repeated once
+// per destination and a plan of 500 destinations stays well inside a
+// state's 256 KiB.
 type Plan struct {
-	Execution  string      `json:"execution"`
-	Trigger    string      `json:"trigger"` // "push" or "manual"
-	Source     string      `json:"source"`  // account/region
-	Repository string      `json:"repository"`
-	Tag        string      `json:"tag"`
-	Digest     string      `json:"digest"`
-	Skipped    bool        `json:"skipped"`
-	Reason     string      `json:"reason,omitempty"` // why nothing is copied
-	Jobs       []Job       `json:"jobs"`
-	NotPlanned []plan.Skip `json:"notPlanned,omitempty"` // rules and destinations left out, and why
+	Execution  string `json:"execution"`
+	Trigger    string `json:"trigger"` // "push" or "manual"
+	Source     string `json:"source"`  // account/region
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	Digest     string `json:"digest"`
+	Skipped    bool   `json:"skipped"`
+	Reason     string `json:"reason,omitempty"` // why nothing is copied
+	// ReasonLimit is how many bytes of error text the outcome of a failed
+	// job keeps: what the state limit leaves each job once the plan and the
+	// rest of every outcome are counted (see Summarize).
+	ReasonLimit int          `json:"reasonLimit"`
+	Jobs        []PlannedJob `json:"jobs"`
+	NotPlanned  []plan.Skip  `json:"notPlanned,omitempty"` // rules and destinations left out, and why
+}
+
+// PlannedJob is one job as a plan lists it: a Job without the fields every
+// job of the execution shares (execution, source repository, digest).
+type PlannedJob struct {
+	Rule             string `json:"rule"`
+	Destination      string `json:"destination"` // account/region
+	Account          string `json:"account"`
+	Region           string `json:"region"`
+	Repository       string `json:"repository"` // in the destination
+	Tag              string `json:"tag"`
+	ApprovalRequired bool   `json:"approvalRequired"`
+	OnExistingTag    string `json:"onExistingTag"`
+	// Approval is the decision a person already gave for this job in this
+	// execution: set on the jobs a redrive hands back to the Map (which
+	// then does not ask again), null otherwise. Never omitted: the Map's
+	// ItemSelector reads it.
+	Approval *ApprovalDecision `json:"approval"`
+}
+
+// Job is the job with the fields its execution shares.
+func (p PlannedJob) Job(execution, sourceRepository, digest string) Job {
+	return Job{Execution: execution, Rule: p.Rule, Destination: p.Destination, Account: p.Account, Region: p.Region,
+		SourceRepository: sourceRepository, Repository: p.Repository, Tag: p.Tag, Digest: digest,
+		ApprovalRequired: p.ApprovalRequired, OnExistingTag: p.OnExistingTag}
+}
+
+// Planned is the job as a plan lists it, with approval.
+func (j Job) Planned(approval *ApprovalDecision) PlannedJob {
+	return PlannedJob{Rule: j.Rule, Destination: j.Destination, Account: j.Account, Region: j.Region, Repository: j.Repository,
+		Tag: j.Tag, ApprovalRequired: j.ApprovalRequired, OnExistingTag: j.OnExistingTag, Approval: approval}
 }
 
 // Job is one destination's copy, the input of one Map iteration.
@@ -101,6 +142,9 @@ type Replication struct {
 	Precheck *StepError `json:"precheck,omitempty"`
 	// Error is set by the iteration's Catch (ResultPath $.error).
 	Error *StepError `json:"error,omitempty"`
+	// ReasonLimit is the plan's, which the Map's ItemSelector passes on for
+	// the outcome of a failure (see Plan.ReasonLimit).
+	ReasonLimit int `json:"reasonLimit,omitempty"`
 }
 
 // StepError is what a Catch records: Step Functions' Error and Cause.
@@ -182,15 +226,34 @@ type VerifyResult struct {
 	Referrers int    `json:"referrers"`
 }
 
-// SummarizeRequest is Summarize's payload: the plan and one Replication per
+// Outcome is what one Map iteration hands back: as little as Summarize
+// needs, so that the Map's output (one per job) stays small. The last state
+// of each path through the iteration makes it: Verify's ResultSelector, the
+// "Already replicated" Pass, or for a failure the "Destination failed" task
+// (Summarize.Outcome), which also shortens the error's text. The iteration's
+// own states keep everything in full.
+type Outcome struct {
+	Destination string `json:"destination"`
+	Status      string `json:"status"` // copied, unchanged, superseded, failed, rejected, approval timed out
+	BytesCopied int64  `json:"bytesCopied,omitempty"`
+	DurationMs  int64  `json:"durationMs,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	// Approval is the decision given for a job that then failed, so that a
+	// redrive does not ask again.
+	Approval *ApprovalDecision `json:"approval,omitempty"`
+}
+
+// SummarizeRequest is Summarize's payload: the plan and one Outcome per
 // job, in job order. The state machine sends the whole state as "run" (see
 // SummarizeRequest.UnmarshalJSON); Earlier and Attempt tell a pass after a
 // redrive from the first.
 type SummarizeRequest struct {
-	Plan    Plan          `json:"plan"`
-	Results []Replication `json:"results"`
+	Plan    Plan      `json:"plan"`
+	Results []Outcome `json:"results"`
 	// Earlier is the summary of the previous pass of this execution, when
-	// this pass replicated only the destinations that had failed (a redrive).
+	// this pass replicated only the destinations that had failed (a
+	// redrive): the outcomes of the destinations not replicated again.
 	Earlier *Summary `json:"earlier,omitempty"`
 	// Attempt is $$.Execution.RedriveCount: 0 for the first pass.
 	Attempt int `json:"attempt"`
@@ -216,7 +279,7 @@ type Summary struct {
 	// Retry is what a redrive of this execution replicates again: the
 	// failed destinations' jobs, each with the approval already given for
 	// it, if any, so that a person is not asked twice.
-	Retry []RetryJob `json:"retry,omitempty"`
+	Retry []PlannedJob `json:"retry,omitempty"`
 	// Trigger and Source are the plan's, for the pass a redrive starts.
 	Trigger string `json:"trigger,omitempty"`
 	Source  string `json:"source,omitempty"`

@@ -48,7 +48,7 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		v.log.WarnContext(ctx, "input rejected", slog.String("execution", req.Execution), slog.String("error", err.Error()))
 		return Plan{}, err
 	}
-	p := Plan{Execution: req.Execution, Trigger: trigger, Source: v.cfg.Source.ID(), Repository: in.Repository, Tag: in.Tag, Digest: in.Digest, Jobs: []Job{}}
+	p := Plan{Execution: req.Execution, Trigger: trigger, Source: v.cfg.Source.ID(), Repository: in.Repository, Tag: in.Tag, Digest: in.Digest, Jobs: []PlannedJob{}}
 	log := v.log.With(slog.String("execution", req.Execution), slog.String("repository", in.Repository), slog.String("tag", in.Tag))
 	if in.skip != "" {
 		p.Skipped, p.Reason = true, in.skip
@@ -120,45 +120,81 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		}
 		p.Tag = in.Tag
 	}
-	pl, err := plan.For(v.cfg, in.Repository, in.Tag)
-	if err != nil {
-		return Plan{}, validationf("%v", err)
-	}
-	p.NotPlanned = pl.Skipped
-	// Each Ferry rule has its own EventBridge rule, so a push several rules
-	// take starts several runs. The run started by the first rule that takes
-	// the push does all of it (that rule's coarse pattern surely matched);
-	// the others stop here, so nothing is asked for approval twice.
-	if first := firstRule(pl); in.ferryRule != "" && first != "" && in.ferryRule != first && v.hasRule(in.ferryRule) {
-		p.Skipped = true
-		p.Reason = fmt.Sprintf("handled by the run that rule %q started (rule %q also takes %s:%s)", first, in.ferryRule, in.Repository, in.Tag)
-		log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
-		return p, nil
-	}
-	for _, j := range pl.Jobs {
-		if len(in.Destinations) > 0 && !slices.Contains(in.Destinations, j.Destination.ID()) {
-			continue
+	planTags := []string{in.Tag}
+	seen := map[plan.Skip]bool{}
+	for _, tag := range planTags {
+		pl, err := plan.For(v.cfg, in.Repository, tag)
+		if err != nil {
+			return Plan{}, validationf("%v", err)
 		}
-		p.Jobs = append(p.Jobs, Job{
-			Execution:        req.Execution,
-			Rule:             j.Rule,
-			Destination:      j.Destination.ID(),
-			Account:          j.Destination.Account,
-			Region:           j.Destination.Region,
-			SourceRepository: j.SourceRepository,
-			Repository:       j.Repository,
-			Tag:              j.Tag,
-			Digest:           digest,
-			ApprovalRequired: j.Destination.Approval == config.ApprovalRequired,
-			OnExistingTag:    string(j.Destination.OnExistingTag),
-		})
+		for _, s := range pl.Skipped {
+			if !seen[s] {
+				seen[s] = true
+				p.NotPlanned = append(p.NotPlanned, s)
+			}
+		}
+		// Each Ferry rule has its own EventBridge rule, so a push several
+		// rules take starts several runs. The run started by the first rule
+		// that takes the push does all of it (that rule's coarse pattern
+		// surely matched); the others stop here, so nothing is asked for
+		// approval twice.
+		if first := firstRule(pl); in.ferryRule != "" && first != "" && in.ferryRule != first && v.hasRule(in.ferryRule) {
+			p.Skipped, p.NotPlanned = true, pl.Skipped
+			p.Reason = fmt.Sprintf("handled by the run that rule %q started (rule %q also takes %s:%s)", first, in.ferryRule, in.Repository, tag)
+			log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
+			return p, nil
+		}
+		for _, j := range pl.Jobs {
+			if len(in.Destinations) > 0 && !slices.Contains(in.Destinations, j.Destination.ID()) {
+				continue
+			}
+			p.Jobs = append(p.Jobs, PlannedJob{
+				Rule:             j.Rule,
+				Destination:      j.Destination.ID(),
+				Account:          j.Destination.Account,
+				Region:           j.Destination.Region,
+				Repository:       j.Repository,
+				Tag:              j.Tag,
+				ApprovalRequired: j.Destination.Approval == config.ApprovalRequired,
+				OnExistingTag:    string(j.Destination.OnExistingTag),
+			})
+		}
 	}
 	if len(p.Jobs) == 0 {
 		p.Skipped = true
-		p.Reason = skipReason(in.Repository, in.Tag, pl.Skipped, in.Destinations)
+		p.Reason = skipReason(in.Repository, in.Tag, p.NotPlanned, in.Destinations)
+		log.InfoContext(ctx, "planned", slog.String("digest", digest), slog.Int("jobs", 0), slog.Bool("skipped", true))
+		return p, nil
 	}
-	log.InfoContext(ctx, "planned", slog.String("digest", digest), slog.Int("jobs", len(p.Jobs)), slog.Bool("skipped", p.Skipped))
+	if err := checkSize(&p); err != nil {
+		log.WarnContext(ctx, "plan too large", slog.String("error", err.Error()))
+		return Plan{}, err
+	}
+	log.InfoContext(ctx, "planned", slog.String("digest", digest), slog.Int("jobs", len(p.Jobs)), slog.Int("reasonLimit", p.ReasonLimit),
+		slog.Bool("skipped", p.Skipped))
 	return p, nil
+}
+
+// checkSize sets p.ReasonLimit, or refuses a plan whose jobs' outcomes
+// could not all fit in the Map's output even with minReason bytes of
+// error text each: the run would fail with States.DataLimitExceeded after
+// copying, and lose the summary that says where.
+func checkSize(p *Plan) error {
+	b, _ := json.Marshal(p)
+	p.ReasonLimit = reasonLimit(len(b), p.Jobs)
+	if p.ReasonLimit >= minReason {
+		return nil
+	}
+	items, outcomes := 0, 0
+	for _, j := range p.Jobs {
+		jb, _ := json.Marshal(j)
+		items += len(jb) + 1
+		outcomes += outcomeBytes(j)
+	}
+	perJob := (items+outcomes)/len(p.Jobs) + minReason
+	fits := (stateBudget - (len(b) - items)) / perJob
+	return validationf("%s@%s: %d jobs are more than one execution can hold (about %d fit: Step Functions keeps at most 256 KiB in a state, and the Map's output holds every job with its outcome); start runs narrowed by \"destinations\", or let the scheduled reconcile, which keeps its jobs in S3, copy it",
+		p.Repository, p.Digest, len(p.Jobs), max(fits, 1))
 }
 
 type validated struct {

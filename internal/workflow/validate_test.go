@@ -30,7 +30,8 @@ func TestValidate(t *testing.T) {
 		wantErr   any
 		wantDests []string // jobs' destinations
 		wantSkip  bool
-		wantQuery bool // the source was asked
+		wantQuery bool   // the source was asked
+		wantIn    string // in the error or the skip reason
 	}{
 		{name: "push event", input: pushEvent("111111111111", "us-east-1", "team/app", "release-1.0", digestA),
 			wantDests: []string{prodID, mirrorID}, wantQuery: true},
@@ -77,21 +78,24 @@ func TestValidate(t *testing.T) {
 				t.Errorf("source calls %v, want asked=%t", src.Calls(), tt.wantQuery)
 			}
 			if tt.wantErr != nil {
-				if !errors.As(err, tt.wantErr) {
-					t.Fatalf("error %T %v, want %T", err, err, tt.wantErr)
+				if !errors.As(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantIn) {
+					t.Fatalf("error %T %v, want %T saying %q", err, err, tt.wantErr, tt.wantIn)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Skipped != tt.wantSkip || (tt.wantSkip && p.Reason == "") {
-				t.Fatalf("skipped %t (%q), want %t", p.Skipped, p.Reason, tt.wantSkip)
+			if p.Skipped != tt.wantSkip || (tt.wantSkip && p.Reason == "") || !strings.Contains(p.Reason, tt.wantIn) {
+				t.Fatalf("skipped %t (%q), want %t saying %q", p.Skipped, p.Reason, tt.wantSkip, tt.wantIn)
+			}
+			if !tt.wantSkip && (p.Digest != digestA || p.Execution == "" || p.ReasonLimit != maxReason) {
+				t.Errorf("plan %+v", p)
 			}
 			var dests []string
 			for _, j := range p.Jobs {
 				dests = append(dests, j.Destination)
-				if j.Digest != digestA || j.Tag != "release-1.0" || j.Execution == "" {
+				if j.Tag != "release-1.0" || j.Approval != nil {
 					t.Errorf("job %+v", j)
 				}
 				if j.Destination == prodID && !j.ApprovalRequired || j.Destination == mirrorID && j.Repository != "mirror/team/app" {
