@@ -255,8 +255,15 @@ func (v *Validate) fromEvent(ev events.ECRImageActionEvent) (validated, string, 
 	}
 	out.Repository, out.Tag, out.Digest = d.RepositoryName, d.ImageTag, d.ImageDigest
 	switch {
-	case ev.Account != v.cfg.Source.Account || ev.Region != v.cfg.Source.Region:
-		out.skip = fmt.Sprintf("the event is from registry %s/%s, not the source %s", ev.Account, ev.Region, v.cfg.Source.ID())
+	case ev.Account != v.cfg.Source.Account:
+		// The deployed rules match the source account only: this event did
+		// not come from them. It is forged or misrouted; reject it so that
+		// the failed run is seen (an alarm counts failed runs).
+		return out, "", validationf("ECR event %s is from account %s, not the source account %s: Ferry's EventBridge rules forward only the source account's events, so this input was forged or misrouted", ev.ID, ev.Account, v.cfg.Source.Account)
+	case ev.Region != v.cfg.Source.Region:
+		// The rules match the source region too, but an event bus may
+		// forward another region's events: not an attack, just not ours.
+		out.skip = fmt.Sprintf("the event is from region %s of the source account, not the source region %s: only pushes to %s are replicated", ev.Region, v.cfg.Source.Region, v.cfg.Source.ID())
 	case d.ActionType != "PUSH":
 		out.skip = fmt.Sprintf("action %s is not a push", d.ActionType)
 	case d.Result != "SUCCESS":
