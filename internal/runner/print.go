@@ -213,13 +213,14 @@ func CauseText(c string) string {
 // gist is a state's output in a few words.
 func gist(state string, out json.RawMessage) string {
 	var v struct {
-		Skipped    bool   `json:"skipped"`
-		Reason     string `json:"reason"`
-		Digest     string `json:"digest"`
-		Repository any    `json:"repository"`
-		Tag        string `json:"tag"`
-		Status     string `json:"status"`
-		Bytes      int64  `json:"bytesCopied"`
+		Skipped    bool     `json:"skipped"`
+		Reason     string   `json:"reason"`
+		Digest     string   `json:"digest"`
+		Repository any      `json:"repository"`
+		Tag        string   `json:"tag"`
+		Tags       []string `json:"tags"`
+		Status     string   `json:"status"`
+		Bytes      int64    `json:"bytesCopied"`
 		Jobs       []struct {
 			Destination      string `json:"destination"`
 			ApprovalRequired bool   `json:"approvalRequired"`
@@ -258,12 +259,19 @@ func gist(state string, out json.RawMessage) string {
 			return "skipped: " + v.Reason
 		}
 		var ds []string
+		seen := map[string]bool{}
 		for _, j := range v.Jobs {
 			s := j.Destination
 			if j.ApprovalRequired {
 				s += " (approval)"
 			}
-			ds = append(ds, s)
+			if !seen[s] {
+				seen[s] = true
+				ds = append(ds, s)
+			}
+		}
+		if len(v.Tags) > 0 {
+			return fmt.Sprintf("%s@%s, its tags %s → %d jobs to %d destinations: %s", v.Repository, short(v.Digest), strings.Join(v.Tags, ", "), len(v.Jobs), len(ds), list(ds))
 		}
 		return fmt.Sprintf("%s:%s = %s → %d destinations: %s", v.Repository, v.Tag, short(v.Digest), len(v.Jobs), list(ds))
 	case "Wait for approval":

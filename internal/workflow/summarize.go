@@ -146,7 +146,7 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 	if len(req.Results) != len(p.Jobs) {
 		return Summary{}, &ValidationError{Msg: fmt.Sprintf("summarize: %d results for %d jobs; the Map returns one per job", len(req.Results), len(p.Jobs))}
 	}
-	sum := Summary{Execution: p.Execution, Repository: p.Repository, Tag: p.Tag, Digest: p.Digest, Outcome: "succeeded",
+	sum := Summary{Execution: p.Execution, Repository: p.Repository, Tag: p.Tag, Tags: p.Tags, Digest: p.Digest, Outcome: "succeeded",
 		Destinations: []DestinationOutcome{}, Attempt: req.Attempt, Trigger: p.Trigger, Source: p.Source}
 	// This pass's outcomes replace the earlier pass's for the jobs it
 	// replicated again; the others keep theirs. A job is its destination
@@ -205,7 +205,7 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 	}
 	if sum.Failed > 0 {
 		sum.Outcome = "failed"
-		sum.Cause = failureCause(failures, len(all))
+		sum.Cause = failureCause(failures, len(all), len(p.Tags) > 1)
 	}
 	fitSummary(&sum)
 	s.log.InfoContext(ctx, "run summarized", slog.String("execution", p.Execution), slog.String("repository", p.Repository),
@@ -278,6 +278,7 @@ type NextPass struct {
 	Source      string       `json:"source"`
 	Repository  string       `json:"repository"`
 	Tag         string       `json:"tag"`
+	Tags        []string     `json:"tags,omitempty"`
 	Digest      string       `json:"digest"`
 	Skipped     bool         `json:"skipped"`
 	ReasonLimit int          `json:"reasonLimit"`
@@ -305,7 +306,7 @@ func (s *Summarize) Settle(ctx context.Context, req SettleRequest) (NextPass, er
 		return NextPass{}, &ReplicationFailed{Cause: sum.Cause}
 	}
 	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Source: sum.Source, Repository: sum.Repository,
-		Tag: sum.Tag, Digest: sum.Digest, Jobs: sum.Retry, Earlier: sum}
+		Tag: sum.Tag, Tags: sum.Tags, Digest: sum.Digest, Jobs: sum.Retry, Earlier: sum}
 	next.Earlier.Retry, next.Earlier.Cause = nil, ""
 	next.Earlier.Destinations = []DestinationOutcome{}
 	for _, o := range sum.Destinations {
@@ -422,10 +423,15 @@ func cutUTF8(s string, n int) string {
 // failureCause names each failed destination and why, within causeBudget:
 // when the reasons do not all fit, each is shortened; when not even that
 // fits, the destinations are listed by status and error name; past that,
-// the last are counted instead of named.
-func failureCause(failures []DestinationOutcome, total int) string {
+// the last are counted instead of named. withImage names each failure's
+// image too (a digest's tags are a job each).
+func failureCause(failures []DestinationOutcome, total int, withImage bool) string {
 	head := fmt.Sprintf("%d of %d destinations failed: ", len(failures), total)
 	name := func(o DestinationOutcome) string { return o.Destination }
+	if withImage {
+		head = fmt.Sprintf("%d of %d jobs failed: ", len(failures), total)
+		name = func(o DestinationOutcome) string { return o.Destination + " " + o.Image }
+	}
 	for _, reason := range []int{maxReason, 512, 256, 128, 64} {
 		parts := make([]string, len(failures))
 		for i, o := range failures {

@@ -69,10 +69,13 @@ type Plan struct {
 	Trigger    string `json:"trigger"` // "push" or "manual"
 	Source     string `json:"source"`  // account/region
 	Repository string `json:"repository"`
-	Tag        string `json:"tag"`
-	Digest     string `json:"digest"`
-	Skipped    bool   `json:"skipped"`
-	Reason     string `json:"reason,omitempty"` // why nothing is copied
+	Tag        string `json:"tag"` // "" for an input that names only a digest
+	// Tags are the tags copied when the input names only a digest: every
+	// tag of the digest that a rule takes, each with its own jobs.
+	Tags    []string `json:"tags,omitempty"`
+	Digest  string   `json:"digest"`
+	Skipped bool     `json:"skipped"`
+	Reason  string   `json:"reason,omitempty"` // why nothing is copied
 	// ReasonLimit is how many bytes of error text the outcome of a failed
 	// job keeps: what the state limit leaves each job once the plan and the
 	// rest of every outcome are counted (see Summarize).
@@ -264,6 +267,7 @@ type Summary struct {
 	Execution    string               `json:"execution"`
 	Repository   string               `json:"repository"`
 	Tag          string               `json:"tag"`
+	Tags         []string             `json:"tags,omitempty"` // the tags copied, for an input that named a digest
 	Digest       string               `json:"digest"`
 	Outcome      string               `json:"outcome"` // "succeeded" or "failed"
 	Copied       int                  `json:"copied"`

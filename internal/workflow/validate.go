@@ -104,23 +104,23 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
 		return p, nil
 	}
+	// The tags to copy: the one given, or for a digest alone every tag of
+	// it that a rule takes.
+	planTags := []string{in.Tag}
 	if in.Tag == "" {
-		// A digest alone: plan with the first of its tags that some rule takes.
-		for _, t := range tags {
-			pl, err := plan.For(v.cfg, in.Repository, t)
-			if err == nil && len(pl.Jobs) > 0 {
-				in.Tag = t
-				break
+		planTags = nil
+		for _, t := range slices.Sorted(slices.Values(tags)) {
+			if pl, err := plan.For(v.cfg, in.Repository, t); err == nil && len(pl.Jobs) > 0 {
+				planTags = append(planTags, t)
 			}
 		}
-		if in.Tag == "" {
+		if len(planTags) == 0 {
 			p.Skipped, p.Reason = true, fmt.Sprintf("no rule takes %s@%s under any of its tags %v", in.Repository, digest, tags)
 			log.InfoContext(ctx, "skipped", slog.String("reason", p.Reason))
 			return p, nil
 		}
-		p.Tag = in.Tag
+		p.Tags = planTags
 	}
-	planTags := []string{in.Tag}
 	seen := map[plan.Skip]bool{}
 	for _, tag := range planTags {
 		pl, err := plan.For(v.cfg, in.Repository, tag)
@@ -162,7 +162,7 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 	}
 	if len(p.Jobs) == 0 {
 		p.Skipped = true
-		p.Reason = skipReason(in.Repository, in.Tag, p.NotPlanned, in.Destinations)
+		p.Reason = skipReason(in.Repository, firstNonEmpty(in.Tag, strings.Join(planTags, ",")), p.NotPlanned, in.Destinations)
 		log.InfoContext(ctx, "planned", slog.String("digest", digest), slog.Int("jobs", 0), slog.Bool("skipped", true))
 		return p, nil
 	}
@@ -170,8 +170,8 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		log.WarnContext(ctx, "plan too large", slog.String("error", err.Error()))
 		return Plan{}, err
 	}
-	log.InfoContext(ctx, "planned", slog.String("digest", digest), slog.Int("jobs", len(p.Jobs)), slog.Int("reasonLimit", p.ReasonLimit),
-		slog.Bool("skipped", p.Skipped))
+	log.InfoContext(ctx, "planned", slog.String("digest", digest), slog.Int("jobs", len(p.Jobs)), slog.String("tags", strings.Join(planTags, ",")),
+		slog.Int("reasonLimit", p.ReasonLimit), slog.Bool("skipped", p.Skipped))
 	return p, nil
 }
 

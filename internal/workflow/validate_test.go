@@ -219,3 +219,42 @@ rules:
 		})
 	}
 }
+
+// An input naming only a digest copies every tag of the digest that a rule
+// takes, each to every destination, and the plan says which tags.
+func TestValidateDigestCopiesEveryTagARuleTakes(t *testing.T) {
+	t.Parallel()
+	src := newFakeECR("111111111111/us-east-1")
+	src.addImage("team/app", digestA, "release-1.0", "dev-123", "release-1")
+	log, logs := testLogger()
+	p, err := NewValidate(log, testEnv(t), src).Handle(context.Background(),
+		ValidateRequest{Execution: "run-1", Input: json.RawMessage(`{"repository":"team/app","digest":"` + digestA + `"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Skipped || p.Tag != "" || !slices.Equal(p.Tags, []string{"release-1", "release-1.0"}) {
+		t.Fatalf("plan tag %q tags %v skipped %t (%s); want the tags release-1 and release-1.0, not dev-123", p.Tag, p.Tags, p.Skipped, p.Reason)
+	}
+	var got []string
+	for _, j := range p.Jobs {
+		got = append(got, j.Destination+" "+j.Repository+":"+j.Tag)
+	}
+	want := []string{prodID + " team/app:release-1", mirrorID + " mirror/team/app:release-1", prodID + " team/app:release-1.0", mirrorID + " mirror/team/app:release-1.0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("jobs %v, want %v", got, want)
+	}
+	if !strings.Contains(logs.String(), "release-1,release-1.0") {
+		t.Errorf("the log does not say which tags are copied: %s", logs.String())
+	}
+
+	// The summary says which tags were copied, and names a failed job's tag.
+	results := []Outcome{{Destination: prodID, Status: StatusCopied}, {Destination: mirrorID, Status: StatusCopied},
+		{Destination: prodID, Status: StatusFailed, Error: "ConflictError", Reason: "no"}, {Destination: mirrorID, Status: StatusCopied}}
+	sum, err := NewSummarize(log).Handle(context.Background(), SummarizeRequest{Plan: p, Results: results})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sum.Tags, p.Tags) || sum.Copied != 3 || len(sum.Destinations) != 4 || !strings.Contains(sum.Cause, prodID+" team/app:release-1.0 failed") {
+		t.Errorf("summary %+v", sum)
+	}
+}
