@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,6 +59,13 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 		log.InfoContext(ctx, "superseded", slog.String("reason", r.Copy.Reason))
 		return r, nil
 	}
+	// An immutable tag already at another image fails here, before any
+	// blob is written (the copy would write them all and then be refused
+	// the tag).
+	if err := c.checkTag(ctx, r, d, dstAPI); err != nil {
+		log.ErrorContext(ctx, "copy refused", slog.String("error", err.Error()))
+		return r, err
+	}
 	srcRef, err := imageref.Parse(src.Host + "/" + j.SourceRepository + "@" + j.Digest)
 	if err != nil {
 		return r, validationf("source image %s@%s: %v", j.SourceRepository, j.Digest, err)
@@ -89,7 +97,7 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 			// goes on from there.
 			err = &RetryableError{Op: op, Err: fmt.Errorf("did not finish in the function's time (less %s kept to report); the blobs copied so far stay, and a retry goes on from them: %w", copyReserve, err)}
 		} else {
-			err = classifyCopy(op, err)
+			err = adviseConflict(op, j, classifyCopy(op, err))
 		}
 		log.ErrorContext(ctx, "copy failed", slog.String("error", err.Error()))
 		return r, err
@@ -112,6 +120,122 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	log.InfoContext(ctx, "image copied", slog.String("status", r.Copy.Status), slog.Int64("bytes", r.Copy.BytesCopied),
 		slog.Int("blobs_copied", r.Copy.BlobsCopied), slog.Int("manifests_written", r.Copy.ManifestsWritten), slog.Int64("duration_ms", r.Copy.DurationMs))
 	return r, nil
+}
+
+// checkTag fails with a ConflictError when j's tag already points at
+// another image in a destination repository whose tags are immutable. A
+// repository this iteration created holds nothing yet; in a mutable one
+// the copy itself checks the tag before writing (onExistingTag: fail) or
+// moves it (overwrite).
+func (c *CopyImage) checkTag(ctx context.Context, r Replication, d config.Destination, api ecr.API) error {
+	j := r.Job
+	if r.Repository != nil && r.Repository.Status == RepositoryCreated {
+		return nil
+	}
+	op := fmt.Sprintf("copy %s@%s to %s:%s in %s", j.SourceRepository, j.Digest, j.Repository, j.Tag, j.Destination)
+	immutable, err := tagImmutable(ctx, api, d, j.Repository, j.Tag)
+	if err != nil || !immutable {
+		return err
+	}
+	existing, err := destinationTag(ctx, api, d, j.Repository, j.Tag)
+	if err != nil || existing == "" || existing == j.Digest {
+		return err
+	}
+	return tagConflict(op, j, existing, true, true)
+}
+
+// tagImmutable reports whether tag cannot be moved in repository repo of
+// destination d: the repository's tags are immutable, or immutable for
+// this tag by its exclusion filters. A missing repository protects nothing.
+func tagImmutable(ctx context.Context, api ecr.API, d config.Destination, repo, tag string) (bool, error) {
+	out, err := api.DescribeRepositories(ctx, &awsecr.DescribeRepositoriesInput{RegistryId: aws.String(d.Account), RepositoryNames: []string{repo}})
+	var nf *ecrtypes.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		return false, nil
+	case err != nil:
+		return false, classifyAWS(fmt.Sprintf("describe repository %s in %s", repo, d.ID()), err)
+	case len(out.Repositories) == 0:
+		return false, nil
+	}
+	rp := out.Repositories[0]
+	excluded := false
+	for _, f := range rp.ImageTagMutabilityExclusionFilters {
+		if f.FilterType == ecrtypes.ImageTagMutabilityExclusionFilterTypeWildcard && wildcard(aws.ToString(f.Filter), tag) {
+			excluded = true
+		}
+	}
+	switch rp.ImageTagMutability {
+	case ecrtypes.ImageTagMutabilityImmutable:
+		return true, nil
+	case ecrtypes.ImageTagMutabilityImmutableWithExclusion:
+		return !excluded, nil
+	case ecrtypes.ImageTagMutabilityMutableWithExclusion:
+		return excluded, nil
+	}
+	return false, nil
+}
+
+// wildcard matches s against an ECR exclusion filter, where * stands for
+// any characters.
+func wildcard(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// destinationTag is the digest tag points at in repository repo of
+// destination d, "" when there is no such tag (or repository).
+func destinationTag(ctx context.Context, api ecr.API, d config.Destination, repo, tag string) (string, error) {
+	out, err := api.DescribeImages(ctx, &awsecr.DescribeImagesInput{
+		RegistryId:     aws.String(d.Account),
+		RepositoryName: aws.String(repo),
+		ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	})
+	var nf *ecrtypes.ImageNotFoundException
+	var rnf *ecrtypes.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &nf), errors.As(err, &rnf):
+		return "", nil
+	case err != nil:
+		return "", classifyAWS(fmt.Sprintf("read %s:%s in %s", repo, tag, d.ID()), err)
+	case len(out.ImageDetails) == 0:
+		return "", nil
+	}
+	return aws.ToString(out.ImageDetails[0].ImageDigest), nil
+}
+
+// adviseConflict rephrases the copy engine's conflicts for the workflow:
+// its advice names ferry copy's --overwrite, and a registry that refuses
+// an immutable tag says nothing of what to do.
+func adviseConflict(op string, j Job, err error) error {
+	var kept *imagecopy.ConflictError
+	var reg *imagecopy.RegistryError
+	switch {
+	case errors.As(err, &kept):
+		c := tagConflict(op, j, kept.Existing, false, true)
+		c.Err = err
+		return c
+	case errors.As(err, new(*ConflictError)) && errors.As(err, &reg):
+		// The tag was taken between the check and the write.
+		c := tagConflict(op, j, "", true, false)
+		c.Err = err
+		return c
+	}
+	return err
 }
 
 // sourceTag is the digest j's tag points at in the source now ("" when the

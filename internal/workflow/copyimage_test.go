@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -269,14 +273,20 @@ func TestCopyImage(t *testing.T) {
 func TestVerify(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		setup   func(t *testing.T, w *copyWorld)
-		wantErr any
+		name     string
+		setup    func(t *testing.T, w *copyWorld)
+		precheck bool // the check before an approval, not after the copy
+		wantErr  any
 	}{
 		{name: "verified"},
+		{name: "verified before an approval", precheck: true},
 		{name: "tag points elsewhere", setup: func(t *testing.T, w *copyWorld) {
 			w.dst.push(t, "team/app:release-1.0")
 		}, wantErr: new(*VerificationError)},
+		// onExistingTag: fail keeps the tag, so no approval could help.
+		{name: "tag points elsewhere, before an approval", setup: func(t *testing.T, w *copyWorld) {
+			w.dst.push(t, "team/app:release-1.0")
+		}, precheck: true, wantErr: new(*ConflictError)},
 		{name: "a blob is missing", setup: func(_ *testing.T, w *copyWorld) {
 			w.dst.setFault(func(r *http.Request) (int, string) {
 				if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/blobs/") {
@@ -301,8 +311,12 @@ func TestVerify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newCopyWorld(t)
-			if _, err := NewCopyImage(slog0(), testEnv(t), w.roles).Handle(context.Background(), Replication{Job: w.job}); err != nil {
+			copied, err := NewCopyImage(slog0(), testEnv(t), w.roles).Handle(context.Background(), Replication{Job: w.job})
+			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.precheck {
+				copied.Copy = nil
 			}
 			if tt.setup != nil {
 				tt.setup(t, w)
@@ -311,7 +325,7 @@ func TestVerify(t *testing.T) {
 			before := len(w.roles.assumed)
 			w.roles.mu.Unlock()
 			log, logs := testLogger()
-			out, err := NewVerify(log, testEnv(t), w.roles).Handle(context.Background(), Replication{Job: w.job})
+			out, err := NewVerify(log, testEnv(t), w.roles).Handle(context.Background(), copied)
 			assertNoSecrets(t, out, err, logs.String())
 			w.roles.mu.Lock()
 			for _, ro := range w.roles.assumed[before:] {
@@ -357,6 +371,46 @@ func TestVerifyErr(t *testing.T) {
 		err := verifyErr("verify", "blob", &transport.Error{StatusCode: tt.status})
 		if !errors.As(err, tt.wantErr) {
 			t.Errorf("%d: %T %v, want %T", tt.status, err, err, tt.wantErr)
+		}
+	}
+}
+
+// describeRepos answers DescribeRepositories with one repository.
+type describeRepos struct {
+	ecr.API
+	repo ecrtypes.Repository
+}
+
+func (d describeRepos) DescribeRepositories(context.Context, *awsecr.DescribeRepositoriesInput, ...func(*awsecr.Options)) (*awsecr.DescribeRepositoriesOutput, error) {
+	return &awsecr.DescribeRepositoriesOutput{Repositories: []ecrtypes.Repository{d.repo}}, nil
+}
+
+// Whether a tag can be moved, by the repository's tag mutability and its
+// exclusion filters.
+func TestTagImmutable(t *testing.T) {
+	t.Parallel()
+	filters := []ecrtypes.ImageTagMutabilityExclusionFilter{{Filter: aws.String("latest"), FilterType: ecrtypes.ImageTagMutabilityExclusionFilterTypeWildcard},
+		{Filter: aws.String("dev-*-rc"), FilterType: ecrtypes.ImageTagMutabilityExclusionFilterTypeWildcard}}
+	tests := []struct {
+		mutability ecrtypes.ImageTagMutability
+		tag        string
+		want       bool
+	}{
+		{ecrtypes.ImageTagMutabilityMutable, "release-1.0", false},
+		{ecrtypes.ImageTagMutabilityImmutable, "release-1.0", true},
+		{ecrtypes.ImageTagMutabilityImmutableWithExclusion, "release-1.0", true},
+		{ecrtypes.ImageTagMutabilityImmutableWithExclusion, "latest", false},
+		{ecrtypes.ImageTagMutabilityImmutableWithExclusion, "dev-7-rc", false},
+		{ecrtypes.ImageTagMutabilityImmutableWithExclusion, "dev-7-rc2", true},
+		{ecrtypes.ImageTagMutabilityMutableWithExclusion, "latest", true},
+		{ecrtypes.ImageTagMutabilityMutableWithExclusion, "release-1.0", false},
+	}
+	d := config.Destination{Account: "222222222222", Region: "eu-west-1"}
+	for _, tt := range tests {
+		api := describeRepos{repo: ecrtypes.Repository{ImageTagMutability: tt.mutability, ImageTagMutabilityExclusionFilters: filters}}
+		got, err := tagImmutable(context.Background(), api, d, "team/app", tt.tag)
+		if err != nil || got != tt.want {
+			t.Errorf("%s %s: immutable %t (%v), want %t", tt.mutability, tt.tag, got, err, tt.want)
 		}
 	}
 }

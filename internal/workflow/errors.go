@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/aws/smithy-go"
 )
@@ -44,14 +45,47 @@ func (e *AccessDeniedError) Unwrap() error { return e.Err }
 
 // ConflictError means the destination tag points at another image and the
 // destination protects it (onExistingTag: fail), or an immutable tag refused
-// the new digest.
+// the new digest. Msg, when set, says it instead of Err (whose advice is
+// for another context, such as ferry copy's flags).
 type ConflictError struct {
 	Op  string
 	Err error
+	Msg string
 }
 
-func (e *ConflictError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *ConflictError) Error() string {
+	if e.Msg != "" {
+		return e.Op + ": " + e.Msg
+	}
+	return e.Op + ": " + e.Err.Error()
+}
 func (e *ConflictError) Unwrap() error { return e.Err }
+
+// ErrTagTaken is what a ConflictError of tagConflict wraps: the destination
+// tag points at another image and may not be moved.
+var ErrTagTaken = errors.New("the destination tag points at another image")
+
+// tagConflict is the ConflictError for j's tag, which in the destination
+// points at existing (a digest, or "" when not known): immutable says the
+// repository's tags cannot move (whatever onExistingTag says); otherwise
+// the destination keeps existing tags (onExistingTag: fail). before says
+// that it was found before anything was written. The advice is what can
+// work in each case.
+func tagConflict(op string, j Job, existing string, immutable, before bool) *ConflictError {
+	at := fmt.Sprintf("tag %s of %s in %s already points at %s, not %s", j.Tag, j.Repository, j.Destination, cmpOr(existing, "another image"), j.Digest)
+	written := "; nothing was written. "
+	if !before {
+		written = "; the blobs and manifests copied before the tag stay, unreferenced. "
+	}
+	acct, region, _ := strings.Cut(j.Destination, "/")
+	if immutable {
+		return &ConflictError{Op: op, Err: ErrTagTaken, Msg: at + ", and the repository's tags are immutable, so it cannot be moved (onExistingTag: overwrite cannot change that)" + written +
+			"To replicate " + j.Digest + ", push it to the source under a new tag. If the image there should not be, delete it (aws ecr batch-delete-image --registry-id " + acct +
+			" --region " + region + " --repository-name " + j.Repository + " --image-ids imageTag=" + j.Tag + "), or make the repository's tags mutable (aws ecr put-image-tag-mutability) and set onExistingTag: overwrite for this destination; then redrive the execution"}
+	}
+	return &ConflictError{Op: op, Err: ErrTagTaken, Msg: at + ", and this destination keeps existing tags (onExistingTag: fail)" + written +
+		"To replace it, set onExistingTag: overwrite for this destination in ferry.yaml and deploy, then redrive the execution; or push " + j.Digest + " to the source under a new tag"}
+}
 
 // VerificationError means the destination does not hold what the source
 // does after the copy.
@@ -117,4 +151,11 @@ func classifyAWS(op string, err error) error {
 		return &RetryableError{Op: op, Err: err}
 	}
 	return &ReplicationError{Op: op, Err: err}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/ecr"
 )
 
@@ -63,6 +64,17 @@ func (v *Verify) Handle(ctx context.Context, r Replication) (Replication, error)
 		return r, verifyErr(op, "read tag "+j.Tag, err)
 	}
 	if desc.Digest.String() != j.Digest {
+		if r.Copy == nil {
+			// The check before asking for an approval: a tag that cannot be
+			// moved fails now, since no approval could help.
+			immutable, err := tagImmutable(ctx, dstAPI, d, j.Repository, j.Tag)
+			switch {
+			case err != nil:
+				return r, err
+			case immutable || d.OnExistingTag != config.ExistingTagOverwrite:
+				return r, tagConflict(op, j, desc.Digest.String(), immutable, true)
+			}
+		}
 		return r, &VerificationError{Msg: fmt.Sprintf("%s: tag %s points at %s, not the source digest %s", op, j.Tag, desc.Digest, j.Digest)}
 	}
 
