@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/cli"
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/runner"
+	"github.com/ferry-dev/ferry/internal/workflow"
 	"github.com/ferry-dev/ferry/statemachine"
 )
 
@@ -67,7 +68,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	endpoints := fs.String("endpoints", os.Getenv(ecr.EnvEndpoints), "ECR/STS endpoints as JSON, or @FILE (default $FERRY_AWS_ENDPOINTS)")
 	approve := fs.String("approve", "", "answer approval requests: prompt (ask on the terminal), approve, reject or none (let them time out); default prompt on a terminal, none otherwise")
 	approvalTimeout := fs.Duration("approval-timeout", time.Hour, "how long an approval waits before it fails (the stack's approvalTimeoutSeconds)")
-	maxConcurrency := fs.Int("max-concurrency", 10, "destinations copied at once (the stack's maxConcurrency)")
+	maxConcurrency := fs.Int("max-concurrency", 10, "destinations copied at once, 1 to 40 (the stack's maxConcurrency)")
 	reconcile := fs.Bool("reconcile", false, "run the reconcile state machine (--event optional, default {})")
 	reconcileConcurrency := fs.Int("reconcile-concurrency", 10, "reconcile jobs copied at once (the stack's reconcileConcurrency)")
 	s3Dir := fs.String("s3-dir", "", "the local S3 stand-in's directory (default: FILE.s3 next to --record or --redrive FILE, else a temporary one)")
@@ -90,6 +91,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if len(args) > 0 {
 		return usagef("run takes no arguments, got %q (the input goes in --event FILE)", args)
+	}
+	if err := workflow.CheckMaxConcurrency(*maxConcurrency); err != nil {
+		return usagef("--max-concurrency: %v", err)
 	}
 	// The step printer, the approvers and the handlers' logs write from
 	// different goroutines: one write at a time.

@@ -57,6 +57,8 @@ func TestRunUsage(t *testing.T) {
 		{name: "endpoints unknown service", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"sqs":"http://127.0.0.1:1"}`}, wantCode: exitUsage, wantStderr: `unknown field "sqs"`},
 		{name: "endpoints ecr key not account/region", args: []string{"--config", cfg, "--event", event, "--endpoints", `{"ecr":{"222222222222":"http://127.0.0.1:1"}}`}, wantCode: exitUsage, wantStderr: `want "account/region"`},
 		{name: "endpoints file missing", args: []string{"--config", cfg, "--event", event, "--endpoints", "@" + filepath.Join(dir, "none.json")}, wantCode: exitUsage, wantStderr: "--endpoints: open"},
+		{name: "concurrency over the inline Map's", args: []string{"--config", cfg, "--event", event, "--max-concurrency", "41"}, wantCode: exitUsage,
+			wantStderr: "--max-concurrency: maxConcurrency 41: want 1 to 40"},
 		{name: "approve mode", args: []string{"--config", cfg, "--event", event, "--approve", "yes"}, wantCode: exitUsage, wantStderr: `--approve "yes": want prompt, approve, reject or none`},
 		{name: "definition missing", args: []string{"--config", cfg, "--event", event, "--definition", filepath.Join(dir, "none.asl.json")}, wantCode: exitUsage, wantStderr: "--definition: open"},
 		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStderr: "Usage: ferry run --config FILE --event FILE"},

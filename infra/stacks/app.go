@@ -17,6 +17,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/ferry-dev/ferry/internal/config"
+	"github.com/ferry-dev/ferry/internal/workflow"
 )
 
 // Defaults for AppProps.
@@ -41,7 +42,7 @@ type AppProps struct {
 	StagingDir             string // where Lambda assets are staged; required
 	ASLFile                string // "" means DefaultASLFile
 	ReconcileASLFile       string // "" means DefaultReconcileASLFile
-	MaxConcurrency         int    // Map concurrency; 0 means DefaultMaxConcurrency
+	MaxConcurrency         int    // Map concurrency, 1 to workflow.MaxConcurrency (40); 0 means DefaultMaxConcurrency
 	ReconcileConcurrency   int    // Distributed Map concurrency; 0 means DefaultReconcileConcurrency
 	ApprovalTimeoutSeconds int    // 0 means DefaultApprovalTimeoutSeconds
 	LogRetentionDays       int    // 0 means DefaultLogRetentionDays
@@ -85,9 +86,10 @@ func (p *AppProps) defaults() error {
 	if p.ApprovalTimeoutSeconds == 0 {
 		p.ApprovalTimeoutSeconds = DefaultApprovalTimeoutSeconds
 	}
+	if err := workflow.CheckMaxConcurrency(p.MaxConcurrency); err != nil {
+		return err
+	}
 	switch {
-	case p.MaxConcurrency < 0:
-		return fmt.Errorf("maxConcurrency %d: want a positive number", p.MaxConcurrency)
 	case p.ReconcileConcurrency < 1 || p.ReconcileConcurrency > MaxReconcileConcurrency:
 		return fmt.Errorf("reconcileConcurrency %d: want 1 to %d (a Distributed Map runs at most %d child executions at once)",
 			p.ReconcileConcurrency, MaxReconcileConcurrency, MaxReconcileConcurrency)

@@ -682,6 +682,8 @@ func TestBuildErrors(t *testing.T) {
 		{"unknown placeholder", AppProps{ASLFile: badASL}, "no substitution for ${Unknown}"},
 		{"bad retention", AppProps{LogRetentionDays: 10}, "log retention of 10 days"},
 		{"long stack name", AppProps{StackName: strings.Repeat("F", 50)}, "too long"},
+		{"map concurrency over the inline Map's 40", AppProps{MaxConcurrency: 41}, "maxConcurrency 41: want 1 to 40"},
+		{"map concurrency negative", AppProps{MaxConcurrency: -1}, "maxConcurrency -1: want 1 to 40"},
 		{"reconcile concurrency too high", AppProps{ReconcileConcurrency: 10001}, "reconcileConcurrency 10001: want 1 to 10000"},
 		{"reconcile concurrency negative", AppProps{ReconcileConcurrency: -1}, "reconcileConcurrency -1: want 1 to 10000"},
 		{"unknown reconcile placeholder", AppProps{ReconcileASLFile: badReconcileASL}, "reconcile.asl.json: no substitution for ${Unknown}"},

@@ -15,6 +15,7 @@ package workflow
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/ferry-dev/ferry/internal/plan"
@@ -35,6 +36,22 @@ const (
 	FnDiscover           = "discover"
 	FnReconcileSummarize = "reconcilesummary"
 )
+
+// MaxConcurrency is the most destinations the replicate state machine
+// copies at once: its Map is inline, and an inline Map runs at most 40
+// iterations at once (Step Functions' limit; the local interpreter does
+// not enforce it). The stack's maxConcurrency and ferry run's
+// --max-concurrency are checked against it.
+const MaxConcurrency = 40
+
+// CheckMaxConcurrency says what is wrong with n as the Map's concurrency.
+func CheckMaxConcurrency(n int) error {
+	if n < 1 || n > MaxConcurrency {
+		return fmt.Errorf("maxConcurrency %d: want 1 to %d: the replicate state machine's Map is inline, and Step Functions runs an inline Map at most %d iterations at once (more destinations wait their turn)",
+			n, MaxConcurrency, MaxConcurrency)
+	}
+	return nil
+}
 
 // Functions lists every function, in workflow order.
 var Functions = []string{FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest, FnApprovalCallback,
