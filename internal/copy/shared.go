@@ -5,10 +5,11 @@ import (
 	"sync"
 )
 
-// maxHomes bounds how many blobs a Copier remembers, so a long sync runs in
-// bounded memory; past it, the oldest half is forgotten (those blobs are
-// then found by a HEAD, or read once more).
-const maxHomes = 50_000
+// maxHomes bounds how many blobs a Copier remembers (about 200 bytes each),
+// so a long sync runs in bounded memory; past it, the half used least
+// recently is forgotten (those blobs are then found by a HEAD, or read once
+// more).
+const maxHomes = 4 << 10
 
 // homes remembers, for each destination registry, one repository that
 // holds each blob a Copy of this Copier wrote or mounted there, and the
@@ -20,7 +21,8 @@ const maxHomes = 50_000
 type homes struct {
 	mu    sync.Mutex
 	m     map[homeKey]*home
-	order []homeKey // oldest first, for forgetting
+	order []use // least recently used first, with stale uses, for forgetting
+	tick  uint64
 
 	afterTry func(digest string) // tests: a barrier between copies
 }
@@ -30,6 +32,24 @@ type homeKey struct{ registry, digest string }
 type home struct {
 	repo string        // a repository that holds the blob; "" while uploading
 	done chan struct{} // closed when the upload ends
+	used uint64        // the tick of its last use
+}
+
+// use is one use of a home; a later use of the same home makes it stale.
+type use struct {
+	k    homeKey
+	tick uint64
+}
+
+// settled is the done channel of every settled home, so that a settled
+// home holds no channel of its own.
+var settled = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// touch records a use of e. h.mu is held.
+func (h *homes) touch(k homeKey, e *home) {
+	h.tick++
+	e.used = h.tick
+	h.order = append(h.order, use{k, h.tick})
 }
 
 // try returns, without waiting, a repository of registry that holds
@@ -45,13 +65,16 @@ func (h *homes) try(registry, digest string) (repo string, claim bool, wait <-ch
 	}
 	e, ok := h.m[k]
 	if !ok {
-		h.m[k] = &home{done: make(chan struct{})}
-		h.order = append(h.order, k)
+		e = &home{done: make(chan struct{})}
+		h.m[k] = e
+		h.touch(k, e)
 		h.forget()
 		return "", true, nil
 	}
 	select {
 	case <-e.done:
+		h.touch(k, e)
+		h.forget()
 		return e.repo, false, nil
 	default:
 		return "", false, e.done
@@ -109,32 +132,38 @@ func (h *homes) settle(registry, digest, repo string) {
 		return // settled already
 	default:
 	}
+	close(e.done)
 	if repo == "" {
 		delete(h.m, k)
 	} else {
-		e.repo = repo
+		e.repo, e.done = repo, settled // waiters hold the closed one
 	}
-	close(e.done)
 }
 
-// forget drops the oldest settled half once there are too many. h.mu is held.
+// forget drops the least recently used settled half once there are too
+// many homes, and the stale uses once they outnumber the homes. h.mu is
+// held.
 func (h *homes) forget() {
-	if len(h.m) <= maxHomes {
+	if len(h.m) <= maxHomes && len(h.order) <= 2*maxHomes {
 		return
 	}
-	keep := h.order[:0]
-	drop := len(h.order) / 2
-	for i, k := range h.order {
-		e, ok := h.m[k]
-		if !ok {
-			continue
-		}
-		settled := e.repo != ""
-		if i < drop && settled {
-			delete(h.m, k)
-			continue
-		}
-		keep = append(keep, k)
+	drop := 0
+	if len(h.m) > maxHomes {
+		drop = len(h.m) - maxHomes/2
 	}
+	keep := h.order[:0]
+	for _, u := range h.order {
+		e, ok := h.m[u.k]
+		if !ok || e.used != u.tick {
+			continue // a stale use
+		}
+		if drop > 0 && e.repo != "" {
+			delete(h.m, u.k)
+			drop--
+			continue
+		}
+		keep = append(keep, u)
+	}
+	clear(h.order[len(keep):])
 	h.order = keep
 }

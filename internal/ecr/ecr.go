@@ -127,13 +127,14 @@ type Clients struct {
 	endpoints Endpoints
 	sts       STSAPI
 
-	mu    sync.Mutex
-	roles map[string]*aws.CredentialsCache // role ARN + external ID -> cache
+	mu      sync.Mutex
+	roles   map[string]*aws.CredentialsCache // role ARN + external ID -> cache
+	clients map[string]*awsecr.Client        // account/region (+ role key) -> client
 }
 
 // NewClients returns Clients for cfg and endpoints.
 func NewClients(cfg aws.Config, endpoints Endpoints) *Clients {
-	c := &Clients{cfg: cfg, endpoints: endpoints, roles: map[string]*aws.CredentialsCache{}}
+	c := &Clients{cfg: cfg, endpoints: endpoints, roles: map[string]*aws.CredentialsCache{}, clients: map[string]*awsecr.Client{}}
 	c.sts = sts.NewFromConfig(cfg, func(o *sts.Options) { setEndpoint(&o.BaseEndpoint, endpoints.STS) })
 	return c
 }
@@ -145,9 +146,22 @@ func (c *Clients) WithSTS(s STSAPI) *Clients { c.sts = s; return c }
 func (c *Clients) STS() STSAPI { return c.sts }
 
 // ECR returns an ECR client for account's registry in region, with the
-// function's own credentials (the source registry).
+// function's own credentials (the source registry). Clients are made once
+// and shared: each has its own connection pool, so one per call would open
+// (and keep) a connection per call.
 func (c *Clients) ECR(account, region string) API {
-	return c.ecr(account, region, nil)
+	return c.shared(account+"/"+region, func() *awsecr.Client { return c.ecr(account, region, nil) })
+}
+
+func (c *Clients) shared(key string, build func() *awsecr.Client) *awsecr.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.clients[key]
+	if !ok {
+		cl = build()
+		c.clients[key] = cl
+	}
+	return cl
 }
 
 func (c *Clients) ecr(account, region string, creds aws.CredentialsProvider) *awsecr.Client {
@@ -240,7 +254,8 @@ func (c *Clients) DestinationECR(ctx context.Context, account, region string, ro
 	if _, err := p.Retrieve(ctx); err != nil {
 		return nil, err
 	}
-	return c.ecr(account, region, p), nil
+	key := account + "/" + region + "\x00" + role.ARN + "\x00" + role.ExternalID + "\x00" + role.Access
+	return c.shared(key, func() *awsecr.Client { return c.ecr(account, region, p) }), nil
 }
 
 func (c *Clients) cached(role Role) *aws.CredentialsCache {
