@@ -214,6 +214,13 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 type Source struct {
 	Ref  imageref.Reference
 	Auth *credentials.Credential // nil: from the keychain
+	// BeforeTag, when set, is called once, just before the first
+	// destination tag is written, when every blob and manifest it points
+	// at is in place: an error (say, the source tag has moved on to a later
+	// push) writes no destination tag, and each destination with a tag to
+	// write fails with it. What was written stays, for a retry to go on
+	// from. Referrers' own tags (cosign's) are written before it.
+	BeforeTag func(ctx context.Context) error
 }
 
 // Destination is where to copy it.
@@ -337,6 +344,20 @@ type run struct {
 
 	// slots bounds the blobs streaming at once (Copier.jobs).
 	slots chan struct{}
+
+	// beforeTag is Source.BeforeTag, asked once for every destination.
+	beforeTag func(ctx context.Context) error
+	tagOnce   sync.Once
+	tagErr    error
+}
+
+// tagAllowed asks Source.BeforeTag, once for the whole copy.
+func (r *run) tagAllowed(ctx context.Context) error {
+	if r.beforeTag == nil {
+		return nil
+	}
+	r.tagOnce.Do(func() { r.tagErr = r.beforeTag(ctx) })
+	return r.tagErr
 }
 
 func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
@@ -355,7 +376,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &run{c: c, src: r, manifests: m, root: root, tags: tags, probe: probe, slots: make(chan struct{}, c.jobs)}
+	run := &run{c: c, src: r, manifests: m, root: root, tags: tags, probe: probe, slots: make(chan struct{}, c.jobs), beforeTag: src.BeforeTag}
 	if c.referrers {
 		// Start discovery now; destinations wait for it in plan.
 		go func() { _, _ = run.loadExtras(ctx) }()
@@ -617,6 +638,11 @@ func (p *planner) extra(e *extra) error {
 // the tagged root last.
 func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 	for _, w := range j.writes {
+		if j.tag != "" && w.ref == j.tag && w.referer == nil {
+			if err := r.tagAllowed(ctx); err != nil {
+				return err
+			}
+		}
 		raw, err := r.manifests.raw(ctx, w.node)
 		if err != nil {
 			return err

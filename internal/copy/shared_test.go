@@ -3,6 +3,7 @@ package copy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,6 +184,37 @@ func TestCopiesThatNeedTheSameBlobsInOtherOrdersDoNotWaitForEachOther(t *testing
 		for _, d := range []*testRegistry{d1, d2} {
 			if got := d.manifestDigest("app", "v1"); got != digestOf(body) {
 				t.Fatalf("round %d: destination tag at %q, want %s", round, got, digestOf(body))
+			}
+		}
+	}
+}
+
+// TestBeforeTagStopsEveryTagWrite: a BeforeTag error writes no destination
+// tag, asks once for all destinations, and leaves what came before it (the
+// blobs and child manifests) for a retry.
+func TestBeforeTagStopsEveryTagWrite(t *testing.T) {
+	t.Parallel()
+	src, d1, d2 := newTestRegistry(t, true), newTestRegistry(t, true), newTestRegistry(t, true)
+	_, children := src.pushIndex("app", "v1", ociTypes, 2)
+	asked := 0
+	moved := errors.New("the source tag moved on")
+	_, err := testCopier().Copy(context.Background(), Source{Ref: src.ref("app:v1"), BeforeTag: func(context.Context) error {
+		asked++
+		return moved
+	}}, []Destination{{Ref: d1.ref("app:v1")}, {Ref: d2.ref("app:v1")}})
+	if !errors.Is(err, moved) {
+		t.Fatalf("error %v, want the BeforeTag error", err)
+	}
+	if asked != 1 {
+		t.Errorf("BeforeTag asked %d times, want once for both destinations", asked)
+	}
+	for _, d := range []*testRegistry{d1, d2} {
+		if got := d.manifestDigest("app", "v1"); got != "" {
+			t.Errorf("tag written at %s although BeforeTag refused", got)
+		}
+		for _, c := range children {
+			if got := d.manifestDigest("app", c.Digest); got != c.Digest {
+				t.Errorf("child manifest %s: %q; what comes before the tag stays written", c.Digest, got)
 			}
 		}
 	}

@@ -87,8 +87,20 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 		copyCtx, cancel = context.WithDeadline(ctx, deadline.Add(-copyReserve))
 		defer cancel()
 	}
-	results, err := copier.Copy(copyCtx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential},
+	// And it may move while the copy runs (a quick second push): asked
+	// again just before the tag is written, after everything else.
+	guard := func(ctx context.Context) error {
+		return tagStillAt(ctx, c.roles, c.cfg.Source, j.SourceRepository, j.Tag, j.Digest)
+	}
+	results, err := copier.Copy(copyCtx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential, BeforeTag: guard},
 		[]imagecopy.Destination{{Ref: dstRef, Auth: &dst.Credential, Overwrite: d.OnExistingTag == config.ExistingTagOverwrite}})
+	var moved *tagMovedError
+	if errors.As(err, &moved) {
+		r.Copy = &CopyResult{Status: StatusSuperseded, Digest: j.Digest, Image: j.Repository + ":" + j.Tag, BytesCopied: results[0].BytesCopied,
+			Reason: moved.Error() + "; the blobs and manifests copied stay, the tag was not written"}
+		log.InfoContext(ctx, "superseded during the copy", slog.String("reason", r.Copy.Reason))
+		return r, nil
+	}
 	if err != nil {
 		op := fmt.Sprintf("copy %s@%s to %s:%s in %s", j.SourceRepository, j.Digest, j.Repository, j.Tag, j.Destination)
 		if copyCtx.Err() != nil && ctx.Err() == nil {
@@ -242,6 +254,28 @@ func adviseConflict(op string, j Job, err error) error {
 // tag is gone: then the pushed image is still what is copied).
 func (c *CopyImage) sourceTag(ctx context.Context, j Job) (string, error) {
 	return sourceTagDigest(ctx, c.roles, c.cfg.Source, j.SourceRepository, j.Tag)
+}
+
+// tagMovedError says the source tag moved to another image during a copy.
+type tagMovedError struct {
+	Repository, Tag, Was, Now string
+}
+
+func (e *tagMovedError) Error() string {
+	return fmt.Sprintf("the source tag %s:%s moved from %s to %s during the copy (a later push, whose own run copies it)", e.Repository, e.Tag, e.Was, e.Now)
+}
+
+// tagStillAt returns a *tagMovedError when repository:tag in the source no
+// longer points at digest (a tag since deleted leaves the copy alone).
+func tagStillAt(ctx context.Context, roles Roles, src config.Source, repository, tag, digest string) error {
+	now, err := sourceTagDigest(ctx, roles, src, repository, tag)
+	if err != nil {
+		return err
+	}
+	if now != "" && now != digest {
+		return &tagMovedError{Repository: repository, Tag: tag, Was: digest, Now: now}
+	}
+	return nil
 }
 
 // sourceTagDigest is the digest repository:tag points at in the source

@@ -275,14 +275,22 @@ func TestVerify(t *testing.T) {
 	tests := []struct {
 		name     string
 		setup    func(t *testing.T, w *copyWorld)
-		precheck bool // the check before an approval, not after the copy
-		wantErr  any
+		precheck       bool // the check before an approval, not after the copy
+		wantErr        any
+		wantSuperseded bool
 	}{
 		{name: "verified"},
 		{name: "verified before an approval", precheck: true},
 		{name: "tag points elsewhere", setup: func(t *testing.T, w *copyWorld) {
 			w.dst.push(t, "team/app:release-1.0")
 		}, wantErr: new(*VerificationError)},
+		// A later push moved the source tag, and its run the destination's:
+		// superseded, not failed.
+		{name: "tag moved on by a later push's run", setup: func(t *testing.T, w *copyWorld) {
+			img := w.dst.push(t, "team/app:release-1.0")
+			d, _ := img.Digest()
+			w.srcECR.addImage("team/app", d.String(), "release-1.0")
+		}, wantSuperseded: true},
 		// onExistingTag: fail keeps the tag, so no approval could help.
 		{name: "tag points elsewhere, before an approval", setup: func(t *testing.T, w *copyWorld) {
 			w.dst.push(t, "team/app:release-1.0")
@@ -342,6 +350,12 @@ func TestVerify(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.wantSuperseded {
+				if out.Copy == nil || out.Copy.Status != StatusSuperseded || !strings.Contains(out.Copy.Reason, "later push") {
+					t.Fatalf("copy %+v, want superseded by the later push", out.Copy)
+				}
+				return
 			}
 			// random.Image(2048, 2): one manifest, a config and two layers.
 			if v := out.Verify; v == nil || !v.Verified || v.Digest != w.job.Digest || v.Manifests != 1 || v.Blobs != 3 {
@@ -412,5 +426,42 @@ func TestTagImmutable(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("%s %s: immutable %t (%v), want %t", tt.mutability, tt.tag, got, err, tt.want)
 		}
+	}
+}
+
+// TestCopyImageTagMovedDuringTheCopy: a push moves the source tag while
+// the copy runs; the copy writes everything but the tag and is
+// superseded, so the later push's run, not this one, has the last word.
+func TestCopyImageTagMovedDuringTheCopy(t *testing.T) {
+	t.Parallel()
+	w := newCopyWorld(t)
+	var once sync.Once
+	moved := false
+	w.src.setFault(func(r *http.Request) (int, string) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			once.Do(func() {
+				w.srcECR.addImage("team/app", digestA, "release-1.0") // the later push
+				moved = true
+			})
+		}
+		return 0, ""
+	})
+	step := NewCopyImage(slog0(), testEnv(t), w.roles, imagecopy.WithBackoff(imagecopy.Backoff{Attempts: 1}))
+	out, err := step.Handle(context.Background(), Replication{Job: w.job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !moved {
+		t.Fatal("the tag was never moved: no blob was read from the source")
+	}
+	if out.Copy == nil || out.Copy.Status != StatusSuperseded || !strings.Contains(out.Copy.Reason, "during the copy") || !strings.Contains(out.Copy.Reason, digestA) {
+		t.Fatalf("copy %+v, want superseded during the copy, naming %s", out.Copy, digestA)
+	}
+	ref, _ := name.NewTag(w.dst.host+"/team/app:release-1.0", name.Insecure)
+	if _, err := remote.Head(ref); err == nil {
+		t.Error("the destination tag was written although the source tag had moved on")
+	}
+	if out.Copy.BytesCopied == 0 {
+		t.Error("no blob copied: the copy was stopped before the tag, not before it began")
 	}
 }

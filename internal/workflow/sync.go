@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -331,13 +332,18 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 		return
 	}
 	start := time.Now()
-	res, _ := a.copierFor(plain).Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential}, dsts)
+	guard := func(ctx context.Context) error { return tagStillAt(ctx, a.s.roles, a.s.cfg.Source, repo, tag, digest) }
+	res, _ := a.copierFor(plain).Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential, BeforeTag: guard}, dsts)
 	for k, i := range which {
 		r, rr := &results[i], res[k]
 		r.Status = string(rr.Status)
 		r.ReplacedDigest, r.BytesCopied = rr.Replaced, rr.BytesCopied
 		r.BlobsCopied, r.BlobsMounted = rr.BlobsCopied, rr.BlobsMounted
 		r.DurationMs = millis(time.Since(start))
+		if moved, ok := errors.AsType[*tagMovedError](rr.Err); ok {
+			r.Status, r.Reason = StatusSuperseded, moved.Error()+"; nothing written under the tag"
+			continue
+		}
 		if rr.Err != nil {
 			op := fmt.Sprintf("copy %s@%s to %s:%s in %s", repo, digest, items[i].Repository, tag, items[i].Destination)
 			r.Error = classifyCopy(op, rr.Err).Error()

@@ -75,6 +75,22 @@ func (v *Verify) Handle(ctx context.Context, r Replication) (Replication, error)
 				return r, tagConflict(op, j, desc.Digest.String(), immutable, true)
 			}
 		}
+		// A later push's run may have moved the destination tag on since
+		// the copy: that is the source's tag now, not a failed copy.
+		if r.Copy != nil {
+			now, err := sourceTagDigest(ctx, v.roles, v.cfg.Source, j.SourceRepository, j.Tag)
+			if err != nil {
+				return r, err
+			}
+			if now != "" && now == desc.Digest.String() {
+				c := *r.Copy
+				c.Status = StatusSuperseded
+				c.Reason = fmt.Sprintf("the destination tag is at %s, where the source tag %s:%s points now (a later push, copied by its own run)", now, j.SourceRepository, j.Tag)
+				r.Copy = &c
+				log.InfoContext(ctx, "superseded after the copy", slog.String("reason", c.Reason))
+				return r, nil
+			}
+		}
 		return r, &VerificationError{Msg: fmt.Sprintf("%s: tag %s points at %s, not the source digest %s", op, j.Tag, desc.Digest, j.Digest)}
 	}
 
