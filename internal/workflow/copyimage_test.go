@@ -273,8 +273,8 @@ func TestCopyImage(t *testing.T) {
 func TestVerify(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		setup    func(t *testing.T, w *copyWorld)
+		name           string
+		setup          func(t *testing.T, w *copyWorld)
 		precheck       bool // the check before an approval, not after the copy
 		wantErr        any
 		wantSuperseded bool
