@@ -423,6 +423,11 @@ type destJob struct {
 	writes  []write               // manifests to write, in order
 	missing map[string]descriptor // blobs to copy
 
+	// referrersAPI is whether the destination serves the referrers API,
+	// asked once, the first time a referrer's PUT is answered without
+	// OCI-Subject (0 unknown, 1 yes, 2 no).
+	referrersAPI int
+
 	mu  sync.Mutex
 	err error
 }
@@ -659,13 +664,44 @@ func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 		}
 		j.res.ReferrersCopied++
 		if w.referer.subject != "" && !indexed {
-			// The destination has no referrers API: keep its fallback tag.
-			if err := addToReferrersTag(ctx, j.repo, w.referer.subject, raw.referrerEntry()); err != nil {
+			if err := r.keepReferrersTag(ctx, j, w.referer.subject, raw.referrerEntry()); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// keepReferrersTag adds a referrer to the destination's OCI fallback tag
+// (sha256-<hex> of its subject) when the destination has no referrers API:
+// a PUT answered without OCI-Subject is asked about the API once (a
+// registry may serve it without sending the header). Where the tag cannot
+// be updated because the repository's tags are immutable, the referrer is
+// still there by digest: that is logged, not a failure, since no retry
+// could change it.
+func (r *run) keepReferrersTag(ctx context.Context, j *destJob, subject string, e referrerEntry) error {
+	if j.referrersAPI == 0 {
+		_, supported, err := j.repo.referrers(ctx, subject)
+		switch {
+		case err != nil:
+			return err
+		case supported:
+			j.referrersAPI = 1
+		default:
+			j.referrersAPI = 2
+		}
+	}
+	if j.referrersAPI == 1 {
+		return nil
+	}
+	err := addToReferrersTag(ctx, j.repo, subject, e)
+	var re *RegistryError
+	if errors.As(err, &re) && re.immutableTag() {
+		r.c.log.LogAttrs(ctx, slog.LevelWarn, "referrers tag not updated: the repository's tags are immutable",
+			slog.String("destination", j.repo.String()), slog.String("tag", fallbackTag(subject)), slog.String("referrer", e.Digest))
+		return nil
+	}
+	return err
 }
 
 // writesAnything reports whether the destination's plan has blobs to copy or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -150,7 +151,8 @@ func TestReferrersTravel(t *testing.T) {
 		srcAPI, dstAPI     bool
 		wantDstFallbackTag bool
 	}{
-		{"api to api", true, true, true}, // ggcr's registry sends no OCI-Subject header, so the tag is kept too
+		// ggcr's registry sends no OCI-Subject header: asked, it serves the API, so no tag is kept.
+		{"api to api", true, true, false},
 		{"fallback tag to fallback tag", false, false, true},
 		{"api to no api", true, false, true},
 		{"fallback tag to api", false, true, true},
@@ -187,7 +189,10 @@ func TestReferrersTravel(t *testing.T) {
 			if tc.wantDstFallbackTag && dst.manifestDigest("app", fallbackTag(idx.Digest)) == "" {
 				t.Errorf("destination has no referrers tag for %s", idx.Digest)
 			}
-			if tc.srcAPI {
+			if !tc.wantDstFallbackTag && dst.manifestDigest("app", fallbackTag(idx.Digest)) != "" {
+				t.Errorf("destination with the referrers API got a referrers tag for %s", idx.Digest)
+			}
+			if tc.srcAPI && !tc.dstAPI {
 				// Ferry wrote the fallback tag itself: its entries say what the referrer is.
 				if !dst.referrersTagLists(fallbackTag(idx.Digest), sig.Digest, "application/vnd.dev.sigstore.bundle+json") {
 					t.Errorf("referrers tag %s does not list %s with its artifactType", fallbackTag(idx.Digest), sig.Digest)
@@ -421,5 +426,40 @@ func TestCopyByDigestAsksForItsReferrersOnce(t *testing.T) {
 				t.Errorf("%d referrers requests to the source, want %d", got, want)
 			}
 		})
+	}
+}
+
+// TestImmutableReferrersTagIsNotAFailure: a destination without the
+// referrers API whose fallback tag exists and cannot be moved (immutable
+// tags) still gets the new referrer, by digest, and the copy succeeds.
+func TestImmutableReferrersTagIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, false)
+	idx, _ := src.pushIndex("app", "v1", ociTypes, 5)
+	sig := src.pushReferrer("app", idx, "application/vnd.dev.sigstore.bundle+json", 6)
+	refused := 0
+	dst.mu.Lock()
+	dst.fault = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+fallbackTag(idx.Digest)) {
+			refused++
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"TAG_INVALID","message":"The image tag already exists and cannot be overwritten because the repository is immutable."}]}`)
+			return true
+		}
+		return false
+	}
+	dst.mu.Unlock()
+	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatalf("copy failed on an immutable referrers tag: %v", err)
+	}
+	if refused == 0 {
+		t.Fatal("the referrers tag was never written: the fault did not fire")
+	}
+	if got := dst.manifestDigest("app", sig.Digest); got != sig.Digest {
+		t.Errorf("the referrer is not in the destination by digest")
+	}
+	if got := dst.manifestDigest("app", "v1"); got != idx.Digest {
+		t.Errorf("tag at %q, want %s", got, idx.Digest)
 	}
 }

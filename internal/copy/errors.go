@@ -75,6 +75,18 @@ func (e *RegistryError) Is(target error) bool {
 	return target == ErrNotFound && e.StatusCode == http.StatusNotFound
 }
 
+// immutableTag reports whether the registry refused to move a tag because
+// the repository's tags are immutable (ECR: TAG_INVALID on the data plane,
+// ImageTagAlreadyExistsException from PutImage).
+func (e *RegistryError) immutableTag() bool {
+	for _, c := range e.Codes {
+		if c == "TAG_INVALID" || c == "ImageTagAlreadyExistsException" {
+			return true
+		}
+	}
+	return false
+}
+
 // Temporary reports whether retrying the same request may succeed.
 func (e *RegistryError) Temporary() bool {
 	switch e.StatusCode {
