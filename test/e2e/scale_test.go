@@ -133,9 +133,6 @@ func largestStates(ex *runner.Execution) map[string]int {
 // enforce it), the cause names each failed destination, and the redrive
 // replicates the 100 only.
 func TestFiveHundredDestinations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("500 destinations take a minute; make test runs it")
-	}
 	t.Parallel()
 	const n = 500
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
