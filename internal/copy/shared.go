@@ -104,19 +104,6 @@ func (h *homes) await(ctx context.Context, registry, digest string, wait <-chan 
 	}
 }
 
-// lookup is try, waiting for an upload in flight (calling onWait first,
-// once): for callers that hold no claim.
-func (h *homes) lookup(ctx context.Context, registry, digest string, onWait func()) (repo string, claim bool, err error) {
-	repo, claim, wait := h.try(registry, digest)
-	if wait == nil {
-		return repo, claim, nil
-	}
-	if onWait != nil {
-		onWait()
-	}
-	return h.await(ctx, registry, digest, wait)
-}
-
 // settle ends a claim: repo holds the blob now, or "" when the upload
 // failed (the claim is dropped, so another Copy may try).
 func (h *homes) settle(registry, digest, repo string) {

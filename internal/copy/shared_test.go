@@ -9,18 +9,31 @@ import (
 	"time"
 )
 
+// lookup is try, then await when an upload is in flight (calling onWait
+// first): what a caller holding no claim may do.
+func lookup(h *homes, ctx context.Context, registry, digest string, onWait func()) (repo string, claim bool, err error) {
+	repo, claim, wait := h.try(registry, digest)
+	if wait == nil {
+		return repo, claim, nil
+	}
+	if onWait != nil {
+		onWait()
+	}
+	return h.await(ctx, registry, digest, wait)
+}
+
 func TestHomesWaitForAnUploadInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var h homes
-	repo, claim, err := h.lookup(ctx, "reg", "sha256:a", nil)
+	repo, claim, err := lookup(&h, ctx, "reg", "sha256:a", nil)
 	if err != nil || repo != "" || !claim {
 		t.Fatalf("first lookup: %q, claim %v, %v; want a claim", repo, claim, err)
 	}
 	waiting := make(chan struct{})
 	got := make(chan string)
 	go func() {
-		repo, claim, _ := h.lookup(ctx, "reg", "sha256:a", func() { close(waiting) })
+		repo, claim, _ := lookup(&h, ctx, "reg", "sha256:a", func() { close(waiting) })
 		if claim {
 			repo = "claimed"
 		}
@@ -32,7 +45,7 @@ func TestHomesWaitForAnUploadInFlight(t *testing.T) {
 		t.Errorf("waiting lookup got %q, want the repository the upload settled in", r)
 	}
 	// Another registry, or another blob, is not held up.
-	if _, claim, _ := h.lookup(ctx, "other", "sha256:a", nil); !claim {
+	if _, claim, _ := lookup(&h, ctx, "other", "sha256:a", nil); !claim {
 		t.Error("another registry's lookup did not claim")
 	}
 }
@@ -41,13 +54,13 @@ func TestHomesFailedUploadIsClaimedAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var h homes
-	if _, claim, _ := h.lookup(ctx, "reg", "sha256:a", nil); !claim {
+	if _, claim, _ := lookup(&h, ctx, "reg", "sha256:a", nil); !claim {
 		t.Fatal("no claim")
 	}
 	waiting := make(chan struct{})
 	got := make(chan bool)
 	go func() {
-		_, claim, _ := h.lookup(ctx, "reg", "sha256:a", func() { close(waiting) })
+		_, claim, _ := lookup(&h, ctx, "reg", "sha256:a", func() { close(waiting) })
 		got <- claim
 	}()
 	<-waiting
@@ -60,10 +73,10 @@ func TestHomesFailedUploadIsClaimedAgain(t *testing.T) {
 func TestHomesWaitEndsWithTheContext(t *testing.T) {
 	t.Parallel()
 	var h homes
-	h.lookup(context.Background(), "reg", "sha256:a", nil)
+	lookup(&h, context.Background(), "reg", "sha256:a", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := h.lookup(ctx, "reg", "sha256:a", nil); err == nil {
+	if _, _, err := lookup(&h, ctx, "reg", "sha256:a", nil); err == nil {
 		t.Error("a cancelled lookup waited on or returned no error")
 	}
 }
@@ -72,10 +85,10 @@ func TestHomesForgetKeepsClaims(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var h homes
-	h.lookup(ctx, "reg", "inflight", nil)
+	lookup(&h, ctx, "reg", "inflight", nil)
 	for i := range maxHomes + 10 {
 		k := string(rune(i))
-		h.lookup(ctx, "reg", k, nil)
+		lookup(&h, ctx, "reg", k, nil)
 		h.settle("reg", k, "repo")
 	}
 	if len(h.m) > maxHomes {

@@ -157,7 +157,7 @@ type Registry struct {
 const pageSize = 1000
 
 // Repositories calls fn with every repository's name, a page at a time.
-func (r Registry) Repositories(ctx context.Context, fn func(name string, immutable bool) error) error {
+func (r Registry) Repositories(ctx context.Context, fn func(name string) error) error {
 	p := awsecr.NewDescribeRepositoriesPaginator(r.API, &awsecr.DescribeRepositoriesInput{
 		RegistryId: aws.String(r.Account),
 		MaxResults: aws.Int32(pageSize),
@@ -168,7 +168,7 @@ func (r Registry) Repositories(ctx context.Context, fn func(name string, immutab
 			return fmt.Errorf("list repositories in %s: %w", r.ID, err)
 		}
 		for _, repo := range out.Repositories {
-			if err := fn(aws.ToString(repo.RepositoryName), repo.ImageTagMutability == ecrtypes.ImageTagMutabilityImmutable); err != nil {
+			if err := fn(aws.ToString(repo.RepositoryName)); err != nil {
 				return err
 			}
 		}
@@ -182,7 +182,32 @@ func (r Registry) Repositories(ctx context.Context, fn func(name string, immutab
 // a sync needs it only where a tag is at another digest, and one
 // DescribeImages call a page is all a repository in sync costs.
 func (r Registry) Repository(ctx context.Context, name string) (*Listing, error) {
-	return r.Images(ctx, name, false)
+	l := &Listing{Name: name, Exists: true}
+	p := awsecr.NewDescribeImagesPaginator(r.API, &awsecr.DescribeImagesInput{
+		RegistryId:     aws.String(r.Account),
+		RepositoryName: aws.String(name),
+		MaxResults:     aws.Int32(pageSize),
+		Filter:         &ecrtypes.DescribeImagesFilter{TagStatus: ecrtypes.TagStatusAny, ImageStatus: ecrtypes.ImageStatusFilterAny},
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		var nf *ecrtypes.RepositoryNotFoundException
+		if errors.As(err, &nf) {
+			return &Listing{Name: name}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list images of %s in %s: %w", name, r.ID, err)
+		}
+		for _, d := range out.ImageDetails {
+			l.Add(Image{
+				Digest:   aws.ToString(d.ImageDigest),
+				Tags:     d.ImageTags,
+				Subject:  aws.ToString(d.SubjectManifestDigest),
+				Archived: d.ImageStatus == ecrtypes.ImageStatusArchived || d.ImageStatus == ecrtypes.ImageStatusActivating,
+			})
+		}
+	}
+	return l, nil
 }
 
 // Immutable reports whether the repository's tags are immutable.
@@ -198,35 +223,4 @@ func (r Registry) Immutable(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	return out.Repositories[0].ImageTagMutability == ecrtypes.ImageTagMutabilityImmutable, nil
-}
-
-// Images lists every image of a repository known to exist, archived ones
-// included.
-func (r Registry) Images(ctx context.Context, name string, immutable bool) (*Listing, error) {
-	l := &Listing{Name: name, Exists: true, Immutable: immutable}
-	p := awsecr.NewDescribeImagesPaginator(r.API, &awsecr.DescribeImagesInput{
-		RegistryId:     aws.String(r.Account),
-		RepositoryName: aws.String(name),
-		MaxResults:     aws.Int32(pageSize),
-		Filter:         &ecrtypes.DescribeImagesFilter{TagStatus: ecrtypes.TagStatusAny, ImageStatus: ecrtypes.ImageStatusFilterAny},
-	})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		var nf *ecrtypes.RepositoryNotFoundException
-		if errors.As(err, &nf) {
-			return &Listing{Name: name}, nil // deleted while listed
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list images of %s in %s: %w", name, r.ID, err)
-		}
-		for _, d := range out.ImageDetails {
-			l.Add(Image{
-				Digest:   aws.ToString(d.ImageDigest),
-				Tags:     d.ImageTags,
-				Subject:  aws.ToString(d.SubjectManifestDigest),
-				Archived: d.ImageStatus == ecrtypes.ImageStatusArchived || d.ImageStatus == ecrtypes.ImageStatusActivating,
-			})
-		}
-	}
-	return l, nil
 }

@@ -25,7 +25,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -116,13 +115,11 @@ func (f Filter) Check(cfg *config.Config) error {
 
 // Lister lists repositories of one registry.
 type Lister interface {
-	// Repositories calls fn for every repository.
-	Repositories(ctx context.Context, fn func(name string, immutable bool) error) error
+	// Repositories calls fn with the name of every repository.
+	Repositories(ctx context.Context, fn func(name string) error) error
 	// Repository lists one repository (Exists false when it is not there).
 	// It need not know the repository's tag mutability: Immutable asks.
 	Repository(ctx context.Context, name string) (*Listing, error)
-	// Images lists a repository known to exist.
-	Images(ctx context.Context, name string, immutable bool) (*Listing, error)
 	// Immutable reports whether a repository's tags are immutable.
 	Immutable(ctx context.Context, name string) (bool, error)
 }
@@ -188,21 +185,17 @@ func (d *Discoverer) Discover(ctx context.Context, fn func(Batch) error) error {
 		})
 		return dl.l, dl.err
 	}
-	type repo struct {
-		name      string
-		immutable bool
-	}
-	var repos []repo
-	err := d.Source.Repositories(ctx, func(name string, immutable bool) error {
+	var repos []string
+	err := d.Source.Repositories(ctx, func(name string) error {
 		if d.selects(name) {
-			repos = append(repos, repo{name, immutable})
+			repos = append(repos, name)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(repos, func(a, b repo) int { return strings.Compare(a.name, b.name) })
+	slices.Sort(repos)
 	type result struct {
 		b   Batch
 		err error
@@ -228,13 +221,13 @@ func (d *Discoverer) Discover(ctx context.Context, fn func(Batch) error) error {
 				return
 			}
 			go func() {
-				src, err := d.Source.Images(ctx, r.name, r.immutable)
+				src, err := d.Source.Repository(ctx, r)
 				if err != nil {
 					ch <- result{err: err}
 					return
 				}
 				items, err := d.diff(ctx, src, destination)
-				ch <- result{b: Batch{SourceRepository: r.name, Items: items, Source: src}, err: err}
+				ch <- result{b: Batch{SourceRepository: r, Items: items, Source: src}, err: err}
 			}()
 		}
 	}()

@@ -19,9 +19,9 @@ type fakeRegistry struct {
 	listed []string
 }
 
-func (f *fakeRegistry) Repositories(_ context.Context, fn func(string, bool) error) error {
-	for name, l := range f.repos {
-		if err := fn(name, l.Immutable); err != nil {
+func (f *fakeRegistry) Repositories(_ context.Context, fn func(string) error) error {
+	for name := range f.repos {
+		if err := fn(name); err != nil {
 			return err
 		}
 	}
@@ -36,10 +36,6 @@ func (f *fakeRegistry) Repository(_ context.Context, name string) (*Listing, err
 		return l, nil
 	}
 	return &Listing{Name: name}, nil
-}
-
-func (f *fakeRegistry) Images(ctx context.Context, name string, _ bool) (*Listing, error) {
-	return f.Repository(ctx, name)
 }
 
 func (f *fakeRegistry) Immutable(_ context.Context, name string) (bool, error) {

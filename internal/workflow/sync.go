@@ -248,11 +248,7 @@ type ensured struct {
 
 // job is the workflow job of an item, for the steps it shares with the
 // replication workflow.
-func (a *applier) job(it reconcile.Item) Job {
-	return Job{Execution: a.o.Session, Rule: it.Rule, Destination: it.Destination, Account: it.Account, Region: it.Region,
-		SourceRepository: it.SourceRepository, Repository: it.Repository, Tag: it.Tag, Digest: it.Digest,
-		ApprovalRequired: it.ApprovalRequired, OnExistingTag: it.OnExistingTag}
-}
+func (a *applier) job(it reconcile.Item) Job { return jobOf(a.o.Session, it) }
 
 // copyImage copies one source image to every destination in idx.
 func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items []reconcile.Item, idx []int, results []SyncResult, created map[string]ensured) {
