@@ -128,13 +128,15 @@ func (r *Rule) compile() error {
 
 // Destination is one registry a rule copies to, and how.
 type Destination struct {
-	Account       string             `json:"account"`
-	Region        string             `json:"region"`
-	Role          string             `json:"role"` // IAM role name in Account that Ferry assumes
-	Repository    Rename             `json:"repository,omitzero"`
-	Approval      Approval           `json:"approval"`
-	OnExistingTag ExistingTag        `json:"onExistingTag"`
-	Settings      RepositorySettings `json:"settings,omitzero"`
+	Account       string      `json:"account"`
+	Region        string      `json:"region"`
+	Role          string      `json:"role"` // IAM role name in Account that Ferry assumes
+	Repository    Rename      `json:"repository,omitzero"`
+	Approval      Approval    `json:"approval"`
+	OnExistingTag ExistingTag `json:"onExistingTag"`
+	// OnSourceDelete says what a tag deleted in the source does here.
+	OnSourceDelete SourceDelete       `json:"onSourceDelete"`
+	Settings       RepositorySettings `json:"settings,omitzero"`
 }
 
 // ID returns "account/region", e.g. "222222222222/eu-west-1".
@@ -190,6 +192,16 @@ type Approval string
 const (
 	ApprovalNone     Approval = "none"
 	ApprovalRequired Approval = "required"
+)
+
+// SourceDelete says what a destination does when a tag it got is deleted
+// in the source.
+type SourceDelete string
+
+// SourceDelete values.
+const (
+	SourceDeleteKeep  SourceDelete = "keep"  // the destination keeps its tag (the default)
+	SourceDeleteUntag SourceDelete = "untag" // remove the tag, if it is still at the deleted digest
 )
 
 // ExistingTag says what to do when the destination already has the tag

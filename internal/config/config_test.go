@@ -63,7 +63,7 @@ func TestParseErrors(t *testing.T) {
 			name:    "unknown destination key",
 			yaml:    func(*testing.T) string { return add("        approvl: required") },
 			wantPos: "12:9", wantField: "rules[0].destinations[0].approvl", wantErr: ErrUnknownField,
-			wantMsg: `allowed keys are account, region, role, repository, approval, onExistingTag, settings (did you mean "approval"?)`,
+			wantMsg: `allowed keys are account, region, role, repository, approval, onExistingTag, onSourceDelete, settings (did you mean "approval"?)`,
 		},
 		{
 			name:    "unknown key without a suggestion",
@@ -301,6 +301,12 @@ func TestParseErrors(t *testing.T) {
 			yaml:    func(*testing.T) string { return add("        onExistingTag: keep") },
 			wantPos: "12:24", wantField: "rules[0].destinations[0].onExistingTag", wantErr: ErrInvalidValue,
 			wantMsg: `"keep" is not a valid choice (want "fail"`,
+		},
+		{
+			name:    "onSourceDelete value",
+			yaml:    func(*testing.T) string { return add("        onSourceDelete: delete") },
+			wantPos: "12:25", wantField: "rules[0].destinations[0].onSourceDelete", wantErr: ErrInvalidValue,
+			wantMsg: `"delete" is not a valid choice (want "keep"`,
 		},
 		{
 			name: "overwrite an immutable tag",
@@ -574,7 +580,7 @@ func TestParseValid(t *testing.T) {
 				d := c.Rules[0].Destinations[0]
 				want := Destination{
 					Account: "222222222222", Region: "eu-west-1", Role: DefaultRole,
-					Approval: ApprovalNone, OnExistingTag: ExistingTagFail,
+					Approval: ApprovalNone, OnExistingTag: ExistingTagFail, OnSourceDelete: SourceDeleteKeep,
 					Settings: RepositorySettings{Encryption: Encryption{Type: EncryptionAES256}},
 				}
 				if fmt.Sprint(d) != fmt.Sprint(want) {

@@ -300,8 +300,8 @@ func (d *decoder) destinations(n *yaml.Node, path string, source Source) []Desti
 // destination decodes one destination; ok is false if its account or
 // region is unusable.
 func (d *decoder) destination(n *yaml.Node, path string, source Source) (Destination, bool) {
-	dst := Destination{Role: DefaultRole, Approval: ApprovalNone, OnExistingTag: ExistingTagFail}
-	o, ok := d.object(n, path, "a destination", "account", "region", "role", "repository", "approval", "onExistingTag", "settings")
+	dst := Destination{Role: DefaultRole, Approval: ApprovalNone, OnExistingTag: ExistingTagFail, OnSourceDelete: SourceDeleteKeep}
+	o, ok := d.object(n, path, "a destination", "account", "region", "role", "repository", "approval", "onExistingTag", "onSourceDelete", "settings")
 	if !ok {
 		return dst, false
 	}
@@ -350,6 +350,16 @@ func (d *decoder) destination(n *yaml.Node, path string, source Source) (Destina
 				dst.OnExistingTag = e
 			default:
 				d.errorf(v, join(path, "onExistingTag"), ErrInvalidValue, "%q is not a valid choice (want \"fail\", which keeps the existing tag, or \"overwrite\")", s)
+			}
+		}
+	}
+	if v := o.get("onSourceDelete"); v != nil {
+		if s, ok := d.str(v, join(path, "onSourceDelete"), `"keep" or "untag"`); ok {
+			switch e := SourceDelete(s); e {
+			case SourceDeleteKeep, SourceDeleteUntag:
+				dst.OnSourceDelete = e
+			default:
+				d.errorf(v, join(path, "onSourceDelete"), ErrInvalidValue, "%q is not a valid choice (want \"keep\", which leaves the destination's tag, or \"untag\", which removes it while it is still at the deleted image)", s)
 			}
 		}
 	}
