@@ -35,9 +35,15 @@ import (
 // project calibrates against) and against the emulator, and compares error
 // codes, HTTP statuses and response shapes (which output fields are set).
 //
+// Batch operations answer 200 with per-image failures, so for them (and
+// for ListImages) the failure codes and the image IDs returned, by tag, are
+// compared too (facts).
+//
 // Where moto departs from the ECR API Reference the emulator follows the
 // reference; each such departure is listed in motoDepartures and asserted to
-// still occur, so the list shrinks when moto is fixed.
+// still occur, so the list shrinks when moto is fixed. Where the reference
+// does not say and the emulator chose otherwise than moto, the difference is
+// listed there too, saying so.
 
 const (
 	motoVersion = "5.2.1"
@@ -51,6 +57,7 @@ type result struct {
 	msg    string   // smithy ErrorMessage()
 	status int      // HTTP status of the error, 0 on success
 	shape  []string // output fields set, on success
+	facts  []string // batch operations and ListImages: see facts
 	out    any
 }
 
@@ -109,6 +116,31 @@ var motoDepartures = []departure{
 			"and the emulator answers InvalidParameterException, 400",
 		check: func(m, e result) bool {
 			return m.code == "" && e.code == "InvalidParameterException" && e.status == 400
+		},
+	},
+	{
+		step: "BatchDeleteImage with a tag and another image's digest",
+		describe: "moto answers ImageNotFound; the emulator answers ImageTagDoesNotMatchDigest (ECR API Reference, " +
+			"ImageFailure), as its BatchGetImage does, for a tag that points at another image",
+		check: func(m, e result) bool {
+			return slices.Equal(m.facts, []string{"failure ImageNotFound"}) &&
+				slices.Equal(e.facts, []string{"failure ImageTagDoesNotMatchDigest"})
+		},
+	},
+	{
+		step: "BatchDeleteImage with a tag and its digest",
+		describe: "the API Reference does not say what imageTag and imageDigest together delete: moto deletes the " +
+			"image with all its tags, the emulator removes only the tag, as with imageTag alone (delete.go)",
+		check: func(m, e result) bool {
+			return slices.Equal(m.facts, []string{"deleted v2", "deleted v3"}) && slices.Equal(e.facts, []string{"deleted v3"})
+		},
+	},
+	{
+		step: "ListImages of the IMMUTABLE repository at the end",
+		describe: "after \"BatchDeleteImage with a tag and its digest\", moto's repository is empty; the emulator's " +
+			"image keeps its other tag, v2",
+		check: func(m, e result) bool {
+			return len(m.facts) == 0 && slices.Equal(e.facts, []string{"listed v2"})
 		},
 	},
 	{
@@ -220,7 +252,7 @@ func TestConformanceWithMoto(t *testing.T) {
 					r.msg = ae.ErrorMessage()
 				}
 			} else {
-				r.shape = shape(out)
+				r.shape, r.facts = shape(out), facts(out)
 			}
 			results[tg.name][s.name] = r
 		}
@@ -247,6 +279,9 @@ func TestConformanceWithMoto(t *testing.T) {
 		t.Logf("%-45s moto %-35s emulator %s", s.name, orOK(m.code), orOK(e.code))
 		if m.msg != e.msg && sameMessage[m.code] {
 			t.Errorf("%s: message\n moto:     %q\n emulator: %q", s.name, m.msg, e.msg)
+		}
+		if !slices.Equal(m.facts, e.facts) {
+			t.Errorf("%s: moto %v, emulator %v", s.name, m.facts, e.facts)
 		}
 		for _, f := range diff(m.shape, e.shape) {
 			if _, ok := shapeExceptions[s.name+": "+f]; !ok {
@@ -297,6 +332,20 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 	lifecycle := `{"rules":[{"rulePriority":1,"description":"expire untagged","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}}]}`
 	policy := `{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
 	arn := "arn:aws:ecr:" + motoRegion + ":" + motoAccount + ":repository/" + repo
+	// Each target's own digests of imgA and imgB (moto's are not the
+	// manifests' sha256), from its PutImage answers.
+	var digestA, digestB string
+	putImage := func(ctx context.Context, tg *target, in *ecr.PutImageInput, digest *string) (any, error) {
+		out, err := tg.ecr.PutImage(ctx, in)
+		if err == nil && digest != nil {
+			*digest = aws.ToString(out.Image.ImageId.ImageDigest)
+		}
+		return out, err
+	}
+	batchDelete := func(ctx context.Context, tg *target, repo string, ids ...types.ImageIdentifier) (any, error) {
+		return tg.ecr.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(repo), ImageIds: ids})
+	}
+	byTag := func(tag string) types.ImageIdentifier { return types.ImageIdentifier{ImageTag: aws.String(tag)} }
 	return []step{
 		{"GetCallerIdentity", func(ctx context.Context, tg *target) (any, error) {
 			return tg.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -371,8 +420,8 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 			tg.seedBlobs(t, repo, imgA)
 			tg.seedBlobs(t, frozen, imgA)
 			tg.seedBlobs(t, frozen, imgB)
-			return tg.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(string(rawA)),
-				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v1")})
+			return putImage(ctx, tg, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(string(rawA)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v1")}, &digestA)
 		}},
 		{"PutImage unchanged", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(string(rawA)),
@@ -423,6 +472,60 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 		{"ListImages in a missing repository", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String("conformance/missing")})
 		}},
+		// BatchDeleteImage comes last: it changes what the steps above see.
+		{"PutImage v2", func(ctx context.Context, tg *target) (any, error) {
+			return putImage(ctx, tg, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(string(rawA)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v2")}, nil)
+		}},
+		{"BatchDeleteImage by tag", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, repo, byTag("v2"))
+		}},
+		{"BatchGetImage of a deleted tag", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String(repo),
+				ImageIds: []types.ImageIdentifier{byTag("v2")}})
+		}},
+		{"BatchDeleteImage of a missing tag", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, repo, byTag("v9"))
+		}},
+		{"BatchDeleteImage with neither tag nor digest", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, repo, types.ImageIdentifier{})
+		}},
+		{"BatchDeleteImage of an invalid digest", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, repo, types.ImageIdentifier{ImageDigest: aws.String("sha256:xyz")})
+		}},
+		{"BatchDeleteImage by digest", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, repo, types.ImageIdentifier{ImageDigest: aws.String(digestA)})
+		}},
+		{"DescribeImages of a deleted tag", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo),
+				ImageIds: []types.ImageIdentifier{byTag("v1")}})
+		}},
+		{"ListImages after BatchDeleteImage", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String(repo)})
+		}},
+		{"PutImage v2 to the IMMUTABLE repository", func(ctx context.Context, tg *target) (any, error) {
+			return putImage(ctx, tg, &ecr.PutImageInput{RepositoryName: aws.String(frozen), ImageManifest: aws.String(string(rawB)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v2")}, &digestB)
+		}},
+		{"BatchDeleteImage with a tag and another image's digest", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, frozen, types.ImageIdentifier{ImageTag: aws.String("v1"), ImageDigest: aws.String(digestB)})
+		}},
+		{"BatchDeleteImage of an immutable tag", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, frozen, byTag("v1"))
+		}},
+		{"PutImage v3 to the IMMUTABLE repository", func(ctx context.Context, tg *target) (any, error) {
+			return putImage(ctx, tg, &ecr.PutImageInput{RepositoryName: aws.String(frozen), ImageManifest: aws.String(string(rawB)),
+				ImageManifestMediaType: aws.String(mt), ImageTag: aws.String("v3")}, nil)
+		}},
+		{"BatchDeleteImage with a tag and its digest", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, frozen, types.ImageIdentifier{ImageTag: aws.String("v3"), ImageDigest: aws.String(digestB)})
+		}},
+		{"ListImages of the IMMUTABLE repository at the end", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String(frozen)})
+		}},
+		{"BatchDeleteImage in a missing repository", func(ctx context.Context, tg *target) (any, error) {
+			return batchDelete(ctx, tg, "conformance/missing", byTag("v1"))
+		}},
 	}
 }
 
@@ -441,6 +544,44 @@ func seedBlobs(t *testing.T, host, repo string, img v1.Image, auth authn.Authent
 			t.Fatalf("seed blob into %s: %v", repo, err)
 		}
 	}
+}
+
+// facts lists what a batch operation's or ListImages' output says beyond
+// its shape: the failure codes, and the image IDs returned, deleted or
+// listed, by tag ("untagged" for a digest alone), sorted. Digests are left out: moto's differ
+// (see motoDepartures).
+func facts(v any) []string {
+	var out []string
+	failures := func(fs []types.ImageFailure) {
+		for _, f := range fs {
+			out = append(out, "failure "+string(f.FailureCode))
+		}
+	}
+	ids := func(verb string, ids []types.ImageIdentifier) {
+		for _, id := range ids {
+			tag := aws.ToString(id.ImageTag)
+			if tag == "" {
+				tag = "untagged"
+			}
+			out = append(out, verb+" "+tag)
+		}
+	}
+	switch o := v.(type) {
+	case *ecr.BatchDeleteImageOutput:
+		ids("deleted", o.ImageIds)
+		failures(o.Failures)
+	case *ecr.BatchGetImageOutput:
+		for _, img := range o.Images {
+			ids("image", []types.ImageIdentifier{*img.ImageId})
+		}
+		failures(o.Failures)
+	case *ecr.ListImagesOutput:
+		ids("listed", o.ImageIds)
+	default:
+		return nil
+	}
+	slices.Sort(out)
+	return out
 }
 
 // shape lists the output fields that are set, as dotted paths ("[]" for

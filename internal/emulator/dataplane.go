@@ -39,7 +39,10 @@ import (
 //     repository a tag that already points elsewhere is 400 TAG_INVALID.
 //     Every accepted manifest is indexed for DescribeImages and BatchGetImage.
 //   - Manifest and blob DELETE are refused (405 UNSUPPORTED): deletion in
-//     ECR goes through BatchDeleteImage, which the emulator does not offer.
+//     ECR goes through the BatchDeleteImage API (delete.go). After it, a
+//     removed tag or a deleted image's digest answers 404 MANIFEST_UNKNOWN
+//     on GET and HEAD, tags/list and the referrers API leave them out, and
+//     blobs stay pullable, as in ECR before it garbage-collects them.
 //
 // Not faithful: /v2/_catalog is served (ECR does not offer it), the
 // handler keeps upload sessions in memory, and no Docker schema 1

@@ -14,19 +14,21 @@
 //
 // ECR operations CreateRepository, DescribeRepositories, PutLifecyclePolicy,
 // GetLifecyclePolicy, SetRepositoryPolicy, GetRepositoryPolicy,
-// GetAuthorizationToken, BatchGetImage, DescribeImages, ListImages,
-// PutImage, UpdateImageStorageClass, TagResource and ListTagsForResource
-// take and return the shapes of the ECR API Reference, with its error codes
-// ("__type"), messages and HTTP statuses: RepositoryNotFoundException,
-// RepositoryAlreadyExistsException, ImageNotFoundException,
-// ImageAlreadyExistsException, ImageTagAlreadyExistsException,
+// GetAuthorizationToken, BatchGetImage, BatchDeleteImage, DescribeImages,
+// ListImages, PutImage, UpdateImageStorageClass, TagResource and
+// ListTagsForResource take and return the shapes of the ECR API Reference,
+// with its error codes ("__type"), messages and HTTP statuses:
+// RepositoryNotFoundException, RepositoryAlreadyExistsException,
+// ImageNotFoundException, ImageAlreadyExistsException,
+// ImageTagAlreadyExistsException,
 // ImageStorageClassUpdateNotSupportedException, InvalidParameterException
 // (repository name regex and length, enum values, list lengths, paging),
 // InvalidTagParameterException, TooManyTagsException,
 // LifecyclePolicyNotFoundException, and, by injection, ThrottlingException
-// and ServerException. BatchGetImage reports per-image failures
-// (ImageNotFound, MissingDigestAndTag, ImageTagDoesNotMatchDigest,
-// InvalidImageDigest) in "failures" as ECR does.
+// and ServerException. BatchGetImage and BatchDeleteImage report per-image
+// failures (ImageNotFound, MissingDigestAndTag, ImageTagDoesNotMatchDigest,
+// InvalidImageDigest; for BatchDeleteImage also InvalidImageTag and
+// ImageReferencedByManifestList) in "failures" as ECR does.
 //
 // DescribeRepositories, DescribeImages and ListImages page as ECR does:
 // maxResults from 1 to 1000 (100 when absent) and an opaque nextToken, which
@@ -44,9 +46,12 @@
 // image. DescribeImages reports imageStatus, subjectManifestDigest (for an
 // OCI manifest or index with a subject), lastArchivedAt and lastActivatedAt.
 //
-// The archive storage class is described in archive.go:
-// UpdateImageStorageClass (and, for tests, Registry.ArchiveImage and
-// RestoreImage) archives and restores; an archived image answers 404 on
+// BatchDeleteImage's rules are described in delete.go: a tag alone removes
+// the tag (and the image with its last tag), a digest deletes the image
+// with all its tags, and the data plane answers 404 for what was removed at
+// once, while blobs stay. The archive storage class is described in
+// archive.go: UpdateImageStorageClass (and, for tests, Registry.ArchiveImage
+// and RestoreImage) archives and restores; an archived image answers 404 on
 // pull. The data plane's rules, including WithOpenPush's anonymous access
 // and create-on-push, are described in dataplane.go; STS's in sts.go.
 //
@@ -76,6 +81,11 @@
 //     BatchGetImage still returns its manifest. Moving an image to the
 //     storage class it is in is ImageStorageClassUpdateNotSupportedException:
 //     ECR lists the error for UpdateImageStorageClass without saying when.
+//   - BatchDeleteImage with both imageTag and imageDigest removes only the
+//     tag (the API Reference does not say); a tag outside the OCI grammar
+//     is InvalidImageTag and a child of an index cannot be deleted
+//     (ImageReferencedByManifestList) before the index, in request order:
+//     the API Reference lists those codes without saying when.
 //   - imageSizeInBytes is the sum of the image's layer sizes from its
 //     manifest (an index: the sum of its children), close to but not exactly
 //     ECR's figure.

@@ -30,6 +30,7 @@ var ecrOps = map[string]ecrOp{
 	"GetRepositoryPolicy":   (*Registry).getRepositoryPolicy,
 	"GetAuthorizationToken": (*Registry).getAuthorizationToken,
 	"BatchGetImage":         (*Registry).batchGetImage,
+	"BatchDeleteImage":      (*Registry).batchDeleteImage,
 	"DescribeImages":        (*Registry).describeImages,
 	"PutImage":              (*Registry).putImage,
 	"TagResource":           (*Registry).tagResource,

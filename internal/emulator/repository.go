@@ -84,7 +84,8 @@ type image struct {
 	digest            string
 	mediaType         string
 	artifactMediaType string
-	subject           string // subject.digest of an OCI manifest or index, if any
+	subject           string   // subject.digest of an OCI manifest or index, if any
+	children          []string // an index's child manifests (they cannot be deleted before it)
 	manifest          []byte
 	size              int64
 	pushedAt          time.Time
@@ -237,6 +238,7 @@ func (r *Registry) pushManifest(repoName, ref, mediaType string, body []byte, fr
 			mediaType:         m.mediaType,
 			artifactMediaType: m.artifactMediaType,
 			subject:           m.subject,
+			children:          m.children,
 			manifest:          body,
 			size:              size,
 			pushedAt:          r.em.now(),
