@@ -111,6 +111,12 @@ var (
 	DestinationCreateActions = []string{"ecr:CreateRepository"}
 	DestinationSetUpActions  = []string{"ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy"}
 	DestinationTagActions    = []string{"ecr:TagResource"}
+	// DestinationUntagActions remove a tag deleted in the source: only on
+	// the repositories of destinations with onSourceDelete: untag
+	// (AccessRole.UntagRepositories). ECR has no untag action of its own;
+	// BatchDeleteImage by tag removes the tag (and the image with its
+	// last tag).
+	DestinationUntagActions = []string{"ecr:BatchDeleteImage"}
 )
 
 // ViaECR is the kms:ViaService value of requests ECR makes for a caller,
@@ -268,8 +274,12 @@ func repositoryARN(account, region, wildcard string) string {
 type AccessRole struct {
 	Name         string
 	Repositories []string // repository ARNs, possibly with wildcards
-	KMSKeys      []string // key ARNs
-	KMSAliases   []KMSAlias
+	// UntagRepositories are the Repositories of the destinations that
+	// remove a tag deleted in the source (onSourceDelete: untag), collapsed
+	// the same way; empty if none does.
+	UntagRepositories []string
+	KMSKeys           []string // key ARNs
+	KMSAliases        []KMSAlias
 }
 
 // KMSAlias is a key named by alias. IAM cannot grant use of a key by alias
@@ -317,7 +327,11 @@ func DestinationAccess(cfg *config.Config) []Access {
 			role := &a.Roles[j]
 			for _, p := range rule.Repositories {
 				w := RenamedWildcard(RepositoryWildcard(p), d.Repository)
-				role.Repositories = append(role.Repositories, repositoryARN(d.Account, d.Region, w))
+				arn := repositoryARN(d.Account, d.Region, w)
+				role.Repositories = append(role.Repositories, arn)
+				if untags(d) {
+					role.UntagRepositories = append(role.UntagRepositories, arn)
+				}
 			}
 			if key := d.Settings.Encryption.KMSKey; d.Settings.Encryption.Type == config.EncryptionKMS && key != "" {
 				if alias, ok := kmsAlias(key, d); ok {
@@ -332,6 +346,7 @@ func DestinationAccess(cfg *config.Config) []Access {
 		for j := range out[i].Roles {
 			r := &out[i].Roles[j]
 			r.Repositories = collapseARNs(r.Repositories)
+			r.UntagRepositories = collapseARNs(r.UntagRepositories)
 			slices.Sort(r.KMSKeys)
 			r.KMSKeys = slices.Compact(r.KMSKeys)
 			slices.SortFunc(r.KMSAliases, func(a, b KMSAlias) int {

@@ -290,3 +290,155 @@ func TestModuleRoot(t *testing.T) {
 		t.Error("ModuleRoot(temp dir) found a module")
 	}
 }
+
+// TestDestinationAccessUntag: only the destination with onSourceDelete:
+// untag gets untag repositories, its own after renaming; the role it
+// shares with a destination that keeps deleted tags writes both.
+func TestDestinationAccessUntag(t *testing.T) {
+	t.Parallel()
+	got := DestinationAccess(loadConfig(t, "testdata/untag.yaml"))
+	want := []Access{
+		{Account: "222222222222", Region: "us-east-1", Roles: []AccessRole{{
+			Name: "ferry-replication",
+			Repositories: []string{
+				"arn:aws:ecr:us-east-1:222222222222:repository/copy/apps/*",
+				"arn:aws:ecr:us-east-1:222222222222:repository/copy/web",
+			},
+		}}},
+		{Account: "333333333333", Region: "eu-west-1", Roles: []AccessRole{{
+			Name: "ferry-replication",
+			Repositories: []string{
+				"arn:aws:ecr:eu-west-1:333333333333:repository/copy/apps/*",
+				"arn:aws:ecr:eu-west-1:333333333333:repository/copy/web",
+				"arn:aws:ecr:eu-west-1:333333333333:repository/tools/*",
+			},
+			UntagRepositories: []string{
+				"arn:aws:ecr:eu-west-1:333333333333:repository/copy/apps/*",
+				"arn:aws:ecr:eu-west-1:333333333333:repository/copy/web",
+			},
+		}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DestinationAccess(untag):\n got %+v\nwant %+v", got, want)
+	}
+	for _, cfg := range []string{exampleConfigPath(t), "testdata/edge.yaml"} {
+		for _, a := range DestinationAccess(loadConfig(t, cfg)) {
+			for _, r := range a.Roles {
+				if len(r.UntagRepositories) > 0 {
+					t.Errorf("%s: %s/%s may untag %q; no destination has onSourceDelete: untag", cfg, a.Account, r.Name, r.UntagRepositories)
+				}
+			}
+		}
+	}
+}
+
+// TestUntagRepositoriesCollapse: an untag destination whose rule can
+// match any repository may untag anywhere in its region, and a keep
+// destination's repository/* in the same region does not widen another's
+// untag repositories.
+func TestUntagRepositoriesCollapse(t *testing.T) {
+	t.Parallel()
+	dst := func(region string, untag bool) config.Destination {
+		d := config.Destination{Account: "222222222222", Region: region, OnSourceDelete: config.SourceDeleteKeep}
+		if untag {
+			d.OnSourceDelete = config.SourceDeleteUntag
+		}
+		return d
+	}
+	cfg := &config.Config{Rules: []config.Rule{
+		{Name: "any", Repositories: []string{"/^x/"}, Destinations: []config.Destination{dst("eu-west-1", false), dst("us-east-1", true)}},
+		{Name: "apps", Repositories: []string{"apps/*"}, Destinations: []config.Destination{dst("eu-west-1", true), dst("us-east-1", true)}},
+	}}
+	got := DestinationAccess(cfg)[0].Roles[0].UntagRepositories
+	want := []string{
+		"arn:aws:ecr:eu-west-1:222222222222:repository/apps/*",
+		"arn:aws:ecr:us-east-1:222222222222:repository/*",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("UntagRepositories = %q, want %q", got, want)
+	}
+}
+
+// TestTriggerPatternUnions: the referrers and deletes patterns filter on
+// the union of their rules' filters, each once, and drop a field that any
+// rule cannot filter.
+func TestTriggerPatternUnions(t *testing.T) {
+	t.Parallel()
+	src := config.Source{Account: "111111111111", Region: "us-east-1"}
+	rule := func(repos, tags []string, onDelete ...config.SourceDelete) config.Rule {
+		r := config.Rule{Name: "r", Repositories: repos, Tags: tags}
+		for _, o := range onDelete {
+			r.Destinations = append(r.Destinations, config.Destination{OnSourceDelete: o})
+		}
+		return r
+	}
+	keep, untag := config.SourceDeleteKeep, config.SourceDeleteUntag
+	detail := func(p map[string]any, key string) string {
+		b, _ := json.Marshal(p["detail"].(map[string]any)[key])
+		return string(b)
+	}
+	tests := []struct {
+		name                 string
+		rules                []config.Rule
+		referrerRepos        string
+		deleteRepos, delTags string // "" for no deletes rule
+	}{
+		{
+			name: "union without duplicates",
+			rules: []config.Rule{
+				rule([]string{"team/**", "web"}, []string{"release-*"}, keep, untag),
+				rule([]string{"team/*", "tools/*"}, []string{"latest", "release-*"}, untag),
+			},
+			referrerRepos: `[{"prefix":"team/"},"web",{"prefix":"tools/"}]`,
+			deleteRepos:   `[{"prefix":"team/"},"web",{"prefix":"tools/"}]`,
+			delTags:       `[{"prefix":"release-"},"latest"]`,
+		},
+		{
+			name: "an unfilterable rule without untag leaves the deletes filtered",
+			rules: []config.Rule{
+				rule([]string{"/^x/"}, []string{"**"}, keep),
+				rule([]string{"apps/*/api"}, []string{"v?"}, untag),
+			},
+			referrerRepos: `null`,
+			deleteRepos:   `[{"wildcard":"apps/*/api"}]`,
+			delTags:       `[{"prefix":"v"}]`,
+		},
+		{
+			name: "an unfilterable untag rule unfilters the deletes",
+			rules: []config.Rule{
+				rule([]string{"apps/*"}, []string{"semver:>=1"}, untag),
+				rule([]string{"**"}, []string{"latest"}, untag),
+			},
+			referrerRepos: `null`,
+			deleteRepos:   `null`,
+			delTags:       `null`,
+		},
+		{
+			name:          "no untag destination, no deletes rule",
+			rules:         []config.Rule{rule([]string{"apps/*"}, []string{"latest"}, keep, keep)},
+			referrerRepos: `[{"prefix":"apps/"}]`,
+		},
+	}
+	for _, tt := range tests {
+		if got := detail(ReferrerEventPattern(src, tt.rules), "repository-name"); got != tt.referrerRepos {
+			t.Errorf("%s: referrers repository-name %s, want %s", tt.name, got, tt.referrerRepos)
+		}
+		untagRules := UntagRules(tt.rules)
+		if tt.deleteRepos == "" {
+			if len(untagRules) != 0 {
+				t.Errorf("%s: %d untag rules, want none", tt.name, len(untagRules))
+			}
+			continue
+		}
+		p := DeleteEventPattern(src, untagRules)
+		if got := detail(p, "repository-name"); got != tt.deleteRepos {
+			t.Errorf("%s: deletes repository-name %s, want %s", tt.name, got, tt.deleteRepos)
+		}
+		if got := detail(p, "image-tag"); got != tt.delTags {
+			t.Errorf("%s: deletes image-tag %s, want %s", tt.name, got, tt.delTags)
+		}
+		if got := detail(p, "action-type"); got != `["DELETE"]` {
+			t.Errorf("%s: deletes action-type %s", tt.name, got)
+		}
+	}
+}

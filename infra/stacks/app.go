@@ -138,6 +138,8 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		SourceRepositoryARNs:   SourceRepositoryARNs(cfg),
 		DestinationRoleARNs:    DestinationRoleARNs(cfg),
 		Triggers:               triggerRules(cfg),
+		ReferrerTrigger:        ReferrerEventPattern(cfg.Source, cfg.Rules),
+		DeleteTrigger:          deleteTrigger(cfg),
 		ApprovalEmails:         p.ApprovalEmails,
 		AlertEmails:            p.AlertEmails,
 	})
@@ -180,6 +182,16 @@ func triggerRules(cfg *config.Config) []TriggerRule {
 	return out
 }
 
+// deleteTrigger is the pattern of the deletes trigger, or nil when no
+// destination removes a tag deleted in the source.
+func deleteTrigger(cfg *config.Config) map[string]any {
+	rules := UntagRules(cfg.Rules)
+	if len(rules) == 0 {
+		return nil
+	}
+	return DeleteEventPattern(cfg.Source, rules)
+}
+
 // SourceStackProps configures the source stack.
 type SourceStackProps struct {
 	StackName              string
@@ -195,6 +207,8 @@ type SourceStackProps struct {
 	SourceRepositoryARNs   []string
 	DestinationRoleARNs    []string
 	Triggers               []TriggerRule
+	ReferrerTrigger        map[string]any // ReferrerEventPattern; nil for none
+	DeleteTrigger          map[string]any // DeleteEventPattern; nil for none
 	ApprovalEmails         []string
 	AlertEmails            []string
 }
@@ -278,6 +292,8 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	s.Trigger = NewTrigger(stack, "Trigger", TriggerProps{
 		StackName:    p.StackName,
 		Rules:        p.Triggers,
+		Referrers:    p.ReferrerTrigger,
+		Deletes:      p.DeleteTrigger,
 		StateMachine: s.Workflow.StateMachine,
 		Key:          s.Key,
 	})
@@ -326,7 +342,7 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
 		Value:       s.Trigger.DeadLetterQueue.QueueUrl(),
-		Description: jsii.String("Push events EventBridge could not deliver to the workflow, and reconcile schedule invocations that failed"),
+		Description: jsii.String("ECR events (pushes, referrers, deletes) EventBridge could not deliver to the workflow, and reconcile schedule invocations that failed"),
 	})
 	return s, nil
 }

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -27,17 +28,21 @@ type DestinationRoleProps struct {
 // roles, and only with Ferry's external id, and may only do what copying
 // into the rules' repositories takes.
 func NewDestinationRole(scope constructs.Construct, id string, p DestinationRoleProps) awsiam.Role {
-	// writes allows actions on the rules' repositories to write sessions
-	// only, under the further conditions given.
-	writes := func(sid string, actions []string, also map[string]any) awsiam.PolicyStatement {
+	// writesOn allows actions on repositories to write sessions only,
+	// under the further conditions given; writes, on the rules'
+	// repositories.
+	writesOn := func(sid string, repositories, actions []string, also map[string]any) awsiam.PolicyStatement {
 		cond := map[string]any{"aws:PrincipalTag/" + ecr.TagAccess: ecr.AccessWrite}
 		maps.Copy(cond, also)
 		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:        jsii.String(sid),
 			Actions:    jsii.Strings(actions...),
-			Resources:  jsii.Strings(p.Role.Repositories...),
+			Resources:  jsii.Strings(repositories...),
 			Conditions: &map[string]any{"StringEquals": cond},
 		})
+	}
+	writes := func(sid string, actions []string, also map[string]any) awsiam.PolicyStatement {
+		return writesOn(sid, p.Role.Repositories, actions, also)
 	}
 	statements := []awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -49,11 +54,21 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 		writes("CreateRuleRepositories", DestinationCreateActions, map[string]any{"aws:RequestTag/" + ecr.SettingsTag: ecr.SettingsPending}),
 		writes("SetUpCreatedRepositories", DestinationSetUpActions, map[string]any{"aws:ResourceTag/" + ecr.SettingsTag: ecr.SettingsPending}),
 		writes("TagRuleRepositories", DestinationTagActions, nil),
-		registryLogin(),
 	}
+	// Removing a tag deleted in the source: only where a destination asks
+	// for it (onSourceDelete: untag).
+	if len(p.Role.UntagRepositories) > 0 {
+		statements = append(statements, writesOn("UntagRuleRepositories", p.Role.UntagRepositories, DestinationUntagActions, nil))
+	}
+	statements = append(statements, registryLogin())
 	appliesTo := []any{"Resource::*"}
 	for _, arn := range p.Role.Repositories {
 		appliesTo = append(appliesTo, "Resource::"+arn)
+	}
+	for _, arn := range p.Role.UntagRepositories {
+		if !slices.Contains(p.Role.Repositories, arn) {
+			appliesTo = append(appliesTo, "Resource::"+arn)
+		}
 	}
 	// The keys only through ECR (kms:ViaService): the role cannot decrypt
 	// other data under a key, or grant it to anyone, by calling KMS itself.
@@ -96,7 +111,8 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Resource::* only for ecr:GetAuthorizationToken, which has no resource-level permissions. " +
 			"Repository wildcards are the rules' repository patterns after renaming (a glob becomes an ARN wildcard, " +
-			"a regular expression or semver pattern becomes repository/*): the role can write only where the rules can copy. " +
+			"a regular expression or semver pattern becomes repository/*): the role can write only where the rules can copy, " +
+			"and remove tags (ecr:BatchDeleteImage) only where a destination has onSourceDelete: untag. " +
 			"kms:GenerateDataKey* covers GenerateDataKey and GenerateDataKeyWithoutPlaintext, which ECR uses, and only on the configured keys " +
 			"(a key named by alias is matched with kms:ResourceAliases, because IAM checks the key, not the alias)."),
 		AppliesTo: &appliesTo,

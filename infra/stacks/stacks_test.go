@@ -180,7 +180,9 @@ func statements(tmpl map[string]any) map[string][]map[string]any {
 func TestEventPatterns(t *testing.T) {
 	b := build(t, exampleConfigPath(t))
 	src := b.templates["Ferry"]
-	src.ResourceCountIs(jsii.String("AWS::Events::Rule"), jsii.Number(3)) // two rules and the failure rule
+	// Two push rules, the referrers rule and the failure rule; no deletes
+	// rule, since every destination keeps a tag deleted in the source.
+	src.ResourceCountIs(jsii.String("AWS::Events::Rule"), jsii.Number(4))
 	push := func(repos []any, tags []any) map[string]any {
 		detail := map[string]any{"action-type": []any{"PUSH"}, "result": []any{"SUCCESS"}}
 		if repos != nil {
@@ -212,7 +214,13 @@ func TestEventPatterns(t *testing.T) {
 		})
 	}
 
-	edge := build(t, "testdata/edge.yaml").templates["Ferry"]
+	// The referrers rule: every rule's repositories, only referrer tags
+	// and pushes by digest.
+	wantPattern(t, onlyTriggerRule(t, b, "Referrers"),
+		referrerPattern("111111111111", "us-east-1", []any{map[string]any{"prefix": "team/"}, map[string]any{"prefix": "tools/"}}))
+
+	eb := build(t, "testdata/edge.yaml")
+	edge := eb.templates["Ferry"]
 	want := push(
 		[]any{"apps/web", map[string]any{"wildcard": "apps/*/api"}},
 		[]any{"latest", map[string]any{"wildcard": "v*.*-final"}},
@@ -221,6 +229,12 @@ func TestEventPatterns(t *testing.T) {
 	edge.HasResourceProperties(jsii.String("AWS::Events::Rule"), &map[string]any{
 		"EventPattern": assertions.Match_ObjectEquals(&want),
 	})
+	// A regular expression among the rules' repositories: every
+	// repository.
+	wantPattern(t, onlyTriggerRule(t, eb, "Referrers"), referrerPattern("111111111111", "eu-west-1", nil))
+	if rules := triggerResources(eb, "Deletes"); len(rules) != 0 {
+		t.Errorf("edge.yaml: %d deletes rules, want none (no destination has onSourceDelete: untag)", len(rules))
+	}
 }
 
 // TestPushInput: the execution input is the event, field for field, plus
@@ -228,13 +242,22 @@ func TestEventPatterns(t *testing.T) {
 func TestPushInput(t *testing.T) {
 	b := build(t, exampleConfigPath(t))
 	found := 0
-	for _, r := range resources(b.json["Ferry"], "AWS::Events::Rule") {
+	for _, r := range triggerResources(b, "Push") {
 		targets := props(r)["Targets"].([]any)
 		it, ok := targets[0].(map[string]any)["InputTransformer"].(map[string]any)
 		if !ok || !strings.Contains(fmt.Sprint(props(r)["EventPattern"]), "aws.ecr") {
 			continue
 		}
 		found++
+		// The push rules' input, byte for byte as before the referrers and
+		// deletes triggers shared its code.
+		name := "releases"
+		if strings.Contains(it["InputTemplate"].(string), `"mirrors"`) {
+			name = "mirrors"
+		}
+		if got, want := it["InputTemplate"], eventInputTemplate(`"ferryRule":"`+name+`"`); got != want {
+			t.Errorf("push rule %s: input template\n %s\nwant\n %s", name, got, want)
+		}
 		tmpl := it["InputTemplate"].(string)
 		for _, f := range []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"} {
 			if !strings.Contains(tmpl, fmt.Sprintf(`"%s":<%s>`, f, f)) {
@@ -514,7 +537,7 @@ func toAny(ss []string) []any {
 // TestNoECRWriteOnStar: the only ECR action any policy allows on "*" is
 // ecr:GetAuthorizationToken, and no policy uses an ECR action wildcard.
 func TestNoECRWriteOnStar(t *testing.T) {
-	for _, cfg := range []string{exampleConfigPath(t), "testdata/edge.yaml"} {
+	for _, cfg := range []string{exampleConfigPath(t), "testdata/edge.yaml", "testdata/untag.yaml"} {
 		b := build(t, cfg)
 		checked := 0
 		for stack, tmpl := range b.json {
@@ -609,7 +632,7 @@ func sorted(ss []string) []string {
 // TestNag: cdk-nag's AwsSolutions pack reports no error and no warning
 // that is not suppressed with a reason.
 func TestNag(t *testing.T) {
-	for _, cfg := range []string{exampleConfigPath(t), "testdata/edge.yaml"} {
+	for _, cfg := range []string{exampleConfigPath(t), "testdata/edge.yaml", "testdata/untag.yaml"} {
 		b := build(t, cfg)
 		all := append([]awscdk.Stack{b.stacks.Source.Stack}, b.stacks.Destinations...)
 		for _, st := range all {
