@@ -252,21 +252,36 @@ const (
 
 // Result is the outcome at one destination.
 type Result struct {
-	Destination      string        `json:"destination"`
-	Digest           string        `json:"digest"`
-	MediaType        string        `json:"mediaType,omitempty"`
-	Status           Status        `json:"status"`
-	Replaced         string        `json:"replacedDigest,omitempty"` // the digest the tag pointed at before (overwrite)
-	Refused          string        `json:"refusedDigest,omitempty"`  // the digest the tag kept (protected)
-	BytesCopied      int64         `json:"bytesCopied"`
-	BlobsCopied      int           `json:"blobsCopied"`
-	BlobsSkipped     int           `json:"blobsSkipped"`
-	BlobsMounted     int           `json:"blobsMounted"`
-	ManifestsWritten int           `json:"manifestsWritten"`
-	ReferrersCopied  int           `json:"referrersCopied"`
-	Duration         time.Duration `json:"durationNs"`
-	Error            string        `json:"error,omitempty"`
-	Err              error         `json:"-"`
+	Destination      string `json:"destination"`
+	Digest           string `json:"digest"`
+	MediaType        string `json:"mediaType,omitempty"`
+	Status           Status `json:"status"`
+	Replaced         string `json:"replacedDigest,omitempty"` // the digest the tag pointed at before (overwrite)
+	Refused          string `json:"refusedDigest,omitempty"`  // the digest the tag kept (protected)
+	BytesCopied      int64  `json:"bytesCopied"`
+	BlobsCopied      int    `json:"blobsCopied"`
+	BlobsSkipped     int    `json:"blobsSkipped"`
+	BlobsMounted     int    `json:"blobsMounted"`
+	ManifestsWritten int    `json:"manifestsWritten"`
+	ReferrersCopied  int    `json:"referrersCopied"`
+	// Referrers is every referrer the copy took along, found in the source
+	// when it started and, after a copy that succeeded, in the
+	// destination: what a check of the copy should look for. One pushed
+	// since is not in it (nor, unless it was there already, copied).
+	Referrers []Referrer    `json:"referrers,omitempty"`
+	Duration  time.Duration `json:"durationNs"`
+	Error     string        `json:"error,omitempty"`
+	Err       error         `json:"-"`
+}
+
+// Referrer is a manifest that travels with the image: a signature, SBOM or
+// attestation.
+type Referrer struct {
+	Digest string `json:"digest"`
+	// Tag is the tag it is under: a cosign tag (sha256-<hex>.sig, .att,
+	// .sbom) or the OCI referrers fallback tag (sha256-<hex>); "" for a
+	// referrer found through the referrers API, which is there by digest.
+	Tag string `json:"tag,omitempty"`
 }
 
 // Copy copies src to every destination. It returns one Result per
@@ -308,11 +323,19 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 		j.res.Digest, j.res.MediaType = run.root.digest, run.root.mediaType
 	}
 	run.copy(ctx, jobs)
+	var referrers []Referrer
+	if c.referrers {
+		extras, _ := run.loadExtras(ctx) // loaded by every destination's plan
+		for _, e := range extras {
+			referrers = append(referrers, Referrer{Digest: e.node.digest, Tag: e.tag})
+		}
+	}
 
 	var errs []error
 	for _, j := range jobs {
 		r := j.res
 		r.Duration = time.Since(start)
+		r.Referrers = referrers
 		switch {
 		case j.err != nil:
 			r.Status, r.Err, r.Error = StatusFailed, j.err, j.err.Error()

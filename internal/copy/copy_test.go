@@ -201,6 +201,17 @@ func TestReferrersTravel(t *testing.T) {
 			if res[0].ReferrersCopied < 3 {
 				t.Errorf("referrers copied = %d, want at least 3", res[0].ReferrersCopied)
 			}
+			// The result lists what it took along, for a check of the copy.
+			listed := map[string]string{}
+			for _, r := range res[0].Referrers {
+				listed[r.Digest] = r.Tag
+			}
+			if tag, ok := listed[cosignM.Digest]; !ok || tag != fallbackTag(idx.Digest)+".sig" {
+				t.Errorf("result's referrers %v: want %s under %s.sig", res[0].Referrers, cosignM.Digest, fallbackTag(idx.Digest))
+			}
+			if _, ok := listed[sbom.Digest]; !ok && tc.srcAPI {
+				t.Errorf("result's referrers %v: want the SBOM %s", res[0].Referrers, sbom.Digest)
+			}
 			// Referrers and children are written before the tag: a tag never
 			// points at an image whose signature is still missing.
 			puts := dst.manifestPuts()
