@@ -119,6 +119,9 @@ func (r *Registry) serveData(w http.ResponseWriter, req *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	call := Call{Time: r.em.now(), Service: ServiceRegistry, Operation: dr.target, Method: req.Method,
 		Account: r.account, Region: r.region, Repository: dr.repo, Reference: dr.ref}
+	if fn := r.onData.Load(); fn != nil {
+		(*fn)(call)
+	}
 	if apiErr := r.handleData(sw, req, dr, &call); apiErr != nil {
 		call.ErrorCode = apiErr.Code
 		writeRegistryError(sw, apiErr)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
@@ -43,6 +44,22 @@ type Registry struct {
 	mu     sync.Mutex
 	repos  map[string]*repository
 	tokens map[string]time.Time // data-plane password -> expiry
+
+	onData atomic.Pointer[func(Call)] // OnData's hook
+}
+
+// OnData sets fn to be called with each data-plane request, as classified
+// (Operation, Method, Repository, Reference), before the request is
+// served: for tests that act while a copy is under way, such as pushing a
+// signature to the source halfway through. fn runs on the request's own
+// goroutine and may make requests of its own (which call it too); nil
+// removes it.
+func (r *Registry) OnData(fn func(Call)) {
+	if fn == nil {
+		r.onData.Store(nil)
+		return
+	}
+	r.onData.Store(&fn)
 }
 
 func newRegistry(e *Emulator, account, region string, cfg config) *Registry {
