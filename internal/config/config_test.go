@@ -309,6 +309,14 @@ func TestParseErrors(t *testing.T) {
 			wantMsg: `"delete" is not a valid choice (want "keep"`,
 		},
 		{
+			name: "untag an immutable tag",
+			yaml: func(*testing.T) string {
+				return add("        onSourceDelete: untag", "        settings:", "          tagImmutability: true")
+			},
+			wantPos: "12:25", wantField: "rules[0].destinations[0].onSourceDelete", wantErr: ErrConflict,
+			wantMsg: "cannot work with settings.tagImmutability: true",
+		},
+		{
 			name: "overwrite an immutable tag",
 			yaml: func(*testing.T) string {
 				return add("        onExistingTag: overwrite", "        settings:", "          tagImmutability: true")

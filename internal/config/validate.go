@@ -353,7 +353,9 @@ func (d *decoder) destination(n *yaml.Node, path string, source Source) (Destina
 			}
 		}
 	}
+	var deleteNode *yaml.Node
 	if v := o.get("onSourceDelete"); v != nil {
+		deleteNode = v
 		if s, ok := d.str(v, join(path, "onSourceDelete"), `"keep" or "untag"`); ok {
 			switch e := SourceDelete(s); e {
 			case SourceDeleteKeep, SourceDeleteUntag:
@@ -370,6 +372,9 @@ func (d *decoder) destination(n *yaml.Node, path string, source Source) (Destina
 
 	if dst.OnExistingTag == ExistingTagOverwrite && dst.Settings.TagImmutability {
 		d.errorf(existingNode, join(path, "onExistingTag"), ErrConflict, `"overwrite" cannot work with settings.tagImmutability: true (ECR refuses to move an immutable tag); use onExistingTag: fail or tagImmutability: false`)
+	}
+	if dst.OnSourceDelete == SourceDeleteUntag && dst.Settings.TagImmutability {
+		d.errorf(deleteNode, join(path, "onSourceDelete"), ErrConflict, `"untag" cannot work with settings.tagImmutability: true (Ferry never removes an immutable tag); use onSourceDelete: keep or tagImmutability: false`)
 	}
 	if dst.Account == "" || dst.Region == "" {
 		return dst, false
