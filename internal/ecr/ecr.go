@@ -45,6 +45,7 @@ type API interface {
 	GetAuthorizationToken(ctx context.Context, in *awsecr.GetAuthorizationTokenInput, optFns ...func(*awsecr.Options)) (*awsecr.GetAuthorizationTokenOutput, error)
 	TagResource(ctx context.Context, in *awsecr.TagResourceInput, optFns ...func(*awsecr.Options)) (*awsecr.TagResourceOutput, error)
 	ListTagsForResource(ctx context.Context, in *awsecr.ListTagsForResourceInput, optFns ...func(*awsecr.Options)) (*awsecr.ListTagsForResourceOutput, error)
+	BatchDeleteImage(ctx context.Context, in *awsecr.BatchDeleteImageInput, optFns ...func(*awsecr.Options)) (*awsecr.BatchDeleteImageOutput, error)
 }
 
 // STSAPI is the part of the STS client Ferry uses.

@@ -221,7 +221,12 @@ func gist(state string, out json.RawMessage) string {
 		Tags       []string `json:"tags"`
 		Status     string   `json:"status"`
 		Bytes      int64    `json:"bytesCopied"`
-		Jobs       []struct {
+		Action     string   `json:"action"`
+		Referrer   *struct {
+			Digest string `json:"digest"`
+			Tag    string `json:"tag"`
+		} `json:"referrer"`
+		Jobs []struct {
 			Destination      string `json:"destination"`
 			ApprovalRequired bool   `json:"approvalRequired"`
 		} `json:"jobs"`
@@ -246,6 +251,7 @@ func gist(state string, out json.RawMessage) string {
 		Outcome   string `json:"outcome"`
 		Copied    int    `json:"copied"`
 		Unchanged int    `json:"unchanged"`
+		Untagged  int    `json:"untagged"`
 		Failed    int    `json:"failed"`
 		Attempt   int    `json:"attempt"`
 		Earlier   *struct {
@@ -270,6 +276,16 @@ func gist(state string, out json.RawMessage) string {
 				ds = append(ds, s)
 			}
 		}
+		switch {
+		case v.Action == "referrers" && v.Referrer != nil:
+			what := "referrer " + short(v.Referrer.Digest)
+			if v.Referrer.Tag != "" {
+				what = v.Referrer.Tag
+			}
+			return fmt.Sprintf("%s of %s@%s (tags %s) → %d destinations, each if it holds the image: %s", what, v.Repository, short(v.Digest), strings.Join(v.Tags, ", "), len(ds), list(ds))
+		case v.Action == "untag":
+			return fmt.Sprintf("%s:%s deleted at %s → untag in %d destinations: %s", v.Repository, v.Tag, short(v.Digest), len(ds), list(ds))
+		}
 		if len(v.Tags) > 0 {
 			return fmt.Sprintf("%s@%s, its tags %s → %d jobs to %d destinations: %s", v.Repository, short(v.Digest), strings.Join(v.Tags, ", "), len(v.Jobs), len(ds), list(ds))
 		}
@@ -293,14 +309,20 @@ func gist(state string, out json.RawMessage) string {
 			if c.Status == "unchanged" {
 				return "unchanged: everything was already there, nothing written"
 			}
-			if c.Status == "superseded" {
-				return "superseded: " + c.Reason
+			switch c.Status {
+			case "superseded", "skipped", "untagged":
+				return c.Status + ": " + c.Reason
+			}
+			if v.Action == "referrers" {
+				return fmt.Sprintf("copied %d referrers (%s) to the image already there", c.Referrers, bytesText(c.BytesCopied))
 			}
 			return fmt.Sprintf("copied %s: %d blobs, %d manifests, %d referrers", bytesText(c.BytesCopied), c.BlobsCopied, c.Manifests, c.Referrers)
 		}
 	case "Verify", "Already replicated?":
-		if c := v.Copy; (c != nil && c.Status == "superseded") || v.Status == "superseded" {
-			return "nothing to verify (superseded)"
+		for _, st := range []string{"superseded", "skipped", "untagged"} {
+			if c := v.Copy; (c != nil && c.Status == st) || v.Status == st {
+				return "nothing to verify (" + st + ")"
+			}
 		}
 		if v.Status == "copied" {
 			// Verify's output is the iteration's outcome.
@@ -319,6 +341,9 @@ func gist(state string, out json.RawMessage) string {
 			return g
 		}
 		s := fmt.Sprintf("%s: %d copied, %d unchanged, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Failed)
+		if n := skippedJobs(out); n > 0 || v.Untagged > 0 {
+			s = fmt.Sprintf("%s: %d copied, %d unchanged, %d untagged, %d skipped, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Untagged, n, v.Failed)
+		}
 		if v.Attempt > 0 {
 			s += fmt.Sprintf(" (after redrive %d)", v.Attempt)
 		}
@@ -331,6 +356,16 @@ func gist(state string, out json.RawMessage) string {
 		return fmt.Sprintf("redrive: %d failed destination(s) go through the Map again: %s", len(v.Jobs), list(ds))
 	}
 	return ""
+}
+
+// skippedJobs is a summary's count of skipped jobs (a plan's "skipped" is
+// a boolean).
+func skippedJobs(out json.RawMessage) int {
+	var v struct {
+		Skipped int `json:"skipped"`
+	}
+	_ = json.Unmarshal(out, &v)
+	return v.Skipped
 }
 
 // reconcileGist is a reconcile state's output in a few words.

@@ -44,9 +44,24 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	if err != nil {
 		return r, err
 	}
+	switch j.Action {
+	case "", ActionCopy:
+	case ActionUntag:
+		return c.untag(ctx, log, r, d, dstAPI)
+	case ActionReferrers:
+		if skip, err := c.subjectMissing(ctx, r, d, dstAPI); err != nil || skip != nil {
+			r.Copy = skip
+			return r, err
+		}
+	default:
+		return r, validationf("job action %q: want %q, %q or %q", j.Action, ActionCopy, ActionReferrers, ActionUntag)
+	}
 	src, dst, err := login(ctx, c.roles, c.cfg.Source.Account, c.cfg.Source.Region, dstAPI, d.Account)
 	if err != nil {
 		return r, err
+	}
+	if j.Action == ActionReferrers {
+		return c.copyReferrers(ctx, log, r, src, dst)
 	}
 	// The tag may have moved on since Validate (a later push while this run
 	// waited for an approval): writing this digest under it now would undo
@@ -74,19 +89,10 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	if err != nil {
 		return r, validationf("destination image %s:%s: %v", j.Repository, j.Tag, err)
 	}
-	opts := []imagecopy.Option{}
-	if src.PlainHTTP || dst.PlainHTTP {
-		opts = append(opts, imagecopy.WithPlainHTTP())
-	}
-	opts = append(opts, c.opts...)
-	copier := imagecopy.New(log, opts...)
+	copier := c.copier(log, src, dst)
 	start := time.Now()
-	copyCtx := ctx
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		copyCtx, cancel = context.WithDeadline(ctx, deadline.Add(-copyReserve))
-		defer cancel()
-	}
+	copyCtx, cancel := copyContext(ctx)
+	defer cancel()
 	// And it may move while the copy runs (a quick second push): asked
 	// again just before the tag is written, after everything else.
 	guard := func(ctx context.Context) error {
@@ -127,11 +133,29 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 		BlobsMounted:     res.BlobsMounted,
 		ManifestsWritten: res.ManifestsWritten,
 		ReferrersCopied:  res.ReferrersCopied,
+		Referrers:        res.Referrers,
 		DurationMs:       millis(time.Since(start)),
 	}
 	log.InfoContext(ctx, "image copied", slog.String("status", r.Copy.Status), slog.Int64("bytes", r.Copy.BytesCopied),
 		slog.Int("blobs_copied", r.Copy.BlobsCopied), slog.Int("manifests_written", r.Copy.ManifestsWritten), slog.Int64("duration_ms", r.Copy.DurationMs))
 	return r, nil
+}
+
+// copier is the copy engine for a job between src and dst.
+func (c *CopyImage) copier(log *slog.Logger, src, dst ecr.Registry) *imagecopy.Copier {
+	opts := []imagecopy.Option{}
+	if src.PlainHTTP || dst.PlainHTTP {
+		opts = append(opts, imagecopy.WithPlainHTTP())
+	}
+	return imagecopy.New(log, append(opts, c.opts...)...)
+}
+
+// copyContext is ctx less copyReserve of the function's time.
+func copyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, deadline.Add(-copyReserve))
+	}
+	return context.WithCancel(ctx)
 }
 
 // checkTag fails with a ConflictError when j's tag already points at

@@ -293,6 +293,29 @@ func (f *fakeECR) DescribeImages(_ context.Context, in *awsecr.DescribeImagesInp
 	return out, nil
 }
 
+// BatchDeleteImage removes tags (this fake deletes by tag only).
+func (f *fakeECR) BatchDeleteImage(_ context.Context, in *awsecr.BatchDeleteImageInput, _ ...func(*awsecr.Options)) (*awsecr.BatchDeleteImageOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.called("BatchDeleteImage"); err != nil {
+		return nil, err
+	}
+	if _, ok := f.repos[aws.ToString(in.RepositoryName)]; !ok {
+		return nil, &ecrtypes.RepositoryNotFoundException{Message: aws.String("no repository")}
+	}
+	out := &awsecr.BatchDeleteImageOutput{}
+	for _, id := range in.ImageIds {
+		key := aws.ToString(in.RepositoryName) + ":" + aws.ToString(id.ImageTag)
+		if _, ok := f.images[key]; !ok || id.ImageTag == nil {
+			out.Failures = append(out.Failures, ecrtypes.ImageFailure{ImageId: &id, FailureCode: ecrtypes.ImageFailureCodeImageNotFound})
+			continue
+		}
+		delete(f.images, key)
+		out.ImageIds = append(out.ImageIds, id)
+	}
+	return out, nil
+}
+
 // addImage adds a source image with its tags.
 func (f *fakeECR) addImage(repo, digest string, tags ...string) {
 	f.mu.Lock()

@@ -122,6 +122,13 @@ func (e *EnsureRepository) Handle(ctx context.Context, r Replication) (Replicati
 	if err != nil {
 		return r, err
 	}
+	if !found && r.Job.Action != "" && r.Job.Action != ActionCopy {
+		// Referrers follow an image that is there, and a tag is removed
+		// from a repository that is: neither creates one.
+		r.Repository = &RepositoryResult{Name: name, Status: RepositoryMissing, Message: "not in the destination; not created, since this job copies no image"}
+		log.InfoContext(ctx, "repository missing; not created", slog.String("action", r.Job.Action))
+		return r, nil
+	}
 	if !found {
 		var created bool
 		repo, created, err = e.create(ctx, api, d, name)

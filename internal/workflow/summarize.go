@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -147,7 +148,7 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 		return Summary{}, &ValidationError{Msg: fmt.Sprintf("summarize: %d results for %d jobs; the Map returns one per job", len(req.Results), len(p.Jobs))}
 	}
 	sum := Summary{Execution: p.Execution, Repository: p.Repository, Tag: p.Tag, Tags: p.Tags, Digest: p.Digest, Outcome: "succeeded",
-		Destinations: []DestinationOutcome{}, Attempt: req.Attempt, Trigger: p.Trigger, Source: p.Source}
+		Destinations: []DestinationOutcome{}, Attempt: req.Attempt, Trigger: p.Trigger, Action: p.Action, Source: p.Source, Referrer: p.Referrer}
 	// This pass's outcomes replace the earlier pass's for the jobs it
 	// replicated again; the others keep theirs. A job is its destination
 	// and image: a digest's tags are a job each.
@@ -198,6 +199,10 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 		case o.Status == StatusCopied:
 			sum.Copied++
 			sum.BytesCopied += o.BytesCopied
+		case o.Status == StatusSkipped:
+			sum.Skipped++
+		case o.Status == StatusUntagged:
+			sum.Untagged++
 		default:
 			sum.Unchanged++
 		}
@@ -210,7 +215,8 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 	fitSummary(&sum)
 	s.log.InfoContext(ctx, "run summarized", slog.String("execution", p.Execution), slog.String("repository", p.Repository),
 		slog.String("tag", p.Tag), slog.String("digest", p.Digest), slog.String("outcome", sum.Outcome), slog.Int("attempt", sum.Attempt),
-		slog.Int("copied", sum.Copied), slog.Int("unchanged", sum.Unchanged), slog.Int("failed", sum.Failed))
+		slog.Int("copied", sum.Copied), slog.Int("unchanged", sum.Unchanged), slog.Int("skipped", sum.Skipped), slog.Int("untagged", sum.Untagged),
+		slog.Int("failed", sum.Failed))
 	return sum, nil
 }
 
@@ -275,6 +281,7 @@ type SettleRequest struct {
 type NextPass struct {
 	Execution   string       `json:"execution"`
 	Trigger     string       `json:"trigger"`
+	Action      string       `json:"action"`
 	Source      string       `json:"source"`
 	Repository  string       `json:"repository"`
 	Tag         string       `json:"tag"`
@@ -305,7 +312,7 @@ func (s *Summarize) Settle(ctx context.Context, req SettleRequest) (NextPass, er
 			slog.String("tag", sum.Tag), slog.String("digest", sum.Digest), slog.Int("attempt", sum.Attempt), slog.Int("failed", sum.Failed))
 		return NextPass{}, &ReplicationFailed{Cause: sum.Cause}
 	}
-	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Source: sum.Source, Repository: sum.Repository,
+	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Action: cmp.Or(sum.Action, ActionCopy), Source: sum.Source, Repository: sum.Repository,
 		Tag: sum.Tag, Tags: sum.Tags, Digest: sum.Digest, Jobs: sum.Retry, Earlier: sum}
 	next.Earlier.Retry, next.Earlier.Cause = nil, ""
 	next.Earlier.Destinations = []DestinationOutcome{}

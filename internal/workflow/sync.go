@@ -49,9 +49,8 @@ type SyncOptions struct {
 }
 
 // Sync result statuses, beyond the copy statuses (StatusCopied,
-// StatusUnchanged, StatusFailed).
+// StatusUnchanged, StatusFailed, StatusSkipped).
 const (
-	StatusSkipped = "skipped"
 	StatusBlocked = "blocked"
 	// Dry-run statuses: what applying would do.
 	StatusInSync    = "in sync"

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"time"
 
+	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/plan"
 )
 
@@ -82,17 +83,25 @@ type ManualInput struct {
 // per destination and a plan of 500 destinations stays well inside a
 // state's 256 KiB.
 type Plan struct {
-	Execution  string `json:"execution"`
-	Trigger    string `json:"trigger"` // "push" or "manual"
-	Source     string `json:"source"`  // account/region
+	Execution string `json:"execution"`
+	Trigger   string `json:"trigger"` // "push", "referrer", "delete" or "manual"
+	// Action is what every job of the plan does: ActionCopy, or for a
+	// referrer's push ActionReferrers, for a delete ActionUntag. Never
+	// omitted: the Map's ItemSelector reads it.
+	Action     string `json:"action"`
+	Source     string `json:"source"` // account/region
 	Repository string `json:"repository"`
 	Tag        string `json:"tag"` // "" for an input that names only a digest
 	// Tags are the tags copied when the input names only a digest: every
 	// tag of the digest that a rule takes, each with its own jobs.
-	Tags    []string `json:"tags,omitempty"`
-	Digest  string   `json:"digest"`
-	Skipped bool     `json:"skipped"`
-	Reason  string   `json:"reason,omitempty"` // why nothing is copied
+	Tags   []string `json:"tags,omitempty"`
+	Digest string   `json:"digest"`
+	// Referrer is set for a run a referrer's push started: the referrer,
+	// which the jobs copy to the destinations that hold Digest, its
+	// subject.
+	Referrer *ReferrerPush `json:"referrer,omitempty"`
+	Skipped  bool          `json:"skipped"`
+	Reason   string        `json:"reason,omitempty"` // why nothing is copied
 	// ReasonLimit is how many bytes of error text the outcome of a failed
 	// job keeps: what the state limit leaves each job once the plan and the
 	// rest of every outcome are counted (see Summarize).
@@ -100,6 +109,28 @@ type Plan struct {
 	Jobs        []PlannedJob `json:"jobs"`
 	NotPlanned  []plan.Skip  `json:"notPlanned,omitempty"` // rules and destinations left out, and why
 }
+
+// ReferrerPush is a signature, attestation, SBOM or other referrer pushed
+// to the source after its subject.
+type ReferrerPush struct {
+	Digest string `json:"digest"`
+	// Tag is the cosign tag it was pushed under (sha256-<hex>.sig, .att or
+	// .sbom); "" for an OCI 1.1 referrer pushed by digest.
+	Tag string `json:"tag,omitempty"`
+}
+
+// Job actions: what a job does in its destination.
+const (
+	// ActionCopy copies the image and writes the tag.
+	ActionCopy = "copy"
+	// ActionReferrers copies the referrers of an image the destination
+	// already holds (the job's digest, under the job's tag), and writes
+	// nothing else: no tag, no repository, no approval asked.
+	ActionReferrers = "referrers"
+	// ActionUntag removes the job's tag from the destination while it is
+	// still at the job's digest, which a push deleted from the source.
+	ActionUntag = "untag"
+)
 
 // PlannedJob is one job as a plan lists it: a Job without the fields every
 // job of the execution shares (execution, source repository, digest).
@@ -134,7 +165,10 @@ func (j Job) Planned(approval *ApprovalDecision) PlannedJob {
 
 // Job is one destination's copy, the input of one Map iteration.
 type Job struct {
-	Execution        string `json:"execution"`
+	Execution string `json:"execution"`
+	// Action is what the job does: ActionCopy ("" means it too: jobs a
+	// reconcile lists copy), ActionReferrers or ActionUntag.
+	Action           string `json:"action,omitempty"`
 	Rule             string `json:"rule"`
 	Destination      string `json:"destination"` // account/region
 	Account          string `json:"account"`
@@ -210,7 +244,7 @@ type RoleResult struct {
 type RepositoryResult struct {
 	Name    string `json:"name"`
 	URI     string `json:"uri"`
-	Status  string `json:"status"` // "created" or "existing"
+	Status  string `json:"status"` // "created", "existing" or, for a job that copies no image, "missing"
 	Message string `json:"message,omitempty"`
 }
 
@@ -218,12 +252,17 @@ type RepositoryResult struct {
 const (
 	RepositoryCreated  = "created"
 	RepositoryExisting = "existing"
+	RepositoryMissing  = "missing"
 )
 
 // CopyResult is what CopyImage did.
 type CopyResult struct {
-	Status           string `json:"status"`           // "copied", "unchanged" or "superseded"
-	Reason           string `json:"reason,omitempty"` // why superseded
+	// Status is "copied", "unchanged", "superseded", "skipped" or, for an
+	// untag job, "untagged".
+	Status string `json:"status"`
+	// Reason is why (superseded, skipped, or a kept tag); never omitted,
+	// as Verify's ResultSelector reads it.
+	Reason           string `json:"reason"`
 	Digest           string `json:"digest"`
 	MediaType        string `json:"mediaType,omitempty"`
 	Image            string `json:"image"` // destination reference
@@ -234,7 +273,10 @@ type CopyResult struct {
 	BlobsMounted     int    `json:"blobsMounted"`
 	ManifestsWritten int    `json:"manifestsWritten"`
 	ReferrersCopied  int    `json:"referrersCopied"`
-	DurationMs       int64  `json:"durationMs"`
+	// Referrers is what the copy took along, found in the source when it
+	// began: what Verify checks (a referrer pushed since is the next run's).
+	Referrers  []imagecopy.Referrer `json:"referrers,omitempty"`
+	DurationMs int64                `json:"durationMs"`
 }
 
 // VerifyResult is what Verify checked in the destination.
@@ -281,14 +323,19 @@ type SummarizeRequest struct {
 
 // Summary is the run's outcome.
 type Summary struct {
-	Execution    string               `json:"execution"`
-	Repository   string               `json:"repository"`
-	Tag          string               `json:"tag"`
-	Tags         []string             `json:"tags,omitempty"` // the tags copied, for an input that named a digest
-	Digest       string               `json:"digest"`
-	Outcome      string               `json:"outcome"` // "succeeded" or "failed"
-	Copied       int                  `json:"copied"`
-	Unchanged    int                  `json:"unchanged"`
+	Execution  string        `json:"execution"`
+	Repository string        `json:"repository"`
+	Tag        string        `json:"tag"`
+	Tags       []string      `json:"tags,omitempty"`     // the tags copied, for an input that named a digest
+	Referrer   *ReferrerPush `json:"referrer,omitempty"` // for a referrer's push: what was pushed (Digest is its subject)
+	Digest     string        `json:"digest"`
+	Outcome    string        `json:"outcome"` // "succeeded" or "failed"
+	Copied     int           `json:"copied"`
+	Unchanged  int           `json:"unchanged"`
+	// Skipped counts jobs with nothing to do (their reasons say why);
+	// Untagged, tags removed after a delete in the source.
+	Skipped      int                  `json:"skipped,omitempty"`
+	Untagged     int                  `json:"untagged,omitempty"`
 	Failed       int                  `json:"failed"`
 	BytesCopied  int64                `json:"bytesCopied"`
 	Destinations []DestinationOutcome `json:"destinations"`
@@ -301,8 +348,10 @@ type Summary struct {
 	// failed destinations' jobs, each with the approval already given for
 	// it, if any, so that a person is not asked twice.
 	Retry []PlannedJob `json:"retry,omitempty"`
-	// Trigger and Source are the plan's, for the pass a redrive starts.
+	// Trigger, Action and Source are the plan's, for the pass a redrive
+	// starts.
 	Trigger string `json:"trigger,omitempty"`
+	Action  string `json:"action,omitempty"`
 	Source  string `json:"source,omitempty"`
 }
 
@@ -327,5 +376,10 @@ const (
 	// copy (a later push, whose own run copies that), so nothing was
 	// written; not a failure.
 	StatusSuperseded = "superseded"
-	StatusTimedOut   = "approval timed out"
+	// StatusSkipped: the job had nothing to do, and its reason says why
+	// (a referrer whose subject the destination does not hold yet, a
+	// deleted tag the destination keeps); not a failure.
+	StatusSkipped  = "skipped"
+	StatusUntagged = "untagged" // the tag the source deleted was removed
+	StatusTimedOut = "approval timed out"
 )

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/match"
 	"github.com/ferry-dev/ferry/internal/plan"
+	"github.com/ferry-dev/ferry/internal/reconcile"
 )
 
 // Validate turns the execution input into a Plan: it applies the rules of
@@ -48,7 +49,7 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		v.log.WarnContext(ctx, "input rejected", slog.String("execution", req.Execution), slog.String("error", err.Error()))
 		return Plan{}, err
 	}
-	p := Plan{Execution: req.Execution, Trigger: trigger, Source: v.cfg.Source.ID(), Repository: in.Repository, Tag: in.Tag, Digest: in.Digest, Jobs: []PlannedJob{}}
+	p := Plan{Execution: req.Execution, Trigger: trigger, Action: ActionCopy, Source: v.cfg.Source.ID(), Repository: in.Repository, Tag: in.Tag, Digest: in.Digest, Jobs: []PlannedJob{}}
 	log := v.log.With(slog.String("execution", req.Execution), slog.String("repository", in.Repository), slog.String("tag", in.Tag))
 	if in.skip != "" {
 		p.Skipped, p.Reason = true, in.skip
@@ -68,6 +69,12 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 	}
 	if err := v.checkDestinations(in.Destinations); err != nil {
 		return Plan{}, err
+	}
+	switch {
+	case in.referrer:
+		return v.planReferrer(ctx, log, p, in)
+	case in.deleted:
+		return v.planUntag(ctx, log, p, in)
 	}
 
 	// A tag no rule takes is skipped before anything is asked of the source.
@@ -201,6 +208,11 @@ type validated struct {
 	ManualInput
 	skip      string // a push event Ferry ignores, and why
 	ferryRule string // the Ferry rule whose EventBridge rule started the run
+	// referrer is set for the push of a cosign tag or of an untagged
+	// manifest, which may be a referrer: Tag and Digest are the pushed
+	// ones.
+	referrer bool
+	deleted  bool // a DELETE event: Tag and Digest are what the source deleted
 }
 
 // parse reads an ECR push event or a manual input.
@@ -264,12 +276,21 @@ func (v *Validate) fromEvent(ev events.ECRImageActionEvent) (validated, string, 
 		// The rules match the source region too, but an event bus may
 		// forward another region's events: not an attack, just not ours.
 		out.skip = fmt.Sprintf("the event is from region %s of the source account, not the source region %s: only pushes to %s are replicated", ev.Region, v.cfg.Source.Region, v.cfg.Source.ID())
-	case d.ActionType != "PUSH":
-		out.skip = fmt.Sprintf("action %s is not a push", d.ActionType)
 	case d.Result != "SUCCESS":
-		out.skip = fmt.Sprintf("the push did not succeed (result %s)", d.Result)
-	case d.ImageTag == "":
-		out.skip = "the push has no tag (pushed by digest)"
+		out.skip = fmt.Sprintf("the %s did not succeed (result %s)", strings.ToLower(d.ActionType), d.Result)
+	case d.ActionType == "DELETE":
+		out.deleted = true
+		if d.ImageTag == "" {
+			out.skip = fmt.Sprintf("the delete of %s@%s names no tag (it was deleted by digest): Ferry follows deletes of tags only; remove the image from destinations by hand if it must go", d.RepositoryName, d.ImageDigest)
+		}
+		return out, "delete", nil
+	case d.ActionType != "PUSH":
+		out.skip = fmt.Sprintf("action %s is neither a push nor a delete", d.ActionType)
+	case d.ImageTag == "" || reconcile.IsReferrerTag(d.ImageTag):
+		// Pushed by digest (an OCI 1.1 referrer, or a platform image of an
+		// index), or a cosign or referrers tag: it follows its subject.
+		out.referrer = true
+		return out, "referrer", nil
 	}
 	return out, "push", nil
 }
@@ -318,32 +339,39 @@ func (v *Validate) resolve(ctx context.Context, in validated) (string, []string,
 	} else {
 		id.ImageTag = aws.String(in.Tag)
 	}
-	out, err := v.source.DescribeImages(ctx, &awsecr.DescribeImagesInput{
-		RegistryId:     aws.String(v.cfg.Source.Account),
-		RepositoryName: aws.String(in.Repository),
-		ImageIds:       []ecrtypes.ImageIdentifier{id},
-	})
-	op := fmt.Sprintf("describe %s in source %s", in.Repository, v.cfg.Source.ID())
-	if err != nil {
-		var nf *ecrtypes.ImageNotFoundException
-		var rnf *ecrtypes.RepositoryNotFoundException
-		switch {
-		case errors.As(err, &nf):
-			return "", nil, validationf("%s: image %s is not in the source registry", op, firstNonEmpty(in.Digest, in.Tag))
-		case errors.As(err, &rnf):
-			return "", nil, validationf("%s: repository %s is not in the source registry", op, in.Repository)
-		}
-		return "", nil, classifyAWS(op, err)
+	det, found, err := v.describe(ctx, in.Repository, id)
+	switch {
+	case err != nil:
+		return "", nil, err
+	case !found:
+		return "", nil, validationf("describe %s in source %s: image %s is not in the source registry", in.Repository, v.cfg.Source.ID(), firstNonEmpty(in.Digest, in.Tag))
 	}
-	if len(out.ImageDetails) == 0 {
-		return "", nil, validationf("%s: image %s is not in the source registry", op, firstNonEmpty(in.Digest, in.Tag))
-	}
-	det := out.ImageDetails[0]
 	digest := aws.ToString(det.ImageDigest)
 	if in.Digest != "" {
 		digest = in.Digest
 	}
 	return digest, det.ImageTags, nil
+}
+
+// describe reads one image of the source; found is false when the
+// repository or the image is not there.
+func (v *Validate) describe(ctx context.Context, repo string, id ecrtypes.ImageIdentifier) (ecrtypes.ImageDetail, bool, error) {
+	out, err := v.source.DescribeImages(ctx, &awsecr.DescribeImagesInput{
+		RegistryId:     aws.String(v.cfg.Source.Account),
+		RepositoryName: aws.String(repo),
+		ImageIds:       []ecrtypes.ImageIdentifier{id},
+	})
+	var nf *ecrtypes.ImageNotFoundException
+	var rnf *ecrtypes.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &nf), errors.As(err, &rnf):
+		return ecrtypes.ImageDetail{}, false, nil
+	case err != nil:
+		return ecrtypes.ImageDetail{}, false, classifyAWS(fmt.Sprintf("describe %s in source %s", repo, v.cfg.Source.ID()), err)
+	case len(out.ImageDetails) == 0:
+		return ecrtypes.ImageDetail{}, false, nil
+	}
+	return out.ImageDetails[0], true, nil
 }
 
 func firstNonEmpty(s ...string) string {

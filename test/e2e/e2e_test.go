@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -80,7 +81,8 @@ type harnessOpts struct {
 	approvalTimeout time.Duration
 	deny            []string
 	noApprover      bool
-	reconcile       bool // the reconcile state machine, not the push path's
+	reconcile       bool   // the reconcile state machine, not the push path's
+	config          string // ferry.yaml, instead of the scenario's Config
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -97,6 +99,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.world.Emulator.Close() })
+	if o.config != "" {
+		if err := os.WriteFile(h.world.ConfigPath, []byte(o.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := h.world.CreateSourceRepository(ctx); err != nil {
 		t.Fatal(err)
 	}

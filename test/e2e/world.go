@@ -222,6 +222,21 @@ func (w *World) PushImage(ctx context.Context, tag string, seed uint64) (string,
 	return d.String(), err
 }
 
+// PushReferrer pushes an artifact of mediaType to team/app in the source:
+// under tag (a cosign tag), or by digest with subject set (an OCI 1.1
+// referrer). It returns its digest.
+func (w *World) PushReferrer(ctx context.Context, tag, mediaType string, content []byte, subject *v1.Descriptor) (string, error) {
+	host, auth, err := w.Login(ctx, SourceAccount+"/"+SourceRegion)
+	if err != nil {
+		return "", err
+	}
+	repo, err := name.NewRepository(host + "/" + Repository)
+	if err != nil {
+		return "", err
+	}
+	return pushArtifact(repo, tag, mediaType, content, subject, []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)})
+}
+
 func pushArtifact(repo name.Repository, tag, mediaType string, content []byte, subject *v1.Descriptor, opts []remote.Option) (string, error) {
 	layer := static.NewLayer(content, types.MediaType(mediaType))
 	empty := static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json")
@@ -271,6 +286,15 @@ func PushEvent(repository, tag, digest string) []byte {
 		"resources": []string{fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", SourceRegion, SourceAccount, repository)},
 		"detail":    map[string]string{"result": "SUCCESS", "repository-name": repository, "image-digest": digest, "action-type": "PUSH", "image-tag": tag},
 	}
+	b, _ := json.MarshalIndent(ev, "", "  ")
+	return b
+}
+
+// DeleteEvent is the EventBridge event ECR sends when a tag is deleted.
+func DeleteEvent(repository, tag, digest string) []byte {
+	var ev map[string]any
+	_ = json.Unmarshal(PushEvent(repository, tag, digest), &ev)
+	ev["detail"].(map[string]any)["action-type"] = "DELETE"
 	b, _ := json.MarshalIndent(ev, "", "  ")
 	return b
 }
