@@ -63,10 +63,16 @@ func (s Source) ID() string { return s.Account + "/" + s.Region }
 
 // Rule sends the repositories and tags it matches to its destinations.
 type Rule struct {
-	Name         string        `json:"name"`
-	Repositories []string      `json:"repositories"`
-	Tags         []string      `json:"tags"`
-	Exclude      Exclude       `json:"exclude,omitzero"`
+	Name         string   `json:"name"`
+	Repositories []string `json:"repositories"`
+	Tags         []string `json:"tags"`
+	Exclude      Exclude  `json:"exclude,omitzero"`
+	// IAMScope, when set, is what the rule's IAM grants cover, as IAM
+	// wildcards over repository names ("svc-*"; "*" for every
+	// repository), in place of what is derived from Repositories: for a
+	// regular expression with no literal prefix, which no wildcard can
+	// follow. A copy to a repository outside it is denied.
+	IAMScope     []string      `json:"iamScope,omitempty"`
 	Destinations []Destination `json:"destinations"`
 
 	// Compiled patterns. Parse fills them; a Rule built another way (by

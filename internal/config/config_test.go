@@ -325,6 +325,20 @@ func TestParseErrors(t *testing.T) {
 			wantMsg: "cannot work with settings.tagImmutability: true",
 		},
 		{
+			name:    "ferry: tag key",
+			yaml:    func(*testing.T) string { return add("        settings:", `          tags: {"ferry:settings": done}`) },
+			wantPos: "13:18", wantField: "rules[0].destinations[0].settings.tags.ferry:settings", wantErr: ErrInvalidValue,
+			wantMsg: `uses the prefix "ferry:", which Ferry keeps for its own markers`,
+		},
+		{
+			name: "iamScope not a wildcard",
+			yaml: func(t *testing.T) string {
+				return edit(t, `    tags: ["release-*"]`, "    tags: [\"release-*\"]\n    iamScope: [\"Svc-*\"]")
+			},
+			wantPos: "9:16", wantField: "rules[0].iamScope[0]", wantErr: ErrInvalidValue,
+			wantMsg: `"Svc-*" is not an IAM wildcard over repository names`,
+		},
+		{
 			name:    "boolean setting as a string",
 			yaml:    func(*testing.T) string { return add("        settings:", `          scanOnPush: "yes"`) },
 			wantPos: "13:23", wantField: "rules[0].destinations[0].settings.scanOnPush", wantErr: ErrInvalidValue,
@@ -581,6 +595,15 @@ func TestParseValid(t *testing.T) {
 		yaml  string
 		check func(t *testing.T, c *Config)
 	}{
+		{
+			name: "iamScope",
+			yaml: strings.Replace(base, `    tags: ["release-*"]`, "    tags: [\"release-*\"]\n    iamScope: [\"svc-*\", \"team/*\"]", 1),
+			check: func(t *testing.T, c *Config) {
+				if got := strings.Join(c.Rules[0].IAMScope, ","); got != "svc-*,team/*" {
+					t.Errorf("iamScope %q, want svc-*,team/*", got)
+				}
+			},
+		},
 		{
 			name: "defaults",
 			yaml: base,

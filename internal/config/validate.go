@@ -173,7 +173,7 @@ func (d *decoder) rules(n *yaml.Node, path string, source Source) []Rule {
 // rule decodes one rule; it returns the name's node when the name is valid.
 func (d *decoder) rule(n *yaml.Node, path string, source Source) (Rule, *yaml.Node) {
 	var r Rule
-	o, ok := d.object(n, path, "a rule", "name", "repositories", "tags", "exclude", "destinations")
+	o, ok := d.object(n, path, "a rule", "name", "repositories", "tags", "exclude", "iamScope", "destinations")
 	if !ok {
 		return r, nil
 	}
@@ -204,6 +204,9 @@ func (d *decoder) rule(n *yaml.Node, path string, source Source) (Rule, *yaml.No
 			}
 		}
 	}
+	if v := o.get("iamScope"); v != nil {
+		r.IAMScope = d.iamScope(v, join(path, "iamScope"))
+	}
 	if len(d.errs) == errs {
 		if err := r.compile(); err != nil {
 			// Unreachable: every pattern compiled above.
@@ -214,6 +217,37 @@ func (d *decoder) rule(n *yaml.Node, path string, source Source) (Rule, *yaml.No
 		r.Destinations = d.destinations(v, join(path, "destinations"), source)
 	}
 	return r, nameNode
+}
+
+// iamScopeRE is an IAM wildcard over repository names: the name grammar's
+// characters, with * and ? anywhere.
+var iamScopeRE = lazyRegexp(`^[a-z0-9._/*?-]{1,256}$`)
+
+// iamScope decodes a rule's iamScope: the repository names, as IAM
+// wildcards, that its grants cover instead of those derived from its
+// patterns.
+func (d *decoder) iamScope(n *yaml.Node, path string) []string {
+	items, ok := d.list(n, path, "IAM repository wildcards")
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		d.errorf(n, path, ErrMissingField, "is empty; want at least one repository wildcard such as \"svc-*\" (or leave iamScope out)")
+		return nil
+	}
+	var out []string
+	for i, item := range items {
+		s, ok := d.str(item, index(path, i), "a repository wildcard")
+		if !ok {
+			continue
+		}
+		if !iamScopeRE.MatchString(s) {
+			d.errorf(item, index(path, i), ErrInvalidValue, "%q is not an IAM wildcard over repository names (want lowercase letters, digits, '.', '_', '-', '/', with * and ? as wildcards, e.g. \"svc-*\")", s)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // patterns decodes a list of patterns of repositories or tags.
@@ -554,6 +588,12 @@ func (d *decoder) resourceTags(n *yaml.Node, path string) map[string]string {
 			continue
 		case strings.HasPrefix(strings.ToLower(k.Value), "aws:"):
 			d.errorf(k, p, ErrInvalidValue, "tag key %q uses the reserved prefix \"aws:\"; choose another key", k.Value)
+			continue
+		case strings.HasPrefix(strings.ToLower(k.Value), "ferry:"):
+			// ferry:settings marks a repository whose settings Ferry has
+			// not finished; the destination role's IAM conditions rely on
+			// no one else setting it.
+			d.errorf(k, p, ErrInvalidValue, "tag key %q uses the prefix \"ferry:\", which Ferry keeps for its own markers (ferry:settings); choose another key", k.Value)
 			continue
 		case !resourceTagRE.MatchString(k.Value):
 			d.errorf(k, p, ErrInvalidValue, "tag key %q has a character AWS does not allow (want letters, digits, spaces and _.:/=+-@)", k.Value)
