@@ -256,10 +256,10 @@ func TestCredentialsStayWithTheRegistry(t *testing.T) {
 func TestTokenServiceChecks(t *testing.T) {
 	t.Parallel()
 	a := newAuthTransport("registry.example.com", credentials.Credential{Username: "u", Password: "s3cret"}, http.DefaultTransport, nil, false)
-	if _, _, err := a.token(t.Context(), "http://auth.example.com/token", "svc", nil); err == nil || !strings.Contains(err.Error(), "must be https") {
+	if _, _, _, err := a.token(t.Context(), "http://auth.example.com/token", "svc", nil); err == nil || !strings.Contains(err.Error(), "must be https") {
 		t.Errorf("http token service for an https registry: %v, want refused", err)
 	}
-	if _, _, err := a.token(t.Context(), "not a url", "svc", nil); err == nil || !strings.Contains(err.Error(), "is not a URL") {
+	if _, _, _, err := a.token(t.Context(), "not a url", "svc", nil); err == nil || !strings.Contains(err.Error(), "is not a URL") {
 		t.Errorf("bad realm: %v", err)
 	}
 	deny := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -267,7 +267,7 @@ func TestTokenServiceChecks(t *testing.T) {
 	}))
 	defer deny.Close()
 	a = newAuthTransport(strings.TrimPrefix(deny.URL, "http://"), credentials.Credential{Username: "u", Password: "s3cret"}, http.DefaultTransport, nil, true)
-	_, _, err := a.token(t.Context(), deny.URL+"/token", "svc", []string{"repository:a:pull"})
+	_, _, _, err := a.token(t.Context(), deny.URL+"/token", "svc", []string{"repository:a:pull"})
 	if err == nil || !strings.Contains(err.Error(), "401 Unauthorized: bad password") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("refused token request: %v, want the status and message, never the password", err)
 	}
