@@ -38,6 +38,27 @@ const copyReserve = 30 * time.Second
 
 // Handle is the Lambda handler.
 func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, error) {
+	out, err := c.handle(ctx, r)
+	if out.Copy != nil {
+		out.Copy.Brief = brief(out.Copy.Reason, r.ReasonLimit)
+		if out.Copy.Status == StatusCopied && (r.Job.Action == "" || r.Job.Action == ActionCopy) {
+			out.Copy.LagMs = lagMs(r.Job.PushedAt, time.Now())
+		}
+	}
+	return out, err
+}
+
+// lagMs is the time from pushedAt (RFC 3339) to now in milliseconds: the
+// replication lag of a tag written now; 0 if pushedAt is unknown.
+func lagMs(pushedAt string, now time.Time) int64 {
+	t, err := time.Parse(time.RFC3339Nano, pushedAt)
+	if pushedAt == "" || err != nil {
+		return 0
+	}
+	return max(now.Sub(t).Milliseconds(), 0)
+}
+
+func (c *CopyImage) handle(ctx context.Context, r Replication) (Replication, error) {
 	j := r.Job
 	log := jobLogger(c.log, j)
 	d, dstAPI, err := c.destinationECR(ctx, j, ecr.AccessWrite)

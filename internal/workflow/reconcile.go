@@ -12,6 +12,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -469,6 +470,16 @@ func (h *ReconcileSummarize) summarize(ctx context.Context, p ReconcilePlan, att
 		s.Counts[StatusBlocked] = p.States[string(reconcile.Blocked)]
 		s.Counts[StatusNotApproved] = p.NotApproved
 	}
+	metrics := newRunMetrics(p.Execution)
+	if p.Earlier == nil {
+		// What the plan found and needs no job: the state machine's
+		// totals (a redrive's pass counts only the jobs it ran).
+		for status, n := range map[string]int{StatusInSync: s.Counts[StatusInSync], StatusBlocked: s.Counts[StatusBlocked], StatusNotApproved: s.Counts[StatusNotApproved]} {
+			if n > 0 {
+				metrics.add("", statusMetric(status), float64(n))
+			}
+		}
+	}
 	var failed bytes.Buffer
 	if p.Results != nil && p.Results.ResultWriterDetails.Key != "" {
 		raw, err := getObject(ctx, h.s3, p.Results.ResultWriterDetails.Bucket, p.Results.ResultWriterDetails.Key)
@@ -485,7 +496,7 @@ func (h *ReconcileSummarize) summarize(ctx context.Context, p ReconcilePlan, att
 				if err != nil {
 					return s, err
 				}
-				if err := h.count(body, &s, &failed); err != nil {
+				if err := h.count(body, &s, &failed, metrics); err != nil {
 					return s, err
 				}
 			}
@@ -513,12 +524,13 @@ func (h *ReconcileSummarize) summarize(ctx context.Context, p ReconcilePlan, att
 	if err := putObject(ctx, h.s3, h.bucket, s.SummaryKey, b); err != nil {
 		return s, err
 	}
+	metrics.emit(ctx, h.log, time.Now())
 	h.log.InfoContext(ctx, "reconcile summarized", slog.Any("counts", s.Counts), slog.Int("attempt", attempt))
 	return s, nil
 }
 
 // count adds one result file's children to s; failed jobs go to failed.
-func (h *ReconcileSummarize) count(body []byte, s *ReconcileSummary, failed *bytes.Buffer) error {
+func (h *ReconcileSummarize) count(body []byte, s *ReconcileSummary, failed *bytes.Buffer, metrics *runMetrics) error {
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
@@ -549,6 +561,11 @@ func (h *ReconcileSummarize) count(body []byte, s *ReconcileSummary, failed *byt
 			status, why = StatusFailed, "the job ended without a copy result"
 		}
 		s.Counts[status]++
+		var copied int64
+		if rep.Copy != nil {
+			copied = rep.Copy.BytesCopied
+		}
+		metrics.outcome(rep.Job.Destination, status, copied, 0)
 		if status == StatusFailed {
 			j, _ := json.Marshal(rep.Job)
 			failed.Write(append(j, '\n'))

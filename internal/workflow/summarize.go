@@ -148,19 +148,21 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 		return Summary{}, &ValidationError{Msg: fmt.Sprintf("summarize: %d results for %d jobs; the Map returns one per job", len(req.Results), len(p.Jobs))}
 	}
 	sum := Summary{Execution: p.Execution, Repository: p.Repository, Tag: p.Tag, Tags: p.Tags, Digest: p.Digest, Outcome: "succeeded",
-		Destinations: []DestinationOutcome{}, Attempt: req.Attempt, Trigger: p.Trigger, Action: p.Action, Source: p.Source, Referrer: p.Referrer}
+		Destinations: []DestinationOutcome{}, Attempt: req.Attempt, Trigger: p.Trigger, Action: p.Action, PushedAt: p.PushedAt, Source: p.Source, Referrer: p.Referrer}
 	// This pass's outcomes replace the earlier pass's for the jobs it
 	// replicated again; the others keep theirs. A job is its destination
 	// and image: a digest's tags are a job each.
 	type key struct{ destination, image string }
 	this := map[key]DestinationOutcome{}
 	var order []key
+	metrics := newRunMetrics(p.Execution) // this pass's outcomes only: a redrive's earlier ones were counted
 	for i, r := range req.Results {
 		j := p.Jobs[i]
 		if r.Destination != j.Destination {
 			return Summary{}, &ValidationError{Msg: fmt.Sprintf("summarize: result %d is for %s, job %d for %s; the Map returns the results in job order", i, r.Destination, i, j.Destination)}
 		}
 		o := outcome(j, r)
+		metrics.outcome(o.Destination, o.Status, o.BytesCopied, o.LagMs)
 		k := key{o.Destination, o.Image}
 		if _, dup := this[k]; !dup {
 			order = append(order, k)
@@ -213,6 +215,7 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 		sum.Cause = failureCause(failures, len(all), len(p.Tags) > 1)
 	}
 	fitSummary(&sum)
+	metrics.emit(ctx, s.log, time.Now())
 	s.log.InfoContext(ctx, "run summarized", slog.String("execution", p.Execution), slog.String("repository", p.Repository),
 		slog.String("tag", p.Tag), slog.String("digest", p.Digest), slog.String("outcome", sum.Outcome), slog.Int("attempt", sum.Attempt),
 		slog.Int("copied", sum.Copied), slog.Int("unchanged", sum.Unchanged), slog.Int("skipped", sum.Skipped), slog.Int("untagged", sum.Untagged),
@@ -223,7 +226,7 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 // outcome is one job's line in the summary.
 func outcome(j PlannedJob, r Outcome) DestinationOutcome {
 	o := DestinationOutcome{Destination: j.Destination, Image: j.Repository + ":" + j.Tag, Status: r.Status,
-		BytesCopied: r.BytesCopied, DurationMs: r.DurationMs, Error: r.Error, Reason: r.Reason}
+		BytesCopied: r.BytesCopied, DurationMs: r.DurationMs, LagMs: r.LagMs, Error: r.Error, Reason: r.Reason}
 	switch {
 	case r.Status == "":
 		o.Status, o.Error, o.Reason = StatusFailed, "NoResult", "the iteration ended without a copy result"
@@ -282,6 +285,7 @@ type NextPass struct {
 	Execution   string       `json:"execution"`
 	Trigger     string       `json:"trigger"`
 	Action      string       `json:"action"`
+	PushedAt    string       `json:"pushedAt"`
 	Source      string       `json:"source"`
 	Repository  string       `json:"repository"`
 	Tag         string       `json:"tag"`
@@ -312,7 +316,7 @@ func (s *Summarize) Settle(ctx context.Context, req SettleRequest) (NextPass, er
 			slog.String("tag", sum.Tag), slog.String("digest", sum.Digest), slog.Int("attempt", sum.Attempt), slog.Int("failed", sum.Failed))
 		return NextPass{}, &ReplicationFailed{Cause: sum.Cause}
 	}
-	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Action: cmp.Or(sum.Action, ActionCopy), Source: sum.Source, Repository: sum.Repository,
+	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Action: cmp.Or(sum.Action, ActionCopy), PushedAt: sum.PushedAt, Source: sum.Source, Repository: sum.Repository,
 		Tag: sum.Tag, Tags: sum.Tags, Digest: sum.Digest, Jobs: sum.Retry, Earlier: sum}
 	next.Earlier.Retry, next.Earlier.Cause = nil, ""
 	next.Earlier.Destinations = []DestinationOutcome{}
@@ -362,8 +366,21 @@ func outcomeBytes(j PlannedJob) int {
 	if j.ApprovalRequired && j.Approval == nil {
 		o.Approval = &ApprovalDecision{Decision: "approved", DecidedAt: time.Date(2000, 1, 1, 0, 0, 0, 999999999, time.UTC), Via: "signed link"}
 	}
-	b, _ := json.Marshal(o)
-	return len(b) + 1 // and a comma
+	failed, _ := json.Marshal(o)
+	// What Verify's ResultSelector makes, its reason (the copy's brief)
+	// empty: reasons are counted by reasonLimit, as a failure's are.
+	done, _ := json.Marshal(map[string]any{"destination": j.Destination, "status": StatusSuperseded, "reason": "",
+		"bytesCopied": int64(1) << 40, "durationMs": int64(1) << 30, "lagMs": int64(1) << 40})
+	return max(len(failed), len(done)) + 1 // and a comma
+}
+
+// brief is a reason as an iteration's outcome keeps it: shortened to the
+// plan's reasonLimit (see Plan.ReasonLimit).
+func brief(reason string, limit int) string {
+	if limit <= 0 {
+		limit = maxReason
+	}
+	return clipJSON(reason, limit)
 }
 
 // reasonLimit is how many bytes of error text each of jobs' outcomes may

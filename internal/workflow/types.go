@@ -100,8 +100,12 @@ type Plan struct {
 	// which the jobs copy to the destinations that hold Digest, its
 	// subject.
 	Referrer *ReferrerPush `json:"referrer,omitempty"`
-	Skipped  bool          `json:"skipped"`
-	Reason   string        `json:"reason,omitempty"` // why nothing is copied
+	// PushedAt is when the push happened (the event's time, RFC 3339),
+	// for the replication lag; "" for a run not started by a push. Never
+	// omitted: the Map's ItemSelector reads it.
+	PushedAt string `json:"pushedAt"`
+	Skipped  bool   `json:"skipped"`
+	Reason   string `json:"reason,omitempty"` // why nothing is copied
 	// ReasonLimit is how many bytes of error text the outcome of a failed
 	// job keeps: what the state limit leaves each job once the plan and the
 	// rest of every outcome are counted (see Summarize).
@@ -168,7 +172,9 @@ type Job struct {
 	Execution string `json:"execution"`
 	// Action is what the job does: ActionCopy ("" means it too: jobs a
 	// reconcile lists copy), ActionReferrers or ActionUntag.
-	Action           string `json:"action,omitempty"`
+	Action string `json:"action,omitempty"`
+	// PushedAt is the plan's: when the push happened, "" if unknown.
+	PushedAt         string `json:"pushedAt,omitempty"`
 	Rule             string `json:"rule"`
 	Destination      string `json:"destination"` // account/region
 	Account          string `json:"account"`
@@ -260,9 +266,15 @@ type CopyResult struct {
 	// Status is "copied", "unchanged", "superseded", "skipped" or, for an
 	// untag job, "untagged".
 	Status string `json:"status"`
-	// Reason is why (superseded, skipped, or a kept tag); never omitted,
-	// as Verify's ResultSelector reads it.
-	Reason           string `json:"reason"`
+	Reason string `json:"reason,omitempty"` // why: superseded, skipped, untagged
+	// Brief is Reason shortened to the plan's reasonLimit: the iteration's
+	// outcome keeps it (Verify's ResultSelector reads it, so it is never
+	// omitted), the state Reason in full.
+	Brief string `json:"brief"`
+	// LagMs is the replication lag, for a copy that wrote the tag: from
+	// the push to now, in milliseconds; 0 otherwise. Never omitted:
+	// Verify's ResultSelector reads it.
+	LagMs            int64  `json:"lagMs"`
 	Digest           string `json:"digest"`
 	MediaType        string `json:"mediaType,omitempty"`
 	Image            string `json:"image"` // destination reference
@@ -299,6 +311,7 @@ type Outcome struct {
 	Status      string `json:"status"` // copied, unchanged, superseded, failed, rejected, approval timed out
 	BytesCopied int64  `json:"bytesCopied,omitempty"`
 	DurationMs  int64  `json:"durationMs,omitempty"`
+	LagMs       int64  `json:"lagMs,omitempty"`
 	Error       string `json:"error,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	// Approval is the decision given for a job that then failed, so that a
@@ -350,9 +363,10 @@ type Summary struct {
 	Retry []PlannedJob `json:"retry,omitempty"`
 	// Trigger, Action and Source are the plan's, for the pass a redrive
 	// starts.
-	Trigger string `json:"trigger,omitempty"`
-	Action  string `json:"action,omitempty"`
-	Source  string `json:"source,omitempty"`
+	Trigger  string `json:"trigger,omitempty"`
+	Action   string `json:"action,omitempty"`
+	PushedAt string `json:"pushedAt,omitempty"`
+	Source   string `json:"source,omitempty"`
 }
 
 // DestinationOutcome is one destination's line in the summary.
@@ -362,6 +376,7 @@ type DestinationOutcome struct {
 	Status      string `json:"status"`
 	BytesCopied int64  `json:"bytesCopied"`
 	DurationMs  int64  `json:"durationMs"`
+	LagMs       int64  `json:"lagMs,omitempty"` // from the push to the tag written
 	Error       string `json:"error,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 }

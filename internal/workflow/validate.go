@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,7 +50,7 @@ func (v *Validate) Handle(ctx context.Context, req ValidateRequest) (Plan, error
 		v.log.WarnContext(ctx, "input rejected", slog.String("execution", req.Execution), slog.String("error", err.Error()))
 		return Plan{}, err
 	}
-	p := Plan{Execution: req.Execution, Trigger: trigger, Action: ActionCopy, Source: v.cfg.Source.ID(), Repository: in.Repository, Tag: in.Tag, Digest: in.Digest, Jobs: []PlannedJob{}}
+	p := Plan{Execution: req.Execution, Trigger: trigger, Action: ActionCopy, PushedAt: in.pushedAt, Source: v.cfg.Source.ID(), Repository: in.Repository, Tag: in.Tag, Digest: in.Digest, Jobs: []PlannedJob{}}
 	log := v.log.With(slog.String("execution", req.Execution), slog.String("repository", in.Repository), slog.String("tag", in.Tag))
 	if in.skip != "" {
 		p.Skipped, p.Reason = true, in.skip
@@ -212,7 +213,8 @@ type validated struct {
 	// manifest, which may be a referrer: Tag and Digest are the pushed
 	// ones.
 	referrer bool
-	deleted  bool // a DELETE event: Tag and Digest are what the source deleted
+	deleted  bool   // a DELETE event: Tag and Digest are what the source deleted
+	pushedAt string // the event's time (RFC 3339), "" for a manual input
 }
 
 // parse reads an ECR push event or a manual input.
@@ -266,6 +268,9 @@ func (v *Validate) fromEvent(ev events.ECRImageActionEvent) (validated, string, 
 		return out, "", validationf("ECR event %s lacks account or region (EventBridge always sets them; to start a run by hand, give {\"repository\", \"tag\"})", ev.ID)
 	}
 	out.Repository, out.Tag, out.Digest = d.RepositoryName, d.ImageTag, d.ImageDigest
+	if !ev.Time.IsZero() {
+		out.pushedAt = ev.Time.UTC().Format(time.RFC3339Nano)
+	}
 	switch {
 	case ev.Account != v.cfg.Source.Account:
 		// The deployed rules match the source account only: this event did

@@ -157,6 +157,7 @@ func (v *Verify) tagElsewhere(ctx context.Context, log *slog.Logger, r Replicati
 		c := *r.Copy
 		c.Status = StatusSuperseded
 		c.Reason = fmt.Sprintf("the destination tag is at %s, where the source tag %s:%s points now (a later push, copied by its own run)", now, j.SourceRepository, j.Tag)
+		c.Brief = brief(c.Reason, r.ReasonLimit)
 		r.Copy = &c
 		log.InfoContext(ctx, "superseded after the copy", slog.String("reason", c.Reason))
 		return r, nil

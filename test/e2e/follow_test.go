@@ -124,8 +124,22 @@ func TestLateReferrersFollowTheirSubject(t *testing.T) {
 		approvals.Add(1)
 		return runner.AutoApprove(ctx, m)
 	}})
-	if ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index)); ex.Status != "SUCCEEDED" {
+	ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
+	if ex.Status != "SUCCEEDED" {
 		t.Fatalf("push run %s: %s", ex.Status, ex.Cause)
+	}
+	// The push's summary has each destination's replication lag.
+	var sum struct {
+		Destinations []struct {
+			Destination, Status string
+			LagMs               int64
+		}
+	}
+	_ = json.Unmarshal(ex.Output, &sum)
+	for _, d := range sum.Destinations {
+		if d.Status == "copied" && d.LagMs <= 0 {
+			t.Errorf("%s: copied with no replication lag in the summary", d.Destination)
+		}
 	}
 	asked := approvals.Load()
 	writes := h.tagWrites("release-1.0")
