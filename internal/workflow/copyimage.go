@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,11 +156,46 @@ func (c *CopyImage) handle(ctx context.Context, r Replication) (Replication, err
 		ManifestsWritten: res.ManifestsWritten,
 		ReferrersCopied:  res.ReferrersCopied,
 		Referrers:        res.Referrers,
-		DurationMs:       millis(time.Since(start)),
 	}
+	if res.Status == imagecopy.StatusCopied {
+		dstAt, err := imageref.Parse(dst.Host + "/" + j.Repository + "@" + j.Digest)
+		if err == nil {
+			c.lateReferrers(copyCtx, log, r.Copy, copier, imagecopy.Source{Ref: srcRef, Auth: &src.Credential},
+				imagecopy.Destination{Ref: dstAt, Auth: &dst.Credential})
+		}
+	}
+	r.Copy.DurationMs = millis(time.Since(start))
 	log.InfoContext(ctx, "image copied", slog.String("status", r.Copy.Status), slog.Int64("bytes", r.Copy.BytesCopied),
 		slog.Int("blobs_copied", r.Copy.BlobsCopied), slog.Int("manifests_written", r.Copy.ManifestsWritten), slog.Int64("duration_ms", r.Copy.DurationMs))
 	return r, nil
+}
+
+// lateReferrers copies, once the tag is written, the referrers pushed to
+// the source while the copy ran: the copy's listing, made when it began,
+// did not have them, and their own runs, if they looked here before the
+// image was, skipped this destination. A referrer pushed after this second
+// look finds the image here, so its own run copies it: between the two,
+// none is left behind. Nothing here fails the copy, which is complete: the
+// next sync brings what this misses.
+func (c *CopyImage) lateReferrers(ctx context.Context, log *slog.Logger, res *CopyResult, copier *imagecopy.Copier, src imagecopy.Source, dst imagecopy.Destination) {
+	results, err := copier.Copy(ctx, src, []imagecopy.Destination{dst})
+	if err != nil {
+		log.WarnContext(ctx, "referrers pushed during the copy not copied (the next sync copies them)", slog.String("error", err.Error()))
+		return
+	}
+	late := results[0]
+	for _, ref := range late.Referrers {
+		if !slices.Contains(res.Referrers, ref) {
+			res.Referrers = append(res.Referrers, ref)
+		}
+	}
+	res.ReferrersCopied += late.ReferrersCopied
+	res.ManifestsWritten += late.ManifestsWritten
+	res.BytesCopied += late.BytesCopied
+	res.BlobsCopied += late.BlobsCopied
+	if late.ReferrersCopied > 0 {
+		log.InfoContext(ctx, "referrers pushed during the copy copied", slog.Int("referrers", late.ReferrersCopied))
+	}
 }
 
 // copier is the copy engine for a job between src and dst.

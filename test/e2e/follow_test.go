@@ -244,7 +244,8 @@ func TestPushesThatAreNotReferrers(t *testing.T) {
 }
 
 // A signature pushed while the image is being copied does not fail the
-// copy: Verify checks what the copy took along. Its own run then brings it.
+// copy (Verify checks what the copy took along), and is not left behind:
+// the copy looks for referrers again once the tag is written.
 func TestReferrerPushedDuringTheCopy(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
@@ -270,6 +271,14 @@ func TestReferrerPushedDuringTheCopy(t *testing.T) {
 		t.Fatalf("a referrer pushed mid-copy failed the run: %s %s", ex.Error, ex.Cause)
 	}
 	late := att.Load().(string)
+	// The copy looked again once its tag was written: the signature is
+	// there already.
+	for _, id := range Destinations {
+		if got := h.manifestAt(id, attTag); got != late {
+			t.Errorf("%s: after the copy, %s is at %q, want %s", id, attTag, got, late)
+		}
+	}
+	// And its own run finds it there.
 	ex = h.run(PushEvent(Repository, attTag, late))
 	if ex.Status != "SUCCEEDED" {
 		t.Fatalf("referrer run %s: %s", ex.Status, ex.Cause)
