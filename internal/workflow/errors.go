@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 )
 
@@ -112,18 +115,52 @@ func (e *ConfigurationError) Error() string { return e.Msg }
 // rejects a copy.
 const ErrorApprovalRejected = "ApprovalRejected"
 
-// retryableCodes are AWS error codes worth retrying.
-var retryableCodes = map[string]bool{
-	"ThrottlingException": true, "Throttling": true, "TooManyRequestsException": true,
-	"RequestLimitExceeded": true, "ServerException": true, "ServiceUnavailable": true,
-	"InternalFailure": true, "InternalError": true, "RequestTimeout": true,
-	"LimitExceededException": true,
+// How an AWS error is classified. The AWS SDK's own retry checks
+// (retry.DefaultRetryables: its throttling and transient error codes, 5xx
+// statuses, an unmodeled 429, broken connections) say what is worth
+// retrying, so the list stays as current as the SDK; these tables add what
+// they miss, and take out the quotas they count as throttling. Each code
+// is checked against the API reference of a service Ferry calls (ECR,
+// STS, S3, SNS, Step Functions, Secrets Manager); errors_test.go holds
+// every one.
+
+// quotaCodes mean a quota is reached: retrying will not change that, so
+// they are final, whatever the SDK says. (The SDK counts
+// LimitExceededException as throttling, which it is where a service
+// answers it with a 429, as API Gateway does; ECR and Secrets Manager
+// answer 400, for "a service limit for your account". A 429 stays
+// retryable.)
+var quotaCodes = map[string]bool{
+	"LimitExceededException":        true, // ECR, Secrets Manager
+	"ServiceQuotaExceededException": true, // Step Functions
+	"TooManyTagsException":          true, // ECR: 50 tags per repository, which no quota raises
 }
 
+// retryableCodes are the passing failures the SDK's checks miss.
+var retryableCodes = map[string]bool{
+	"ThrottleException":      true, // ECR's troubleshooting guide: "HTTP 429: Too Many Requests or ThrottleException"
+	"ServerException":        true, // ECR: "usually caused by a server-side issue" (a 500, but a fake has no status)
+	"Throttled":              true, // SNS ThrottledException
+	"KMSThrottling":          true, // SNS: KMS throttled the request
+	"KmsThrottlingException": true, // Step Functions: KMS throttled the request
+	"InternalError":          true, // SNS (500); S3 (500)
+	"InternalFailure":        true, // common to AWS query APIs (500)
+	"InternalServiceError":   true, // Secrets Manager (500)
+	"ServiceUnavailable":     true, // common to AWS query APIs (503)
+}
+
+// deniedCodes mean the caller's credentials are refused or not allowed.
 var deniedCodes = map[string]bool{
 	"AccessDenied": true, "AccessDeniedException": true, "UnrecognizedClientException": true,
 	"ExpiredToken": true, "ExpiredTokenException": true, "InvalidClientTokenId": true,
 	"AuthorizationError": true, // SNS's name for it
+}
+
+// sdkRetryable is the SDK's own verdict: true only when one of its checks
+// says so (a "no" from it, such as for a cancelled request, leaves the
+// decision to classifyAWS's own checks).
+func sdkRetryable(err error) bool {
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
 }
 
 // classifyAWS turns an AWS SDK error into one of the named types.
@@ -138,19 +175,68 @@ func classifyAWS(op string, err error) error {
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
+		code := api.ErrorCode()
 		switch {
-		case retryableCodes[api.ErrorCode()]:
-			return &RetryableError{Op: op, Err: err}
-		case deniedCodes[api.ErrorCode()]:
+		case quotaCodes[code] && httpStatus(err) != http.StatusTooManyRequests:
+			return &ReplicationError{Op: op, Err: fmt.Errorf("%w; %s", err, quotaAdvice(err, code))}
+		case deniedCodes[code]:
 			return &AccessDeniedError{Op: op, Err: err}
+		case retryableCodes[code], sdkRetryable(err):
+			return &RetryableError{Op: op, Err: err}
 		}
 		return &ReplicationError{Op: op, Err: err}
+	}
+	if sdkRetryable(err) {
+		return &RetryableError{Op: op, Err: err}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
 		return &RetryableError{Op: op, Err: err}
 	}
 	return &ReplicationError{Op: op, Err: err}
+}
+
+// httpStatus is the status of the HTTP answer that err came in, or 0.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// quotaAdvice says which quota err reached and how to raise it, as far as
+// the operation tells: the service's message usually names the quota too.
+func quotaAdvice(err error, code string) string {
+	var oe *smithy.OperationError
+	service, operation := "", ""
+	if errors.As(err, &oe) {
+		service, operation = oe.ServiceID, oe.OperationName
+	}
+	const redrive = "; then redrive the execution"
+	raise := func(serviceCode, console, quota string) string {
+		return "raise it in Service Quotas, in the account and Region of the call (console: Service Quotas > AWS services > " + console + " > " + quota +
+			"; CLI: aws service-quotas list-service-quotas --service-code " + serviceCode + " to find its quota code, then aws service-quotas request-service-quota-increase --service-code " +
+			serviceCode + " --quota-code CODE --desired-value N)"
+	}
+	switch {
+	case code == "TooManyTagsException":
+		return "a repository holds at most 50 tags, a limit no quota raises: configure fewer tags for it in ferry.yaml (Ferry adds one, ferry:settings), and deploy" + redrive
+	case service == "ECR" && operation == "CreateRepository":
+		return "the account has as many repositories in this Region as Amazon ECR's \"Registered repositories\" quota allows, and retrying will not change that: delete repositories no longer used, or " +
+			raise("ecr", "Amazon Elastic Container Registry (Amazon ECR)", "Registered repositories") + redrive
+	case service == "ECR":
+		return "an Amazon ECR quota is reached (the service's message names it), and retrying will not change that: " +
+			raise("ecr", "Amazon Elastic Container Registry (Amazon ECR)", "the quota named") + redrive
+	case service == "Secrets Manager":
+		return "an AWS Secrets Manager quota is reached (the service's message names it), and retrying will not change that: " +
+			raise("secretsmanager", "AWS Secrets Manager", "the quota named") + redrive
+	case service == "SFN":
+		return "an AWS Step Functions quota is reached (the service's message names it), and retrying will not change that: " +
+			raise("states", "AWS Step Functions", "the quota named") + redrive
+	}
+	return "a service quota is reached (the service's message names it), and retrying will not change that: raise it in Service Quotas (console: Service Quotas > AWS services > the service of " +
+		cmpOr(service, "the call") + " > the quota named; CLI: aws service-quotas request-service-quota-increase), in the account and Region of the call" + redrive
 }
 
 func cmpOr(a, b string) string {
