@@ -671,6 +671,20 @@ func (r *run) writeManifests(ctx context.Context, j *destJob) error {
 				return err
 			}
 		}
+		if w.referer != nil && w.referer.tag != "" {
+			// A referrer's tag moves when a signature is added (cosign
+			// pushes the tag again): the copy that read the newer one
+			// writes it, and this one must not put the older back.
+			now, err := r.src.headManifest(ctx, w.referer.tag)
+			if err != nil {
+				return err
+			}
+			if now != w.node.digest {
+				r.c.log.LogAttrs(ctx, slog.LevelInfo, "referrer tag not written: it has moved in the source", slog.String("destination", j.repo.String()),
+					slog.String("tag", w.referer.tag), slog.String("copied", w.node.digest), slog.String("source now", now))
+				continue
+			}
+		}
 		raw, err := r.manifests.raw(ctx, w.node)
 		if err != nil {
 			return err

@@ -474,3 +474,37 @@ func TestImmutableReferrersTagIsNotAFailure(t *testing.T) {
 		t.Errorf("tag at %q, want %s", got, idx.Digest)
 	}
 }
+
+// A cosign tag that moves in the source while a copy runs (a second
+// signature added) is not written back at the digest the copy read: the
+// copy that read the newer one writes that, and this one leaves it.
+func TestMovedReferrerTagIsNotRolledBack(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	idx, _ := src.pushIndex("app", "v1", ociTypes, 5)
+	sigTag := fallbackTag(idx.Digest) + ".sig"
+	old := src.pushManifest("app", sigTag, mtOCIManifest, src.pushImage("app", ociTypes, 8, 1, 300))
+	var newer rawManifest
+	moved := false
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		// The first blob the copy uploads: the signature is re-pushed
+		// before the copy reaches the manifests.
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads") && !moved {
+			moved = true
+			newer = src.pushManifest("app", sigTag, mtOCIManifest, src.pushImage("app", ociTypes, 9, 1, 300))
+		}
+		return false
+	})
+	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	if !moved {
+		t.Fatal("the copy uploaded no blob")
+	}
+	if got := dst.manifestDigest("app", sigTag); got == old.Digest {
+		t.Errorf("%s was written at %s, which the source had already replaced with %s", sigTag, old.Digest, newer.Digest)
+	}
+	if got := dst.manifestDigest("app", "v1"); got != idx.Digest {
+		t.Errorf("v1 is at %q, want %s", got, idx.Digest)
+	}
+}
