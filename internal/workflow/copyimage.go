@@ -164,11 +164,19 @@ func (c *CopyImage) handle(ctx context.Context, r Replication) (Replication, err
 				imagecopy.Destination{Ref: dstAt, Auth: &dst.Credential})
 		}
 	}
+	if len(r.Copy.Referrers) > maxListedReferrers {
+		r.Copy.Referrers, r.Copy.ReferrersUnlisted = nil, true
+	}
 	r.Copy.DurationMs = millis(time.Since(start))
 	log.InfoContext(ctx, "image copied", slog.String("status", r.Copy.Status), slog.Int64("bytes", r.Copy.BytesCopied),
 		slog.Int("blobs_copied", r.Copy.BlobsCopied), slog.Int("manifests_written", r.Copy.ManifestsWritten), slog.Int64("duration_ms", r.Copy.DurationMs))
 	return r, nil
 }
+
+// maxListedReferrers bounds CopyResult.Referrers, which the iteration's
+// state carries to Verify: about 150 bytes each, so 200 take 30 KiB of the
+// state's 256.
+const maxListedReferrers = 200
 
 // lateReferrers copies, once the tag is written, the referrers pushed to
 // the source while the copy ran: the copy's listing, made when it began,

@@ -55,16 +55,16 @@ func (v *Validate) planReferrer(ctx context.Context, log *slog.Logger, p Plan, i
 		return p, nil
 	}
 	p.Action = ActionReferrers
+	subject := cosignSubject(in.Tag)
+	if in.Tag != "" && subject == "" {
+		return skip("%s:%s is an OCI referrers tag (sha256-<hex>): it travels with its subject", in.Repository, in.Tag)
+	}
 	if in.ferryRule != "" {
 		// A rule whose pattern does not filter tags lets these pushes
 		// through too; the stack's referrers trigger starts their run.
 		return skip("%s@%s is a referrer's push (tag %q): the run the referrers trigger starts for it copies it", in.Repository, in.Digest, in.Tag)
 	}
 	p.Referrer = &ReferrerPush{Digest: in.Digest, Tag: in.Tag}
-	subject := cosignSubject(in.Tag)
-	if in.Tag != "" && subject == "" {
-		return skip("%s:%s is an OCI referrers tag (sha256-<hex>): it travels with its subject", in.Repository, in.Tag)
-	}
 	if subject == "" {
 		det, found, err := v.describe(ctx, in.Repository, ecrtypes.ImageIdentifier{ImageDigest: aws.String(in.Digest)})
 		switch {
@@ -246,6 +246,9 @@ func (c *CopyImage) copyReferrers(ctx context.Context, log *slog.Logger, r Repli
 	r.Copy = &CopyResult{Status: string(res.Status), Digest: res.Digest, MediaType: res.MediaType, Image: j.Repository + "@" + j.Digest,
 		BytesCopied: res.BytesCopied, BlobsCopied: res.BlobsCopied, BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted,
 		ManifestsWritten: res.ManifestsWritten, ReferrersCopied: res.ReferrersCopied, Referrers: res.Referrers, DurationMs: millis(time.Since(start))}
+	if len(r.Copy.Referrers) > maxListedReferrers {
+		r.Copy.Referrers, r.Copy.ReferrersUnlisted = nil, true
+	}
 	log.InfoContext(ctx, "referrers copied", slog.String("status", r.Copy.Status), slog.Int("referrers_copied", r.Copy.ReferrersCopied),
 		slog.Int64("bytes", r.Copy.BytesCopied))
 	return r, nil
@@ -286,6 +289,14 @@ func (c *CopyImage) untag(ctx context.Context, log *slog.Logger, r Replication, 
 	if immutable {
 		return done(StatusSkipped, fmt.Sprintf("%s keeps %s: its tags are immutable there, and Ferry never removes an immutable tag; to remove it, run aws ecr batch-delete-image --registry-id %s --region %s --repository-name %s --image-ids imageTag=%s",
 			j.Destination, image, d.Account, d.Region, j.Repository, j.Tag))
+	}
+	// The tag may be back in the source since Validate looked (deleted
+	// and pushed again): then it is the source's tag, and its push's run
+	// copies it. Asked last, just before the delete.
+	if again, err := sourceTagDigest(ctx, c.roles, c.cfg.Source, j.SourceRepository, j.Tag); err != nil {
+		return r, err
+	} else if again != "" {
+		return done(StatusSkipped, fmt.Sprintf("%s:%s is in the source again (at %s): not removed from %s", j.SourceRepository, j.Tag, again, j.Destination))
 	}
 	op := fmt.Sprintf("untag %s in %s", image, j.Destination)
 	out, err := api.BatchDeleteImage(ctx, &awsecr.BatchDeleteImageInput{

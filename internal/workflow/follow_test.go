@@ -3,11 +3,15 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ferry-dev/ferry/internal/config"
 )
 
 func deleteEvent(repo, tag, digest string) string {
@@ -80,6 +84,68 @@ func TestValidateFollowsTheSource(t *testing.T) {
 			}
 			if p.Digest != digestA || p.Referrer == nil || p.Referrer.Digest == digestA {
 				t.Errorf("plan digest %s, referrer %+v: want the subject %s, and the pushed referrer", p.Digest, p.Referrer, digestA)
+			}
+		})
+	}
+}
+
+// An untag job removes the destination tag only while it is at the
+// deleted digest, only where the deployed configuration opts in, and not
+// once the tag is in the source again.
+func TestCopyImageUntag(t *testing.T) {
+	t.Parallel()
+	const other = "sha256:0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
+	optedIn := strings.Replace(testConfig, "        repository: {prefix: mirror/}\n", "        repository: {prefix: mirror/}\n        onSourceDelete: untag\n", 1)
+	tests := []struct {
+		name       string
+		config     string
+		dstAt      string // where the destination tag points
+		srcAgain   bool   // the tag is back in the source
+		wantStatus string
+		wantIn     string
+		wantDelete bool
+	}{
+		{"at the deleted digest", optedIn, digestA, false, StatusUntagged, "removed", true},
+		{"at another image", optedIn, other, false, StatusSkipped, "left as it is", false},
+		{"not there", optedIn, "", false, StatusSkipped, "nothing to untag", false},
+		{"pushed again in the source", optedIn, digestA, true, StatusSkipped, "in the source again", false},
+		{"destination keeps", testConfig, digestA, false, "", "keeps deleted tags", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Parse("ferry.yaml", []byte(tt.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, dst := newFakeECR("111111111111/us-east-1"), newFakeECR(mirrorID)
+			src.addRepo("team/app", nil)
+			dst.addRepo("mirror/team/app", nil)
+			if tt.srcAgain {
+				src.addImage("team/app", digestA, "release-1.0")
+			}
+			if tt.dstAt != "" {
+				dst.addImage("mirror/team/app", tt.dstAt, "release-1.0")
+			}
+			roles := &fakeRoles{ecr: map[string]*fakeECR{"111111111111/us-east-1": src, mirrorID: dst}}
+			j := testJob(mirrorID)
+			j.Action = ActionUntag
+			out, err := NewCopyImage(slog0(), &Env{Config: cfg, Getenv: func(string) string { return "" }}, roles).Handle(context.Background(), Replication{Job: j})
+			deleted := slices.Contains(dst.Calls(), "BatchDeleteImage")
+			if deleted != tt.wantDelete {
+				t.Errorf("BatchDeleteImage called: %t, want %t", deleted, tt.wantDelete)
+			}
+			if tt.wantStatus == "" {
+				if !errors.As(err, new(*ValidationError)) || !strings.Contains(err.Error(), tt.wantIn) {
+					t.Fatalf("err %v, want a ValidationError: %q", err, tt.wantIn)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Copy == nil || out.Copy.Status != tt.wantStatus || !strings.Contains(out.Copy.Reason, tt.wantIn) || out.Copy.Brief == "" {
+				t.Errorf("copy %+v, want %s: %q, with a brief", out.Copy, tt.wantStatus, tt.wantIn)
 			}
 		})
 	}

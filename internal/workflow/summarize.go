@@ -282,19 +282,20 @@ type SettleRequest struct {
 // outcomes of the destinations that did not fail (the failed ones get new
 // outcomes in this pass); counts and cause are worked out again.
 type NextPass struct {
-	Execution   string       `json:"execution"`
-	Trigger     string       `json:"trigger"`
-	Action      string       `json:"action"`
-	PushedAt    string       `json:"pushedAt"`
-	Source      string       `json:"source"`
-	Repository  string       `json:"repository"`
-	Tag         string       `json:"tag"`
-	Tags        []string     `json:"tags,omitempty"`
-	Digest      string       `json:"digest"`
-	Skipped     bool         `json:"skipped"`
-	ReasonLimit int          `json:"reasonLimit"`
-	Jobs        []PlannedJob `json:"jobs"`
-	Earlier     Summary      `json:"earlier"`
+	Execution   string        `json:"execution"`
+	Trigger     string        `json:"trigger"`
+	Action      string        `json:"action"`
+	PushedAt    string        `json:"pushedAt"`
+	Source      string        `json:"source"`
+	Repository  string        `json:"repository"`
+	Tag         string        `json:"tag"`
+	Tags        []string      `json:"tags,omitempty"`
+	Digest      string        `json:"digest"`
+	Referrer    *ReferrerPush `json:"referrer,omitempty"`
+	Skipped     bool          `json:"skipped"`
+	ReasonLimit int           `json:"reasonLimit"`
+	Jobs        []PlannedJob  `json:"jobs"`
+	Earlier     Summary       `json:"earlier"`
 }
 
 // ReplicationFailed is the run's error when a destination failed. Its
@@ -316,7 +317,7 @@ func (s *Summarize) Settle(ctx context.Context, req SettleRequest) (NextPass, er
 			slog.String("tag", sum.Tag), slog.String("digest", sum.Digest), slog.Int("attempt", sum.Attempt), slog.Int("failed", sum.Failed))
 		return NextPass{}, &ReplicationFailed{Cause: sum.Cause}
 	}
-	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Action: cmp.Or(sum.Action, ActionCopy), PushedAt: sum.PushedAt, Source: sum.Source, Repository: sum.Repository,
+	next := NextPass{Execution: sum.Execution, Trigger: sum.Trigger, Action: cmp.Or(sum.Action, ActionCopy), PushedAt: sum.PushedAt, Referrer: sum.Referrer, Source: sum.Source, Repository: sum.Repository,
 		Tag: sum.Tag, Tags: sum.Tags, Digest: sum.Digest, Jobs: sum.Retry, Earlier: sum}
 	next.Earlier.Retry, next.Earlier.Cause = nil, ""
 	next.Earlier.Destinations = []DestinationOutcome{}

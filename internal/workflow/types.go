@@ -286,9 +286,12 @@ type CopyResult struct {
 	ManifestsWritten int    `json:"manifestsWritten"`
 	ReferrersCopied  int    `json:"referrersCopied"`
 	// Referrers is what the copy took along, found in the source when it
-	// began: what Verify checks (a referrer pushed since is the next run's).
-	Referrers  []imagecopy.Referrer `json:"referrers,omitempty"`
-	DurationMs int64                `json:"durationMs"`
+	// began and again once the tag was written: what Verify checks. Past
+	// maxListedReferrers it is left out (ReferrersUnlisted says so), to
+	// keep the state small, and Verify checks the source's referrers then.
+	Referrers         []imagecopy.Referrer `json:"referrers,omitempty"`
+	ReferrersUnlisted bool                 `json:"referrersUnlisted,omitempty"`
+	DurationMs        int64                `json:"durationMs"`
 }
 
 // VerifyResult is what Verify checked in the destination.

@@ -86,7 +86,7 @@ func (v *Verify) Handle(ctx context.Context, r Replication) (Replication, error)
 		return r, verifyErr(op, "read the source image", err)
 	}
 	var referrers []imagecopy.Referrer
-	if r.Copy != nil {
+	if r.Copy != nil && !r.Copy.ReferrersUnlisted {
 		referrers = r.Copy.Referrers
 	} else if referrers, err = sourceReferrers(srcRepo, j.Digest, so); err != nil {
 		return r, verifyErr(op, "list source referrers", err)
