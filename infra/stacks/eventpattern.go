@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -170,15 +171,33 @@ func imageAction(action string) map[string]any {
 
 // sourceEvent is the pattern of an ECR Image Action event of the source
 // registry with the given detail.
+//
+// A pattern longer than MaxEventPatternBytes loses its coarse filters, the
+// repositories' first, then the tags': EventBridge would refuse it at
+// deploy time, and Validate applies the exact rules anyway (more runs that
+// end skipped are the only cost).
 func sourceEvent(src config.Source, detail map[string]any) map[string]any {
-	return map[string]any{
+	p := map[string]any{
 		"source":      []any{"aws.ecr"},
 		"detail-type": []any{"ECR Image Action"},
 		"account":     []any{src.Account},
 		"region":      []any{src.Region},
 		"detail":      detail,
 	}
+	for _, field := range []string{"repository-name", "image-tag"} {
+		if b, _ := json.Marshal(p); len(b) <= MaxEventPatternBytes {
+			break
+		}
+		if _, isFilter := detail[field].([]any); isFilter {
+			delete(detail, field)
+		}
+	}
+	return p
 }
+
+// MaxEventPatternBytes is the longest event pattern EventBridge takes by
+// default (2,048 characters; more only with a quota increase).
+const MaxEventPatternBytes = 2048
 
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
