@@ -92,6 +92,11 @@ func (a *answered) has(host string) bool {
 // registry did not answer in time (not because the caller's context ended).
 var errNoAnswer = errors.New("the registry did not answer in time")
 
+// Retryable reports whether a copy that failed with err may succeed if
+// tried again later: the engine's own test for a single request, for
+// callers that retry whole copies (the workflow's Step Functions Retry).
+func Retryable(err error) bool { return retryable(err) }
+
 // retryable reports whether a fresh try may succeed: throttling, server
 // errors, broken or timed-out connections, stalls, and a stream refused for
 // a token since renewed. Anything else (4xx, digest mismatches,

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/ferry-dev/ferry/internal/config"
 	imagecopy "github.com/ferry-dev/ferry/internal/copy"
@@ -423,5 +424,15 @@ func classifyCopy(op string, err error) error {
 		}
 		return &ReplicationError{Op: op, Err: err}
 	}
-	return classifyAWS(op, err)
+	if errors.As(err, new(smithy.APIError)) {
+		return classifyAWS(op, err)
+	}
+	// The engine's own errors (a broken connection, a stall, a token
+	// service that refused the credentials or a realm refused for them):
+	// its test, not the AWS one, which takes every URL error for a
+	// network fault.
+	if imagecopy.Retryable(err) {
+		return &RetryableError{Op: op, Err: err}
+	}
+	return &ReplicationError{Op: op, Err: err}
 }

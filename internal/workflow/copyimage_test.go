@@ -3,11 +3,13 @@ package workflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -463,5 +465,28 @@ func TestCopyImageTagMovedDuringTheCopy(t *testing.T) {
 	}
 	if out.Copy.BytesCopied == 0 {
 		t.Error("no blob copied: the copy was stopped before the tag, not before it began")
+	}
+}
+
+// The copy engine's errors are judged by its own test: a URL error is not
+// a network fault to retry when the engine says it is final (say, a token
+// service refused for the credentials), and a broken stream is retried.
+func TestClassifyCopy(t *testing.T) {
+	t.Parallel()
+	final := &url.Error{Op: "Get", URL: "http://realm.example/token", Err: errors.New("refused: credentials are not sent to a plain-HTTP realm on another host")}
+	for _, tt := range []struct {
+		name  string
+		err   error
+		retry bool
+	}{
+		{"refused realm", fmt.Errorf("copy: %w", final), false},
+		{"broken stream", fmt.Errorf("copy: %w", io.ErrUnexpectedEOF), true},
+		{"stall", fmt.Errorf("copy: %w", imagecopy.ErrStalled), true},
+		{"too large", fmt.Errorf("copy: %w", imagecopy.ErrTooLarge), false},
+	} {
+		err := classifyCopy("copy team/app", tt.err)
+		if got := errors.As(err, new(*RetryableError)); got != tt.retry {
+			t.Errorf("%s: %T %v, want retryable %t", tt.name, err, err, tt.retry)
+		}
 	}
 }

@@ -105,7 +105,7 @@ rules:
           tagImmutability: true
           scanOnPush: true
           lifecyclePolicy: '{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}'
-          repositoryPolicy: '{"Version":"2012-10-17","Statement":[]}'
+          repositoryPolicy: '{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["ecr:BatchGetImage"]}]}'
           tags: {environment: production}
       - account: "333333333333"
         region: us-west-2
