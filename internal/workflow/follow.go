@@ -64,7 +64,7 @@ func (v *Validate) planReferrer(ctx context.Context, log *slog.Logger, p Plan, i
 		// through too; the stack's referrers trigger starts their run.
 		return skip("%s@%s is a referrer's push (tag %q): the run the referrers trigger starts for it copies it", in.Repository, in.Digest, in.Tag)
 	}
-	p.Referrer = &ReferrerPush{Digest: in.Digest, Tag: in.Tag}
+	p.Referrer = &imagecopy.Referrer{Digest: in.Digest, Tag: in.Tag}
 	if subject == "" {
 		det, found, err := v.describe(ctx, in.Repository, ecrtypes.ImageIdentifier{ImageDigest: aws.String(in.Digest)})
 		switch {

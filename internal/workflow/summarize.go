@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 )
 
 // Summarize is three states of the state machine, served by one Lambda:
@@ -282,20 +284,20 @@ type SettleRequest struct {
 // outcomes of the destinations that did not fail (the failed ones get new
 // outcomes in this pass); counts and cause are worked out again.
 type NextPass struct {
-	Execution   string        `json:"execution"`
-	Trigger     string        `json:"trigger"`
-	Action      string        `json:"action"`
-	PushedAt    string        `json:"pushedAt"`
-	Source      string        `json:"source"`
-	Repository  string        `json:"repository"`
-	Tag         string        `json:"tag"`
-	Tags        []string      `json:"tags,omitempty"`
-	Digest      string        `json:"digest"`
-	Referrer    *ReferrerPush `json:"referrer,omitempty"`
-	Skipped     bool          `json:"skipped"`
-	ReasonLimit int           `json:"reasonLimit"`
-	Jobs        []PlannedJob  `json:"jobs"`
-	Earlier     Summary       `json:"earlier"`
+	Execution   string              `json:"execution"`
+	Trigger     string              `json:"trigger"`
+	Action      string              `json:"action"`
+	PushedAt    string              `json:"pushedAt"`
+	Source      string              `json:"source"`
+	Repository  string              `json:"repository"`
+	Tag         string              `json:"tag"`
+	Tags        []string            `json:"tags,omitempty"`
+	Digest      string              `json:"digest"`
+	Referrer    *imagecopy.Referrer `json:"referrer,omitempty"`
+	Skipped     bool                `json:"skipped"`
+	ReasonLimit int                 `json:"reasonLimit"`
+	Jobs        []PlannedJob        `json:"jobs"`
+	Earlier     Summary             `json:"earlier"`
 }
 
 // ReplicationFailed is the run's error when a destination failed. Its

@@ -96,10 +96,11 @@ type Plan struct {
 	// tag of the digest that a rule takes, each with its own jobs.
 	Tags   []string `json:"tags,omitempty"`
 	Digest string   `json:"digest"`
-	// Referrer is set for a run a referrer's push started: the referrer,
-	// which the jobs copy to the destinations that hold Digest, its
-	// subject.
-	Referrer *ReferrerPush `json:"referrer,omitempty"`
+	// Referrer is set for a run a referrer's push started: the referrer
+	// (a signature, attestation, SBOM...) and the cosign tag it was pushed
+	// under ("" for an OCI 1.1 referrer pushed by digest), which the jobs
+	// copy to the destinations that hold Digest, its subject.
+	Referrer *imagecopy.Referrer `json:"referrer,omitempty"`
 	// PushedAt is when the push happened (the event's time, RFC 3339),
 	// for the replication lag; "" for a run not started by a push. Never
 	// omitted: the Map's ItemSelector reads it.
@@ -112,15 +113,6 @@ type Plan struct {
 	ReasonLimit int          `json:"reasonLimit"`
 	Jobs        []PlannedJob `json:"jobs"`
 	NotPlanned  []plan.Skip  `json:"notPlanned,omitempty"` // rules and destinations left out, and why
-}
-
-// ReferrerPush is a signature, attestation, SBOM or other referrer pushed
-// to the source after its subject.
-type ReferrerPush struct {
-	Digest string `json:"digest"`
-	// Tag is the cosign tag it was pushed under (sha256-<hex>.sig, .att or
-	// .sbom); "" for an OCI 1.1 referrer pushed by digest.
-	Tag string `json:"tag,omitempty"`
 }
 
 // Job actions: what a job does in its destination.
@@ -339,15 +331,15 @@ type SummarizeRequest struct {
 
 // Summary is the run's outcome.
 type Summary struct {
-	Execution  string        `json:"execution"`
-	Repository string        `json:"repository"`
-	Tag        string        `json:"tag"`
-	Tags       []string      `json:"tags,omitempty"`     // the tags copied, for an input that named a digest
-	Referrer   *ReferrerPush `json:"referrer,omitempty"` // for a referrer's push: what was pushed (Digest is its subject)
-	Digest     string        `json:"digest"`
-	Outcome    string        `json:"outcome"` // "succeeded" or "failed"
-	Copied     int           `json:"copied"`
-	Unchanged  int           `json:"unchanged"`
+	Execution  string              `json:"execution"`
+	Repository string              `json:"repository"`
+	Tag        string              `json:"tag"`
+	Tags       []string            `json:"tags,omitempty"`     // the tags copied, for an input that named a digest
+	Referrer   *imagecopy.Referrer `json:"referrer,omitempty"` // for a referrer's push: what was pushed (Digest is its subject)
+	Digest     string              `json:"digest"`
+	Outcome    string              `json:"outcome"` // "succeeded" or "failed"
+	Copied     int                 `json:"copied"`
+	Unchanged  int                 `json:"unchanged"`
 	// Skipped counts jobs with nothing to do (their reasons say why);
 	// Untagged, tags removed after a delete in the source.
 	Skipped      int                  `json:"skipped,omitempty"`

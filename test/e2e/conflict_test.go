@@ -25,6 +25,15 @@ func (h *harness) occupy(id, repo string, mutability ecrtypes.ImageTagMutability
 		RepositoryName: aws.String(repo), ImageTagMutability: mutability}); err != nil {
 		h.t.Fatal(err)
 	}
+	h.pushOther(id, repo, tag, 4242)
+}
+
+// pushOther pushes a small image, seeded by seed, as repo:tag in
+// destination id (another image than the source's), and returns its
+// digest.
+func (h *harness) pushOther(id, repo, tag string, seed uint64) string {
+	h.t.Helper()
+	ctx := context.Background()
 	host, auth, err := h.world.Login(ctx, id)
 	if err != nil {
 		h.t.Fatal(err)
@@ -33,13 +42,15 @@ func (h *harness) occupy(id, repo string, mutability ecrtypes.ImageTagMutability
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	img, err := imagegen.RandomImage(v1.Platform{OS: "linux", Architecture: "amd64"}, 4242, 1, 4<<10)
+	img, err := imagegen.RandomImage(v1.Platform{OS: "linux", Architecture: "amd64"}, seed, 1, 4<<10)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuth(auth)); err != nil {
 		h.t.Fatal(err)
 	}
+	d, _ := img.Digest()
+	return d.String()
 }
 
 // A destination repository that exists with immutable tags, whose tag

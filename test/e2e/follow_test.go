@@ -19,7 +19,6 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/emulator"
 	"github.com/ferry-dev/ferry/internal/runner"
-	"github.com/ferry-dev/ferry/test/imagegen"
 )
 
 // The push path follows the source after the push: referrers pushed later,
@@ -322,7 +321,7 @@ func TestDeletedTagIsRemovedWhereOptedIn(t *testing.T) {
 	}
 	// The mirror's tag has moved on since (someone else's image): it is
 	// not the deleted image's to remove.
-	other := h.pushTo(Mirror, "release-1.0")
+	other := h.pushOther(Mirror, DestinationRepository(Mirror), "release-1.0", 777)
 
 	ex := h.run(h.deleteInSource("release-1.0", h.rel.Index))
 	if ex.Status != "SUCCEEDED" {
@@ -400,30 +399,6 @@ func TestDeletesThatUntagNothing(t *testing.T) {
 			t.Errorf("mirror: %v, want untagged", got[Mirror])
 		}
 	})
-}
-
-// pushTo pushes another image as tag to destination id's repository and
-// returns its digest.
-func (h *harness) pushTo(id, tag string) string {
-	h.t.Helper()
-	ctx := context.Background()
-	host, auth, err := h.world.Login(ctx, id)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ref, err := name.NewTag(host + "/" + DestinationRepository(id) + ":" + tag)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	img, err := imagegen.RandomImage(v1.Platform{OS: "linux", Architecture: "amd64"}, 777, 1, 4<<10)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuth(auth)); err != nil {
-		h.t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	return d.String()
 }
 
 // validateOutput is the Validate state's output in a run.
