@@ -144,10 +144,52 @@ var motoDepartures = []departure{
 		},
 	},
 	{
+		step: "PutLifecyclePolicy tagged without a tag list",
+		describe: "moto takes a tagged selection with neither tagPatternList nor tagPrefixList; ECR's lifecycle policy " +
+			"properties require one, and the emulator answers InvalidParameterException, 400",
+		check: refusedByEmulatorOnly,
+	},
+	{
+		step: "PutLifecyclePolicy sinceImagePushed without countUnit",
+		describe: "moto takes sinceImagePushed without countUnit; ECR's lifecycle policy properties require " +
+			"\"countUnit\": \"days\" with it, and the emulator answers InvalidParameterException, 400",
+		check: refusedByEmulatorOnly,
+	},
+	{
+		step: "PutLifecyclePolicy with countUnit and imageCountMoreThan",
+		describe: "moto takes countUnit with imageCountMoreThan; ECR's lifecycle policy properties say \"an error will " +
+			"occur\", and the emulator answers InvalidParameterException, 400",
+		check: refusedByEmulatorOnly,
+	},
+	{
+		step: "PutLifecyclePolicy that archives",
+		describe: "moto 5.2.1 predates the archive storage class and refuses the transition action and " +
+			"sinceImagePulled; ECR documents both, and the emulator takes them",
+		check: func(m, e result) bool { return m.code == "InvalidParameterException" && e.code == "" },
+	},
+	{
+		step: "SetRepositoryPolicy without Principal",
+		describe: "moto takes a statement with no Principal; IAM requires one in a resource-based policy, and the " +
+			"emulator answers InvalidParameterException, 400",
+		check: refusedByEmulatorOnly,
+	},
+	{
+		step: "SetRepositoryPolicy with a Resource",
+		describe: "moto takes a statement with a Resource; ECR refuses one (\"Invalid repository policy provided\": " +
+			"awsdocs/amazon-ecr-user-guide#20, aws-cdk#3590), and so does the emulator",
+		check: refusedByEmulatorOnly,
+	},
+	{
 		step:     "AssumeRole with a wrong ExternalId",
 		describe: "moto evaluates no trust policy and lets any role be assumed; the emulator checks AllowRole's external ID (AccessDenied, 403) as IAM does",
 		check:    func(m, e result) bool { return m.code == "" && e.code == "AccessDenied" && e.status == 403 },
 	},
+}
+
+// refusedByEmulatorOnly: moto took the call, the emulator answered
+// InvalidParameterException, 400.
+func refusedByEmulatorOnly(m, e result) bool {
+	return m.code == "" && e.code == "InvalidParameterException" && e.status == 400
 }
 
 // shapeExceptions are output fields set by one side only ("<step>: <field>"),
@@ -277,7 +319,7 @@ func TestConformanceWithMoto(t *testing.T) {
 			continue
 		}
 		t.Logf("%-45s moto %-35s emulator %s", s.name, orOK(m.code), orOK(e.code))
-		if m.msg != e.msg && sameMessage[m.code] {
+		if m.msg != e.msg && (sameMessage[m.code] || sameMessageSteps[s.name]) {
 			t.Errorf("%s: message\n moto:     %q\n emulator: %q", s.name, m.msg, e.msg)
 		}
 		if !slices.Equal(m.facts, e.facts) {
@@ -313,6 +355,16 @@ var sameMessage = map[string]bool{
 	"ImageAlreadyExistsException":      false, // digests differ (see motoDepartures)
 }
 
+// sameMessageSteps are the steps whose error message moto copies from ECR
+// verbatim, though not every message of their code is.
+var sameMessageSteps = map[string]bool{
+	"PutLifecyclePolicy without action":                    true,
+	"PutLifecyclePolicy with an unknown key":               true,
+	"SetRepositoryPolicy with an empty Statement":          true,
+	"SetRepositoryPolicy with an action without a service": true,
+	"SetRepositoryPolicy with Effect allow":                true,
+}
+
 func orOK(code string) string {
 	if code == "" {
 		return "OK"
@@ -346,6 +398,12 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 		return tg.ecr.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(repo), ImageIds: ids})
 	}
 	byTag := func(tag string) types.ImageIdentifier { return types.ImageIdentifier{ImageTag: aws.String(tag)} }
+	putLifecycle := func(ctx context.Context, tg *target, text string) (any, error) {
+		return tg.ecr.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String(repo), LifecyclePolicyText: aws.String(text)})
+	}
+	setPolicy := func(ctx context.Context, tg *target, text string) (any, error) {
+		return tg.ecr.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(repo), PolicyText: aws.String(text)})
+	}
 	return []step{
 		{"GetCallerIdentity", func(ctx context.Context, tg *target) (any, error) {
 			return tg.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -405,6 +463,50 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 		}},
 		{"SetRepositoryPolicy on a missing repository", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("conformance/missing"), PolicyText: aws.String(policy)})
+		}},
+		// Policies ECR refuses (or takes), after the valid ones above.
+		{"PutLifecyclePolicy without action", func(ctx context.Context, tg *target) (any, error) {
+			return putLifecycle(ctx, tg, `{"rules":[{"rulePriority":1,"description":"no action","selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":10}}]}`)
+		}},
+		{"PutLifecyclePolicy with an unknown key", func(ctx context.Context, tg *target) (any, error) {
+			return putLifecycle(ctx, tg, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"},"enabled":true}]}`)
+		}},
+		{"PutLifecyclePolicy with countNumber 0", func(ctx context.Context, tg *target) (any, error) {
+			return putLifecycle(ctx, tg, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":0},"action":{"type":"expire"}}]}`)
+		}},
+		{"PutLifecyclePolicy tagged without a tag list", func(ctx context.Context, tg *target) (any, error) {
+			return putLifecycle(ctx, tg, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}`)
+		}},
+		{"PutLifecyclePolicy sinceImagePushed without countUnit", func(ctx context.Context, tg *target) (any, error) {
+			return putLifecycle(ctx, tg, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countNumber":7},"action":{"type":"expire"}}]}`)
+		}},
+		{"PutLifecyclePolicy with countUnit and imageCountMoreThan", func(ctx context.Context, tg *target) (any, error) {
+			return putLifecycle(ctx, tg, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countUnit":"days","countNumber":7},"action":{"type":"expire"}}]}`)
+		}},
+		{"PutLifecyclePolicy that archives", func(ctx context.Context, tg *target) (any, error) {
+			return putLifecycle(ctx, tg, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":90},"action":{"type":"transition","targetStorageClass":"archive"}}]}`)
+		}},
+		{"SetRepositoryPolicy with an empty Statement", func(ctx context.Context, tg *target) (any, error) {
+			return setPolicy(ctx, tg, `{"Version":"2012-10-17","Statement":[]}`)
+		}},
+		{"SetRepositoryPolicy without Principal", func(ctx context.Context, tg *target) (any, error) {
+			return setPolicy(ctx, tg, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:BatchGetImage"]}]}`)
+		}},
+		{"SetRepositoryPolicy with a Resource", func(ctx context.Context, tg *target) (any, error) {
+			return setPolicy(ctx, tg, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:BatchGetImage"],"Resource":"*"}]}`)
+		}},
+		{"SetRepositoryPolicy with Effect allow", func(ctx context.Context, tg *target) (any, error) {
+			return setPolicy(ctx, tg, `{"Version":"2012-10-17","Statement":[{"Effect":"allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:BatchGetImage"]}]}`)
+		}},
+		{"SetRepositoryPolicy with an action without a service", func(ctx context.Context, tg *target) (any, error) {
+			return setPolicy(ctx, tg, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["BatchGetImage"]}]}`)
+		}},
+		{"SetRepositoryPolicy with repeated Sids", func(ctx context.Context, tg *target) (any, error) {
+			return setPolicy(ctx, tg, `{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"},`+
+				`{"Sid":"pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:GetDownloadUrlForLayer"}]}`)
+		}},
+		{"SetRepositoryPolicy without Version", func(ctx context.Context, tg *target) (any, error) {
+			return setPolicy(ctx, tg, `{"Statement":[{"Sid":"ECR Repository Policy","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["ecr:DescribeImages"]}]}`)
 		}},
 		{"TagResource", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.TagResource(ctx, &ecr.TagResourceInput{ResourceArn: aws.String(arn),

@@ -22,7 +22,8 @@
 // ImageNotFoundException, ImageAlreadyExistsException,
 // ImageTagAlreadyExistsException,
 // ImageStorageClassUpdateNotSupportedException, InvalidParameterException
-// (repository name regex and length, enum values, list lengths, paging),
+// (repository name regex and length, enum values, list lengths, paging,
+// and the lifecycle and repository policies ECR refuses: policy.go),
 // InvalidTagParameterException, TooManyTagsException,
 // LifecyclePolicyNotFoundException, and, by injection, ThrottlingException
 // and ServerException. BatchGetImage and BatchDeleteImage report per-image
@@ -67,9 +68,12 @@
 //     emulator with no local-only code path.
 //   - A registry serves only its own account: a registryId naming another
 //     account is AccessDeniedException (no cross-account repository policies).
-//   - Repository policies and lifecycle policies are stored and returned,
-//     checked only for JSON shape, and never enforced or evaluated; scanning
-//     and KMS encryption settings are recorded only.
+//   - Repository policies and lifecycle policies are checked when put, as
+//     ECR documents its checks (internal/ecrpolicy; where moto does not copy
+//     ECR's message, the message is the emulator's), then stored and
+//     returned, and never enforced or evaluated: no lifecycle rule expires
+//     or archives an image. Scanning and KMS encryption settings are
+//     recorded only.
 //   - nextTokens are the emulator's own (signed, and stale after 24 hours by
 //     the emulator's clock; ECR documents no lifetime). The messages of
 //     paging errors are the emulator's: the API Reference says which

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 )
@@ -197,11 +196,8 @@ func (r *Registry) putLifecyclePolicy(body []byte) (any, *APIError) {
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	var policy struct {
-		Rules []json.RawMessage `json:"rules"`
-	}
-	if err := json.Unmarshal([]byte(in.LifecyclePolicyText), &policy); err != nil || len(policy.Rules) == 0 {
-		return nil, invalidParameter("lifecyclePolicyText", "Lifecycle policy validation failure: the policy must be a JSON object with a non-empty 'rules' array")
+	if e := lifecyclePolicyRefusal(in.LifecyclePolicyText); e != nil {
+		return nil, e
 	}
 	return r.withRepo(in.RepositoryName, func(rp *repository) (any, *APIError) {
 		rp.lifecyclePolicy = in.LifecyclePolicyText
@@ -242,11 +238,8 @@ func (r *Registry) setRepositoryPolicy(body []byte) (any, *APIError) {
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	var policy struct {
-		Statement json.RawMessage `json:"Statement"`
-	}
-	if err := json.Unmarshal([]byte(in.PolicyText), &policy); err != nil || len(policy.Statement) == 0 {
-		return nil, invalidParameter("PolicyText", "Invalid repository policy provided")
+	if e := repositoryPolicyRefusal(in.PolicyText); e != nil {
+		return nil, e
 	}
 	return r.withRepo(in.RepositoryName, func(rp *repository) (any, *APIError) {
 		rp.policy = in.PolicyText
