@@ -16,6 +16,11 @@ const configUsage = `Usage: ferry config validate [FILE]
 Check a configuration file (default ferry.yaml): print "FILE: valid" with a
 count of rules and destinations, or every problem on its own line as
 FILE:LINE:COLUMN: FIELD: MESSAGE, and exit with status 2.
+
+Lifecycle and repository policies are checked against what ECR documents.
+What ECR would take but is likely a mistake or a risk (a repository policy
+that lets everyone pull) is a warning, on its own line as
+FILE:LINE:COLUMN: warning: FIELD: MESSAGE: the file is still valid.
 `
 
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,8 +49,15 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: valid — %s, %s\n", path,
-		plural(len(cfg.Rules), "rule", "rules"), plural(len(cfg.Destinations()), "destination", "destinations"))
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, w)
+	}
+	warnings := ""
+	if len(cfg.Warnings) > 0 {
+		warnings = " (" + plural(len(cfg.Warnings), "warning", "warnings") + ")"
+	}
+	fmt.Fprintf(stdout, "%s: valid — %s, %s%s\n", path,
+		plural(len(cfg.Rules), "rule", "rules"), plural(len(cfg.Destinations()), "destination", "destinations"), warnings)
 	return nil
 }
 

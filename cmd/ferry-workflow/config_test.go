@@ -11,6 +11,15 @@ func TestConfigCommand(t *testing.T) {
 	t.Parallel()
 	example := exampleConfig(t)
 	bad := filepath.Join("..", "..", "internal", "config", "testdata", "bad.yaml")
+	dir := t.TempDir()
+	public := writeConfig(t, dir, "public.yaml", `          repositoryPolicy: |
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}]}
+`)
+	noPrincipal := writeConfig(t, dir, "no-principal.yaml", `          repositoryPolicy: |
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage"}]}
+`)
 	tests := []struct {
 		name       string
 		args       []string
@@ -23,6 +32,23 @@ func TestConfigCommand(t *testing.T) {
 			args:       []string{"config", "validate", example},
 			wantCode:   exitOK,
 			wantStdout: example + ": valid — 2 rules, 3 destinations\n",
+		},
+		{
+			name:       "valid with a warning",
+			args:       []string{"config", "validate", public},
+			wantCode:   exitOK,
+			wantStdout: public + ": valid — 1 rule, 1 destination (1 warning)\n",
+			wantStderr: []string{public + `:13:61: warning: rules[0].destinations[0].settings.repositoryPolicy.Statement[0].Principal: is everyone: ` +
+				`with Effect Allow and no Condition this grants ecr:BatchGetImage on the repository to any AWS account, and to anonymous callers`},
+		},
+		{
+			name:     "a policy ECR would refuse",
+			args:     []string{"config", "validate", noPrincipal},
+			wantCode: exitUsage,
+			wantStderr: []string{
+				noPrincipal + `:13:28: rules[0].destinations[0].settings.repositoryPolicy.Statement[0].Principal: missing; a repository policy is a resource-based policy`,
+				"\nferry: " + noPrincipal + ": invalid configuration: 1 problem\n",
+			},
 		},
 		{
 			name:     "invalid",
@@ -135,4 +161,26 @@ func TestConfigCommandDefaultFile(t *testing.T) {
 	if code != exitOK || stdout != "ferry.yaml: valid — 2 rules, 3 destinations\n" {
 		t.Errorf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+}
+
+// writeConfig writes a one-destination configuration whose settings end
+// with the lines given (indented for settings' keys), and returns its path.
+func writeConfig(t *testing.T, dir, name, settings string) string {
+	t.Helper()
+	data := `version: 1
+source: {account: "111111111111", region: us-east-1}
+rules:
+  - name: releases
+    repositories: ["team/**"]
+    tags: ["release-*"]
+    destinations:
+      - account: "222222222222"
+        region: eu-west-1
+        settings:
+` + settings
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

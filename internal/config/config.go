@@ -40,6 +40,9 @@ type Config struct {
 	// added later, lost events).
 	Reconcile Reconcile `json:"reconcile"`
 	File      string    `json:"file,omitempty"` // the path it came from
+	// Warnings are what Parse found valid but likely a mistake or a risk,
+	// sorted by position; each wraps ErrWarning.
+	Warnings []*Error `json:"-"`
 }
 
 // Reconcile configures the reconcile state machine's schedule.

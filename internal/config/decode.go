@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,31 +13,22 @@ import (
 )
 
 // Parse checks data, the contents of file, and returns the configuration
-// with defaults filled in. On failure it returns every problem found, each a
-// *Error, joined with errors.Join and sorted by position.
+// with defaults filled in, and its warnings (Config.Warnings). On failure it
+// returns every problem found, each a *Error, joined with errors.Join and
+// sorted by position.
 func Parse(file string, data []byte) (*Config, error) {
 	d := &decoder{file: file, src: data}
 	cfg := d.parse(data)
 	if len(d.errs) > 0 {
-		slices.SortStableFunc(d.errs, func(a, b *Error) int {
-			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
-		})
-		// A mapping merged (<<) into several places reports its problems
-		// once per use, at the same place: keep one.
-		seen := make(map[Error]bool)
-		d.errs = slices.DeleteFunc(d.errs, func(e *Error) bool {
-			k := Error{Line: e.Line, Column: e.Column, Field: e.Field, Msg: e.Msg}
-			if seen[k] {
-				return true
-			}
-			seen[k] = true
-			return false
-		})
+		d.errs = sortErrors(d.errs)
 		errs := make([]error, len(d.errs))
 		for i, e := range d.errs {
 			errs[i] = e
 		}
 		return nil, errors.Join(errs...)
+	}
+	if cfg != nil && len(d.warnings) > 0 {
+		cfg.Warnings = sortErrors(d.warnings)
 	}
 	return cfg, nil
 }
@@ -46,11 +36,12 @@ func Parse(file string, data []byte) (*Config, error) {
 // decoder walks the yaml.Node tree by hand, so that every value keeps its
 // position and every problem is collected rather than the first one only.
 type decoder struct {
-	file    string
-	src     []byte // the file's contents, to explain syntax errors
-	errs    []*Error
-	aliases int                 // alias dereferences so far, bounded against alias bombs
-	merging map[*yaml.Node]bool // mappings being merged (<<), against cycles
+	file     string
+	src      []byte // the file's contents, to explain syntax errors
+	errs     []*Error
+	warnings []*Error            // problems that do not make the file invalid
+	aliases  int                 // alias dereferences so far, bounded against alias bombs
+	merging  map[*yaml.Node]bool // mappings being merged (<<), against cycles
 }
 
 // maxAliases bounds alias expansion (the "billion laughs" attack).

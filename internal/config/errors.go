@@ -1,8 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Sentinel errors: every *Error wraps one of them (and, for a bad pattern,
@@ -20,6 +22,10 @@ var (
 	ErrDuplicate = errors.New("duplicate")
 	// ErrConflict: values that are valid alone but contradict each other.
 	ErrConflict = errors.New("conflicting values")
+	// ErrWarning: something valid that is likely a mistake or a risk (a
+	// repository policy that grants to everyone). A warning does not make
+	// Parse fail: it is in Config.Warnings.
+	ErrWarning = errors.New("warning")
 )
 
 // Error is one problem in a configuration file, at a position in it.
@@ -34,7 +40,8 @@ type Error struct {
 	Err    error  // one of the sentinels above, possibly wrapping a cause
 }
 
-// Error formats e as "file:line:col: field: msg", leaving out what is unknown.
+// Error formats e as "file:line:col: field: msg", leaving out what is
+// unknown; a warning reads "file:line:col: warning: field: msg".
 func (e *Error) Error() string {
 	pos := e.File
 	if e.Line > 0 {
@@ -42,6 +49,9 @@ func (e *Error) Error() string {
 		if e.Column > 0 {
 			pos = fmt.Sprintf("%s:%d", pos, e.Column)
 		}
+	}
+	if errors.Is(e.Err, ErrWarning) {
+		pos += ": warning"
 	}
 	if e.Field != "" {
 		return fmt.Sprintf("%s: %s: %s", pos, e.Field, e.Msg)
@@ -77,4 +87,22 @@ func Errors(err error) []*Error {
 		walk(err)
 	}
 	return out
+}
+
+// sortErrors sorts problems by position and drops repeats: a mapping merged
+// (<<) into several places reports its problems once per use, at the same
+// place.
+func sortErrors(errs []*Error) []*Error {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	seen := make(map[Error]bool)
+	return slices.DeleteFunc(errs, func(e *Error) bool {
+		k := Error{Line: e.Line, Column: e.Column, Field: e.Field, Msg: e.Msg}
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	})
 }

@@ -473,9 +473,11 @@ func (d *decoder) settings(n *yaml.Node, path, region string) RepositorySettings
 	}
 	if v := o.get("lifecyclePolicy"); v != nil {
 		s.LifecyclePolicy = d.policy(v, join(path, "lifecyclePolicy"), "rules", `{"rules":[{"rulePriority":1,"selection":{...},"action":{"type":"expire"}}]}`)
+		d.lifecyclePolicy(v, join(path, "lifecyclePolicy"), s.LifecyclePolicy)
 	}
 	if v := o.get("repositoryPolicy"); v != nil {
 		s.RepositoryPolicy = d.policy(v, join(path, "repositoryPolicy"), "Statement", `{"Version":"2012-10-17","Statement":[...]}`)
+		d.repositoryPolicy(v, join(path, "repositoryPolicy"), s.RepositoryPolicy)
 	}
 	if v := o.get("tags"); v != nil {
 		s.Tags = d.resourceTags(v, join(path, "tags"))
