@@ -18,7 +18,11 @@
 //     versions match: MAJOR.MINOR.PATCH with an optional "v" in front and an
 //     optional "-prerelease" after ("1.4.2", "v1.4.2", "1.5.0-rc.1"); "1.4",
 //     "latest" or "20240101" never match. As in Masterminds, a prerelease only
-//     matches a range that itself names a prerelease.
+//     matches a range that itself names a prerelease. Masterminds decides
+//     every match, with one limitation: a prerelease identifier made only
+//     of digits is compared as a number only up to 2^64-1; a larger one
+//     ("1.0.0-99999999999999999999") is compared as text, so it can sort
+//     out of semver.org's order.
 //
 // Matching never backtracks: globs run as a small NFA and regular
 // expressions use RE2, so time is linear in the length of the name.
@@ -29,6 +33,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // Kind is the kind of a pattern.
@@ -62,7 +68,7 @@ type Pattern struct {
 	kind   Kind
 	glob   *glob
 	re     *regexp.Regexp
-	semver semverRange
+	semver *semver.Constraints
 }
 
 // Compile parses expr as a glob, a /regular expression/ or a semver:range.
@@ -109,11 +115,16 @@ func compileSemver(expr string) (Pattern, error) {
 	if body == "" {
 		return Pattern{}, &PatternError{Pattern: expr, Msg: `empty semver range; want e.g. "semver:>=1.2 <2" or "semver:~1.4"`}
 	}
-	r, err := parseRange(body)
+	c, err := semver.NewConstraint(body)
 	if err != nil {
+		// The library says only "improper constraint"; the explainer names
+		// the part it did not understand, when it finds it.
+		if why := explainRange(body); why != nil {
+			err = why
+		}
 		return Pattern{}, &PatternError{Pattern: expr, Msg: `invalid semver range (want e.g. "semver:>=1.2 <2", "semver:~1.4", "semver:^2 || ^3")`, Err: err}
 	}
-	return Pattern{expr: expr, kind: Semver, semver: r}, nil
+	return Pattern{expr: expr, kind: Semver, semver: c}, nil
 }
 
 func compileGlob(expr string) (Pattern, error) {
@@ -146,7 +157,7 @@ func (p Pattern) Match(name string) bool {
 		return p.re.MatchString(name)
 	case Semver:
 		v, ok := parseVersion(name)
-		return ok && p.semver.match(v)
+		return ok && p.semver.Check(v)
 	}
 	return false
 }

@@ -1,76 +1,163 @@
 package match
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 )
 
-// This file holds semantic versions (semver.org 2.0.0) and the range syntax
-// of github.com/Masterminds/semver/v3 v3.4.0 (the version Ferry's module
-// graph selects), reproduced exactly, quirks included. Ferry used that
-// package until it showed in start-up time: it compiles several large
-// regular expressions in its init, which every run of the binary paid for,
-// though few runs use a semver pattern. semver_diff_test.go holds the two to
-// the same answers.
+// Semantic-version ranges are github.com/Masterminds/semver/v3's: it
+// parses them and decides every match. This file adds two things around
+// it: tags are read strictly (parseVersion), and a range the library
+// refuses is explained by explainRange, which names the part of the range
+// not understood where the library says only "improper constraint". The
+// explainer decides nothing: it runs only on a range the library has
+// already refused, and semver_explain_test.go holds it to refusing exactly
+// what the library refuses.
 //
-// The one deliberate difference: prerelease identifiers made only of digits
-// are compared as numbers of any size, as semver.org says, where Masterminds
-// compares those of 2^64 and above as text.
-
-// version is a semantic version. Build metadata plays no part in precedence
-// and is not kept.
-type version struct {
-	major, minor, patch uint64
-	pre                 string // dot-separated prerelease identifiers; "" for a release
-}
+// The library's one departure from semver.org 2.0.0, which Ferry inherits
+// and documents as a limitation: a prerelease identifier made only of
+// digits is compared as a number only when it fits in 64 bits. Larger ones
+// are compared as text, both with each other and with alphanumeric
+// identifiers, where semver.org (§11.4.1, §11.4.3) compares them as
+// numbers of any size, below every alphanumeric identifier.
 
 // parseVersion accepts MAJOR.MINOR.PATCH[-prerelease][+build] with an
 // optional leading "v", and nothing looser (see the package comment):
 // numbers without leading zeros that fit in 64 bits, and non-empty
 // identifiers of [0-9A-Za-z-], numeric prerelease ones without leading zeros.
-func parseVersion(tag string) (version, bool) {
-	s := strings.TrimPrefix(tag, "v")
-	if core, build, ok := strings.Cut(s, "+"); ok {
-		if !validIdentifiers(build, false) {
-			return version{}, false
-		}
-		s = core
-	}
-	var v version
-	if core, pre, ok := strings.Cut(s, "-"); ok {
-		if !validIdentifiers(pre, true) {
-			return version{}, false
-		}
-		s, v.pre = core, pre
-	}
-	major, s, ok1 := strings.Cut(s, ".")
-	minor, patch, ok2 := strings.Cut(s, ".")
-	if !ok1 || !ok2 {
-		return version{}, false
-	}
-	var ok bool
-	if v.major, ok = versionNumber(major); !ok {
-		return version{}, false
-	}
-	if v.minor, ok = versionNumber(minor); !ok {
-		return version{}, false
-	}
-	if v.patch, ok = versionNumber(patch); !ok {
-		return version{}, false
+func parseVersion(tag string) (*semver.Version, bool) {
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(tag, "v"))
+	if err != nil {
+		return nil, false
 	}
 	return v, true
 }
 
-// versionNumber parses a MAJOR, MINOR or PATCH number of a version.
-func versionNumber(s string) (uint64, bool) {
-	if !allDigits(s) || (len(s) > 1 && s[0] == '0') {
-		return 0, false
+// explainRange says why Masterminds refuses a range, written in its
+// syntax; nil if it finds nothing wrong. The error names the part of the
+// range not understood.
+func explainRange(s string) error {
+	expanded := expandHyphenRanges(s)
+	err := explainAlternatives(expanded)
+	if err != nil && expanded != s {
+		return fmt.Errorf("%w (reading hyphen ranges A - B as >= A, <= B: %q)", err, strings.TrimSpace(expanded))
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
+	return err
+}
+
+func explainAlternatives(s string) error {
+	alts := strings.Split(s, "||")
+	for i, alt := range alts {
+		if err := explainGroup(alt); err != nil {
+			if len(alts) > 1 {
+				return fmt.Errorf("alternative %d of %d (separated by ||): %w", i+1, len(alts), err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// explainGroup reads comparators separated by spaces or by a comma with
+// optional spaces around it: [op] [spaces] version.
+func explainGroup(s string) error {
+	i := skipSpace(s, 0)
+	if i == len(s) {
+		return errors.New("no version to compare with")
+	}
+	for {
+		start := i
+		for i < len(s) && isOpByte(s[i]) {
+			i++
+		}
+		opText := s[start:i]
+		if !isComparatorOp(opText) {
+			return fmt.Errorf("unknown operator %q (want =, !=, >, <, >=, <=, ~, ~> or ^)", opText)
+		}
+		i = skipSpace(s, i)
+		start = i
+		for i < len(s) && !isSpace(s[i]) && s[i] != ',' {
+			i++
+		}
+		if start == i {
+			if i < len(s) {
+				return fmt.Errorf("want a version, found %q", s[i:i+1])
+			}
+			// Only an operator can end a group: we start on a non-space
+			// byte, and a trailing comma is caught below.
+			return fmt.Errorf("operator %q has no version after it", opText)
+		}
+		if err := explainComparator(s[start:i]); err != nil {
+			return err
+		}
+
+		i = skipSpace(s, i)
+		if i == len(s) {
+			return nil
+		}
+		if s[i] == ',' {
+			i = skipSpace(s, i+1)
+			if i == len(s) {
+				return errors.New("nothing after the last comma")
+			}
+		}
+	}
+}
+
+// isComparatorOp reports whether s is an operator of a range: "" (equal),
+// =, !=, >, <, >=, =>, <=, =<, ~, ~> or ^.
+func isComparatorOp(s string) bool {
+	switch s {
+	case "", "=", "!=", ">", "<", ">=", "=>", "<=", "=<", "~", "~>", "^":
+		return true
+	}
+	return false
+}
+
+// explainComparator reads the version of a comparator, written
+// [v]MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD] where a number can be a
+// wildcard: x, X or *. After a wildcard, the rest of MAJOR.MINOR.PATCH is
+// not looked at; build metadata never is.
+func explainComparator(text string) error {
+	cv, end, ok := scanRangeVersion(text, 0)
+	if !ok || end != len(text) {
+		return fmt.Errorf("%q is not a version (e.g. 1.2.3, 1.2, 1.x, *, 1.2.3-rc.1): %q not understood", text, text[end:])
+	}
+	var numbers []string // MAJOR, MINOR, PATCH up to the first left open
+	switch {
+	case isWildcard(cv.major):
+	case !cv.hasMinor || isWildcard(cv.minor):
+		numbers = []string{cv.major}
+	case !cv.hasPatch || isWildcard(cv.patch):
+		numbers = []string{cv.major, cv.minor}
+	default:
+		numbers = []string{cv.major, cv.minor, cv.patch}
+	}
+	for _, part := range numbers {
+		if err := rangeNumber(text, part); err != nil {
+			return err
+		}
+	}
+	if cv.pre != "" && !validIdentifiers(cv.pre, true) {
+		return fmt.Errorf("version %q: a numeric prerelease identifier has a leading zero", text)
+	}
+	return nil
+}
+
+// rangeNumber checks a MAJOR, MINOR or PATCH number of a range version.
+// Unlike in versions, leading zeros are allowed, as in Masterminds.
+func rangeNumber(text, part string) error {
+	if !allDigits(part) {
+		return fmt.Errorf("version %q: %q is neither a number nor a wildcard (x, X, *)", text, part)
+	}
+	if _, err := strconv.ParseUint(part, 10, 64); err != nil {
+		return fmt.Errorf("version %q: %s does not fit in 64 bits", text, part)
+	}
+	return nil
 }
 
 // validIdentifiers reports whether s is a non-empty dot-separated list of
@@ -90,382 +177,6 @@ func validIdentifiers(s string, pre bool) bool {
 		}
 		s = rest
 	}
-}
-
-// compareVersions returns -1, 0 or +1 as a has lower, equal or higher
-// precedence than b.
-func compareVersions(a, b version) int {
-	if c := cmp.Compare(a.major, b.major); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.minor, b.minor); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.patch, b.patch); c != 0 {
-		return c
-	}
-	switch {
-	case a.pre == b.pre:
-		return 0
-	case a.pre == "":
-		return 1 // a release is above its prereleases
-	case b.pre == "":
-		return -1
-	}
-	for x, y := a.pre, b.pre; ; {
-		xid, xrest, xmore := strings.Cut(x, ".")
-		yid, yrest, ymore := strings.Cut(y, ".")
-		if c := compareIdentifiers(xid, yid); c != 0 {
-			return c
-		}
-		switch {
-		case !xmore && !ymore:
-			return 0
-		case !xmore:
-			return -1 // fewer identifiers, all equal so far
-		case !ymore:
-			return 1
-		}
-		x, y = xrest, yrest
-	}
-}
-
-// compareIdentifiers orders two prerelease identifiers: numeric ones by
-// value, whatever their length, below alphanumeric ones, which are ordered
-// as ASCII text.
-func compareIdentifiers(x, y string) int {
-	xnum, ynum := allDigits(x), allDigits(y)
-	switch {
-	case xnum && ynum:
-		x, y = strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
-		if c := cmp.Compare(len(x), len(y)); c != 0 {
-			return c
-		}
-		return strings.Compare(x, y)
-	case xnum:
-		return -1
-	case ynum:
-		return 1
-	}
-	return strings.Compare(x, y)
-}
-
-// semverRange is a compiled range: it matches a version that satisfies
-// every comparator of at least one of its groups (the parts between "||").
-type semverRange []comparatorGroup
-
-type comparatorGroup struct {
-	all []comparator
-	// pre: some comparator names a prerelease. Only then can a version
-	// with a prerelease satisfy the group.
-	pre bool
-}
-
-// comparator is one operator and version of a range. A version written
-// with a wildcard or with parts left out has them as zeros in v, and wild
-// says from which part on it was left open.
-type comparator struct {
-	op   comparatorOp
-	v    version
-	wild wildcard
-}
-
-type comparatorOp uint8
-
-const (
-	compEqual        comparatorOp = iota + 1 // "=" or none
-	compNotEqual                             // "!="
-	compGreater                              // ">"
-	compLess                                 // "<"
-	compGreaterEqual                         // ">=" or "=>"
-	compLessEqual                            // "<=" or "=<"
-	compTilde                                // "~" or "~>"
-	compCaret                                // "^"
-)
-
-// parseComparatorOp reads the operator in front of a range version.
-func parseComparatorOp(s string) (comparatorOp, bool) {
-	switch s {
-	case "", "=":
-		return compEqual, true
-	case "!=":
-		return compNotEqual, true
-	case ">":
-		return compGreater, true
-	case "<":
-		return compLess, true
-	case ">=", "=>":
-		return compGreaterEqual, true
-	case "<=", "=<":
-		return compLessEqual, true
-	case "~", "~>":
-		return compTilde, true
-	case "^":
-		return compCaret, true
-	}
-	return 0, false
-}
-
-type wildcard uint8
-
-const (
-	wildNone  wildcard = iota // 1.2.3
-	wildPatch                 // 1.2, 1.2.x
-	wildMinor                 // 1, 1.x, 1.x.x
-	wildMajor                 // *, x, x.x.x
-)
-
-// match reports whether v is in r.
-func (r semverRange) match(v version) bool {
-	for _, g := range r {
-		if v.pre != "" && !g.pre {
-			continue
-		}
-		all := true
-		for _, c := range g.all {
-			if !c.match(v) {
-				all = false
-				break
-			}
-		}
-		if all {
-			return true
-		}
-	}
-	return false
-}
-
-// match reports whether v satisfies c, leaving the prerelease rule to the
-// group. The rules are Masterminds', wildcard quirks included: "<=*" holds
-// only for 0.0.z, "^*" only for 0.0.0, "!=*" for everything but 0.0.0.
-func (c comparator) match(v version) bool {
-	switch c.op {
-	case compEqual:
-		if c.wild != wildNone {
-			return c.tilde(v)
-		}
-		return compareVersions(v, c.v) == 0
-	case compNotEqual:
-		return c.notEqual(v)
-	case compGreater:
-		return c.greater(v)
-	case compLess:
-		return compareVersions(v, c.v) < 0
-	case compGreaterEqual:
-		return compareVersions(v, c.v) >= 0
-	case compLessEqual:
-		return c.lessEqual(v)
-	case compTilde:
-		return c.tilde(v)
-	case compCaret:
-		return c.caret(v)
-	}
-	return false
-}
-
-// notEqual: "!=1.2.3" excludes one version; "!=1.x" excludes 1.y.z;
-// "!=1.2.x" excludes 1.2.z with the prerelease written in the range (none
-// if none is written).
-func (c comparator) notEqual(v version) bool {
-	if c.wild != wildNone {
-		switch {
-		case v.major != c.v.major:
-			return true
-		case c.wild == wildMinor:
-			return false
-		case v.minor != c.v.minor:
-			return true
-		case c.wild == wildPatch:
-			return v.pre != c.v.pre
-		case v.patch != c.v.patch:
-			return true
-		}
-	}
-	return compareVersions(v, c.v) != 0
-}
-
-// greater: ">1" means ≥ 2.0.0, ">1.2" means ≥ 1.3.0.
-func (c comparator) greater(v version) bool {
-	if c.wild != wildNone {
-		switch {
-		case v.major != c.v.major:
-			return v.major > c.v.major
-		case c.wild == wildMinor:
-			return false
-		case c.wild == wildPatch:
-			return v.minor > c.v.minor
-		}
-	}
-	return compareVersions(v, c.v) > 0
-}
-
-// lessEqual: "<=1" means < 2.0.0 and "<=1.2" < 1.3.0, prereleases of the
-// range version aside.
-func (c comparator) lessEqual(v version) bool {
-	if c.wild == wildNone {
-		return compareVersions(v, c.v) <= 0
-	}
-	if v.major > c.v.major {
-		return false
-	}
-	return v.major != c.v.major || v.minor <= c.v.minor || c.wild == wildMinor
-}
-
-// tilde: "~1.2.3" and "~1.2" mean ≥ 1.2.3 (1.2.0) and < 1.3.0; "~1" and
-// "~1.x" ≥ 1.0.0 and < 2.0.0; "~0.0.0" and "~*" anything.
-func (c comparator) tilde(v version) bool {
-	if compareVersions(v, c.v) < 0 {
-		return false
-	}
-	if c.v.major == 0 && c.v.minor == 0 && c.v.patch == 0 && (c.wild == wildNone || c.wild == wildMajor) {
-		return true
-	}
-	return v.major == c.v.major && (v.minor == c.v.minor || c.wild == wildMinor)
-}
-
-// caret: "^1.2.3" means ≥ 1.2.3 and < 2.0.0; "^0.2.3" and "^0.2" ≥ 0.2.3
-// (0.2.0) and < 0.3.0; "^0.0.3" only 0.0.3; "^0" and "^0.x" < 1.0.0;
-// "^0.0" < 0.1.0.
-func (c comparator) caret(v version) bool {
-	switch {
-	case compareVersions(v, c.v) < 0:
-		return false
-	case c.v.major > 0 || c.wild == wildMinor:
-		return v.major == c.v.major
-	case v.major > 0:
-		return false
-	case c.v.minor > 0 || c.wild == wildPatch:
-		return v.minor == c.v.minor
-	case v.minor > 0:
-		return false
-	}
-	return v.patch == c.v.patch
-}
-
-// parseRange compiles a range written in Masterminds' syntax. The error
-// says which part was not understood.
-func parseRange(s string) (semverRange, error) {
-	expanded := expandHyphenRanges(s)
-	r, err := parseAlternatives(expanded)
-	if err != nil && expanded != s {
-		return nil, fmt.Errorf("%w (reading hyphen ranges A - B as >= A, <= B: %q)", err, strings.TrimSpace(expanded))
-	}
-	return r, err
-}
-
-func parseAlternatives(s string) (semverRange, error) {
-	alts := strings.Split(s, "||")
-	r := make(semverRange, 0, len(alts))
-	for i, alt := range alts {
-		g, err := parseGroup(alt)
-		if err != nil {
-			if len(alts) > 1 {
-				return nil, fmt.Errorf("alternative %d of %d (separated by ||): %w", i+1, len(alts), err)
-			}
-			return nil, err
-		}
-		r = append(r, g)
-	}
-	return r, nil
-}
-
-// parseGroup reads comparators separated by spaces or by a comma with
-// optional spaces around it: [op] [spaces] version.
-func parseGroup(s string) (comparatorGroup, error) {
-	var g comparatorGroup
-	i := skipSpace(s, 0)
-	if i == len(s) {
-		return g, errors.New("no version to compare with")
-	}
-	for {
-		start := i
-		for i < len(s) && isOpByte(s[i]) {
-			i++
-		}
-		opText := s[start:i]
-		op, ok := parseComparatorOp(opText)
-		if !ok {
-			return g, fmt.Errorf("unknown operator %q (want =, !=, >, <, >=, <=, ~, ~> or ^)", opText)
-		}
-		i = skipSpace(s, i)
-		start = i
-		for i < len(s) && !isSpace(s[i]) && s[i] != ',' {
-			i++
-		}
-		if start == i {
-			if i < len(s) {
-				return g, fmt.Errorf("want a version, found %q", s[i:i+1])
-			}
-			// Only an operator can end a group: we start on a non-space
-			// byte, and a trailing comma is caught below.
-			return g, fmt.Errorf("operator %q has no version after it", opText)
-		}
-		c, err := parseComparator(op, s[start:i])
-		if err != nil {
-			return g, err
-		}
-		g.all = append(g.all, c)
-		g.pre = g.pre || c.v.pre != ""
-
-		i = skipSpace(s, i)
-		if i == len(s) {
-			return g, nil
-		}
-		if s[i] == ',' {
-			i = skipSpace(s, i+1)
-			if i == len(s) {
-				return g, errors.New("nothing after the last comma")
-			}
-		}
-	}
-}
-
-// parseComparator reads the version of a comparator, written
-// [v]MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD] where a number can be a
-// wildcard: x, X or *. After a wildcard, the rest of MAJOR.MINOR.PATCH is
-// not looked at; build metadata never is.
-func parseComparator(op comparatorOp, text string) (comparator, error) {
-	cv, end, ok := scanRangeVersion(text, 0)
-	if !ok || end != len(text) {
-		return comparator{}, fmt.Errorf("%q is not a version (e.g. 1.2.3, 1.2, 1.x, *, 1.2.3-rc.1): %q not understood", text, text[end:])
-	}
-	c := comparator{op: op, v: version{pre: cv.pre}}
-	var numbers []string // MAJOR, MINOR, PATCH up to the first left open
-	switch {
-	case isWildcard(cv.major):
-		c.wild = wildMajor
-	case !cv.hasMinor || isWildcard(cv.minor):
-		c.wild, numbers = wildMinor, []string{cv.major}
-	case !cv.hasPatch || isWildcard(cv.patch):
-		c.wild, numbers = wildPatch, []string{cv.major, cv.minor}
-	default:
-		numbers = []string{cv.major, cv.minor, cv.patch}
-	}
-	fields := [...]*uint64{&c.v.major, &c.v.minor, &c.v.patch}
-	for i, part := range numbers {
-		n, err := rangeNumber(text, part)
-		if err != nil {
-			return comparator{}, err
-		}
-		*fields[i] = n
-	}
-	if cv.pre != "" && !validIdentifiers(cv.pre, true) {
-		return comparator{}, fmt.Errorf("version %q: a numeric prerelease identifier has a leading zero", text)
-	}
-	return c, nil
-}
-
-// rangeNumber parses a MAJOR, MINOR or PATCH number of a range version.
-// Unlike in versions, leading zeros are allowed, as in Masterminds.
-func rangeNumber(text, part string) (uint64, error) {
-	if !allDigits(part) {
-		return 0, fmt.Errorf("version %q: %q is neither a number nor a wildcard (x, X, *)", text, part)
-	}
-	n, err := strconv.ParseUint(part, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("version %q: %s does not fit in 64 bits", text, part)
-	}
-	return n, nil
 }
 
 func isWildcard(part string) bool { return part == "x" || part == "X" || part == "*" }
