@@ -1,9 +1,13 @@
 package stacks
 
 import (
+	"errors"
 	"fmt"
+	"regexp/syntax"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/match"
@@ -172,12 +176,28 @@ func CheckStackName(stackName, region string) error {
 // RepositoryWildcard turns a repository pattern into an IAM resource
 // wildcard that covers every name it can match: a glob keeps its literal
 // text, with each run of "*" (which may or may not cross "/") becoming one
-// "*" and "?" kept as IAM's "?". A regular expression or semver range can
-// match any name, so it becomes "*".
-func RepositoryWildcard(pattern string) string {
+// "*" and "?" kept as IAM's "?"; a regular expression becomes the literal
+// prefix its matches start with (RegexpWildcard). ok is false when no
+// wildcard short of every repository covers the pattern: a regular
+// expression that is not anchored with "^", or has no literal text after
+// it.
+//
+// IAM's "*" crosses "/", so a wildcard can cover more names than its glob
+// matches ("team/*" covers "team/a/b" too); the glob "**" (or "*") becomes
+// "*", every repository, which the rule asked for.
+func RepositoryWildcard(pattern string) (w string, ok bool) {
 	p, err := match.Compile(pattern)
-	if err != nil || p.Kind() != match.Glob {
-		return "*"
+	if err != nil {
+		return "", false
+	}
+	switch p.Kind() {
+	case match.Glob:
+	case match.Regexp:
+		return RegexpWildcard(strings.TrimSuffix(strings.TrimPrefix(pattern, "/"), "/"))
+	default:
+		// Semver ranges apply to tags only; config refuses them for
+		// repositories.
+		return "", false
 	}
 	var b strings.Builder
 	for i := 0; i < len(pattern); i++ {
@@ -188,7 +208,95 @@ func RepositoryWildcard(pattern string) string {
 		}
 		b.WriteByte(pattern[i])
 	}
-	return b.String()
+	return b.String(), true
+}
+
+// RegexpWildcard is the IAM wildcard over repository names that covers
+// every name the regular expression expr (RE2 syntax, without the
+// slashes) matches: the literal text that follows its leading "^" (or
+// "\A"), then "*"; the text alone when "$" (or "\z") follows it and
+// nothing else. "^svc-[a-z]+$" gives "svc-*", "^svc-api$" gives "svc-api".
+// ok is false when there is no such text: an unanchored expression
+// matches anywhere in a name, so it can match any name.
+//
+// It reads the expression's syntax tree (regexp/syntax), descending into
+// groups and repeats that Simplify writes out; it stops at the first
+// character class, alternation, optional or repeated part, and at any
+// character a repository name cannot hold, which keeps the prefix sound
+// (every match starts with it) if shorter than it might be. A
+// case-insensitive letter stands for its lowercase form, the only one a
+// repository name can hold.
+func RegexpWildcard(expr string) (w string, ok bool) {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return "", false
+	}
+	re = re.Simplify()
+	parts := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		parts = re.Sub
+	}
+	// "^" is OpBeginText; in (?m) mode it is OpBeginLine, which anchors a
+	// repository name just as well (a name has no line breaks).
+	if len(parts) == 0 || parts[0].Op != syntax.OpBeginText && parts[0].Op != syntax.OpBeginLine {
+		return "", false
+	}
+	var b strings.Builder
+	rest := parts[1:]
+	i := 0
+	for i < len(rest) && literalText(&b, rest[i]) {
+		i++
+	}
+	exact := i == len(rest)-1 && rest[i].Op == syntax.OpEndText
+	lit := b.String()
+	if j := strings.IndexFunc(lit, func(r rune) bool { return !isRepositoryNameRune(r) }); j >= 0 {
+		lit, exact = lit[:j], false
+	}
+	switch {
+	case lit == "":
+		return "", false
+	case exact:
+		return lit, true
+	}
+	return lit + "*", true
+}
+
+// literalText appends to b the literal text every match of re starts
+// with, and reports whether re matches exactly that text and nothing else
+// (so what follows re continues the prefix).
+func literalText(b *strings.Builder, re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			if re.Flags&syntax.FoldCase != 0 {
+				if r >= utf8.RuneSelf {
+					return false
+				}
+				r = unicode.ToLower(r)
+			}
+			b.WriteRune(r)
+		}
+		return true
+	case syntax.OpEmptyMatch:
+		return true
+	case syntax.OpCapture:
+		return literalText(b, re.Sub[0])
+	case syntax.OpConcat:
+		for _, s := range re.Sub {
+			if !literalText(b, s) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// isRepositoryNameRune reports whether r can appear in an ECR repository
+// name (lowercase letters, digits, '.', '_', '-' and '/'); a wildcard
+// character ("*", "?") never can.
+func isRepositoryNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/", r)
 }
 
 // literalPrefix is the text of an IAM wildcard before its first "*" or "?".
@@ -230,14 +338,87 @@ func collapse(ws []string) []string {
 	return slices.Compact(out)
 }
 
+// RuleWildcards are the IAM wildcards over source repository names that a
+// rule's grants cover: its iamScope as written when it has one, else one
+// per repository pattern (RepositoryWildcard), "*" for a pattern without
+// one. Synth refuses a "*" the rule did not ask for
+// (CheckRepositoryScopes).
+func RuleWildcards(r config.Rule) []string {
+	var ws []string
+	for _, s := range ruleScopes(r) {
+		ws = append(ws, s.wildcard)
+	}
+	return ws
+}
+
+// ruleScope is one of a rule's wildcards and where it came from.
+type ruleScope struct {
+	from     string // `iamScope "svc-*"` or `repository pattern "/^svc-/"`
+	wildcard string
+	derived  bool // false for a regular expression with no literal prefix (wildcard "*")
+}
+
+func ruleScopes(r config.Rule) []ruleScope {
+	var out []ruleScope
+	if len(r.IAMScope) > 0 {
+		for _, w := range r.IAMScope {
+			out = append(out, ruleScope{from: fmt.Sprintf("iamScope %q", w), wildcard: w, derived: true})
+		}
+		return out
+	}
+	for _, p := range r.Repositories {
+		w, ok := RepositoryWildcard(p)
+		if !ok {
+			w = "*"
+		}
+		out = append(out, ruleScope{from: fmt.Sprintf("repository pattern %q", p), wildcard: w, derived: ok})
+	}
+	return out
+}
+
+// CheckRepositoryScopes refuses a configuration whose grants would let a
+// destination role write every repository of its registry
+// (repository/*) without the configuration asking for every repository,
+// with the glob "**" (or "*") or iamScope: ["*"]. That happens to a
+// destination without a rename prefix when a rule has no iamScope and a
+// regular expression no IAM wildcard can follow (no literal prefix after
+// a leading "^", RepositoryWildcard), or when the destination strips the
+// whole literal prefix of a wildcard.
+func CheckRepositoryScopes(cfg *config.Config) error {
+	var errs []error
+	for i, r := range cfg.Rules {
+		for _, d := range r.Destinations {
+			for _, s := range ruleScopes(r) {
+				if s.derived && s.wildcard == "*" || RenamedWildcard(s.wildcard, d.Repository) != "*" {
+					// Asked for every repository, or narrower than that.
+					continue
+				}
+				if !s.derived {
+					errs = append(errs, fmt.Errorf("rules[%d] (%q): %s has no literal prefix after a leading \"^\", "+
+						"so its IAM grants would cover every repository (repository/*) in %s; "+
+						"to fix it, write the pattern as a glob (\"svc-*\"), anchor it with a literal prefix (\"/^svc-[a-z]+$/\"), "+
+						"give the destination a rename prefix (repository.prefix), "+
+						"or give the rule an iamScope of the repositories it may touch (iamScope: [\"svc-*\"]; [\"*\"] for every repository)",
+						i, r.Name, s.from, d.ID()))
+					continue
+				}
+				errs = append(errs, fmt.Errorf("rules[%d] (%q): destination %s strips %q from %s (IAM %q) and adds no prefix, "+
+					"so its IAM grants would cover every repository (repository/*) there; "+
+					"to fix it, give the destination a rename prefix (repository.prefix), "+
+					"or, if it may write every repository, say so with iamScope: [\"*\"] on the rule",
+					i, r.Name, d.ID(), d.Repository.StripPrefix, s.from, s.wildcard))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // SourceRepositoryARNs are the source repositories the rules can read, as
-// IAM resources.
+// IAM resources (RuleWildcards).
 func SourceRepositoryARNs(cfg *config.Config) []string {
 	var ws []string
 	for _, r := range cfg.Rules {
-		for _, p := range r.Repositories {
-			ws = append(ws, RepositoryWildcard(p))
-		}
+		ws = append(ws, RuleWildcards(r)...)
 	}
 	var out []string
 	for _, w := range collapse(ws) {
@@ -325,8 +506,8 @@ func DestinationAccess(cfg *config.Config) []Access {
 				a.Roles = append(a.Roles, AccessRole{Name: name})
 			}
 			role := &a.Roles[j]
-			for _, p := range rule.Repositories {
-				w := RenamedWildcard(RepositoryWildcard(p), d.Repository)
+			for _, rw := range RuleWildcards(rule) {
+				w := RenamedWildcard(rw, d.Repository)
 				arn := repositoryARN(d.Account, d.Region, w)
 				role.Repositories = append(role.Repositories, arn)
 				if untags(d) {

@@ -36,19 +36,29 @@ func exampleConfigPath(t *testing.T) string {
 
 func TestRepositoryWildcard(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ pattern, want string }{
-		{"team/app", "team/app"},
-		{"team/*", "team/*"},
-		{"team/**", "team/*"},
-		{"team/***/x", "team/*/x"},
-		{"team/ap?", "team/ap?"},
-		{"**", "*"},
-		{"/^team/.*$/", "*"},
-		{"semver:>=1", "*"},
+	tests := []struct {
+		pattern, want string
+		ok            bool
+	}{
+		{"team/app", "team/app", true},
+		{"team/*", "team/*", true},
+		{"team/**", "team/*", true},
+		{"team/***/x", "team/*/x", true},
+		{"team/ap?", "team/ap?", true},
+		// The user asked for every repository.
+		{"**", "*", true},
+		{"*", "*", true},
+		// A regular expression: its anchored literal prefix
+		// (TestRegexpWildcard has the cases), or none.
+		{"/^team/.*$/", "team/*", true},
+		{"/^svc-api$/", "svc-api", true},
+		{"/team/", "", false},
+		{"/^.*-svc$/", "", false},
+		{"semver:>=1", "", false},
 	}
 	for _, tt := range tests {
-		if got := RepositoryWildcard(tt.pattern); got != tt.want {
-			t.Errorf("RepositoryWildcard(%q) = %q, want %q", tt.pattern, got, tt.want)
+		if got, ok := RepositoryWildcard(tt.pattern); got != tt.want || ok != tt.ok {
+			t.Errorf("RepositoryWildcard(%q) = %q, %t, want %q, %t", tt.pattern, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -116,9 +126,13 @@ func TestSourceRepositoryARNs(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("SourceRepositoryARNs = %q, want %q", got, want)
 	}
-	// A regular expression can match any repository.
+	// A regular expression reads only under its anchored literal prefix.
 	got = SourceRepositoryARNs(loadConfig(t, "testdata/edge.yaml"))
-	want = []string{"arn:aws:ecr:eu-west-1:111111111111:repository/*"}
+	want = []string{
+		"arn:aws:ecr:eu-west-1:111111111111:repository/apps/*/api",
+		"arn:aws:ecr:eu-west-1:111111111111:repository/apps/web",
+		"arn:aws:ecr:eu-west-1:111111111111:repository/tools/*",
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("SourceRepositoryARNs(edge) = %q, want %q", got, want)
 	}
@@ -332,8 +346,8 @@ func TestDestinationAccessUntag(t *testing.T) {
 	}
 }
 
-// TestUntagRepositoriesCollapse: an untag destination whose rule can
-// match any repository may untag anywhere in its region, and a keep
+// TestUntagRepositoriesCollapse: an untag destination whose rule matches
+// every repository ("**") may untag anywhere in its region, and a keep
 // destination's repository/* in the same region does not widen another's
 // untag repositories.
 func TestUntagRepositoriesCollapse(t *testing.T) {
@@ -346,7 +360,7 @@ func TestUntagRepositoriesCollapse(t *testing.T) {
 		return d
 	}
 	cfg := &config.Config{Rules: []config.Rule{
-		{Name: "any", Repositories: []string{"/^x/"}, Destinations: []config.Destination{dst("eu-west-1", false), dst("us-east-1", true)}},
+		{Name: "any", Repositories: []string{"**"}, Destinations: []config.Destination{dst("eu-west-1", false), dst("us-east-1", true)}},
 		{Name: "apps", Repositories: []string{"apps/*"}, Destinations: []config.Destination{dst("eu-west-1", true), dst("us-east-1", true)}},
 	}}
 	got := DestinationAccess(cfg)[0].Roles[0].UntagRepositories

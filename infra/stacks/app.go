@@ -120,6 +120,9 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		return nil, err
 	}
 	cfg := p.Config
+	if err := CheckRepositoryScopes(cfg); err != nil {
+		return nil, err
+	}
 	assets, err := StageFunctionAssets(p.BuildDir, p.ConfigFile, p.StagingDir, FunctionNames)
 	if err != nil {
 		return nil, err

@@ -111,7 +111,8 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Resource::* only for ecr:GetAuthorizationToken, which has no resource-level permissions. " +
 			"Repository wildcards are the rules' repository patterns after renaming (a glob becomes an ARN wildcard, " +
-			"a regular expression or semver pattern becomes repository/*): the role can write only where the rules can copy, " +
+			"a regular expression its anchored literal prefix and *, or the rule's iamScope as written; synth refuses a rule that would write repository/* without asking for it): " +
+			"the role can write only where the rules can copy, " +
 			"and remove tags (ecr:BatchDeleteImage) only where a destination has onSourceDelete: untag. " +
 			"kms:GenerateDataKey* covers GenerateDataKey and GenerateDataKeyWithoutPlaintext, which ECR uses, and only on the configured keys " +
 			"(a key named by alias is matched with kms:ResourceAliases, because IAM checks the key, not the alias)."),
