@@ -42,19 +42,19 @@ func TestNewHandler(t *testing.T) {
 		name     string
 		env      map[string]string
 		function string // "" means every function
-		wantErr  any
+		wantErr  bool   // a *ConfigurationError
 	}{
 		{name: "complete environment", env: base},
 		{name: "absolute FERRY_CONFIG", env: with(EnvConfig, filepath.Join(dir, "ferry.yaml"))},
 		{name: "endpoints", env: with("FERRY_AWS_ENDPOINTS", `{"sts":"http://127.0.0.1:1","ecr":{"222222222222/eu-west-1":"http://127.0.0.1:2"}}`)},
-		{name: "no FERRY_CONFIG", env: with(EnvConfig, ""), wantErr: new(*ConfigurationError)},
-		{name: "FERRY_CONFIG missing", env: with(EnvConfig, "nope.yaml"), wantErr: new(*ConfigurationError)},
-		{name: "FERRY_CONFIG relative without LAMBDA_TASK_ROOT", env: with(EnvLambdaTaskRoot, ""), wantErr: new(*ConfigurationError)},
-		{name: "endpoints not JSON", env: with("FERRY_AWS_ENDPOINTS", `sts=http://x`), wantErr: new(*ConfigurationError)},
-		{name: "endpoints unknown field", env: with("FERRY_AWS_ENDPOINTS", `{"sqs":"http://x"}`), wantErr: new(*ConfigurationError)},
-		{name: "approval request without topic", env: with(EnvApprovalTopic, ""), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
-		{name: "approval request without URL", env: with(EnvApprovalURL, ""), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
-		{name: "approval TTL not a number", env: with(EnvApprovalTTL, "1h"), function: FnApprovalRequest, wantErr: new(*ConfigurationError)},
+		{name: "no FERRY_CONFIG", env: with(EnvConfig, ""), wantErr: true},
+		{name: "FERRY_CONFIG missing", env: with(EnvConfig, "nope.yaml"), wantErr: true},
+		{name: "FERRY_CONFIG relative without LAMBDA_TASK_ROOT", env: with(EnvLambdaTaskRoot, ""), wantErr: true},
+		{name: "endpoints not JSON", env: with("FERRY_AWS_ENDPOINTS", `sts=http://x`), wantErr: true},
+		{name: "endpoints unknown field", env: with("FERRY_AWS_ENDPOINTS", `{"sqs":"http://x"}`), wantErr: true},
+		{name: "approval request without topic", env: with(EnvApprovalTopic, ""), function: FnApprovalRequest, wantErr: true},
+		{name: "approval request without URL", env: with(EnvApprovalURL, ""), function: FnApprovalRequest, wantErr: true},
+		{name: "approval TTL not a number", env: with(EnvApprovalTTL, "1h"), function: FnApprovalRequest, wantErr: true},
 		{name: "approval TTL", env: with(EnvApprovalTTL, "600"), function: FnApprovalRequest},
 	}
 	for _, tt := range tests {
@@ -72,9 +72,12 @@ func TestNewHandler(t *testing.T) {
 				if err == nil {
 					h, err = NewHandler(fn, slog0(), env)
 				}
-				if tt.wantErr != nil {
-					if !errors.As(err, tt.wantErr) {
-						t.Fatalf("%v, want %T", err, tt.wantErr)
+				if tt.wantErr {
+					// A target of the subtest's own: errors.As writes to it,
+					// and the subtests of one row run in parallel.
+					var ce *ConfigurationError
+					if !errors.As(err, &ce) {
+						t.Fatalf("%v, want a %T", err, ce)
 					}
 					assertNoSecrets(t, err)
 					return
