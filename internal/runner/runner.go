@@ -106,7 +106,7 @@ type Runner struct {
 	cfg      *config.Config
 	handlers map[string]lambda.Handler
 	env      map[string]string
-	key      string // the approval HMAC key (Secrets Manager stand-in)
+	key      string // the approval secret (Secrets Manager stand-in)
 
 	srv     *http.Server
 	base    string // http://127.0.0.1:port
@@ -669,6 +669,6 @@ func (r *Runner) Messages() []ApprovalMessage {
 	return append([]ApprovalMessage(nil), r.messages...)
 }
 
-// Key returns the approval HMAC key the Secrets Manager stand-in serves
+// Key returns the approval secret the Secrets Manager stand-in serves
 // (tests scan output for it).
 func (r *Runner) Key() string { return r.key }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,7 +36,7 @@ func AutoApprove(ctx context.Context, m ApprovalMessage) error { return Follow(c
 // AutoReject follows every reject link.
 func AutoReject(ctx context.Context, m ApprovalMessage) error { return Follow(ctx, m.RejectURL) }
 
-// Follow opens a signed link as a browser would: GET shows the confirmation
+// Follow opens an approval link as a browser would: GET shows the confirmation
 // page; submitting its form POSTs the ticket.
 func Follow(ctx context.Context, link string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
@@ -180,6 +181,11 @@ func awsJSONError(w http.ResponseWriter, ct string, status int, code, msg string
 // serveFunctionURL is the approval callback's Lambda Function URL.
 func (r *Runner) serveFunctionURL(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	// A Function URL's sourceIp is the caller's address alone, no port.
+	ip, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		ip = req.RemoteAddr
+	}
 	ev := events.LambdaFunctionURLRequest{
 		Version:        "2.0",
 		RawPath:        req.URL.Path,
@@ -187,7 +193,7 @@ func (r *Runner) serveFunctionURL(w http.ResponseWriter, req *http.Request) {
 		Headers:        map[string]string{},
 		RequestContext: events.LambdaFunctionURLRequestContext{
 			RequestID: randomHex(8),
-			HTTP:      events.LambdaFunctionURLRequestContextHTTPDescription{Method: req.Method, Path: req.URL.Path, SourceIP: req.RemoteAddr, UserAgent: req.UserAgent()},
+			HTTP:      events.LambdaFunctionURLRequestContextHTTPDescription{Method: req.Method, Path: req.URL.Path, SourceIP: ip, UserAgent: req.UserAgent()},
 		},
 		Body:            base64.StdEncoding.EncodeToString(body),
 		IsBase64Encoded: true,

@@ -1,12 +1,17 @@
 package runner
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 )
 
 func TestLocalS3KeepsObjectsInItsDirectory(t *testing.T) {
@@ -40,5 +45,31 @@ func TestLocalS3KeepsObjectsInItsDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(parent, "escaped")); err == nil {
 		t.Error("a request wrote outside the S3 directory")
+	}
+}
+
+type recordingHandler struct{ payload []byte }
+
+func (h *recordingHandler) Invoke(_ context.Context, payload []byte) ([]byte, error) {
+	h.payload = payload
+	return []byte(`{"statusCode":200,"body":"ok"}`), nil
+}
+
+// The Function URL stand-in hands the callback the caller's address as a
+// Function URL does: the IP alone, which the decision records.
+func TestFunctionURLGivesTheSourceIP(t *testing.T) {
+	t.Parallel()
+	h := &recordingHandler{}
+	r := &Runner{handlers: map[string]lambda.Handler{"approvalcallback": h}}
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:4567/approval?ticket=v2.x", strings.NewReader("ticket=v2.x"))
+	req.RemoteAddr = "198.51.100.4:61234"
+	w := httptest.NewRecorder()
+	r.serveFunctionURL(w, req)
+	var ev events.LambdaFunctionURLRequest
+	if err := json.Unmarshal(h.payload, &ev); err != nil {
+		t.Fatalf("%v (status %d)", err, w.Code)
+	}
+	if ip := ev.RequestContext.HTTP.SourceIP; ip != "198.51.100.4" {
+		t.Errorf("sourceIp %q, want 198.51.100.4", ip)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,20 +27,21 @@ import (
 	"github.com/ferry-dev/ferry/internal/ecr"
 )
 
-// approvalKey reads the HMAC key from Secrets Manager once per warm Lambda.
+// approvalKey reads the approval secret from Secrets Manager once per warm
+// Lambda and keeps the ticket keys derived from it (approval.NewKeys).
 type approvalKey struct {
 	secrets ecr.SecretsAPI
 	arn     string
 
-	mu  sync.Mutex
-	key []byte
+	mu   sync.Mutex
+	keys *approval.Keys
 }
 
-func (k *approvalKey) get(ctx context.Context) ([]byte, error) {
+func (k *approvalKey) get(ctx context.Context) (*approval.Keys, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.key != nil {
-		return k.key, nil
+	if k.keys != nil {
+		return k.keys, nil
 	}
 	if k.arn == "" {
 		return nil, &ConfigurationError{Msg: EnvApprovalSecret + " is not set"}
@@ -48,17 +50,18 @@ func (k *approvalKey) get(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, classifyAWS("read the approval key "+k.arn, err)
 	}
-	key := []byte(aws.ToString(out.SecretString))
-	if len(key) < approval.MinKeyLen {
-		return nil, &ConfigurationError{Msg: fmt.Sprintf("approval key %s: %v", k.arn, approval.ErrShortKey)}
+	keys, err := approval.NewKeys([]byte(aws.ToString(out.SecretString)))
+	if err != nil {
+		return nil, &ConfigurationError{Msg: fmt.Sprintf("approval key %s: %v", k.arn, err)}
 	}
-	k.key = key
-	return key, nil
+	k.keys = keys
+	return keys, nil
 }
 
 // ApprovalRequest is the .waitForTaskToken side of the approval: it sends
-// the approval request, with signed approve and reject links, to the SNS
-// topic. The task token goes into the links only; it is never logged or
+// the approval request, with approve and reject links, to the SNS topic.
+// Each link carries a sealed ticket (package approval): the task token is
+// in it encrypted, so neither link shows it, and it is never logged or
 // returned.
 type ApprovalRequest struct {
 	log   *slog.Logger
@@ -106,19 +109,19 @@ func (a *ApprovalRequest) Handle(ctx context.Context, p ApprovalRequestPayload) 
 	if p.TaskToken == "" {
 		return ApprovalRequestResult{}, validationf("approval request for %s has no task token", j.Destination)
 	}
-	key, err := a.key.get(ctx)
+	keys, err := a.key.get(ctx)
 	if err != nil {
 		return ApprovalRequestResult{}, err
 	}
 	exp := a.now().Add(a.ttl).UTC().Truncate(time.Second)
 	links := map[string]string{}
 	for _, act := range []string{approval.Approve, approval.Reject} {
-		signed, err := approval.Sign(key, approval.Ticket{Action: act, TaskToken: p.TaskToken, Destination: j.Destination,
+		sealed, err := keys.Seal(approval.Ticket{Action: act, TaskToken: p.TaskToken, Destination: j.Destination,
 			Repository: j.Repository, Tag: j.Tag, Digest: j.Digest, Execution: p.Execution, Expires: exp})
 		if err != nil {
-			return ApprovalRequestResult{}, &ConfigurationError{Msg: "sign approval link: " + err.Error()}
+			return ApprovalRequestResult{}, &ConfigurationError{Msg: "seal approval link: " + err.Error()}
 		}
-		if links[act], err = approval.Link(a.url, signed); err != nil {
+		if links[act], err = approval.Link(a.url, sealed); err != nil {
 			return ApprovalRequestResult{}, &ConfigurationError{Msg: err.Error()}
 		}
 	}
@@ -170,16 +173,28 @@ The links expire at %s and work once. Each opens a page that asks you to confirm
 	return ApprovalRequestResult{Requested: true, Expires: exp, MessageID: aws.ToString(out.MessageId)}, nil
 }
 
-// ApprovalCallback serves the signed approve/reject links (behind a Lambda
+// ApprovalCallback serves the approve/reject links (behind a Lambda
 // Function URL). GET shows a confirmation page, so that a mail scanner
-// opening the link decides nothing; POST checks the ticket and reports the
-// decision to Step Functions.
+// opening the link decides nothing; POST opens the sealed ticket and
+// reports the decision to Step Functions. What is decided comes from the
+// ticket alone, never from the request: the reject link can only reject.
+// The decision records the link used, when, and the source IP the Function
+// URL saw, in the task's output (approve) or cause (reject) and in the log;
+// the task token is never logged or returned.
 type ApprovalCallback struct {
 	log *slog.Logger
 	sfn ecr.SFNAPI
 	key *approvalKey
 	now func() time.Time
 }
+
+// How a decision came (ApprovalDecision.Via).
+const (
+	viaSealedLink = "sealed link"
+	// viaSignedLink is a link sent before sealed tickets, accepted until it
+	// expires (see package approval).
+	viaSignedLink = "signed link"
+)
 
 // NewApprovalCallback returns the ApprovalCallback step.
 func NewApprovalCallback(logger *slog.Logger, env *Env, sfnAPI ecr.SFNAPI, secrets ecr.SecretsAPI) *ApprovalCallback {
@@ -194,13 +209,15 @@ func NewApprovalCallback(logger *slog.Logger, env *Env, sfnAPI ecr.SFNAPI, secre
 
 // Handle is the Lambda handler.
 func (c *ApprovalCallback) Handle(ctx context.Context, req events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
-	key, err := c.key.get(ctx)
+	method := req.RequestContext.HTTP.Method
+	ip := sourceIP(req.RequestContext.HTTP.SourceIP)
+	log := c.log.With(slog.String("source_ip", ip), slog.String("method", method))
+	keys, err := c.key.get(ctx)
 	if err != nil {
-		c.log.ErrorContext(ctx, "approval key unavailable", slog.String("error", err.Error()))
+		log.ErrorContext(ctx, "approval key unavailable", slog.String("error", err.Error()))
 		return page(http.StatusInternalServerError, "Ferry cannot check approvals right now", "Try the link again later."), nil
 	}
-	method := req.RequestContext.HTTP.Method
-	signed := req.QueryStringParameters["ticket"]
+	ticket := req.QueryStringParameters["ticket"]
 	if method == http.MethodPost {
 		body := req.Body
 		if req.IsBase64Encoded {
@@ -211,39 +228,47 @@ func (c *ApprovalCallback) Handle(ctx context.Context, req events.LambdaFunction
 			body = string(b)
 		}
 		if form, err := url.ParseQuery(body); err == nil && form.Get("ticket") != "" {
-			signed = form.Get("ticket")
+			ticket = form.Get("ticket")
 		}
 	}
-	t, err := approval.Check(key, signed, c.now())
+	now := c.now().UTC()
+	t, err := keys.Open(ticket, now)
 	switch {
 	case errors.Is(err, approval.ErrExpired):
-		c.log.WarnContext(ctx, "approval link expired")
+		log.WarnContext(ctx, "approval link expired")
 		return page(http.StatusGone, "This link has expired", "The approval window has closed; the copy was not made."), nil
 	case err != nil:
-		c.log.WarnContext(ctx, "approval link refused", slog.String("error", err.Error()))
+		log.WarnContext(ctx, "approval link refused", slog.String("error", err.Error()))
 		return page(http.StatusForbidden, "This link is not valid", "It may have been altered. Use the links in the approval message."), nil
+	}
+	via := viaSealedLink
+	if t.Legacy {
+		via = viaSignedLink
 	}
 	what := fmt.Sprintf("%s:%s (%s) to %s", t.Repository, t.Tag, t.Digest, t.Destination)
 	if t.Digest == "" { // a reconcile's images, one request per destination
 		what = fmt.Sprintf("%s (%s) to %s", t.Repository, t.Tag, t.Destination)
 	}
-	log := c.log.With(slog.String("execution", t.Execution), slog.String("repository", t.Repository), slog.String("tag", t.Tag),
-		slog.String("digest", t.Digest), slog.String("destination", t.Destination), slog.String("action", t.Action))
+	log = log.With(slog.String("execution", t.Execution), slog.String("repository", t.Repository), slog.String("tag", t.Tag),
+		slog.String("digest", t.Digest), slog.String("destination", t.Destination), slog.String("link", t.Action), slog.String("via", via))
 	if method != http.MethodPost {
 		verb := "Approve"
 		if t.Action == approval.Reject {
 			verb = "Reject"
 		}
+		log.InfoContext(ctx, "approval page shown")
 		body := fmt.Sprintf(`<p>%s the copy of %s?</p><form method="post"><input type="hidden" name="ticket" value="%s"><button type="submit">%s</button></form>`,
-			verb, html.EscapeString(what), html.EscapeString(signed), verb)
+			verb, html.EscapeString(what), html.EscapeString(ticket), verb)
 		return events.LambdaFunctionURLResponse{StatusCode: http.StatusOK, Headers: htmlHeaders(), Body: htmlPage("Ferry approval", body)}, nil
 	}
+	d := ApprovalDecision{Decision: "approved", DecidedAt: now, Via: via, Link: t.Action, SourceIP: ip}
 	if t.Action == approval.Approve {
-		out, _ := json.Marshal(ApprovalDecision{Decision: "approved", DecidedAt: c.now().UTC(), Via: "signed link"})
+		out, _ := json.Marshal(d)
 		_, err = c.sfn.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(t.TaskToken), Output: aws.String(string(out))})
 	} else {
+		d.Decision = "rejected"
 		_, err = c.sfn.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(t.TaskToken),
-			Error: aws.String(ErrorApprovalRejected), Cause: aws.String("rejected by an approver through the signed link")})
+			Error: aws.String(ErrorApprovalRejected), Cause: aws.String(rejectionCause(d))})
 	}
 	var timedOut *sfntypes.TaskTimedOut
 	var missing *sfntypes.TaskDoesNotExist
@@ -256,9 +281,29 @@ func (c *ApprovalCallback) Handle(ctx context.Context, req events.LambdaFunction
 		log.ErrorContext(ctx, "cannot report the decision", slog.String("error", err.Error()))
 		return events.LambdaFunctionURLResponse{}, classifyAWS("report the approval decision", err)
 	}
-	log.InfoContext(ctx, "approval decided")
+	log.InfoContext(ctx, "approval decided", slog.String("decision", d.Decision), slog.Time("decided_at", d.DecidedAt))
 	past := map[string]string{approval.Approve: "Approved", approval.Reject: "Rejected"}[t.Action]
 	return page(http.StatusOK, past, past+": "+what+"."), nil
+}
+
+// rejectionCause is SendTaskFailure's cause for a rejection: the decision,
+// as ApprovalDecision records an approval.
+func rejectionCause(d ApprovalDecision) string {
+	from := "an unknown address"
+	if d.SourceIP != "" {
+		from = d.SourceIP
+	}
+	return fmt.Sprintf("rejected by an approver through the %s link at %s from %s (%s)", d.Link, d.DecidedAt.Format(time.RFC3339), from, d.Via)
+}
+
+// sourceIP is the address the Function URL saw, in its canonical form, or ""
+// if it is not an IP address (nothing else is recorded from it).
+func sourceIP(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return ""
+	}
+	return a.WithZone("").String()
 }
 
 func htmlHeaders() map[string]string {

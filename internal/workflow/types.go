@@ -206,11 +206,21 @@ type StepError struct {
 }
 
 // ApprovalDecision is the output a person's approval sends to the waiting
-// task (SendTaskSuccess).
+// task (SendTaskSuccess): who answered how, never the task token. A
+// rejection (SendTaskFailure) carries the same in its cause. The state
+// machines read $.approval as a whole (null or not); Link and SourceIP are
+// absent from decisions made before they were recorded.
 type ApprovalDecision struct {
 	Decision  string    `json:"decision"` // "approved"
 	DecidedAt time.Time `json:"decidedAt"`
-	Via       string    `json:"via"` // "signed link"
+	// Via is "sealed link", or "signed link" for a link of the format sent
+	// before sealed tickets.
+	Via string `json:"via"`
+	// Link is the link the person followed: "approve".
+	Link string `json:"link,omitempty"`
+	// SourceIP is the address the approval's Function URL saw the request
+	// come from (its requestContext.http.sourceIp).
+	SourceIP string `json:"sourceIp,omitempty"`
 }
 
 // ApprovalRequestPayload is ApprovalRequest's payload.
