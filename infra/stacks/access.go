@@ -66,12 +66,16 @@ var SourceListActions = []string{"ecr:DescribeImages"}
 // DestinationAssumers are the functions that assume destination roles, and
 // so the only principals the destination roles trust: the readers only
 // with the session tag ferry-access=read, the writers only with
-// ferry-access=write (ecr.TagAccess). The roles write only in write
-// sessions, so AssumeRole, Verify and Discover (which lists what each
-// destination holds) can look but never change anything.
+// ferry-access=write, the admins only with ferry-access=admin
+// (ecr.TagAccess). The roles push images only in write sessions, and
+// create, tag and set up repositories only in admin sessions, so
+// AssumeRole, Verify and Discover (which lists what each destination
+// holds) can look but never change anything, and CopyImage can push but
+// never change a repository's tags or policies.
 var (
 	DestinationReaders  = []string{FnAssumeRole, FnVerify, FnDiscover}
-	DestinationWriters  = []string{FnEnsureRepository, FnCopyImage}
+	DestinationWriters  = []string{FnCopyImage}
+	DestinationAdmins   = []string{FnEnsureRepository}
 	DestinationAssumers = []string{FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnDiscover}
 )
 
@@ -85,10 +89,12 @@ var SourceActions = []string{
 }
 
 // What a destination role may do on the repositories its rules can write:
-// DestinationReadActions in any Ferry session; the rest only in a session
-// tagged ferry-access=write, and the repository settings only on a
-// repository Ferry created and has not finished setting up (its
-// ferry:settings tag is pending), never on one it found.
+// DestinationReadActions in any Ferry session; the push and untag actions
+// only in a session tagged ferry-access=write; creating, tagging and
+// setting up a repository only in a session tagged ferry-access=admin, and
+// the repository settings only on a repository Ferry created and has not
+// finished setting up (its ferry:settings tag is pending), never on one it
+// found.
 var (
 	DestinationReadActions = []string{
 		"ecr:BatchCheckLayerAvailability",
@@ -107,11 +113,13 @@ var (
 	}
 	// DestinationCreateActions need the request to mark the repository
 	// pending; DestinationSetUpActions need the repository to be pending.
-	// ecr:TagResource cannot be held to pending repositories: ECR checks it
-	// for the tags CreateRepository sets, when the repository has no tags
-	// yet. So the marker keeps EnsureRepository's mistakes off repositories
-	// Ferry found; it does not stop a compromised write session, which
-	// could tag one pending first.
+	// ecr:TagResource is allowed twice: to set the pending marker with the
+	// configured tags (ECR checks it for the tags CreateRepository sets,
+	// when the repository has no tags yet, so that statement cannot ask
+	// for a resource tag), and to turn a pending marker into applied. Both
+	// only in admin sessions, which only EnsureRepository's role may
+	// start: CopyImage's write sessions cannot mark a repository pending
+	// to set its policies.
 	DestinationCreateActions = []string{"ecr:CreateRepository"}
 	DestinationSetUpActions  = []string{"ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy"}
 	DestinationTagActions    = []string{"ecr:TagResource"}
@@ -128,14 +136,19 @@ var (
 const ViaECR = "ecr.*.amazonaws.com"
 
 // KMSActions let ECR use a customer managed key for a repository Ferry
-// creates and for the images it pushes there.
-var KMSActions = []string{
-	"kms:CreateGrant",
-	"kms:Decrypt",
-	"kms:DescribeKey",
-	"kms:Encrypt",
-	"kms:GenerateDataKey*",
-}
+// creates and for the images it pushes there; KMSGrantActions let ECR
+// give itself a grant on the key when it creates the repository, only
+// with kms:GrantIsForAWSResource (a grant for an AWS service, never one
+// for a principal of the caller's choosing).
+var (
+	KMSActions = []string{
+		"kms:Decrypt",
+		"kms:DescribeKey",
+		"kms:Encrypt",
+		"kms:GenerateDataKey*",
+	}
+	KMSGrantActions = []string{"kms:CreateGrant"}
+)
 
 // maxRoleName is IAM's limit on role names.
 const maxRoleName = 64
@@ -459,8 +472,12 @@ type AccessRole struct {
 	// remove a tag deleted in the source (onSourceDelete: untag), collapsed
 	// the same way; empty if none does.
 	UntagRepositories []string
-	KMSKeys           []string // key ARNs
-	KMSAliases        []KMSAlias
+	// TagKeys are the keys of the tags (settings.tags) its destinations
+	// give the repositories Ferry creates, sorted, without Ferry's marker
+	// (ecr.SettingsTag): the only keys the role may tag with besides it.
+	TagKeys    []string
+	KMSKeys    []string // key ARNs
+	KMSAliases []KMSAlias
 }
 
 // KMSAlias is a key named by alias. IAM cannot grant use of a key by alias
@@ -506,6 +523,9 @@ func DestinationAccess(cfg *config.Config) []Access {
 				a.Roles = append(a.Roles, AccessRole{Name: name})
 			}
 			role := &a.Roles[j]
+			for k := range d.Settings.Tags {
+				role.TagKeys = append(role.TagKeys, k)
+			}
 			for _, rw := range RuleWildcards(rule) {
 				w := RenamedWildcard(rw, d.Repository)
 				arn := repositoryARN(d.Account, d.Region, w)
@@ -528,6 +548,8 @@ func DestinationAccess(cfg *config.Config) []Access {
 			r := &out[i].Roles[j]
 			r.Repositories = collapseARNs(r.Repositories)
 			r.UntagRepositories = collapseARNs(r.UntagRepositories)
+			slices.Sort(r.TagKeys)
+			r.TagKeys = slices.Compact(r.TagKeys)
 			slices.Sort(r.KMSKeys)
 			r.KMSKeys = slices.Compact(r.KMSKeys)
 			slices.SortFunc(r.KMSAliases, func(a, b KMSAlias) int {

@@ -161,7 +161,7 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		name := p.StackName + "-Access-" + a.Account
 		d := NewDestinationStack(app, name, DestinationStackProps{
 			StackName: name, Access: a, ExternalID: cfg.ExternalID,
-			Readers: roleARNs(DestinationReaders), Writers: roleARNs(DestinationWriters),
+			Readers: roleARNs(DestinationReaders), Writers: roleARNs(DestinationWriters), Admins: roleARNs(DestinationAdmins),
 		})
 		d.AddDependency(src.Stack, jsii.String("the trust policy names the source Lambdas' roles, which must exist"))
 		out.Destinations = append(out.Destinations, d)

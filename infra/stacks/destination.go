@@ -18,21 +18,22 @@ import (
 // account.
 type DestinationRoleProps struct {
 	Role AccessRole
-	// Readers and Writers are the source Lambdas' execution roles, the only
-	// principals that may assume the role: each only with its session tag.
-	Readers, Writers []string
-	ExternalID       string
+	// Readers, Writers and Admins are the source Lambdas' execution roles,
+	// the only principals that may assume the role: each only with its
+	// session tag (DestinationReaders, DestinationWriters,
+	// DestinationAdmins). At least one of them is required.
+	Readers, Writers, Admins []string
+	ExternalID               string
 }
 
 // NewDestinationRole builds a role that trusts only the source Lambdas'
 // roles, and only with Ferry's external id, and may only do what copying
 // into the rules' repositories takes.
 func NewDestinationRole(scope constructs.Construct, id string, p DestinationRoleProps) awsiam.Role {
-	// writesOn allows actions on repositories to write sessions only,
-	// under the further conditions given; writes, on the rules'
-	// repositories.
-	writesOn := func(sid string, repositories, actions []string, also map[string]any) awsiam.PolicyStatement {
-		cond := map[string]any{"aws:PrincipalTag/" + ecr.TagAccess: ecr.AccessWrite}
+	// in allows actions on repositories to sessions tagged access only,
+	// under the further StringEquals conditions also.
+	in := func(access, sid string, repositories, actions []string, also map[string]any) awsiam.PolicyStatement {
+		cond := map[string]any{"aws:PrincipalTag/" + ecr.TagAccess: access}
 		maps.Copy(cond, also)
 		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:        jsii.String(sid),
@@ -41,25 +42,44 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 			Conditions: &map[string]any{"StringEquals": cond},
 		})
 	}
-	writes := func(sid string, actions []string, also map[string]any) awsiam.PolicyStatement {
-		return writesOn(sid, p.Role.Repositories, actions, also)
+	// tagKeys holds a request's tag keys to keys (ForAllValues): a request
+	// that tags with any other key is denied.
+	tagKeys := func(st awsiam.PolicyStatement, keys ...string) awsiam.PolicyStatement {
+		st.AddCondition(jsii.String("ForAllValues:StringEquals"), map[string]any{"aws:TagKeys": toAnySlice(keys)})
+		return st
 	}
+	// Ferry's marker and the tags the role's destinations configure.
+	created := append([]string{ecr.SettingsTag}, p.Role.TagKeys...)
+	repos := p.Role.Repositories
 	statements := []awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("ReadRuleRepositories"),
 			Actions:   jsii.Strings(DestinationReadActions...),
-			Resources: jsii.Strings(p.Role.Repositories...),
+			Resources: jsii.Strings(repos...),
 		}),
-		writes("PushToRuleRepositories", DestinationPushActions, nil),
-		writes("CreateRuleRepositories", DestinationCreateActions, map[string]any{"aws:RequestTag/" + ecr.SettingsTag: ecr.SettingsPending}),
-		writes("SetUpCreatedRepositories", DestinationSetUpActions, map[string]any{"aws:ResourceTag/" + ecr.SettingsTag: ecr.SettingsPending}),
-		writes("TagRuleRepositories", DestinationTagActions, nil),
+		in(ecr.AccessWrite, "PushToRuleRepositories", repos, DestinationPushActions, nil),
 	}
 	// Removing a tag deleted in the source: only where a destination asks
 	// for it (onSourceDelete: untag).
 	if len(p.Role.UntagRepositories) > 0 {
-		statements = append(statements, writesOn("UntagRuleRepositories", p.Role.UntagRepositories, DestinationUntagActions, nil))
+		statements = append(statements, in(ecr.AccessWrite, "UntagRuleRepositories", p.Role.UntagRepositories, DestinationUntagActions, nil))
 	}
+	statements = append(statements,
+		// EnsureRepository creates a repository marked pending, with the
+		// configured tags and no other...
+		tagKeys(in(ecr.AccessAdmin, "CreateRuleRepositories", repos, DestinationCreateActions,
+			map[string]any{"aws:RequestTag/" + ecr.SettingsTag: ecr.SettingsPending}), created...),
+		// ...which ECR also checks as ecr:TagResource, on a repository
+		// with no tags yet: no resource tag condition can hold here.
+		tagKeys(in(ecr.AccessAdmin, "TagCreatedRepositories", repos, DestinationTagActions,
+			map[string]any{"aws:RequestTag/" + ecr.SettingsTag: ecr.SettingsPending}), created...),
+		// It sets policies only on a repository still marked pending...
+		in(ecr.AccessAdmin, "SetUpCreatedRepositories", repos, DestinationSetUpActions,
+			map[string]any{"aws:ResourceTag/" + ecr.SettingsTag: ecr.SettingsPending}),
+		// ...then marks it applied, changing no other tag.
+		tagKeys(in(ecr.AccessAdmin, "MarkCreatedRepositoriesApplied", repos, DestinationTagActions,
+			map[string]any{"aws:RequestTag/" + ecr.SettingsTag: ecr.SettingsApplied, "aws:ResourceTag/" + ecr.SettingsTag: ecr.SettingsPending}), ecr.SettingsTag),
+	)
 	statements = append(statements, registryLogin())
 	appliesTo := []any{"Resource::*"}
 	for _, arn := range p.Role.Repositories {
@@ -72,25 +92,47 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 	}
 	// The keys only through ECR (kms:ViaService): the role cannot decrypt
 	// other data under a key, or grant it to anyone, by calling KMS itself.
+	// A grant only for ECR itself (kms:GrantIsForAWSResource), which
+	// CreateRepository makes on an encrypted repository's key.
 	viaECR := map[string]any{"kms:ViaService": ViaECR}
+	forECR := map[string]any{"kms:GrantIsForAWSResource": "true"}
 	if len(p.Role.KMSKeys) > 0 {
-		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String("UseRepositoryKeys"),
-			Actions:    jsii.Strings(KMSActions...),
-			Resources:  jsii.Strings(p.Role.KMSKeys...),
-			Conditions: &map[string]any{"StringLike": viaECR},
-		}))
+		statements = append(statements,
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("UseRepositoryKeys"),
+				Actions:    jsii.Strings(KMSActions...),
+				Resources:  jsii.Strings(p.Role.KMSKeys...),
+				Conditions: &map[string]any{"StringLike": viaECR},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("GrantRepositoryKeysToECR"),
+				Actions:    jsii.Strings(KMSGrantActions...),
+				Resources:  jsii.Strings(p.Role.KMSKeys...),
+				Conditions: &map[string]any{"StringLike": viaECR, "Bool": forECR},
+			}))
 	}
 	for i, a := range p.Role.KMSAliases {
-		statements = append(statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("UseRepositoryKeyByAlias" + strconv.Itoa(i)),
-			Actions:   jsii.Strings(KMSActions...),
-			Resources: jsii.Strings(a.KeysARN()),
-			Conditions: &map[string]any{
-				"ForAnyValue:StringEquals": map[string]any{"kms:ResourceAliases": a.Alias},
-				"StringLike":               viaECR,
-			},
-		}))
+		byAlias := map[string]any{"kms:ResourceAliases": a.Alias}
+		statements = append(statements,
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("UseRepositoryKeyByAlias" + strconv.Itoa(i)),
+				Actions:   jsii.Strings(KMSActions...),
+				Resources: jsii.Strings(a.KeysARN()),
+				Conditions: &map[string]any{
+					"ForAnyValue:StringEquals": byAlias,
+					"StringLike":               viaECR,
+				},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("GrantRepositoryKeyByAliasToECR" + strconv.Itoa(i)),
+				Actions:   jsii.Strings(KMSGrantActions...),
+				Resources: jsii.Strings(a.KeysARN()),
+				Conditions: &map[string]any{
+					"ForAnyValue:StringEquals": byAlias,
+					"StringLike":               viaECR,
+					"Bool":                     forECR,
+				},
+			}))
 		appliesTo = append(appliesTo, "Resource::"+a.KeysARN())
 	}
 	if len(p.Role.KMSKeys)+len(p.Role.KMSAliases) > 0 {
@@ -99,14 +141,14 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 	role := awsiam.NewRole(scope, jsii.String(id), &awsiam.RoleProps{
 		RoleName:    jsii.String(p.Role.Name),
 		Description: jsii.String("Ferry copies images into this account's ECR repositories with this role"),
-		// Replaced below by one statement naming every trusted role.
-		AssumedBy: awsiam.NewArnPrincipal(jsii.String(p.Writers[0])),
+		// Replaced below by the statements naming every trusted role.
+		AssumedBy: awsiam.NewArnPrincipal(jsii.String(slices.Concat(p.Admins, p.Writers, p.Readers)[0])),
 		InlinePolicies: &map[string]awsiam.PolicyDocument{
 			"ferry": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
 		},
 	})
 	role.Node().DefaultChild().(awsiam.CfnRole).AddPropertyOverride(jsii.String("AssumeRolePolicyDocument"),
-		TrustPolicy(p.Readers, p.Writers, p.ExternalID))
+		TrustPolicy(p.Readers, p.Writers, p.Admins, p.ExternalID))
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Resource::* only for ecr:GetAuthorizationToken, which has no resource-level permissions. " +
@@ -122,8 +164,10 @@ func NewDestinationRole(scope constructs.Construct, id string, p DestinationRole
 }
 
 // TrustPolicy lets only the given roles assume a role, and only with the
-// external id: one statement, so a reviewer reads it at a glance.
-func TrustPolicy(readers, writers []string, externalID string) map[string]any {
+// external id: one statement per session value, each naming the only roles
+// that may start such a session, so a reviewer reads it at a glance. A
+// statement with no roles is left out.
+func TrustPolicy(readers, writers, admins []string, externalID string) map[string]any {
 	statement := func(sid string, arns []string, access string) map[string]any {
 		principals := make([]any, len(arns))
 		for i, a := range arns {
@@ -140,21 +184,37 @@ func TrustPolicy(readers, writers []string, externalID string) map[string]any {
 			},
 		}
 	}
-	return map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []any{
-			statement("FerryReaders", readers, ecr.AccessRead),
-			statement("FerryWriters", writers, ecr.AccessWrite),
-		},
+	var statements []any
+	for _, s := range []struct {
+		sid    string
+		arns   []string
+		access string
+	}{
+		{"FerryReaders", readers, ecr.AccessRead},
+		{"FerryWriters", writers, ecr.AccessWrite},
+		{"FerryAdmins", admins, ecr.AccessAdmin},
+	} {
+		if len(s.arns) > 0 {
+			statements = append(statements, statement(s.sid, s.arns, s.access))
+		}
 	}
+	return map[string]any{"Version": "2012-10-17", "Statement": statements}
+}
+
+func toAnySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // DestinationStackProps configures one destination account's stack.
 type DestinationStackProps struct {
-	StackName        string
-	Access           Access
-	Readers, Writers []string
-	ExternalID       string
+	StackName                string
+	Access                   Access
+	Readers, Writers, Admins []string
+	ExternalID               string
 }
 
 // NewDestinationStack builds the roles Ferry assumes in one destination
@@ -175,7 +235,7 @@ func NewDestinationStack(scope constructs.Construct, id string, p DestinationSta
 	})
 	for _, r := range p.Access.Roles {
 		NewDestinationRole(stack, "Role-"+r.Name, DestinationRoleProps{
-			Role: r, Readers: p.Readers, Writers: p.Writers, ExternalID: p.ExternalID,
+			Role: r, Readers: p.Readers, Writers: p.Writers, Admins: p.Admins, ExternalID: p.ExternalID,
 		})
 	}
 	return stack

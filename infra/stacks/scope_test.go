@@ -225,6 +225,7 @@ func TestIAMScopeVerbatim(t *testing.T) {
 				"arn:aws:ecr:us-east-1:222222222222:repository/svc-*",
 				"arn:aws:ecr:us-east-1:222222222222:repository/tools/*",
 			},
+			TagKeys: []string{"cost-center", "team"},
 		}}},
 		{Account: "333333333333", Region: "eu-west-1", Roles: []AccessRole{{
 			Name: "ferry-replication",

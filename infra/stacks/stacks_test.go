@@ -418,13 +418,14 @@ func TestDestinationTrust(t *testing.T) {
 			},
 		}
 	}
-	// AssumeRole, Verify and Discover may only read; EnsureRepository and
-	// CopyImage write.
+	// AssumeRole, Verify and Discover may only read; CopyImage writes;
+	// only EnsureRepository may start an admin session.
 	want := map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []any{
 			statement("FerryReaders", []string{FnAssumeRole, FnVerify, FnDiscover}, "read"),
-			statement("FerryWriters", []string{FnEnsureRepository, FnCopyImage}, "write"),
+			statement("FerryWriters", []string{FnCopyImage}, "write"),
+			statement("FerryAdmins", []string{FnEnsureRepository}, "admin"),
 		},
 	}
 	if len(b.stacks.Destinations) != 3 {
@@ -472,26 +473,40 @@ func TestTwoRoleNames(t *testing.T) {
 					"Resource":  "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
 					"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/ferry-access": "write"}},
 				},
-				// Ferry creates repositories marked pending, and sets policies
-				// and tags only on those: never on a repository it found.
+				// Only admin sessions (EnsureRepository) create repositories,
+				// marked pending, and set policies and tags only on those:
+				// never on a repository it found (TestAdminOnly has the
+				// details).
 				map[string]any{
 					"Sid": "CreateRuleRepositories", "Effect": "Allow", "Action": "ecr:CreateRepository",
 					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
-					"Condition": map[string]any{"StringEquals": map[string]any{
-						"aws:PrincipalTag/ferry-access": "write", "aws:RequestTag/ferry:settings": "pending"}},
+					"Condition": map[string]any{
+						"StringEquals":              map[string]any{"aws:PrincipalTag/ferry-access": "admin", "aws:RequestTag/ferry:settings": "pending"},
+						"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []any{"ferry:settings"}},
+					},
+				},
+				map[string]any{
+					"Sid": "TagCreatedRepositories", "Effect": "Allow", "Action": "ecr:TagResource",
+					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
+					"Condition": map[string]any{
+						"StringEquals":              map[string]any{"aws:PrincipalTag/ferry-access": "admin", "aws:RequestTag/ferry:settings": "pending"},
+						"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []any{"ferry:settings"}},
+					},
 				},
 				map[string]any{
 					"Sid": "SetUpCreatedRepositories", "Effect": "Allow", "Action": toAny(DestinationSetUpActions),
 					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
 					"Condition": map[string]any{"StringEquals": map[string]any{
-						"aws:PrincipalTag/ferry-access": "write", "aws:ResourceTag/ferry:settings": "pending"}},
+						"aws:PrincipalTag/ferry-access": "admin", "aws:ResourceTag/ferry:settings": "pending"}},
 				},
-				// CreateRepository's tags are checked as ecr:TagResource
-				// before the repository has any: no resource tag condition.
 				map[string]any{
-					"Sid": "TagRuleRepositories", "Effect": "Allow", "Action": "ecr:TagResource",
-					"Resource":  "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
-					"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/ferry-access": "write"}},
+					"Sid": "MarkCreatedRepositoriesApplied", "Effect": "Allow", "Action": "ecr:TagResource",
+					"Resource": "arn:aws:ecr:eu-west-1:222222222222:repository/mirror/*",
+					"Condition": map[string]any{
+						"StringEquals": map[string]any{"aws:PrincipalTag/ferry-access": "admin",
+							"aws:RequestTag/ferry:settings": "applied", "aws:ResourceTag/ferry:settings": "pending"},
+						"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []any{"ferry:settings"}},
+					},
 				},
 				map[string]any{"Sid": "RegistryLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
 			},

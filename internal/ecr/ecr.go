@@ -218,9 +218,11 @@ type Role struct {
 	ARN        string
 	ExternalID string
 	Session    string // role session name, 2-64 characters of [\w+=,.@-]
-	// Access is the session tag TagAccess to assume it with: AccessRead or
-	// AccessWrite. The destination role's trust lets each function assume
-	// it only with its own value, and writes only in AccessWrite sessions.
+	// Access is the session tag TagAccess to assume it with: AccessRead,
+	// AccessWrite or AccessAdmin. The destination role's trust lets each
+	// function assume it only with its own value; it pushes images only in
+	// AccessWrite sessions, and creates, tags and sets up repositories only
+	// in AccessAdmin sessions.
 	Access string
 }
 
@@ -235,10 +237,14 @@ const (
 )
 
 // The session tag with which Ferry's functions assume destination roles.
+// The values are a contract with the access stacks' trust and role
+// policies (guarded in infra/stacks by TestDestinationTrust, TestAdminTrust
+// and TestAdminOnly): a new value needs the access stacks redeployed.
 const (
 	TagAccess   = "ferry-access"
-	AccessRead  = "read"  // AssumeRole, Verify: look, never write
-	AccessWrite = "write" // EnsureRepository, CopyImage
+	AccessRead  = "read"  // AssumeRole, Verify, Discover: look, never write
+	AccessWrite = "write" // CopyImage: push images and remove tags
+	AccessAdmin = "admin" // EnsureRepository: create, tag and set up repositories
 )
 
 // Assume assumes role now (no cache) and returns its credentials. It is

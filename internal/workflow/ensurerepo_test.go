@@ -194,8 +194,8 @@ func TestEnsureRepository(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
-			if len(roles.assumed) != 1 || roles.assumed[0].ExternalID != "ext-123" || roles.assumed[0].ARN != "arn:aws:iam::"+tt.job.Account+":role/ferry-replication" || roles.assumed[0].Access != ecr.AccessWrite {
-				t.Errorf("assumed %+v, want the destination role once with the external ID, for writing", roles.assumed)
+			if len(roles.assumed) != 1 || roles.assumed[0].ExternalID != "ext-123" || roles.assumed[0].ARN != "arn:aws:iam::"+tt.job.Account+":role/ferry-replication" || roles.assumed[0].Access != ecr.AccessAdmin {
+				t.Errorf("assumed %+v, want the destination role once with the external ID, in an admin session (create, tag, set up)", roles.assumed)
 			}
 			r := out.Repository
 			if r == nil || r.Status != tt.wantStatus || !strings.Contains(r.Message, tt.wantMessage) || r.Name != tt.job.Repository || r.URI == "" {

@@ -111,7 +111,7 @@ func destination(cfg *config.Config, j Job) (config.Destination, error) {
 }
 
 // role returns the destination role to assume for j, for access
-// (ecr.AccessRead or ecr.AccessWrite).
+// (ecr.AccessRead, ecr.AccessWrite or ecr.AccessAdmin).
 func role(cfg *config.Config, d config.Destination, j Job, access string) ecr.Role {
 	return ecr.Role{ARN: d.RoleARN(), ExternalID: cfg.ExternalID, Session: sessionName(j.Execution), Access: access}
 }

@@ -42,8 +42,9 @@ func newStep(logger *slog.Logger, env *Env, roles Roles) step {
 	return step{log: logger, cfg: env.Config, roles: roles}
 }
 
-// destinationECR assumes j's destination role for access (ecr.AccessRead or
-// ecr.AccessWrite) and returns an ECR client in the destination.
+// destinationECR assumes j's destination role for access (ecr.AccessRead,
+// ecr.AccessWrite or ecr.AccessAdmin) and returns an ECR client in the
+// destination.
 func (s step) destinationECR(ctx context.Context, j Job, access string) (config.Destination, ecr.API, error) {
 	d, err := destination(s.cfg, j)
 	if err != nil {
@@ -112,7 +113,9 @@ func NewEnsureRepository(logger *slog.Logger, env *Env, roles Roles) *EnsureRepo
 
 // Handle is the Lambda handler.
 func (e *EnsureRepository) Handle(ctx context.Context, r Replication) (Replication, error) {
-	d, api, err := e.destinationECR(ctx, r.Job, ecr.AccessWrite)
+	// Its own session value: only EnsureRepository's role may create,
+	// tag and set up repositories, not CopyImage's.
+	d, api, err := e.destinationECR(ctx, r.Job, ecr.AccessAdmin)
 	if err != nil {
 		return r, err
 	}
