@@ -94,7 +94,7 @@ func (s *Summarize) Outcome(ctx context.Context, req OutcomeRequest) (Outcome, e
 		// Asked in this pass (the check before asking found the image
 		// missing). An approval handed back by a redrive is in the job the
 		// plan lists, so the outcome does not repeat it.
-		o.Approval = r.Approval
+		o.Approval = r.Approval.forRedrive()
 	}
 	if r.Error == nil {
 		o.Status, o.Error, o.Reason = StatusFailed, "NoResult", "the iteration ended without a copy result"

@@ -259,3 +259,22 @@ func TestClip(t *testing.T) {
 		t.Errorf("clip of a short message: %q", c)
 	}
 }
+
+// A failed job's outcome keeps of its approval what a redrive needs (the
+// decision, when, how), not the link and address, which would outgrow the
+// Map's output at 500 destinations; the approval's own state keeps them.
+func TestOutcomeKeepsTheDecisionForARedrive(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	r := Replication{Job: testJob(prodID), Precheck: &StepError{Error: "VerificationError"},
+		Approval: &ApprovalDecision{Decision: "approved", DecidedAt: at, Via: "sealed link", Link: "approve", SourceIP: "203.0.113.7"},
+		Error:    &StepError{Error: "RetryableError", Cause: "throttled"}}
+	o, err := NewSummarize(slog0()).Outcome(context.Background(), OutcomeRequest{Outcome: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ApprovalDecision{Decision: "approved", DecidedAt: at, Via: "sealed link"}
+	if o.Approval == nil || *o.Approval != want {
+		t.Errorf("outcome's approval %+v, want %+v", o.Approval, want)
+	}
+}

@@ -223,6 +223,17 @@ type ApprovalDecision struct {
 	SourceIP string `json:"sourceIp,omitempty"`
 }
 
+// forRedrive is the decision as an outcome keeps it for a redrive (which
+// must not ask again): what was decided, when and how. Which link and from
+// where stay in the "Wait for approval" state's output and the logs, so
+// that every job's outcome fits in the Map's output.
+func (d *ApprovalDecision) forRedrive() *ApprovalDecision {
+	if d == nil {
+		return nil
+	}
+	return &ApprovalDecision{Decision: d.Decision, DecidedAt: d.DecidedAt, Via: d.Via}
+}
+
 // ApprovalRequestPayload is ApprovalRequest's payload.
 type ApprovalRequestPayload struct {
 	Execution   string      `json:"execution"`
