@@ -173,7 +173,7 @@ func TestStatesOfFiveHundredFailedDestinationsFit(t *testing.T) {
 	}
 	planBytes := size("the plan", p)
 	long := strings.Repeat("operation error ECR: PutImage, https response error StatusCode: 400, RequestID: 0d5e6f1a, api error ", 30)
-	approved := &ApprovalDecision{Decision: "approved", DecidedAt: time.Now().UTC(), Via: "signed link"}
+	approved := &ApprovalDecision{Decision: "approved", DecidedAt: time.Now().UTC(), Via: "sealed link", Link: "approve", SourceIP: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"}
 	s := NewSummarize(log)
 	fail := func(jobs []PlannedJob, limit int) []Outcome {
 		var out []Outcome
@@ -182,7 +182,7 @@ func TestStatesOfFiveHundredFailedDestinationsFit(t *testing.T) {
 				ReasonLimit: limit, Error: &StepError{Error: "Lambda.TooManyRequestsException", Cause: `{"errorMessage":"` + long + `"}`}}
 			if j.Approval == nil {
 				r.Precheck = &StepError{Error: "VerificationError"} // asked in this pass
-			} else if r.Approval = j.Approval; r.Approval != approved {
+			} else if r.Approval = j.Approval; r.Approval == nil || *r.Approval != *approved.forRedrive() {
 				t.Fatalf("job %+v lost its approval", j)
 			}
 			o, err := s.Outcome(ctx, OutcomeRequest{Outcome: r})
