@@ -262,6 +262,10 @@ func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*dest
 			if err == nil {
 				continue
 			}
+			if ex, ok := errors.AsType[requestRetried](err); ok {
+				j.fail(ex.error) // retried already, as often as bo allows
+				continue
+			}
 			if attempt < bo.Attempts && retryable(err) {
 				retry = append(retry, j)
 				hint = max(hint, retryAfterOf(err))
@@ -286,6 +290,19 @@ func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*dest
 		}
 	}
 }
+
+// requestRetried is the error of a request that its repo has already
+// retried as often as the Backoff allows (the source's blob GET, answered
+// 503 or 429 every time): streamWithRetry fails it rather than read the
+// source again, which would send that request Attempts times more, each
+// with its own retries (Attempts² in all, with a Retry-After of 20 s most
+// of a Lambda's 15 minutes on one blob). The re-read is for a stream that
+// broke once under way, which no request's retry can resume. The
+// workflow's Step Functions Retry still tries the copy again later, since
+// the error inside stays retryable (see docs/retries.md).
+type requestRetried struct{ error }
+
+func (e requestRetried) Unwrap() error { return e.error }
 
 // stream reads b from the source once and uploads it to every target at the
 // same time. It opens the upload sessions first and holds a stream slot only
@@ -331,7 +348,7 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	body, err := r.src.getBlob(srcCtx, b)
 	if err != nil {
 		<-r.slots
-		return abandon(err)
+		return abandon(requestRetried{err})
 	}
 	srcStalled := fmt.Errorf("blob %s@%s: the source sent nothing for %s: %w", r.src, b.Digest, stall, ErrStalled)
 	srcWatch := time.AfterFunc(stall, func() { srcCancel(srcStalled) })
