@@ -357,7 +357,7 @@ func announce(w io.Writer, what, flagValue string, a runner.Approver) runner.App
 			fmt.Fprintf(w, "  ✋ approval request %q could not be answered: %v\n", m.Subject, err)
 			return err
 		}
-		fmt.Fprintf(w, "  ✋ %s by ferry run --approve=%s (via the signed link in the request): %s\n", what, flagValue, m.Subject)
+		fmt.Fprintf(w, "  ✋ %s by ferry run --approve=%s (via the sealed link in the request): %s\n", what, flagValue, m.Subject)
 		return nil
 	}
 }

@@ -17,19 +17,20 @@ import (
 // This file derives, from a configuration, the IAM resources Ferry's roles
 // need: plain Go, no CDK, so the rules are easy to read and to test.
 
-// Function names. They name the Lambdas, their execution roles, their
-// asset directories (bin/lambda/<name>/bootstrap) and their alarms.
+// Function names, defined with their handlers (internal/workflow). They
+// name the Lambdas, their execution roles (which the destination roles'
+// trust policies name), their asset directories
+// (bin/lambda/<name>/bootstrap) and their alarms: a contract, see
+// docs/contracts.md.
 const (
-	FnValidate         = "validate"
-	FnAssumeRole       = "assumerole"
-	FnEnsureRepository = "ensurerepo"
-	FnCopyImage        = "copyimage"
-	FnVerify           = "verify"
-	FnSummarize        = "summarize"
-	FnApprovalRequest  = "approvalrequest"
-	FnApprovalCallback = "approvalcallback"
-	// The reconcile state machine's own steps, named where their handlers
-	// are.
+	FnValidate           = workflow.FnValidate
+	FnAssumeRole         = workflow.FnAssumeRole
+	FnEnsureRepository   = workflow.FnEnsureRepository
+	FnCopyImage          = workflow.FnCopyImage
+	FnVerify             = workflow.FnVerify
+	FnSummarize          = workflow.FnSummarize
+	FnApprovalRequest    = workflow.FnApprovalRequest
+	FnApprovalCallback   = workflow.FnApprovalCallback
 	FnDiscover           = workflow.FnDiscover
 	FnReconcileSummarize = workflow.FnReconcileSummarize
 )
