@@ -7,10 +7,12 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/ferry-dev/ferry/internal/lambdalog"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	logger := lambdalog.New(os.Stdout, os.Getenv)
 	h, err := newHandler(context.Background(), logger, os.Getenv)
 	if err != nil {
 		logger.Error("cannot start", slog.String("error", err.Error()))
