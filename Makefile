@@ -81,12 +81,23 @@ fuzz: ## Fuzz the pattern parser and matcher and the image reference parser for 
 	$(GO) test ./internal/match -run '^$$' -fuzz FuzzMatch -fuzztime 30s
 	$(GO) test ./internal/imageref -run '^$$' -fuzz FuzzParse -fuzztime 30s
 
+# cfn-lint (Python; this machine image's pyenv has 1.51, and CI runs on
+# the same image) checks the templates synth writes for ferry.example.yaml,
+# in a directory of its own so that cdk.out/ keeps what you synthesized.
+# Rules it ignores, each with its reason, are in .cfnlintrc.
+CFN_LINT     ?= cfn-lint
+LINT_CDK_OUT := $(BIN)/lint-cdk.out
+
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet, staticcheck, and cfn-lint on the templates synth writes for ferry.example.yaml
+	@command -v $(CFN_LINT) >/dev/null || { echo "make lint: $(CFN_LINT) not found. Install it with 'pip install cfn-lint' or 'pipx install cfn-lint' (1.51 is known to work; this project's machine image has it in its pyenv Python), or give its path: make lint CFN_LINT=/path/to/cfn-lint"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@test -x $(TOOLS)/bin/staticcheck || GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(TOOLS)/bin/staticcheck ./...
+	@rm -rf $(LINT_CDK_OUT)
+	$(MAKE) --no-print-directory synth CONFIG=ferry.example.yaml CDK_OUT=$(LINT_CDK_OUT)
+	$(CFN_LINT) $(LINT_CDK_OUT)/*.template.json
 
 .PHONY: clean
 clean: ## Remove build output (bin/, cdk.out/); keeps downloaded tools in .tools/
