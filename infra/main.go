@@ -13,6 +13,8 @@
 //	reconcileConcurrency    reconcile jobs (child executions) at once (default 10, at most 10000)
 //	approvalTimeoutSeconds  how long an approval waits (default 86400)
 //	logRetentionDays        log retention (default 90)
+//	lambdaConcurrencyLimit  the account's Lambda concurrent executions quota (default 1000):
+//	                        below 105, no function reserves concurrency (synth warns)
 //	approvalEmails          comma-separated addresses subscribed to approval requests
 //	alertEmails             comma-separated addresses subscribed to alerts
 package main
@@ -67,6 +69,7 @@ func run(props *awscdk.AppProps, stderr io.Writer) int {
 		"reconcileConcurrency":   &p.ReconcileConcurrency,
 		"approvalTimeoutSeconds": &p.ApprovalTimeoutSeconds,
 		"logRetentionDays":       &p.LogRetentionDays,
+		"lambdaConcurrencyLimit": &p.LambdaConcurrencyLimit,
 	} {
 		if *dst, err = contextInt(app, key); err != nil {
 			fmt.Fprintln(stderr, "ferry infra:", err)

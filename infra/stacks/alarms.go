@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -8,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
@@ -16,11 +18,15 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ferry-dev/ferry/internal/config"
 )
 
 // AlarmsProps configures failure notifications and alarms.
 type AlarmsProps struct {
 	StackName       string
+	Account         string // the stack's account and region, for the alarms' ARNs
+	Region          string
 	StateMachine    awsstepfunctions.StateMachine // replicate
 	Reconcile       awsstepfunctions.StateMachine
 	Functions       *Functions
@@ -36,6 +42,9 @@ type Alarms struct {
 	constructs.Construct
 	Topic  awssns.Topic
 	Alarms []awscloudwatch.Alarm
+	// Names are the alarms' names, in the order of Alarms; each is
+	// <stack>-<what it watches>.
+	Names []string
 }
 
 // FailedStatuses are the execution statuses that notify the alerts topic.
@@ -63,7 +72,9 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 	for i, s := range FailedStatuses {
 		statuses[i] = s
 	}
+	ruleName := EventRuleName(p.StackName, "runs-failed")
 	rule := awsevents.NewRule(c, jsii.String("RunFailed"), &awsevents.RuleProps{
+		RuleName:    jsii.String(ruleName),
 		Description: jsii.String("Ferry: tell the alerts topic about failed, timed-out and aborted replication and reconcile runs"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.states"),
@@ -75,6 +86,12 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 		},
 	})
 	field := func(path string) string { return *awsevents.EventField_FromPath(jsii.String(path)) }
+	// Only EventBridge acting for this rule, in this account, may assume
+	// its role (as the triggers' role, see NewTrigger).
+	role := awsiam.NewRole(c, jsii.String("RunFailedRole"), &awsiam.RoleProps{
+		Description: jsii.String("EventBridge tells Ferry's alerts topic about failed runs with this role"),
+		AssumedBy:   eventsPrincipal(p.Account, []string{EventRuleARN(p.Account, p.Region, ruleName)}),
+	})
 	rule.AddTarget(awseventstargets.NewSnsTopic(topic, &awseventstargets.SnsTopicProps{
 		Message: awsevents.RuleTargetInput_FromText(jsii.String(
 			"Ferry run " + field("$.detail.name") + " ended " + field("$.detail.status") +
@@ -84,8 +101,9 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 		// A role of its own, rather than a topic policy (and a key policy
 		// statement) for all of EventBridge: only this rule can publish.
 		AuthorizeUsingRole: jsii.Bool(true),
+		Role:               role,
 	}))
-	cdknag.NagSuppressions_AddResourceSuppressions(rule, &[]*cdknag.NagPackSuppression{{
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("The rule's own role may publish to the alerts topic only; kms:GenerateDataKey* (GenerateDataKey and " +
 			"GenerateDataKeyWithoutPlaintext, which SNS uses) is on this stack's key only, as grantPublish gives it."),
@@ -94,8 +112,9 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 
 	action := awscloudwatchactions.NewSnsAction(topic)
 	alarm := func(name, description string, metric awscloudwatch.IMetric) {
+		full := p.StackName + "-" + name
 		al := awscloudwatch.NewAlarm(c, jsii.String(name), &awscloudwatch.AlarmProps{
-			AlarmName:          jsii.String(p.StackName + "-" + name),
+			AlarmName:          jsii.String(full),
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
 			Threshold:          jsii.Number(1),
@@ -105,6 +124,7 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 		})
 		al.AddAlarmAction(action)
 		a.Alarms = append(a.Alarms, al)
+		a.Names = append(a.Names, full)
 	}
 	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Sum")}
 	alarm("RunsFailed", "A Ferry replication run failed in the last 5 minutes", p.StateMachine.MetricFailed(five))
@@ -125,5 +145,28 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 		p.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
 		}))
+	// The topic has a policy of its own (EnforceSSL's Deny), so CloudWatch
+	// may publish to it only if the policy says so: only for these alarms,
+	// in this account (the confused-deputy guard of the SNS Developer
+	// Guide). They are listed by ARN, built from their fixed names.
+	arns := make([]string, len(a.Names))
+	for i, n := range a.Names {
+		arns[i] = AlarmARN(p.Account, p.Region, n)
+	}
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowFerryAlarms"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{topic.TopicArn()},
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": p.Account},
+			"ArnEquals":    map[string]any{"aws:SourceArn": arns},
+		},
+	}))
 	return a
+}
+
+// AlarmARN is the ARN of a CloudWatch alarm.
+func AlarmARN(account, region, name string) string {
+	return fmt.Sprintf("arn:%s:cloudwatch:%s:%s:alarm:%s", config.Partition(region), region, account, name)
 }

@@ -46,6 +46,11 @@ type AppProps struct {
 	ReconcileConcurrency   int    // Distributed Map concurrency; 0 means DefaultReconcileConcurrency
 	ApprovalTimeoutSeconds int    // 0 means DefaultApprovalTimeoutSeconds
 	LogRetentionDays       int    // 0 means DefaultLogRetentionDays
+	// LambdaConcurrencyLimit is the account's Lambda "Concurrent
+	// executions" quota in the source region; 0 means
+	// DefaultLambdaConcurrencyLimit. Below what ReservedConcurrency needs,
+	// nothing is reserved (and synth warns).
+	LambdaConcurrencyLimit int
 	ApprovalEmails         []string
 	AlertEmails            []string
 	// Nag runs cdk-nag's AwsSolutions checks on every stack.
@@ -86,6 +91,9 @@ func (p *AppProps) defaults() error {
 	if p.ApprovalTimeoutSeconds == 0 {
 		p.ApprovalTimeoutSeconds = DefaultApprovalTimeoutSeconds
 	}
+	if p.LambdaConcurrencyLimit == 0 {
+		p.LambdaConcurrencyLimit = DefaultLambdaConcurrencyLimit
+	}
 	if err := workflow.CheckMaxConcurrency(p.MaxConcurrency); err != nil {
 		return err
 	}
@@ -95,6 +103,8 @@ func (p *AppProps) defaults() error {
 			p.ReconcileConcurrency, MaxReconcileConcurrency, MaxReconcileConcurrency)
 	case p.ApprovalTimeoutSeconds < 60 || p.ApprovalTimeoutSeconds > 365*24*60*60:
 		return fmt.Errorf("approvalTimeoutSeconds %d: want 60 seconds to a year", p.ApprovalTimeoutSeconds)
+	case p.LambdaConcurrencyLimit < 1:
+		return fmt.Errorf("lambdaConcurrencyLimit %d: want the account's Lambda \"Concurrent executions\" quota (Service Quotas, L-B99A9384)", p.LambdaConcurrencyLimit)
 	}
 	if _, err := retentionDays(p.LogRetentionDays); err != nil {
 		return err
@@ -145,6 +155,7 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		DeleteTrigger:          deleteTrigger(cfg),
 		ApprovalEmails:         p.ApprovalEmails,
 		AlertEmails:            p.AlertEmails,
+		LambdaConcurrencyLimit: p.LambdaConcurrencyLimit,
 	})
 	if err != nil {
 		return nil, err
@@ -214,6 +225,7 @@ type SourceStackProps struct {
 	DeleteTrigger          map[string]any // DeleteEventPattern; nil for none
 	ApprovalEmails         []string
 	AlertEmails            []string
+	LambdaConcurrencyLimit int // 0: DefaultLambdaConcurrencyLimit
 }
 
 // SourceStack is the workflow in the source account and region.
@@ -240,7 +252,7 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	})
 	s := &SourceStack{Stack: stack}
 	s.Key = awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
-		Description:       jsii.String("Ferry: encrypts the approval and alerts topics and the dead-letter queue"),
+		Description:       jsii.String("Ferry: encrypts the approval and alerts topics, the dead-letter queue and the log groups"),
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
@@ -255,6 +267,11 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 		Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": p.Source.Account}},
 	}), nil)
 
+	limit := p.LambdaConcurrencyLimit
+	if limit == 0 {
+		limit = DefaultLambdaConcurrencyLimit
+	}
+	reservedConcurrency, warning := ReservedConcurrency(limit)
 	var err error
 	if s.Functions, err = NewFunctions(stack, "Functions", FunctionsProps{
 		StackName:            p.StackName,
@@ -262,10 +279,15 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 		SourceRegion:         p.Source.Region,
 		AssetDirs:            p.AssetDirs,
 		LogRetentionDays:     p.LogRetentionDays,
+		Key:                  s.Key,
+		ReservedConcurrency:  reservedConcurrency,
 		SourceRepositoryARNs: p.SourceRepositoryARNs,
 		DestinationRoleARNs:  p.DestinationRoleARNs,
 	}); err != nil {
 		return nil, err
+	}
+	if warning != "" {
+		awscdk.Annotations_Of(s.Functions.ByName[FnApprovalCallback]).AddWarningV2(jsii.String("ferry:reservedConcurrency"), jsii.String(warning))
 	}
 	smName := p.StackName + "-replicate"
 	s.Approval = NewApproval(stack, "Approval", ApprovalProps{
@@ -281,6 +303,8 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	})
 	if s.Workflow, err = NewWorkflow(stack, "Workflow", WorkflowProps{
 		Name:      smName,
+		Account:   p.Source.Account,
+		Region:    p.Source.Region,
 		ASLFile:   p.ASLFile,
 		Functions: s.Functions,
 		Invoke:    ReplicateFunctions,
@@ -289,11 +313,14 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 			PlaceholderApprovalTimeout: p.ApprovalTimeoutSeconds,
 		},
 		LogRetentionDays: p.LogRetentionDays,
+		Key:              s.Key,
 	}); err != nil {
 		return nil, err
 	}
 	s.Trigger = NewTrigger(stack, "Trigger", TriggerProps{
 		StackName:    p.StackName,
+		Account:      p.Source.Account,
+		Region:       p.Source.Region,
 		Rules:        p.Triggers,
 		Referrers:    p.ReferrerTrigger,
 		Deletes:      p.DeleteTrigger,
@@ -316,6 +343,8 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	}
 	s.Alarms = NewAlarms(stack, "Alarms", AlarmsProps{
 		StackName:       p.StackName,
+		Account:         p.Source.Account,
+		Region:          p.Source.Region,
 		StateMachine:    s.Workflow.StateMachine,
 		Reconcile:       s.Reconcile.Workflow.StateMachine,
 		Functions:       s.Functions,
@@ -323,6 +352,12 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 		Key:             s.Key,
 		Emails:          p.AlertEmails,
 	})
+	// CloudWatch Logs may use the key for Ferry's log groups only.
+	logGroups := []string{s.Workflow.LogGroupName, s.Reconcile.Workflow.LogGroupName}
+	for _, fn := range FunctionNames {
+		logGroups = append(logGroups, s.Functions.LogGroups[fn])
+	}
+	s.Key.AddToResourcePolicy(LogsKeyStatement(p.Source.Account, p.Source.Region, logGroups), nil)
 	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
 		Value:       s.Workflow.StateMachine.StateMachineArn(),
 		Description: jsii.String("The replication workflow: watch, approve and redrive runs in the Step Functions console"),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -48,6 +49,13 @@ type FunctionsProps struct {
 	SourceRegion     string
 	AssetDirs        map[string]string // function name -> directory with bootstrap and ferry.yaml
 	LogRetentionDays int               // 0: 90 days
+	// Key encrypts the log groups; its policy must let CloudWatch Logs use
+	// it for them (LogsKeyStatement). nil: CloudWatch Logs' own keys.
+	Key awskms.IKey
+	// ReservedConcurrency is the reserved concurrency of each function
+	// that has one (see ReservedConcurrency); the others share the
+	// account's unreserved pool.
+	ReservedConcurrency map[string]int
 	// SourceRepositoryARNs are the source repositories the readers may read.
 	SourceRepositoryARNs []string
 	// DestinationRoleARNs are the roles the assumers may assume.
@@ -57,8 +65,9 @@ type FunctionsProps struct {
 // Functions is every Ferry Lambda with its execution role and log group.
 type Functions struct {
 	constructs.Construct
-	ByName map[string]awslambda.Function
-	Roles  map[string]awsiam.Role
+	ByName    map[string]awslambda.Function
+	Roles     map[string]awsiam.Role
+	LogGroups map[string]string // function -> log group name
 }
 
 // NewFunctions builds the Lambdas: arm64 provided.al2023 bootstraps, JSON
@@ -66,7 +75,7 @@ type Functions struct {
 // only what that function needs.
 func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Functions, error) {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	f := &Functions{Construct: c, ByName: map[string]awslambda.Function{}, Roles: map[string]awsiam.Role{}}
+	f := &Functions{Construct: c, ByName: map[string]awslambda.Function{}, Roles: map[string]awsiam.Role{}, LogGroups: map[string]string{}}
 	retention, err := retentionDays(p.LogRetentionDays)
 	if err != nil {
 		return nil, err
@@ -77,16 +86,32 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Fun
 		if !ok {
 			return nil, fmt.Errorf("no asset directory for function %s", name)
 		}
+		// The trust names lambda.amazonaws.com with no aws:SourceAccount
+		// or aws:SourceArn condition, on purpose. The Lambda Developer
+		// Guide documents aws:SourceArn only for resource-based policies,
+		// where a function is what is invoked, and does not say that Lambda
+		// sets either key when it assumes an execution role; a condition
+		// it does not meet would stop CreateFunction ("The role defined for
+		// the function cannot be assumed by Lambda") or every invocation.
+		// Nothing is lost: a function gets this role only from someone
+		// allowed iam:PassRole on it, which no other account can be (a role
+		// is never passed across accounts), so no other account's Lambda
+		// can act as a confused deputy with it. cdk-nag has no rule on
+		// trust conditions, so this comment stands where a suppression
+		// would.
 		role := awsiam.NewRole(c, jsii.String(name+"Role"), &awsiam.RoleProps{
 			RoleName:    jsii.String(SourceRoleName(p.StackName, p.SourceRegion, name)),
 			Description: jsii.String("Execution role of Ferry's " + name + " Lambda"),
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		})
+		logName := FunctionLogGroupName(p.StackName, name)
 		logs := awslogs.NewLogGroup(c, jsii.String(name+"Logs"), &awslogs.LogGroupProps{
-			LogGroupName:  jsii.String(fmt.Sprintf("/aws/lambda/%s-%s", p.StackName, name)),
+			LogGroupName:  jsii.String(logName),
 			Retention:     retention,
 			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+			EncryptionKey: p.Key,
 		})
+		f.LogGroups[name] = logName
 		logs.GrantWrite(role)
 		fn := awslambda.NewFunction(c, jsii.String(name), &awslambda.FunctionProps{
 			FunctionName:          jsii.String(p.StackName + "-" + name),
@@ -106,6 +131,7 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Fun
 			Environment: &map[string]*string{
 				"FERRY_CONFIG": jsii.String(ConfigFileName),
 			},
+			ReservedConcurrentExecutions: reserved(p.ReservedConcurrency, name),
 		})
 		f.ByName[name] = fn
 		f.Roles[name] = role
@@ -214,4 +240,101 @@ func retentionDays(days int) (awslogs.RetentionDays, error) {
 		return "", fmt.Errorf("log retention of %d days is not one CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)", days)
 	}
 	return r, nil
+}
+
+// FunctionLogGroupName is the log group of a function.
+func FunctionLogGroupName(stackName, function string) string {
+	return fmt.Sprintf("/aws/lambda/%s-%s", stackName, function)
+}
+
+// LogGroupARN is the ARN of a log group as CloudWatch Logs puts it in the
+// encryption context of its KMS calls (no ":*" after the name).
+func LogGroupARN(account, region, name string) string {
+	return fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s", config.Partition(region), region, account, name)
+}
+
+// LogsKeyStatement is the key policy statement that lets CloudWatch Logs
+// (the regional logs.<region>.amazonaws.com, as the CloudWatch Logs User
+// Guide's "Encrypt log data in CloudWatch Logs using AWS KMS" asks) use the
+// key for the named log groups only: their ARN is the
+// kms:EncryptionContext:aws:logs:arn of every call it makes for them. The
+// actions are that guide's Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*
+// and Describe*, spelled out, less the asymmetric data key pairs.
+func LogsKeyStatement(account, region string, logGroups []string) awsiam.PolicyStatement {
+	arns := make([]string, len(logGroups))
+	for i, name := range logGroups {
+		arns[i] = LogGroupARN(account, region, name)
+	}
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowCloudWatchLogs"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("logs."+region+".amazonaws.com"), nil)},
+		Actions: jsii.Strings("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+			"kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnEquals": map[string]any{"kms:EncryptionContext:aws:logs:arn": arns}},
+	})
+}
+
+// Reserved concurrency.
+//
+// Only the approval callback reserves any. Its Function URL (AuthType
+// NONE, since links are opened from email) is the one way into Ferry from
+// outside AWS; a reserved concurrency is also a cap, so a flood of requests
+// to it runs at most CallbackConcurrency at once (the URL answers the rest
+// with 429) and cannot use up the account's concurrency and throttle
+// CopyImage.
+//
+// The other functions reserve none, on purpose. Their concurrency is set by
+// the state machines, not by outsiders: a replicate run copies at most
+// maxConcurrency destinations at once and the reconcile runs
+// reconcileConcurrency jobs at once, but every push starts a run of its
+// own, so how many copies run at once has no bound a synth can know. A
+// reservation sized from maxConcurrency + reconcileConcurrency would cap
+// CopyImage there, throttling the copies of two pushes at once that the
+// account could have run; and it would take that much from the account's
+// unreserved pool, which every other function shares, whether Ferry copies
+// anything or not (reconcileConcurrency alone may be 10000). Lambda keeps
+// MinUnreservedConcurrency unreserved, so an account at the default limit
+// cannot reserve anything at all. Raise the account's limit instead
+// (README, "Lambda concurrency"); the tasks retry
+// Lambda.TooManyRequestsException with backoff meanwhile.
+const (
+	// CallbackConcurrency is the approval callback's reserved concurrency:
+	// people clicking links need one or two at a time.
+	CallbackConcurrency = 5
+	// DefaultLambdaConcurrencyLimit is the account's Lambda "Concurrent
+	// executions" quota assumed unless told (Lambda's usual default; new
+	// accounts may start at 10).
+	DefaultLambdaConcurrencyLimit = 1000
+	// MinUnreservedConcurrency is what Lambda keeps for functions without
+	// reserved concurrency: "You can reserve up to the Unreserved account
+	// concurrency value that is shown, minus 100" (Lambda Developer Guide,
+	// "Configuring reserved concurrency"). Below a limit of 100 nothing can
+	// be reserved.
+	MinUnreservedConcurrency = 100
+)
+
+// ReservedConcurrency returns the reserved concurrency of each function
+// that gets one in an account whose Lambda concurrency limit is limit, and,
+// when the limit leaves nothing to reserve, a warning that says so and what
+// to do.
+func ReservedConcurrency(limit int) (map[string]int, string) {
+	if limit-CallbackConcurrency < MinUnreservedConcurrency {
+		return nil, fmt.Sprintf("the account's Lambda concurrency limit of %d leaves nothing to reserve (Lambda keeps %d unreserved), "+
+			"so the approval callback's Function URL is not capped at %d concurrent requests and a flood of requests to it can "+
+			"throttle the copies. Raise the quota \"Concurrent executions\" (L-B99A9384) in Service Quotas to %d or more, "+
+			"then deploy with -c lambdaConcurrencyLimit=<the new limit>",
+			limit, MinUnreservedConcurrency, CallbackConcurrency, DefaultLambdaConcurrencyLimit)
+	}
+	return map[string]int{FnApprovalCallback: CallbackConcurrency}, ""
+}
+
+// reserved is a function's reserved concurrency for FunctionProps: nil for
+// none (0 would be a reservation of nothing, which stops the function).
+func reserved(by map[string]int, function string) *float64 {
+	n, ok := by[function]
+	if !ok {
+		return nil
+	}
+	return jsii.Number(n)
 }

@@ -45,7 +45,7 @@ type ReconcileProps struct {
 	// Schedule is an EventBridge Scheduler expression, or config.ScheduleOff.
 	Schedule string
 	// DeadLetterQueue gets the schedule's invocations that failed every
-	// retry; Key encrypts it.
+	// retry; Key encrypts it, and the state machine's log group.
 	DeadLetterQueue awssqs.IQueue
 	Key             awskms.IKey
 }
@@ -120,6 +120,8 @@ func NewReconcile(scope constructs.Construct, id string, p ReconcileProps) (*Rec
 	name := p.StackName + "-reconcile"
 	wf, err := NewWorkflow(c, "Workflow", WorkflowProps{
 		Name:      name,
+		Account:   p.Source.Account,
+		Region:    p.Source.Region,
 		ASLFile:   p.ASLFile,
 		Functions: p.Functions,
 		Invoke:    ReconcileFunctions,
@@ -128,6 +130,7 @@ func NewReconcile(scope constructs.Construct, id string, p ReconcileProps) (*Rec
 			PlaceholderApprovalTimeout:      p.ApprovalTimeoutSeconds,
 		},
 		LogRetentionDays: p.LogRetentionDays,
+		Key:              p.Key,
 	})
 	if err != nil {
 		return nil, err

@@ -725,6 +725,7 @@ func TestBuildErrors(t *testing.T) {
 		{"reconcile concurrency too high", AppProps{ReconcileConcurrency: 10001}, "reconcileConcurrency 10001: want 1 to 10000"},
 		{"reconcile concurrency negative", AppProps{ReconcileConcurrency: -1}, "reconcileConcurrency -1: want 1 to 10000"},
 		{"unknown reconcile placeholder", AppProps{ReconcileASLFile: badReconcileASL}, "reconcile.asl.json: no substitution for ${Unknown}"},
+		{"concurrency limit negative", AppProps{LambdaConcurrencyLimit: -1}, "lambdaConcurrencyLimit -1"},
 	}
 	for _, tt := range tests {
 		p := tt.props
@@ -778,6 +779,11 @@ func TestAlarms(t *testing.T) {
 		if !found {
 			t.Errorf("no alarm named …%s; alarms: %v", w, sorted(got))
 		}
+	}
+	// 4 on runs, 8 on Lambda errors, 10 on throttles and the dead-letter
+	// queue.
+	if len(want) != 23 || len(names) != len(want) {
+		t.Errorf("%d alarms (%v), want these %d: %v", len(names), sorted(got), len(want), sorted(want))
 	}
 	for n := range names {
 		if strings.HasSuffix(n, "summarize-Errors") || strings.HasSuffix(n, "reconcilesummary-Errors") {

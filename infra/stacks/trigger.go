@@ -1,18 +1,24 @@
 package stacks
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"maps"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ferry-dev/ferry/internal/config"
 )
 
 // TriggerRule is one EventBridge rule: a Ferry rule's name and its coarse
@@ -25,6 +31,8 @@ type TriggerRule struct {
 // TriggerProps configures the triggers.
 type TriggerProps struct {
 	StackName string
+	Account   string // the stack's account and region, for the rules' ARNs
+	Region    string
 	Rules     []TriggerRule
 	// Referrers is the pattern of the rule for referrers pushed after their
 	// image (ReferrerEventPattern); nil for no such rule.
@@ -51,6 +59,8 @@ type Trigger struct {
 	Referrers       awsevents.Rule   // nil without TriggerProps.Referrers
 	Deletes         awsevents.Rule   // nil without TriggerProps.Deletes
 	DeadLetterQueue awssqs.Queue
+	// Role is the role every rule starts the state machine with.
+	Role awsiam.Role
 }
 
 // Values of the execution input's "ferryTrigger", which names the trigger
@@ -86,37 +96,92 @@ func NewTrigger(scope constructs.Construct, id string, p TriggerProps) *Trigger 
 		Reason: jsii.String("This queue is itself the dead-letter queue of the triggers (pushes, referrers, deletes) and the failure notifications; an alarm fires when it holds a message."),
 	}}, jsii.Bool(false))
 	t := &Trigger{Construct: c, DeadLetterQueue: dlq}
-	// newRule makes one rule that starts the state machine with the event
-	// and the extra input fields, retrying as configured.
-	newRule := func(id, description string, pattern, extra map[string]any) awsevents.Rule {
-		rule := awsevents.NewRule(c, jsii.String(id), &awsevents.RuleProps{
-			Description:  jsii.String(description),
-			EventPattern: eventPattern(pattern),
+	// Each rule has a fixed name, so that the role's trust can name the
+	// rules' ARNs (a reference to a rule from the role it uses would be a
+	// dependency cycle).
+	type ruleSpec struct {
+		id, name, description string
+		pattern, extra        map[string]any
+		into                  *awsevents.Rule
+	}
+	var specs []ruleSpec
+	t.Rules = make([]awsevents.Rule, len(p.Rules))
+	for i, r := range p.Rules {
+		specs = append(specs, ruleSpec{"Push-" + r.Name, EventRuleName(p.StackName, "push-"+r.Name),
+			"Ferry rule " + r.Name + ": start a replication run on a matching ECR push (coarse filter; Validate applies the exact rule)",
+			r.Pattern, map[string]any{"ferryRule": r.Name}, &t.Rules[i]})
+	}
+	if p.Referrers != nil {
+		specs = append(specs, ruleSpec{"Referrers", EventRuleName(p.StackName, "referrers"),
+			"Ferry referrers: start a replication run for a signature, attestation, SBOM or other referrer pushed after its image (coarse filter; Validate checks it exactly)",
+			p.Referrers, map[string]any{"ferryTrigger": TriggerReferrers}, &t.Referrers})
+	}
+	if p.Deletes != nil {
+		specs = append(specs, ruleSpec{"Deletes", EventRuleName(p.StackName, "deletes"),
+			"Ferry deletes: start a run that removes a tag deleted in the source from the destinations with onSourceDelete: untag (coarse filter; Validate applies the exact rules)",
+			p.Deletes, map[string]any{"ferryTrigger": TriggerDeletes}, &t.Deletes})
+	}
+	var arns []string
+	for _, sp := range specs {
+		arns = append(arns, EventRuleARN(p.Account, p.Region, sp.name))
+	}
+	// One role for every trigger rule (CDK would make one too, shared by
+	// the rules that start this state machine), which only EventBridge
+	// acting for these rules, in this account, may assume: the
+	// confused-deputy guard of the EventBridge User Guide, whose
+	// aws:SourceArn is "the ARN of the rule that is sending the event".
+	t.Role = awsiam.NewRole(c, jsii.String("StartRole"), &awsiam.RoleProps{
+		Description: jsii.String("EventBridge starts Ferry's replication runs (pushes, referrers, deletes) with this role"),
+		AssumedBy:   eventsPrincipal(p.Account, arns),
+	})
+	for _, sp := range specs {
+		rule := awsevents.NewRule(c, jsii.String(sp.id), &awsevents.RuleProps{
+			RuleName:     jsii.String(sp.name),
+			Description:  jsii.String(sp.description),
+			EventPattern: eventPattern(sp.pattern),
 		})
 		rule.AddTarget(awseventstargets.NewSfnStateMachine(p.StateMachine, &awseventstargets.SfnStateMachineProps{
-			Input:           pushInput(extra),
+			Input:           pushInput(sp.extra),
 			DeadLetterQueue: dlq,
 			RetryAttempts:   jsii.Number(p.RetryAttempts),
 			MaxEventAge:     awscdk.Duration_Seconds(jsii.Number(p.MaxEventAge.Seconds())),
+			Role:            t.Role,
 		}))
-		return rule
-	}
-	for _, r := range p.Rules {
-		t.Rules = append(t.Rules, newRule("Push-"+r.Name,
-			"Ferry rule "+r.Name+": start a replication run on a matching ECR push (coarse filter; Validate applies the exact rule)",
-			r.Pattern, map[string]any{"ferryRule": r.Name}))
-	}
-	if p.Referrers != nil {
-		t.Referrers = newRule("Referrers",
-			"Ferry referrers: start a replication run for a signature, attestation, SBOM or other referrer pushed after its image (coarse filter; Validate checks it exactly)",
-			p.Referrers, map[string]any{"ferryTrigger": TriggerReferrers})
-	}
-	if p.Deletes != nil {
-		t.Deletes = newRule("Deletes",
-			"Ferry deletes: start a run that removes a tag deleted in the source from the destinations with onSourceDelete: untag (coarse filter; Validate applies the exact rules)",
-			p.Deletes, map[string]any{"ferryTrigger": TriggerDeletes})
+		*sp.into = rule
 	}
 	return t
+}
+
+// maxRuleName is the longest name EventBridge allows a rule.
+const maxRuleName = 64
+
+// EventRuleName is the name of one of the stack's EventBridge rules:
+// <stack>-<suffix>, or, when that is longer than EventBridge allows, its
+// first characters and a hash of the whole, so that names stay distinct.
+func EventRuleName(stackName, suffix string) string {
+	name := stackName + "-" + suffix
+	if len(name) <= maxRuleName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	h := hex.EncodeToString(sum[:4])
+	return name[:maxRuleName-len(h)-1] + "-" + h
+}
+
+// EventRuleARN is the ARN of a rule on the default event bus.
+func EventRuleARN(account, region, name string) string {
+	return fmt.Sprintf("arn:%s:events:%s:%s:rule/%s", config.Partition(region), region, account, name)
+}
+
+// eventsPrincipal is EventBridge acting for one of the rules (ARNs) in
+// account only.
+func eventsPrincipal(account string, ruleARNs []string) awsiam.IPrincipal {
+	return awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": account},
+			"ArnEquals":    map[string]any{"aws:SourceArn": ruleARNs},
+		},
+	})
 }
 
 // pushInput is the execution input for an event: the EventBridge event as

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -89,6 +90,8 @@ func CheckSubstitutions(asl string, names []string) error {
 // WorkflowProps configures a state machine.
 type WorkflowProps struct {
 	Name      string // state machine name, fixed so its ARN is known in advance
+	Account   string // the stack's account and region, for that ARN
+	Region    string
 	ASLFile   string // statemachine/replicate.asl.json or reconcile.asl.json
 	Functions *Functions
 	// Invoke are the functions the state machine invokes: each fills its
@@ -97,6 +100,9 @@ type WorkflowProps struct {
 	// Values fill the other placeholders (MaxConcurrency, ...).
 	Values           map[string]int
 	LogRetentionDays int
+	// Key encrypts the execution log group (see LogsKeyStatement); nil:
+	// CloudWatch Logs' own keys.
+	Key awskms.IKey
 }
 
 // Workflow is a state machine and its execution log.
@@ -104,11 +110,15 @@ type Workflow struct {
 	constructs.Construct
 	StateMachine  awsstepfunctions.StateMachine
 	Substitutions map[string]string // placeholder -> value (tokens for ARNs)
+	LogGroupName  string            // the execution log group
 }
 
 // NewWorkflow loads the ASL file and fills its placeholders: a Standard
 // state machine, logging every event to CloudWatch Logs, traced by X-Ray.
 func NewWorkflow(scope constructs.Construct, id string, p WorkflowProps) (*Workflow, error) {
+	if p.Account == "" || p.Region == "" {
+		return nil, fmt.Errorf("state machine %s: no account or region", p.Name)
+	}
 	asl, err := os.ReadFile(p.ASLFile)
 	if err != nil {
 		return nil, fmt.Errorf("read state machine definition: %w", err)
@@ -135,10 +145,12 @@ func NewWorkflow(scope constructs.Construct, id string, p WorkflowProps) (*Workf
 	}
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
+	logName := StateMachineLogGroupName(p.Name)
 	logs := awslogs.NewLogGroup(c, jsii.String("Executions"), &awslogs.LogGroupProps{
-		LogGroupName:  jsii.String("/aws/vendedlogs/states/" + p.Name),
+		LogGroupName:  jsii.String(logName),
 		Retention:     retention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		EncryptionKey: p.Key,
 	})
 	jsiiSubs := make(map[string]*string, len(subs))
 	for k, v := range subs {
@@ -160,6 +172,24 @@ func NewWorkflow(scope constructs.Construct, id string, p WorkflowProps) (*Workf
 		},
 		TracingEnabled: jsii.Bool(true),
 	})
+	// Only Step Functions acting for this state machine, in this account,
+	// may assume its role: the confused-deputy guard of "Creating an IAM
+	// role for your state machine" in the Step Functions Developer Guide,
+	// whose aws:SourceArn is a state machine ARN (its example,
+	// stateMachine:*, is narrowed here to this one name, which is fixed;
+	// Ferry publishes no versions or aliases, whose ARNs would add
+	// ":<version>"). The Distributed Map's child executions are executions
+	// of this same state machine. The condition is set on the role CDK
+	// made rather than on a role of Ferry's own, so that the role, and its
+	// logical id, stay the same on upgrade: executions that started before
+	// an update keep the role they started with, and one waiting for an
+	// approval (up to approvalTimeoutSeconds) would fail if that role were
+	// replaced and deleted.
+	role := sm.Role().Node().DefaultChild().(awsiam.CfnRole)
+	role.AddPropertyOverride(jsii.String("AssumeRolePolicyDocument.Statement.0.Condition"), map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": p.Account},
+		"ArnLike":      map[string]any{"aws:SourceArn": StateMachineARN(p.Account, p.Region, p.Name)},
+	})
 	// Invoke the functions by their unqualified ARNs only (no versions or
 	// aliases, so no "arn:*" wildcard).
 	sm.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -176,7 +206,14 @@ func NewWorkflow(scope constructs.Construct, id string, p WorkflowProps) (*Workf
 			"(xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets)."),
 		AppliesTo: &[]any{"Resource::*"},
 	}}, jsii.Bool(true))
-	return &Workflow{Construct: c, StateMachine: sm, Substitutions: subs}, nil
+	return &Workflow{Construct: c, StateMachine: sm, Substitutions: subs, LogGroupName: logName}, nil
+}
+
+// StateMachineLogGroupName is the execution log group of a state machine:
+// under /aws/vendedlogs/, as the Step Functions guide advises, so that log
+// delivery does not add to the account's CloudWatch Logs resource policy.
+func StateMachineLogGroupName(stateMachine string) string {
+	return "/aws/vendedlogs/states/" + stateMachine
 }
 
 // StateMachineARN builds the ARN of a state machine from its name.
