@@ -13,6 +13,7 @@
 //	reconcileConcurrency    reconcile jobs (child executions) at once (default 10, at most 10000)
 //	approvalTimeoutSeconds  how long an approval waits (default 86400)
 //	logRetentionDays        log retention (default 90)
+//	lagAlarmMinutes         replication lag above which the lag alarm fires (default 30)
 //	lambdaConcurrencyLimit  the account's Lambda concurrent executions quota (default 1000):
 //	                        below 105, no function reserves concurrency (synth warns)
 //	approvalEmails          comma-separated addresses subscribed to approval requests
@@ -69,6 +70,7 @@ func run(props *awscdk.AppProps, stderr io.Writer) int {
 		"reconcileConcurrency":   &p.ReconcileConcurrency,
 		"approvalTimeoutSeconds": &p.ApprovalTimeoutSeconds,
 		"logRetentionDays":       &p.LogRetentionDays,
+		"lagAlarmMinutes":        &p.LagAlarmMinutes,
 		"lambdaConcurrencyLimit": &p.LambdaConcurrencyLimit,
 	} {
 		if *dst, err = contextInt(app, key); err != nil {

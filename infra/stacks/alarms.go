@@ -28,16 +28,24 @@ type AlarmsProps struct {
 	Account         string // the stack's account and region, for the alarms' ARNs
 	Region          string
 	StateMachine    awsstepfunctions.StateMachine // replicate
+	ReplicateName   string                        // its name, the lag metric's StateMachine; "": <stack>-replicate
 	Reconcile       awsstepfunctions.StateMachine
 	Functions       *Functions
 	DeadLetterQueue awssqs.IQueue
 	Key             awskms.IKey // encrypts the alerts topic
 	Emails          []string    // subscribed to alerts, if any
+	// LagAlarmMinutes is the replication lag (ReplicationLag, from a push
+	// to its tag written in a destination) above which the lag alarm
+	// fires; 0 means DefaultLagAlarmMinutes.
+	LagAlarmMinutes int
 }
+
+// DefaultLagAlarmMinutes is the lag alarm's threshold unless told.
+const DefaultLagAlarmMinutes = 30
 
 // Alarms makes failures visible: an SNS topic that hears about every
 // failed, timed-out or aborted run, and CloudWatch alarms on failed runs,
-// Lambda errors and throttles, and undeliverable events.
+// Lambda errors and throttles, undeliverable events and replication lag.
 type Alarms struct {
 	constructs.Construct
 	Topic  awssns.Topic
@@ -111,20 +119,25 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 	}}, jsii.Bool(true))
 
 	action := awscloudwatchactions.NewSnsAction(topic)
-	alarm := func(name, description string, metric awscloudwatch.IMetric) {
+	// alarmWith adds an alarm that fires when one 5-minute value of metric
+	// compares with threshold by op; no data is not a breach.
+	alarmWith := func(name, description string, metric awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator) {
 		full := p.StackName + "-" + name
 		al := awscloudwatch.NewAlarm(c, jsii.String(name), &awscloudwatch.AlarmProps{
 			AlarmName:          jsii.String(full),
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
-			Threshold:          jsii.Number(1),
+			Threshold:          jsii.Number(threshold),
 			EvaluationPeriods:  jsii.Number(1),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			ComparisonOperator: op,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		al.AddAlarmAction(action)
 		a.Alarms = append(a.Alarms, al)
 		a.Names = append(a.Names, full)
+	}
+	alarm := func(name, description string, metric awscloudwatch.IMetric) {
+		alarmWith(name, description, metric, 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
 	}
 	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Sum")}
 	alarm("RunsFailed", "A Ferry replication run failed in the last 5 minutes", p.StateMachine.MetricFailed(five))
@@ -145,6 +158,19 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 		p.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
 		}))
+	lag := p.LagAlarmMinutes
+	if lag == 0 {
+		lag = DefaultLagAlarmMinutes
+	}
+	replicate := p.ReplicateName
+	if replicate == "" {
+		replicate = p.StackName + "-replicate"
+	}
+	alarmWith("ReplicationLag", fmt.Sprintf("A Ferry replication run took more than %d minutes from a push to its tag in a destination "+
+		"(a destination that waits for approval counts its wait)", lag),
+		ReplicationLagMetric(replicate), float64(lag)*60*1000,
+		awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD)
+
 	// The topic has a policy of its own (EnforceSSL's Deny), so CloudWatch
 	// may publish to it only if the policy says so: only for these alarms,
 	// in this account (the confused-deputy guard of the SNS Developer

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -28,6 +29,7 @@ const (
 	DefaultBuildDir               = "bin/lambda"
 	DefaultASLFile                = "statemachine/replicate.asl.json"
 	DefaultReconcileASLFile       = "statemachine/reconcile.asl.json"
+	MaxLagAlarmMinutes            = 7 * 24 * 60
 )
 
 // AppProps is everything the app is built from. Relative paths are
@@ -46,6 +48,7 @@ type AppProps struct {
 	ReconcileConcurrency   int    // Distributed Map concurrency; 0 means DefaultReconcileConcurrency
 	ApprovalTimeoutSeconds int    // 0 means DefaultApprovalTimeoutSeconds
 	LogRetentionDays       int    // 0 means DefaultLogRetentionDays
+	LagAlarmMinutes        int    // the lag alarm's threshold; 0 means DefaultLagAlarmMinutes
 	// LambdaConcurrencyLimit is the account's Lambda "Concurrent
 	// executions" quota in the source region; 0 means
 	// DefaultLambdaConcurrencyLimit. Below what ReservedConcurrency needs,
@@ -91,6 +94,9 @@ func (p *AppProps) defaults() error {
 	if p.ApprovalTimeoutSeconds == 0 {
 		p.ApprovalTimeoutSeconds = DefaultApprovalTimeoutSeconds
 	}
+	if p.LagAlarmMinutes == 0 {
+		p.LagAlarmMinutes = DefaultLagAlarmMinutes
+	}
 	if p.LambdaConcurrencyLimit == 0 {
 		p.LambdaConcurrencyLimit = DefaultLambdaConcurrencyLimit
 	}
@@ -103,6 +109,8 @@ func (p *AppProps) defaults() error {
 			p.ReconcileConcurrency, MaxReconcileConcurrency, MaxReconcileConcurrency)
 	case p.ApprovalTimeoutSeconds < 60 || p.ApprovalTimeoutSeconds > 365*24*60*60:
 		return fmt.Errorf("approvalTimeoutSeconds %d: want 60 seconds to a year", p.ApprovalTimeoutSeconds)
+	case p.LagAlarmMinutes < 1 || p.LagAlarmMinutes > MaxLagAlarmMinutes:
+		return fmt.Errorf("lagAlarmMinutes %d: want 1 to %d (a week)", p.LagAlarmMinutes, MaxLagAlarmMinutes)
 	case p.LambdaConcurrencyLimit < 1:
 		return fmt.Errorf("lambdaConcurrencyLimit %d: want the account's Lambda \"Concurrent executions\" quota (Service Quotas, L-B99A9384)", p.LambdaConcurrencyLimit)
 	}
@@ -155,6 +163,7 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		DeleteTrigger:          deleteTrigger(cfg),
 		ApprovalEmails:         p.ApprovalEmails,
 		AlertEmails:            p.AlertEmails,
+		LagAlarmMinutes:        p.LagAlarmMinutes,
 		LambdaConcurrencyLimit: p.LambdaConcurrencyLimit,
 	})
 	if err != nil {
@@ -225,6 +234,7 @@ type SourceStackProps struct {
 	DeleteTrigger          map[string]any // DeleteEventPattern; nil for none
 	ApprovalEmails         []string
 	AlertEmails            []string
+	LagAlarmMinutes        int // 0: DefaultLagAlarmMinutes
 	LambdaConcurrencyLimit int // 0: DefaultLambdaConcurrencyLimit
 }
 
@@ -238,6 +248,7 @@ type SourceStack struct {
 	Approval  *Approval
 	Trigger   *Trigger
 	Alarms    *Alarms
+	Dashboard awscloudwatch.Dashboard
 }
 
 // NewSourceStack builds the source stack.
@@ -346,11 +357,22 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 		Account:         p.Source.Account,
 		Region:          p.Source.Region,
 		StateMachine:    s.Workflow.StateMachine,
+		ReplicateName:   smName,
 		Reconcile:       s.Reconcile.Workflow.StateMachine,
 		Functions:       s.Functions,
 		DeadLetterQueue: s.Trigger.DeadLetterQueue,
 		Key:             s.Key,
 		Emails:          p.AlertEmails,
+		LagAlarmMinutes: p.LagAlarmMinutes,
+	})
+	s.Dashboard = NewDashboard(stack, "Dashboard", DashboardProps{
+		Name:            p.StackName,
+		Replicate:       s.Workflow.StateMachine,
+		Reconcile:       s.Reconcile.Workflow.StateMachine,
+		ReplicateName:   smName,
+		ReconcileName:   p.StackName + "-reconcile",
+		Alarms:          s.Alarms.Alarms,
+		LagAlarmMinutes: p.LagAlarmMinutes,
 	})
 	// CloudWatch Logs may use the key for Ferry's log groups only.
 	logGroups := []string{s.Workflow.LogGroupName, s.Reconcile.Workflow.LogGroupName}
@@ -377,6 +399,10 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 	awscdk.NewCfnOutput(stack, jsii.String("AlertsTopicArn"), &awscdk.CfnOutputProps{
 		Value:       s.Alarms.Topic.TopicArn(),
 		Description: jsii.String("Failed, timed-out and aborted runs and alarms are published here"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("DashboardName"), &awscdk.CfnOutputProps{
+		Value:       s.Dashboard.DashboardName(),
+		Description: jsii.String("The CloudWatch dashboard: runs of both state machines, copies, failures, bytes and lag per destination, and the alarms"),
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
 		Value:       s.Trigger.DeadLetterQueue.QueueUrl(),

@@ -725,6 +725,8 @@ func TestBuildErrors(t *testing.T) {
 		{"reconcile concurrency too high", AppProps{ReconcileConcurrency: 10001}, "reconcileConcurrency 10001: want 1 to 10000"},
 		{"reconcile concurrency negative", AppProps{ReconcileConcurrency: -1}, "reconcileConcurrency -1: want 1 to 10000"},
 		{"unknown reconcile placeholder", AppProps{ReconcileASLFile: badReconcileASL}, "reconcile.asl.json: no substitution for ${Unknown}"},
+		{"lag alarm negative", AppProps{LagAlarmMinutes: -1}, "lagAlarmMinutes -1: want 1 to 10080"},
+		{"lag alarm over a week", AppProps{LagAlarmMinutes: 10081}, "lagAlarmMinutes 10081: want 1 to 10080"},
 		{"concurrency limit negative", AppProps{LambdaConcurrencyLimit: -1}, "lambdaConcurrencyLimit -1"},
 	}
 	for _, tt := range tests {
@@ -761,7 +763,8 @@ func TestAlarms(t *testing.T) {
 	for n := range names {
 		got = append(got, n)
 	}
-	want := []string{"Ferry-RunsFailed", "Ferry-RunsTimedOut", "Ferry-ReconcileRunsFailed", "Ferry-ReconcileRunsTimedOut", "Ferry-UndeliveredEvents"}
+	want := []string{"Ferry-RunsFailed", "Ferry-RunsTimedOut", "Ferry-ReconcileRunsFailed", "Ferry-ReconcileRunsTimedOut", "Ferry-UndeliveredEvents",
+		"Ferry-ReplicationLag"}
 	deliberate := []string{"summarize", "reconcilesummary"}
 	for _, f := range FunctionNames {
 		if !slices.Contains(deliberate, f) {
@@ -780,9 +783,9 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("no alarm named …%s; alarms: %v", w, sorted(got))
 		}
 	}
-	// 4 on runs, 8 on Lambda errors, 10 on throttles and the dead-letter
-	// queue.
-	if len(want) != 23 || len(names) != len(want) {
+	// 4 on runs, 8 on Lambda errors, 10 on throttles, the dead-letter
+	// queue and the replication lag.
+	if len(want) != 24 || len(names) != len(want) {
 		t.Errorf("%d alarms (%v), want these %d: %v", len(names), sorted(got), len(want), sorted(want))
 	}
 	for n := range names {
