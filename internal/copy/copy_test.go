@@ -448,11 +448,11 @@ func TestImmutableReferrersTagIsNotAFailure(t *testing.T) {
 	src, dst := newTestRegistry(t, true), newTestRegistry(t, false)
 	idx, _ := src.pushIndex("app", "v1", ociTypes, 5)
 	sig := src.pushReferrer("app", idx, "application/vnd.dev.sigstore.bundle+json", 6)
-	refused := 0
+	var refused atomic.Int32
 	dst.mu.Lock()
 	dst.fault = func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+fallbackTag(idx.Digest)) {
-			refused++
+			refused.Add(1)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			io.WriteString(w, `{"errors":[{"code":"TAG_INVALID","message":"The image tag already exists and cannot be overwritten because the repository is immutable."}]}`)
@@ -464,7 +464,7 @@ func TestImmutableReferrersTagIsNotAFailure(t *testing.T) {
 	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
 		t.Fatalf("copy failed on an immutable referrers tag: %v", err)
 	}
-	if refused == 0 {
+	if refused.Load() == 0 {
 		t.Fatal("the referrers tag was never written: the fault did not fire")
 	}
 	if got := dst.manifestDigest("app", sig.Digest); got != sig.Digest {
@@ -484,25 +484,29 @@ func TestMovedReferrerTagIsNotRolledBack(t *testing.T) {
 	idx, _ := src.pushIndex("app", "v1", ociTypes, 5)
 	sigTag := fallbackTag(idx.Digest) + ".sig"
 	old := src.pushManifest("app", sigTag, mtOCIManifest, src.pushImage("app", ociTypes, 8, 1, 300))
-	var newer rawManifest
-	moved := false
+	// Handlers run at once: moved lets one re-push, and newer hands what it
+	// pushed to the test.
+	var moved atomic.Bool
+	newer := make(chan rawManifest, 1)
 	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		// The first blob the copy uploads: the signature is re-pushed
 		// before the copy reaches the manifests.
-		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads") && !moved {
-			moved = true
-			newer = src.pushManifest("app", sigTag, mtOCIManifest, src.pushImage("app", ociTypes, 9, 1, 300))
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads") && moved.CompareAndSwap(false, true) {
+			newer <- src.pushManifest("app", sigTag, mtOCIManifest, src.pushImage("app", ociTypes, 9, 1, 300))
 		}
 		return false
 	})
 	if _, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
 		t.Fatal(err)
 	}
-	if !moved {
+	if !moved.Load() {
 		t.Fatal("the copy uploaded no blob")
 	}
+	// The re-push was done before its upload session was answered, so
+	// before Copy returned.
+	n := <-newer
 	if got := dst.manifestDigest("app", sigTag); got == old.Digest {
-		t.Errorf("%s was written at %s, which the source had already replaced with %s", sigTag, old.Digest, newer.Digest)
+		t.Errorf("%s was written at %s, which the source had already replaced with %s", sigTag, old.Digest, n.Digest)
 	}
 	if got := dst.manifestDigest("app", "v1"); got != idx.Digest {
 		t.Errorf("v1 is at %q, want %s", got, idx.Digest)

@@ -1,0 +1,6 @@
+//go:build !race
+
+package copy
+
+// raceDetector says the tests run under -race (see race_on_test.go).
+const raceDetector = false
