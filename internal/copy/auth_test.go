@@ -274,27 +274,38 @@ func TestTokenServiceChecks(t *testing.T) {
 }
 
 // tokenRegistry makes dst a registry behind a token service at /token whose
-// tokens live for lifetime, and whose answer gives expiresIn (0: none).
-// onPatch, when set, is called on each PATCH its token lets through; with
-// revokeFirst, the first PATCH ends every token issued so far, its own
-// included. It counts the 401s answered to PATCH requests.
+// tokens live for lifetime on the registry's own clock, which only advance
+// moves, and whose answer gives expiresIn (0: none). onPatch, when set, is
+// called on each PATCH its token lets through; with revokeFirst, the first
+// PATCH ends every token issued so far, its own included. It counts the
+// 401s answered to PATCH requests, and the upload sessions opened with a
+// valid token (firing opened.when at the second).
 type tokenRegistry struct {
 	mu       sync.Mutex
-	issued   map[string]time.Time
+	issued   map[string]time.Duration // token: the registry's clock when issued
 	next     int
 	lifetime time.Duration
 	revoked  bool
+	clock    time.Duration
 	patch401 atomic.Int32
+	opened   counter
+}
+
+// advance moves the registry's clock on by d.
+func (tr *tokenRegistry) advance(d time.Duration) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.clock += d
 }
 
 func newTokenRegistry(dst *testRegistry, lifetime time.Duration, expiresIn int, revokeFirst bool, onPatch func()) *tokenRegistry {
-	tr := &tokenRegistry{issued: map[string]time.Time{}, lifetime: lifetime}
+	tr := &tokenRegistry{issued: map[string]time.Duration{}, lifetime: lifetime, opened: counter{at: 2, when: newEvent()}}
 	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path == "/token" {
 			tr.mu.Lock()
 			tr.next++
 			tok := "tok-" + itoa(tr.next)
-			tr.issued[tok] = time.Now()
+			tr.issued[tok] = tr.clock
 			tr.mu.Unlock()
 			if expiresIn > 0 {
 				fmt.Fprintf(w, `{"token":%q,"expires_in":%d}`, tok, expiresIn)
@@ -310,14 +321,18 @@ func newTokenRegistry(dst *testRegistry, lifetime time.Duration, expiresIn int, 
 			clear(tr.issued)
 		}
 		at, ok := tr.issued[tok]
+		age := tr.clock - at
 		tr.mu.Unlock()
-		if !ok || time.Since(at) > tr.lifetime {
+		if !ok || age > tr.lifetime {
 			if r.Method == http.MethodPatch {
 				tr.patch401.Add(1)
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+r.Host+`/token",service="test"`)
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}`, http.StatusUnauthorized)
 			return true
+		}
+		if r.Method == http.MethodPost && kind(r.URL.Path) == "uploads" {
+			tr.opened.add()
 		}
 		if r.Method == http.MethodPatch && onPatch != nil {
 			onPatch()
@@ -337,14 +352,24 @@ func TestTokenRenewedBeforeAStream(t *testing.T) {
 	// the registry holds it.
 	src.pushManifest("app", "v1", mtOCIManifest, src.pushImage("app", ociTypes, 32, 1, 8<<20))
 	var first sync.Once
+	var tr *tokenRegistry
+	var openedAhead atomic.Bool
 	// Tokens live 2 s (the service says 1 s, so Ferry renews before every
-	// stream); the first stream is held 2.5 s, past the next blob's token.
-	tr := newTokenRegistry(dst, 2*time.Second, 1, false, func() {
-		first.Do(func() { time.Sleep(2500 * time.Millisecond) })
+	// stream). The first stream (the layer) is held until the config's
+	// session is open, with the token of the moment; then 2.5 s pass on
+	// the registry's clock, past that token's life, before it goes on.
+	tr = newTokenRegistry(dst, 2*time.Second, 1, false, func() {
+		first.Do(func() {
+			openedAhead.Store(tr.opened.when.wait())
+			tr.advance(2500 * time.Millisecond)
+		})
 	})
 	auth := &credentials.Credential{Username: "me", Password: "pw"}
 	if _, err := testCopier(WithJobs(1)).Copy(t.Context(), Source{Ref: src.ref("app:v1")}, []Destination{{Ref: dst.ref("app:v1"), Auth: auth}}); err != nil {
 		t.Fatal(err)
+	}
+	if !openedAhead.Load() {
+		t.Fatalf("the config's upload session was not opened while the layer streamed (held %s): the test expired no token under a waiting blob", waitFor)
 	}
 	if n := tr.patch401.Load(); n != 0 {
 		t.Errorf("%d uploads went out with an expired token; want it renewed first", n)

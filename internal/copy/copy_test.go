@@ -245,7 +245,9 @@ func TestRetriesTransientErrors(t *testing.T) {
 	t.Parallel()
 	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
 	idx, _ := src.pushIndex("app", "v1", ociTypes, 10)
-	var throttled, failed atomic.Int32
+	// Each counter counts the requests its fault may answer; the first n of
+	// them get the fault.
+	var throttled, unavailable, started atomic.Int32
 	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" && throttled.Add(1) <= 2 {
 			w.Header().Set("Retry-After", "0")
@@ -255,16 +257,14 @@ func TestRetriesTransientErrors(t *testing.T) {
 		return false
 	})
 	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodPut && kind(r.URL.Path) == "manifests" && failed.Add(1) <= 2 {
+		if r.Method == http.MethodPut && kind(r.URL.Path) == "manifests" && unavailable.Add(1) <= 2 {
 			http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}`, http.StatusServiceUnavailable)
 			return true
 		}
-		if r.Method == http.MethodPost && kind(r.URL.Path) == "uploads" && failed.Load() == 0 && throttled.Load() < 100 {
+		if r.Method == http.MethodPost && kind(r.URL.Path) == "uploads" && started.Add(1) == 1 {
 			// One 500 on the first upload start.
-			if throttled.CompareAndSwap(2, 100) {
-				w.WriteHeader(http.StatusInternalServerError)
-				return true
-			}
+			w.WriteHeader(http.StatusInternalServerError)
+			return true
 		}
 		return false
 	})
@@ -273,6 +273,21 @@ func TestRetriesTransientErrors(t *testing.T) {
 	}
 	if got := dst.manifestDigest("app", "v1"); got != idx.Digest {
 		t.Errorf("digest %s, want %s", got, idx.Digest)
+	}
+	// The faults fired, and the copy asked again after each: more requests
+	// came than the faults answered.
+	for _, f := range []struct {
+		what   string
+		n      int32
+		faults int32
+	}{
+		{"blob reads (429 Too Many Requests)", throttled.Load(), 2},
+		{"manifest writes (503 Service Unavailable)", unavailable.Load(), 2},
+		{"upload starts (500 Internal Server Error)", started.Load(), 1},
+	} {
+		if f.n <= f.faults {
+			t.Errorf("%d %s, want more than the %d the fault answered", f.n, f.what, f.faults)
+		}
 	}
 }
 

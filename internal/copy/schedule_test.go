@@ -111,15 +111,45 @@ func TestAtMostJobsBlobsStreamAtOnce(t *testing.T) {
 	t.Parallel()
 	src, dst1, dst2 := newTestRegistry(t, true), newTestRegistry(t, true), newTestRegistry(t, true)
 	src.pushIndex("app", "v1", ociTypes, 52) // six blobs
-	var active, most atomic.Int32
+	// The source holds its first two blob reads until both are under way
+	// at once (a barrier: a correct engine passes however loaded the
+	// machine), and then until the engine has done all it may meanwhile:
+	// the blobs ahead (as many as --jobs) have opened their sessions at
+	// both destinations, 2 × 2 × 2 with the two streaming. An engine that
+	// lets a third blob read now does so right after its sessions open, so
+	// the two are held a little longer for it to show (grace): that wait
+	// can only let such a bug slip by on a slow machine, never fail a
+	// correct engine, which has nothing more to send until a read ends.
+	const grace = 200 * time.Millisecond
+	two, third, ahead := newEvent(), newEvent(), newEvent()
+	sessions := counter{at: 8, when: ahead}
+	for _, dst := range []*testRegistry{dst1, dst2} {
+		dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodPost && kind(r.URL.Path) == "uploads" {
+				sessions.add()
+			}
+			return false
+		})
+	}
+	var reads, active, most atomic.Int32
 	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
 			n := active.Add(1)
 			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 			}
+			if n == 2 {
+				two.fire()
+			} else if n > 2 {
+				third.fire()
+			}
 			// A source GET is answered within the client's stream slot, so
 			// this overlap is at most what the client allows.
-			time.Sleep(100 * time.Millisecond)
+			if reads.Add(1) <= 2 && two.wait() && ahead.wait() {
+				select {
+				case <-third.ch:
+				case <-time.After(grace):
+				}
+			}
 			active.Add(-1)
 		}
 		return false
@@ -171,19 +201,32 @@ func TestLargestBlobStreamsFirst(t *testing.T) {
 	src.pushManifest("app", "v1", mtOCIManifest, body)
 	var mu sync.Mutex
 	var got []int64
+	dst := newTestRegistry(t, true)
+	// The first session is slow to open: it is held until the next blob's
+	// session is being opened, and then until a blob is read or a grace
+	// has passed. Should the first be the largest blob's, a copy that let
+	// the first blob with a session stream would read the next blob now,
+	// ahead of it, so the grace gives it the time to show; a correct copy
+	// reads nothing until the largest blob's session is open, and passes
+	// whatever the wait.
+	const grace = 100 * time.Millisecond
+	second, read := newEvent(), newEvent()
+	posts := counter{at: 2, when: second}
 	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet && kind(r.URL.Path) == "blobs" {
+			read.fire()
 			mu.Lock()
 			got = append(got, sizes[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]])
 			mu.Unlock()
 		}
 		return false
 	})
-	dst := newTestRegistry(t, true)
-	var posts atomic.Int32
 	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodPost && posts.Add(1) == 1 {
-			time.Sleep(100 * time.Millisecond) // the first session is slow to open
+		if r.Method == http.MethodPost && posts.add() == 1 && second.wait() {
+			select {
+			case <-read.ch:
+			case <-time.After(grace):
+			}
 		}
 		return false
 	})
