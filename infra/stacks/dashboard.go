@@ -8,27 +8,31 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ferry-dev/ferry/internal/workflow"
 )
 
 // The metrics Summarize and ReconcileSummary emit, in the embedded metric
 // format: one document per destination of a run, with the dimension sets
 // {StateMachine} (the state machine's name) and {StateMachine, Destination}
-// ("account/region"). They are the contract internal/workflow's metrics
-// keep (MetricsNamespace, Metric..., Dimension...): the dashboard and the
-// lag alarm find the metrics by these names.
+// ("account/region"). internal/workflow owns the names (its metrics
+// contract); the dashboard and the lag alarm find the metrics by them.
 const (
-	MetricsNamespace      = "Ferry"
-	DimensionStateMachine = "StateMachine"
-	DimensionDestination  = "Destination"
+	MetricsNamespace      = workflow.MetricsNamespace
+	DimensionStateMachine = workflow.DimensionStateMachine
+	DimensionDestination  = workflow.DimensionDestination
 	// MetricReplicationLag is in milliseconds, from the push event to the
 	// tag written, one value per destination copied (replicate only).
-	MetricReplicationLag = "ReplicationLag"
-	MetricBytesCopied    = "BytesCopied"
+	MetricReplicationLag = workflow.MetricReplicationLag
+	MetricBytesCopied    = workflow.MetricBytesCopied
 )
 
 // OutcomeMetrics are the counts, one per destination of a run by its
 // outcome.
-var OutcomeMetrics = []string{"Copied", "Unchanged", "Failed", "Blocked", "Superseded", "Skipped", "Untagged"}
+var OutcomeMetrics = []string{
+	workflow.MetricCopied, workflow.MetricUnchanged, workflow.MetricFailed, workflow.MetricBlocked,
+	workflow.MetricSuperseded, workflow.MetricSkipped, workflow.MetricUntagged,
+}
 
 // fiveMinutes is every metric's period. A function, not a package
 // variable: a jsii object made at init does not outlive jsii.Close.
