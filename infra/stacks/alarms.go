@@ -167,7 +167,7 @@ func NewAlarms(scope constructs.Construct, id string, p AlarmsProps) *Alarms {
 		replicate = p.StackName + "-replicate"
 	}
 	alarmWith("ReplicationLag", fmt.Sprintf("A Ferry replication run took more than %d minutes from a push to its tag in a destination "+
-		"(a destination that waits for approval counts its wait)", lag),
+		"(from the approval, for a destination that waits for one)", lag),
 		ReplicationLagMetric(replicate), float64(lag)*60*1000,
 		awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD)
 

@@ -44,10 +44,25 @@ func (c *CopyImage) Handle(ctx context.Context, r Replication) (Replication, err
 	if out.Copy != nil {
 		out.Copy.Brief = brief(out.Copy.Reason, r.ReasonLimit)
 		if out.Copy.Status == StatusCopied && (r.Job.Action == "" || r.Job.Action == ActionCopy) {
-			out.Copy.LagMs = lagMs(r.Job.PushedAt, time.Now())
+			out.Copy.LagMs = lagMs(lagStart(r), time.Now())
 		}
 	}
 	return out, err
+}
+
+// lagStart is when the replication lag of r's copy starts: the push, or
+// for a destination that waited for a person, the approval (a lag alarm
+// is about Ferry, not about how long approvers take).
+func lagStart(r Replication) string {
+	if r.Job.PushedAt == "" {
+		return ""
+	}
+	if a := r.Approval; a != nil {
+		if pushed, err := time.Parse(time.RFC3339Nano, r.Job.PushedAt); err == nil && a.DecidedAt.After(pushed) {
+			return a.DecidedAt.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return r.Job.PushedAt
 }
 
 // lagMs is the time from pushedAt (RFC 3339) to now in milliseconds: the

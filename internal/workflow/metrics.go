@@ -31,7 +31,7 @@ const (
 	MetricSkipped        = "Skipped"
 	MetricUntagged       = "Untagged"
 	MetricBytesCopied    = "BytesCopied"
-	MetricReplicationLag = "ReplicationLag" // milliseconds from the push to the tag written
+	MetricReplicationLag = "ReplicationLag" // milliseconds from the push (or the approval, where one was asked) to the tag written
 )
 
 // Metric dimensions.

@@ -129,4 +129,13 @@ func TestLagMs(t *testing.T) {
 			t.Errorf("lagMs(%q) = %d, want %d", tt.pushed, got, tt.want)
 		}
 	}
+	// A destination that waited for a person: its lag starts at the
+	// approval, not at the push.
+	r := Replication{Job: Job{PushedAt: "2026-12-01T11:00:00Z"}, Approval: &ApprovalDecision{DecidedAt: now.Add(-time.Second)}}
+	if got := lagMs(lagStart(r), now); got != 1000 {
+		t.Errorf("lag after an approval = %d ms, want 1000 (from the approval)", got)
+	}
+	if r.Job.PushedAt = ""; lagStart(r) != "" {
+		t.Errorf("lag of a run without a push starts at %q, want none", lagStart(r))
+	}
 }
