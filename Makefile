@@ -89,9 +89,10 @@ CFN_LINT     ?= cfn-lint
 LINT_CDK_OUT := $(BIN)/lint-cdk.out
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck, and cfn-lint on the templates synth writes for ferry.example.yaml
+lint: ## gofmt, go mod tidy -e, go vet, staticcheck, and cfn-lint on the templates synth writes for ferry.example.yaml
 	@command -v $(CFN_LINT) >/dev/null || { echo "make lint: $(CFN_LINT) not found. Install it with 'pip install cfn-lint' or 'pipx install cfn-lint' (1.51 is known to work; this project's machine image has it in its pyenv Python), or give its path: make lint CFN_LINT=/path/to/cfn-lint"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -e -diff >/dev/null 2>&1 || { echo "go.mod or go.sum is not tidy: run go mod tidy -e (see the comment in go.mod), then commit what it changes"; $(GO) mod tidy -e -diff 2>/dev/null; exit 1; }
 	$(GO) vet ./...
 	@test -x $(TOOLS)/bin/staticcheck || GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(TOOLS)/bin/staticcheck ./...
