@@ -13,6 +13,15 @@ export PATH := $(TOOLS)/bin:$(if $(PYENV_SHIMS),$(PYENV_SHIMS):)$(PATH)
 
 STATICCHECK_VERSION := v0.8.2
 
+# The packages make test also runs under the race detector: those with
+# concurrency of their own, about a minute in all here. Left out: test/e2e
+# for cost (minutes more), test/memory and test/peakrss because they
+# measure RSS, which the detector multiplies, and infra/... for a race
+# inside jsii-runtime-go (its Close and a goroutine both wait on the child
+# process) that the CDK tests trigger.
+RACE_PACKAGES := ./cmd/ferry/... ./internal/approval/... ./internal/config/... ./internal/copy/... ./internal/credentials/... \
+	./internal/ecrpolicy/... ./internal/emulator/... ./internal/reconcile/... ./internal/runner/... ./internal/workflow/...
+
 NODE_BIN  := $(CURDIR)/node_modules/.bin
 
 # Node tools (CDK CLI, local Step Functions runner) and the Node 22 they run
@@ -47,9 +56,10 @@ build-lambdas: ## Build each Lambda into bin/lambda/<name>/bootstrap (linux/arm6
 	done
 
 .PHONY: test
-test: node_modules/.installed ## Run every test (unit, registry, fuzz seed corpus, infra) and synth ferry.example.yaml; installs what it needs
+test: node_modules/.installed ## Run every test (unit, registry, fuzz seed corpus, infra; the concurrent packages again under -race) and synth ferry.example.yaml; installs what it needs
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PACKAGES)
 	$(MAKE) --no-print-directory synth CONFIG=ferry.example.yaml
 
 # The CDK CLI (pinned in package-lock.json) and the Go app it starts, whose
