@@ -3,7 +3,7 @@ package config
 import (
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ferry-dev/ferry/internal/ecrpolicy"
 )
