@@ -50,9 +50,8 @@ build-cli: ## Build the ferry CLI into bin/ (ferry, and ferry-workflow behind `f
 .PHONY: build-lambdas
 build-lambdas: ## Build each Lambda into bin/lambda/<name>/bootstrap (linux/arm64, provided.al2023)
 	@for f in $(LAMBDAS); do \
-		echo "GOOS=linux GOARCH=arm64 go build -o $(BIN)/lambda/$$f/bootstrap ./functions/$$f"; \
-		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" \
-			-o $(BIN)/lambda/$$f/bootstrap ./functions/$$f || exit 1; \
+		cmd='GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(BIN)/lambda/'$$f'/bootstrap ./functions/'$$f; \
+		echo "$$cmd"; eval "$$cmd" || exit 1; \
 	done
 
 .PHONY: test
