@@ -19,7 +19,7 @@ STATICCHECK_VERSION := v0.8.2
 # measure RSS, which the detector multiplies, and infra/... for a race
 # inside jsii-runtime-go (its Close and a goroutine both wait on the child
 # process) that the CDK tests trigger.
-RACE_PACKAGES := ./cmd/ferry/... ./internal/approval/... ./internal/config/... ./internal/copy/... ./internal/credentials/... \
+RACE_PACKAGES := ./cmd/ferry/... ./internal/approval/... ./internal/config/... ./internal/imagecopy/... ./internal/credentials/... \
 	./internal/ecrpolicy/... ./internal/emulator/... ./internal/reconcile/... ./internal/runner/... ./internal/workflow/...
 
 NODE_BIN  := $(CURDIR)/node_modules/.bin

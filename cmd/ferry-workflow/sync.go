@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ferry-dev/ferry/internal/cli"
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/match"
 	"github.com/ferry-dev/ferry/internal/reconcile"
 	"github.com/ferry-dev/ferry/internal/workflow"

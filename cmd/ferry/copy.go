@@ -16,7 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ferry-dev/ferry/internal/cli"
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/imageref"
 )
 

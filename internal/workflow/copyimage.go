@@ -16,8 +16,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ferry-dev/ferry/internal/config"
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/imageref"
 )
 

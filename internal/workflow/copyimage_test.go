@@ -26,7 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 )
 
 // testRegistry is a real registry server with a fault hook in front: fault

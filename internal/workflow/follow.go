@@ -14,8 +14,8 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ferry-dev/ferry/internal/config"
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/imageref"
 	"github.com/ferry-dev/ferry/internal/plan"
 	"github.com/ferry-dev/ferry/internal/reconcile"

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 )
 
 // Summarize is three states of the state machine, served by one Lambda:

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ferry-dev/ferry/internal/config"
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
 	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/imageref"
 	"github.com/ferry-dev/ferry/internal/reconcile"
 )

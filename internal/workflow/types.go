@@ -18,7 +18,7 @@ import (
 	"fmt"
 	"time"
 
-	imagecopy "github.com/ferry-dev/ferry/internal/copy"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/plan"
 )
 

@@ -1,4 +1,4 @@
-// Package copy copies container images between OCI registries, digest for
+// Package imagecopy copies container images between OCI registries, digest for
 // digest: image indexes with every platform, Docker and OCI media types, and
 // the referrers (signatures, SBOMs, attestations) that travel with them.
 //
@@ -12,7 +12,7 @@
 // and of the manifests only what walking them needs (their references) and
 // their first 8 MiB of bodies are held; the others are read again when
 // written. A copy reads at most MaxManifestBytes of manifests.
-package copy
+package imagecopy
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 //go:build !race
 
-package copy
+package imagecopy
 
 // raceDetector says the tests run under -race (see race_on_test.go).
 const raceDetector = false

@@ -1,6 +1,6 @@
 //go:build race
 
-package copy
+package imagecopy
 
 // raceDetector says the tests run under -race, where the copies run
 // several times slower: tests whose real timeouts must outlast a copy's
