@@ -93,7 +93,7 @@ func parseImageRef(ref string, source config.Source) (repository, tag string, er
 	return rest[:i], rest[i+1:], nil
 }
 
-func printPlan(w io.Writer, p plan.Plan) error {
+func printPlan(w io.Writer, p plan.Selection) error {
 	image := p.Repository + ":" + p.Tag
 	switch len(p.Jobs) {
 	case 0:

@@ -175,7 +175,7 @@ func TestPlanCommandJSON(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit code = %d, stderr:\n%s", code, stderr)
 	}
-	var p plan.Plan
+	var p plan.Selection
 	if err := json.Unmarshal([]byte(stdout), &p); err != nil {
 		t.Fatalf("stdout is not a JSON plan: %v\n%s", err, stdout)
 	}

@@ -169,7 +169,7 @@ func (r *run) send(ctx context.Context, b descriptor, targets []*destJob, known 
 		reg := j.repo.registry
 		switch home := known[reg]; {
 		case home == j.repo.name:
-			// Another Copy put it here since this one's plan looked.
+			// Another Copy put it here since this one's survey looked.
 			j.count(func(res *Result) { res.BlobsSkipped++ })
 			r.c.progressDone(b.Size)
 			continue

@@ -325,7 +325,7 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 	run.copy(ctx, jobs)
 	var referrers []Referrer
 	if c.referrers {
-		extras, _ := run.loadExtras(ctx) // loaded by every destination's plan
+		extras, _ := run.loadExtras(ctx) // loaded by every destination's survey
 		for _, e := range extras {
 			referrers = append(referrers, Referrer{Digest: e.node.digest, Tag: e.tag})
 		}
@@ -401,7 +401,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	}
 	run := &run{c: c, src: r, manifests: m, root: root, tags: tags, probe: probe, slots: make(chan struct{}, c.jobs), beforeTag: src.BeforeTag}
 	if c.referrers {
-		// Start discovery now; destinations wait for it in plan.
+		// Start discovery now; destinations wait for it in survey.
 		go func() { _, _ = run.loadExtras(ctx) }()
 	}
 	return run, nil
@@ -442,7 +442,7 @@ type destJob struct {
 	tag      string // tag to write the root under; "" writes it by digest
 	existing string // what the tag pointed at before the copy
 
-	// What this destination lacks, found by plan.
+	// What this destination lacks, found by survey.
 	writes  []write               // manifests to write, in order
 	missing map[string]descriptor // blobs to copy
 
@@ -482,7 +482,7 @@ func (j *destJob) count(f func(r *Result)) {
 	f(j.res)
 }
 
-// copy runs every destination: plan (what is missing), blobs, manifests.
+// copy runs every destination: survey (what is missing), blobs, manifests.
 func (r *run) copy(ctx context.Context, jobs []*destJob) {
 	var wg sync.WaitGroup
 	for _, j := range jobs {
@@ -490,7 +490,7 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 			continue
 		}
 		wg.Go(func() {
-			if err := r.plan(ctx, j); err != nil {
+			if err := r.survey(ctx, j); err != nil {
 				j.fail(err)
 			}
 		})
@@ -515,8 +515,8 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 	wg.Wait()
 }
 
-// plan connects to a destination and works out what it lacks.
-func (r *run) plan(ctx context.Context, j *destJob) error {
+// survey connects to a destination and works out what it lacks.
+func (r *run) survey(ctx context.Context, j *destJob) error {
 	c := r.c
 	dref := j.d.Ref
 	rootDigest := r.root.digest
@@ -532,7 +532,7 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 		j.res.Replaced = existing
 	}
 
-	p := planner{ctx: ctx, src: r.manifests, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
+	p := surveyor{ctx: ctx, src: r.manifests, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
 	if r.c.referrers {
 		extras, err := r.loadExtras(ctx)
 		if err != nil {
@@ -591,9 +591,9 @@ func (r *run) plan(ctx context.Context, j *destJob) error {
 	return nil
 }
 
-// planner collects, for one destination, the manifests it lacks (children
+// surveyor collects, for one destination, the manifests it lacks (children
 // before parents) and the blobs those manifests reference.
-type planner struct {
+type surveyor struct {
 	ctx     context.Context
 	src     *manifests
 	dst     *repo
@@ -606,7 +606,7 @@ type planner struct {
 // tree adds n and whatever under it the destination lacks; ref is the tag
 // to write n under ("" for its digest). A manifest the destination already
 // holds is complete, since manifests are always written last.
-func (p *planner) tree(n *node, tag string) error {
+func (p *surveyor) tree(n *node, tag string) error {
 	if p.seen[n.digest] && tag == "" {
 		return nil
 	}
@@ -642,7 +642,7 @@ func (p *planner) tree(n *node, tag string) error {
 }
 
 // extra adds a referrer if the destination lacks it.
-func (p *planner) extra(e *extra) error {
+func (p *surveyor) extra(e *extra) error {
 	if e.tag != "" && !p.empty {
 		have, err := p.dst.headManifest(p.ctx, e.tag)
 		if err != nil {
@@ -741,7 +741,7 @@ func (r *run) keepReferrersTag(ctx context.Context, j *destJob, subject string, 
 	return err
 }
 
-// writesAnything reports whether the destination's plan has blobs to copy or
+// writesAnything reports whether the destination's survey found blobs to copy or
 // manifests to write.
 func (j *destJob) writesAnything() bool {
 	return !j.failed() && (len(j.missing) > 0 || len(j.writes) > 0)

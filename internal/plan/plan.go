@@ -25,8 +25,10 @@ type Skip struct {
 	Reason      string `json:"reason"`
 }
 
-// Plan is what a push becomes.
-type Plan struct {
+// Selection is what the rules select for a push: a job per destination, and
+// the rules and destinations left out, with why. (workflow.Plan, the
+// execution's plan, is built from it.)
+type Selection struct {
 	Repository string `json:"repository"`
 	Tag        string `json:"tag"`
 	Jobs       []Job  `json:"jobs"`
@@ -39,8 +41,8 @@ type Plan struct {
 // one is noted in Skipped. A destination whose renamed repository is not a
 // valid ECR name, or that would copy the image onto itself, is skipped with
 // the reason. Invalid names are an error wrapping match.ErrInvalidName.
-func For(cfg *config.Config, repository, tag string) (Plan, error) {
-	p := Plan{Repository: repository, Tag: tag, Jobs: []Job{}, Skipped: []Skip{}}
+func For(cfg *config.Config, repository, tag string) (Selection, error) {
+	p := Selection{Repository: repository, Tag: tag, Jobs: []Job{}, Skipped: []Skip{}}
 	if err := match.ValidRepository(repository); err != nil {
 		return p, fmt.Errorf("plan %s:%s: %w", repository, tag, err)
 	}

@@ -61,7 +61,7 @@ func load(t *testing.T) *config.Config {
 	return cfg
 }
 
-func jobs(p Plan) string {
+func jobs(p Selection) string {
 	var out []string
 	for _, j := range p.Jobs {
 		out = append(out, fmt.Sprintf("%s>%s/%s", j.Rule, j.Destination.ID(), j.Repository))
@@ -69,7 +69,7 @@ func jobs(p Plan) string {
 	return strings.Join(out, " ")
 }
 
-func skips(p Plan) string {
+func skips(p Selection) string {
 	var out []string
 	for _, s := range p.Skipped {
 		if s.Destination != "" {

@@ -301,7 +301,7 @@ func (v *Validate) fromEvent(ev events.ECRImageActionEvent) (validated, string, 
 }
 
 // firstRule is the rule of the plan's first job: rules are planned in file order.
-func firstRule(pl plan.Plan) string {
+func firstRule(pl plan.Selection) string {
 	if len(pl.Jobs) == 0 {
 		return ""
 	}
