@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferry-dev/ferry/internal/textdist"
 )
 
 // Parse checks data, the contents of file, and returns the configuration
@@ -342,29 +344,9 @@ func suggest(name string, allowed []string) string {
 		if strings.EqualFold(a, name) {
 			return a
 		}
-		if dist := levenshtein(strings.ToLower(name), strings.ToLower(a)); dist < bestDist {
+		if dist := textdist.Levenshtein(strings.ToLower(name), strings.ToLower(a)); dist < bestDist {
 			best, bestDist = a, dist
 		}
 	}
 	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

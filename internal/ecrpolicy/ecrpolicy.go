@@ -35,6 +35,8 @@ package ecrpolicy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ferry-dev/ferry/internal/textdist"
 )
 
 // Severity says whether ECR refuses a document for a problem.
@@ -250,7 +252,7 @@ func suggest(s string, allowed []string) string {
 		if strings.EqualFold(a, s) {
 			return a
 		}
-		d := distance(strings.ToLower(s), strings.ToLower(a))
+		d := textdist.Levenshtein(strings.ToLower(s), strings.ToLower(a))
 		if len(s) >= 4 && strings.HasPrefix(strings.ToLower(a), strings.ToLower(s)) {
 			d = min(d, 2) // a start counts as a near miss
 		}
@@ -259,25 +261,4 @@ func suggest(s string, allowed []string) string {
 		}
 	}
 	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
