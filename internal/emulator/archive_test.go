@@ -11,9 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/authn"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -299,16 +296,7 @@ func TestSubjectManifestDigest(t *testing.T) {
 	c := ecrClient(t, reg.ECREndpoint(), region)
 	createRepo(t, c, "app", "")
 	auth := login(t, c)
-	img := randomImage(t)
-	if err := push(t, reg.Host(), "app", "v1", img, auth); err != nil {
-		t.Fatalf("push: %v", err)
-	}
-	desc, _ := partial(img)
-	sig := mutate.Subject(mutate.MediaType(mutate.ConfigMediaType(empty.Image, "application/vnd.example.sig"), ggcrtypes.OCIManifestSchema1), desc).(v1.Image)
-	sigDigest, _ := sig.Digest()
-	if err := remote.Write(repoRef(t, reg.Host(), "app").Digest(sigDigest.String()), sig, remoteOpts(t.Context(), auth)...); err != nil {
-		t.Fatalf("push referrer: %v", err)
-	}
+	desc, sigDigest := pushReferred(t, reg.Host(), "app", auth)
 	out, err := c.DescribeImages(t.Context(), &ecr.DescribeImagesInput{RepositoryName: aws.String("app")})
 	if err != nil {
 		t.Fatalf("DescribeImages: %v", err)

@@ -14,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
@@ -267,17 +265,7 @@ func TestDataPlaneReferrers(t *testing.T) {
 		c := ecrClient(t, r.ECREndpoint(), r.Region())
 		createRepo(t, c, "app", "")
 		auth := login(t, c)
-		img := randomImage(t)
-		if err := push(t, r.Host(), "app", "v1", img, auth); err != nil {
-			t.Fatalf("push: %v", err)
-		}
-		desc, _ := partial(img)
-		sig := mutate.Subject(mutate.MediaType(mutate.ConfigMediaType(empty.Image, "application/vnd.example.sig"), ggcrtypes.OCIManifestSchema1), desc).(v1.Image)
-		sigDigest, _ := sig.Digest()
-		ref := repoRef(t, r.Host(), "app").Digest(sigDigest.String())
-		if err := remote.Write(ref, sig, remoteOpts(t.Context(), auth)...); err != nil {
-			t.Fatalf("push signature: %v", err)
-		}
+		desc, sigDigest := pushReferred(t, r.Host(), "app", auth)
 		b := auth.(*authn.Basic)
 		req := newRequest(t, http.MethodGet, "http://"+r.Host()+"/v2/app/referrers/"+desc.Digest.String(), nil)
 		req.SetBasicAuth(b.Username, b.Password)

@@ -25,8 +25,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/ferry-dev/ferry/internal/emulator"
 )
@@ -168,6 +171,27 @@ func randomImage(t *testing.T) v1.Image {
 func push(t *testing.T, host, repo, tag string, img v1.Image, auth authn.Authenticator) error {
 	t.Helper()
 	return remote.Write(repoRef(t, host, repo).Tag(tag), img, remoteOpts(t.Context(), auth)...)
+}
+
+// pushReferred pushes a random image as host/repo:v1 and a signature that
+// refers to it (OCI subject) by digest; it returns the image's descriptor
+// and the signature's digest.
+func pushReferred(t *testing.T, host, repo string, auth authn.Authenticator) (v1.Descriptor, v1.Hash) {
+	t.Helper()
+	img := randomImage(t)
+	if err := push(t, host, repo, "v1", img, auth); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	desc, err := partial(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := mutate.Subject(mutate.MediaType(mutate.ConfigMediaType(empty.Image, "application/vnd.example.sig"), ggcrtypes.OCIManifestSchema1), desc).(v1.Image)
+	sigDigest, _ := sig.Digest()
+	if err := remote.Write(repoRef(t, host, repo).Digest(sigDigest.String()), sig, remoteOpts(t.Context(), auth)...); err != nil {
+		t.Fatalf("push signature: %v", err)
+	}
+	return desc, sigDigest
 }
 
 func createRepo(t *testing.T, c *ecr.Client, repo string, mutability string) {
