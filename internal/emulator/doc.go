@@ -55,6 +55,12 @@
 // and RestoreImage) archives and restores; an archived image answers 404 on
 // pull. The data plane's rules, including WithOpenPush's anonymous access
 // and create-on-push, are described in dataplane.go; STS's in sts.go.
+// Image scanning is described in scan.go: DescribeImageScanFindings
+// answers from a findings file (WithScanFindings), or a complete scan with
+// no findings, in the response shape of the API Reference and moto (paged
+// at maxResults, ScanNotFoundException for an index);
+// GetRegistryScanningConfiguration reports BASIC scan on push for every
+// repository.
 //
 // Every request must be SigV4-signed (an Authorization header with a
 // credential scope for the right service and region). Signatures are not

@@ -38,6 +38,9 @@ var ecrOps = map[string]ecrOp{
 
 	"ListImages":              (*Registry).listImages,
 	"UpdateImageStorageClass": (*Registry).updateImageStorageClass,
+
+	"DescribeImageScanFindings":        (*Registry).describeImageScanFindings,
+	"GetRegistryScanningConfiguration": (*Registry).getRegistryScanningConfiguration,
 }
 
 func (r *Registry) serveECR(w http.ResponseWriter, req *http.Request) {

@@ -44,6 +44,10 @@ type config struct {
 	now          func() time.Time
 	dataDir      string
 	callerARN    string
+	// scanFindings is the scan-findings file (WithScanFindings), "" for
+	// none; noRegistryScanning turns the registry's scanning rule off.
+	scanFindings       string
+	noRegistryScanning bool
 }
 
 // Option configures an Emulator (in New) or one registry (in AddRegistry,
