@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// link is one direction of a modelled network path: every byte arrives
+// delay after it was sent, and a connection carries at most rate bytes a
+// second in that direction (0: no limit, as on loopback).
+type link struct {
+	delay time.Duration
+	rate  float64 // bytes a second, per connection
+}
+
+func (l link) String() string {
+	if l.rate <= 0 {
+		return fmt.Sprintf("%s one way, unshaped", l.delay)
+	}
+	return fmt.Sprintf("%s one way, %.0f MB/s per connection", l.delay, l.rate/1e6)
+}
+
+// schedule is the shaping math of one direction of one connection: a chunk
+// read at now leaves the sender once the chunks before it have (the link
+// serialises n bytes in n/rate seconds) and arrives delay later. It holds
+// no clock, so tests drive it with times of their own.
+type schedule struct {
+	link
+	free time.Time // when the link has sent everything before
+}
+
+// arrival returns when a chunk of n bytes read at now reaches the other side.
+func (s *schedule) arrival(now time.Time, n int) time.Time {
+	if s.rate <= 0 {
+		return now.Add(s.delay)
+	}
+	start := now
+	if s.free.After(start) {
+		start = s.free
+	}
+	s.free = start.Add(time.Duration(float64(n) / s.rate * float64(time.Second)))
+	return s.free.Add(s.delay)
+}
+
+// shaper is a TCP proxy in front of one registry that delays and paces
+// each connection's bytes per its links, as a registry in another region
+// would be seen, and counts the HTTP requests sent through it. Connection
+// set-up is not delayed: the proxy accepts at once (as if connections were
+// kept alive from an earlier call, or resumed), so a real first request
+// costs one round trip more for TCP, and another for TLS, than here.
+type shaper struct {
+	name     string
+	ln       net.Listener
+	target   string // the registry's own address
+	up, down link   // client to registry, registry to client
+
+	mu       sync.Mutex
+	requests map[string]int64 // by method, since the proxy started
+	conns    map[net.Conn]bool
+	wg       sync.WaitGroup
+}
+
+// chunkBytes is the unit the proxy reads and releases; at 50 MB/s it is
+// 0.65 ms of the link's time.
+const chunkBytes = 32 << 10
+
+// startShaper listens on a free loopback port and forwards every
+// connection to target, shaped per up and down.
+func startShaper(name, target string, up, down link) (*shaper, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the %s proxy: %w", name, err)
+	}
+	s := &shaper{name: name, ln: ln, target: target, up: up, down: down, requests: map[string]int64{}, conns: map[net.Conn]bool{}}
+	s.wg.Go(s.serve)
+	return s, nil
+}
+
+func (s *shaper) addr() string { return s.ln.Addr().String() }
+
+func (s *shaper) serve() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		s.wg.Go(func() { s.handle(c) })
+	}
+}
+
+// track adds (or removes) a connection to close on stop.
+func (s *shaper) track(c net.Conn, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.conns[c] = true
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+func (s *shaper) handle(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", s.target)
+	if err != nil {
+		return // the registry is restarting: the client sees a closed connection
+	}
+	defer server.Close()
+	s.track(client, true)
+	s.track(server, true)
+	defer s.track(client, false)
+	defer s.track(server, false)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.pipe(server, client, s.up, s.countRequests)
+		closeWrite(server)
+	})
+	s.pipe(client, server, s.down, nil)
+	closeWrite(client)
+	wg.Wait()
+}
+
+func closeWrite(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+}
+
+// held is a chunk on its way, and when it arrives.
+type held struct {
+	data []byte
+	at   time.Time
+}
+
+// pipe copies src to dst through the link l. A reader puts each chunk on
+// the link as it comes; a writer hands it on at its arrival time. The
+// chunks in flight are bounded (the link's bandwidth-delay product, and a
+// little more), so a sender faster than the link is held back by TCP, as
+// on a real path. observe, if set, sees every byte as it is read.
+func (s *shaper) pipe(dst, src net.Conn, l link, observe func(io.Reader)) {
+	inFlight := 64 << 10
+	if l.rate > 0 {
+		inFlight += int(l.rate * l.delay.Seconds())
+	} else {
+		inFlight = 4 << 20
+	}
+	ch := make(chan held, max(inFlight/chunkBytes, 2))
+	var obs *io.PipeWriter
+	if observe != nil {
+		pr, pw := io.Pipe()
+		obs = pw
+		go func() {
+			observe(pr)
+			_, _ = io.Copy(io.Discard, pr) // never block the reader
+		}()
+		defer pw.Close()
+	}
+	go func() {
+		defer close(ch)
+		sched := schedule{link: l}
+		for {
+			buf := make([]byte, chunkBytes)
+			n, err := src.Read(buf)
+			if n > 0 {
+				if obs != nil {
+					_, _ = obs.Write(buf[:n])
+				}
+				ch <- held{data: buf[:n], at: sched.arrival(time.Now(), n)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	failed := false
+	for h := range ch {
+		if failed {
+			continue // drain, so the reader ends when src does
+		}
+		if d := time.Until(h.at); d > 0 {
+			time.Sleep(d)
+		}
+		if _, err := dst.Write(h.data); err != nil {
+			failed = true
+			src.Close() // stop the reader: nobody takes these bytes
+		}
+	}
+}
+
+// countRequests parses the client's side of a connection as HTTP/1.1
+// requests and counts them by method; it stops at the first thing it
+// cannot parse (the rest of the connection is not counted).
+func (s *shaper) countRequests(r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.requests[req.Method]++
+		s.mu.Unlock()
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return
+		}
+		req.Body.Close()
+	}
+}
+
+// counts returns the requests counted so far, by method.
+func (s *shaper) counts() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int64, len(s.requests))
+	for k, v := range s.requests {
+		out[k] = v
+	}
+	return out
+}
+
+// stop closes the listener and every connection, and waits for them.
+func (s *shaper) stop() {
+	_ = s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// requestCounts is the requests a step sent, by method.
+type requestCounts map[string]int64
+
+func (r requestCounts) total() int64 {
+	var n int64
+	for _, v := range r {
+		n += v
+	}
+	return n
+}
+
+// diff is what after counted that before had not.
+func diffCounts(before, after map[string]int64) requestCounts {
+	out := requestCounts{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// A step's count is complete once its commands have exited: a request is
+// counted when its header is read, before it is forwarded, so well before
+// the tool can see the answer.
