@@ -5,25 +5,33 @@
 // shows `ferry sync --dry-run` and the backfill, pushes a signed multi-arch
 // release-1.0 image and a dev-123 image to the source, feeds the two ECR
 // push events to `ferry run` (the state machine on aws-local-stepfunctions,
-// the real Go handlers), proves what landed where, runs the release event
-// again to show that nothing is rewritten, and ends with the scheduled
+// the real Go handlers) while one destination's registry refuses a push
+// once, redrives the failed run, proves what landed where, runs the release
+// event again to show that nothing is rewritten, and ends with the scheduled
 // reconcile (`ferry run --reconcile`) finding everything in sync.
 //
-// Run it with `make demo`. It exits non-zero if any check fails.
+// Run it with `make demo`. It exits non-zero if any scene does not happen
+// as scripted.
+//
+// The demo is a list of scenes (see scenes): each prints its title, runs
+// ferry and checks what it must have done. Add a scene by writing a method
+// of demo and listing it there.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"encoding/json"
 
 	"github.com/ferry-dev/ferry/internal/emulator"
 	"github.com/ferry-dev/ferry/test/e2e"
@@ -38,6 +46,41 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("\nDemo finished in %s.\n", time.Since(start).Round(100*time.Millisecond))
+}
+
+// demo is the state the scenes share.
+type demo struct {
+	ctx       context.Context
+	ferry     string // the binary
+	dir       string // ferry.yaml, endpoints.json, events and records
+	endpoints string // dir/endpoints.json
+	w         *e2e.World
+
+	history map[string]e2e.Release // releases pushed before Ferry, by tag
+	rel     e2e.Release            // release-1.0
+	dev     string                 // dev-123's digest
+	events  map[string]string      // push event files, by tag
+}
+
+// scene is one step of the demo: a title and what it runs and checks.
+type scene struct {
+	title string
+	run   func(*demo) error
+}
+
+func (d *demo) scenes() []scene {
+	return []scene{
+		{"Before Ferry: the source already holds team/app:release-0.8 and release-0.9, pushed before it was deployed", (*demo).pushHistory},
+		{"ferry sync --dry-run: what the rules want in each destination, and what is there (nothing written)", (*demo).syncDryRun},
+		{"Backfill: ferry sync --approve (the demo approves production itself; without --approve production is skipped and the exit status says so)", (*demo).backfill},
+		{"Pushing to the source: team/app:release-1.0 (linux/amd64 + linux/arm64, cosign signature, SBOM) and team/app:dev-123", (*demo).pushRelease},
+		{"Push event for release-1.0 → the workflow, while the mirror's registry (" + e2e.Mirror + ") refuses one manifest push, as a missing ecr:PutImage permission would (production's approval is answered by the demo itself: --approve approve)", (*demo).failedRun},
+		{"Redrive: only the failed destination is replicated again; production's approval holds (--approve reject would refuse a second request, so none may come)", (*demo).redrive},
+		{"Push event for dev-123 → the workflow (no rule takes dev-* tags)", (*demo).devRun},
+		{"Proving the result in every destination", (*demo).prove},
+		{"The release-1.0 event again: every destination already has it, so nothing is written and nobody is asked", (*demo).noOpRun},
+		{"The scheduled reconcile (in AWS: EventBridge Scheduler starts Ferry-reconcile daily): everything is in sync, nothing to copy", (*demo).reconcile},
+	}
 }
 
 func run(ferry string) error {
@@ -72,83 +115,185 @@ func run(ferry string) error {
 	if err := w.CreateSourceRepository(ctx); err != nil {
 		return err
 	}
-	endpoints := filepath.Join(dir, "endpoints.json")
+	d := &demo{ctx: ctx, ferry: ferry, dir: dir, w: w, endpoints: filepath.Join(dir, "endpoints.json"),
+		history: map[string]e2e.Release{}, events: map[string]string{}}
 	b, _ := json.Marshal(w.Endpoints)
-	if err := os.WriteFile(endpoints, b, 0o600); err != nil {
+	if err := os.WriteFile(d.endpoints, b, 0o600); err != nil {
 		return err
 	}
-	ferryCmd := func(show string, args ...string) error {
-		fmt.Printf("  $ ferry %s\n", show)
-		cmd := exec.CommandContext(ctx, ferry, args...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		return cmd.Run()
+	for _, s := range d.scenes() {
+		step(s.title)
+		if err := s.run(d); err != nil {
+			return fmt.Errorf("scene %q: %w", s.title, err)
+		}
 	}
+	fmt.Println("\nDone: the older releases were backfilled; release-1.0 is in all three destinations with the source digests, its signature and SBOM, the mirror's after a redrive that touched nothing else; dev-123 is nowhere; a re-run and the reconcile are no-ops.")
+	return nil
+}
 
-	step("Before Ferry: the source already holds team/app:release-0.8 and release-0.9, pushed before it was deployed")
-	history := map[string]e2e.Release{}
+// ferryRun runs ferry with args, printing show as the command line (the
+// same command with the demo directory's paths shortened), its output as
+// it comes, and returns the output (stdout and stderr together) and its
+// exit code. err is set only when ferry could not be run at all.
+func (d *demo) ferryRun(args ...string) (out string, code int, err error) {
+	fmt.Printf("  $ ferry %s\n", strings.ReplaceAll(strings.Join(args, " "), d.dir+string(filepath.Separator), ""))
+	var buf bytes.Buffer
+	cmd := exec.CommandContext(d.ctx, d.ferry, args...)
+	cmd.Stdout = io.MultiWriter(os.Stdout, &buf)
+	cmd.Stderr = io.MultiWriter(os.Stderr, &buf)
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return buf.String(), exit.ExitCode(), nil
+	}
+	return buf.String(), 0, err
+}
+
+// ferryOK runs ferry and wants exit status 0.
+func (d *demo) ferryOK(args ...string) error {
+	_, code, err := d.ferryRun(args...)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("ferry %s exited %d, want 0", args[0], code)
+	}
+	return err
+}
+
+func (d *demo) config() []string {
+	return []string{"--config", d.w.ConfigPath, "--endpoints", "@" + d.endpoints}
+}
+
+// runEvent is `ferry run` for the push event of tag, with more flags.
+func (d *demo) runEvent(tag string, more ...string) (string, int, error) {
+	args := append([]string{"run"}, d.config()...)
+	args = append(args, "--event", d.events[tag], "--approve", "approve")
+	return d.ferryRun(append(args, more...)...)
+}
+
+func (d *demo) pushHistory() error {
 	for i, tag := range []string{"release-0.8", "release-0.9"} {
-		rel, err := w.PushRelease(ctx, tag, uint64(10+10*i))
+		rel, err := d.w.PushRelease(d.ctx, tag, uint64(10+10*i))
 		if err != nil {
 			return err
 		}
-		history[tag] = rel
+		d.history[tag] = rel
 		fmt.Printf("  %s  index %s (signed, with an SBOM)\n", tag, rel.Index)
 	}
+	return nil
+}
 
-	step("ferry sync --dry-run: what the rules want in each destination, and what is there (nothing written)")
-	sync := []string{"sync", "--config", w.ConfigPath, "--endpoints", "@" + endpoints}
-	if err := ferryCmd("sync --config ferry.yaml --endpoints @endpoints.json --dry-run", append(sync, "--dry-run")...); err == nil {
-		return errors.New("ferry sync --dry-run exited 0 with production waiting for approval; want exit 1")
+func (d *demo) syncDryRun() error {
+	_, code, err := d.ferryRun(append(append([]string{"sync"}, d.config()...), "--dry-run")...)
+	if err == nil && code != 1 {
+		err = fmt.Errorf("ferry sync --dry-run exited %d with production waiting for approval; want 1", code)
 	}
+	return err
+}
 
-	step("Backfill: ferry sync --approve (the demo approves production itself; without --approve production is skipped and the exit status says so)")
-	if err := ferryCmd("sync --config ferry.yaml --endpoints @endpoints.json --approve", append(sync, "--approve")...); err != nil {
-		return fmt.Errorf("ferry sync --approve: %w", err)
-	}
+func (d *demo) backfill() error {
+	return d.ferryOK(append(append([]string{"sync"}, d.config()...), "--approve")...)
+}
 
-	step("Pushing to the source: team/app:release-1.0 (linux/amd64 + linux/arm64, cosign signature, SBOM) and team/app:dev-123")
-	rel, err := w.PushRelease(ctx, "release-1.0", 100)
-	if err != nil {
+func (d *demo) pushRelease() error {
+	var err error
+	if d.rel, err = d.w.PushRelease(d.ctx, "release-1.0", 100); err != nil {
 		return err
 	}
-	dev, err := w.PushImage(ctx, "dev-123", 7)
-	if err != nil {
+	if d.dev, err = d.w.PushImage(d.ctx, "dev-123", 7); err != nil {
 		return err
 	}
-	fmt.Printf("  release-1.0  index %s\n               signature tag %s\n               SBOM %s (subject: the index)\n", rel.Index, rel.SigTag, rel.SBOM)
-	fmt.Printf("  dev-123      image %s\n", dev)
-
-	events := map[string][]byte{
-		"release-1.0": e2e.PushEvent(e2e.Repository, "release-1.0", rel.Index),
-		"dev-123":     e2e.PushEvent(e2e.Repository, "dev-123", dev),
-	}
-	ferryRun := func(tag string) error {
-		f := filepath.Join(dir, tag+".event.json")
-		if err := os.WriteFile(f, events[tag], 0o600); err != nil {
+	fmt.Printf("  release-1.0  index %s\n               signature tag %s\n               SBOM %s (subject: the index)\n", d.rel.Index, d.rel.SigTag, d.rel.SBOM)
+	fmt.Printf("  dev-123      image %s\n", d.dev)
+	for tag, digest := range map[string]string{"release-1.0": d.rel.Index, "dev-123": d.dev} {
+		f := filepath.Join(d.dir, tag+".event.json")
+		if err := os.WriteFile(f, e2e.PushEvent(e2e.Repository, tag, digest), 0o600); err != nil {
 			return err
 		}
-		args := []string{"run", "--config", w.ConfigPath, "--event", f, "--endpoints", "@" + endpoints, "--approve", "approve"}
-		fmt.Printf("  $ ferry run --config ferry.yaml --event %s.event.json --endpoints @endpoints.json --approve approve\n", tag)
-		cmd := exec.CommandContext(ctx, ferry, args...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		return cmd.Run()
+		d.events[tag] = f
 	}
+	return nil
+}
 
-	step("Push event for release-1.0 → the workflow (production's approval is answered by the demo itself: --approve approve)")
-	if err := ferryRun("release-1.0"); err != nil {
-		return fmt.Errorf("ferry run release-1.0: %w", err)
-	}
-	step("Push event for dev-123 → the workflow (no rule takes dev-* tags)")
-	if err := ferryRun("dev-123"); err != nil {
-		return fmt.Errorf("ferry run dev-123: %w", err)
-	}
+// record is where the failed run is kept for its redrive.
+func (d *demo) record() string { return filepath.Join(d.dir, "release-1.0.run.json") }
 
-	step("Proving the result in every destination")
+// failedRun runs release-1.0's event while the mirror refuses a manifest
+// push once (403, which no layer retries): the run must fail naming the
+// mirror alone, and say how to redrive it.
+func (d *demo) failedRun() error {
+	d.w.Emulator.ResetCalls()
+	d.w.Registries[e2e.Mirror].InjectFault(emulator.TargetManifestPush, 1, emulator.Fault{
+		Status: http.StatusForbidden, Code: "DENIED",
+		Message: "not authorized to perform ecr:PutImage (the demo's stand-in refuses this one push)"})
+	out, code, err := d.runEvent("release-1.0", "--record", d.record())
+	if err != nil {
+		return err
+	}
+	if code != 1 {
+		return fmt.Errorf("ferry run exited %d with the mirror refusing its push; want 1", code)
+	}
+	fired := false
+	for _, c := range d.w.Emulator.Calls() {
+		fired = fired || (c.Injected && c.Account+"/"+c.Region == e2e.Mirror)
+	}
+	var problems []string
+	if !fired {
+		problems = append(problems, "the injected 403 never fired in "+e2e.Mirror)
+	}
+	for _, want := range []string{"ReplicationFailed", e2e.Mirror, "--redrive " + d.record()} {
+		if !strings.Contains(out, want) {
+			problems = append(problems, fmt.Sprintf("the output does not say %q", want))
+		}
+	}
+	for _, id := range e2e.Destinations {
+		has, err := d.w.HasTag(d.ctx, id, "release-1.0")
+		if err != nil {
+			return fmt.Errorf("read release-1.0 in %s: %w", id, err)
+		}
+		if want := id != e2e.Mirror; has != want {
+			problems = append(problems, fmt.Sprintf("%s has release-1.0: %t, want %t", id, has, want))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	fmt.Printf("  ✓ the run failed for %s alone, and printed how to redrive it\n", e2e.Mirror)
+	fmt.Println("  (in AWS you would fix the role's policy now; the demo's stand-in refused only once)")
+	return nil
+}
+
+// redrive redrives the failed run and checks it wrote to the mirror alone.
+func (d *demo) redrive() error {
+	d.w.Emulator.ResetCalls()
+	args := append([]string{"run", "--redrive", d.record()}, d.config()...)
+	if err := d.ferryOK(append(args, "--approve", "reject")...); err != nil {
+		return err
+	}
+	for _, c := range d.w.Emulator.Calls() {
+		if isWrite(c) && c.Account+"/"+c.Region != e2e.Mirror {
+			return fmt.Errorf("the redrive wrote to %s/%s (%s %s), which had succeeded", c.Account, c.Region, c.Operation, c.Repository)
+		}
+	}
+	if has, err := d.w.HasTag(d.ctx, e2e.Mirror, "release-1.0"); err != nil || !has {
+		return fmt.Errorf("after the redrive %s has release-1.0: %t (%v)", e2e.Mirror, has, err)
+	}
+	fmt.Printf("  ✓ the redrive wrote to %s alone, and nobody was asked again\n", e2e.Mirror)
+	return nil
+}
+
+func (d *demo) devRun() error {
+	_, code, err := d.runEvent("dev-123")
+	if err == nil && code != 0 {
+		err = fmt.Errorf("ferry run dev-123 exited %d, want 0 (skipped)", code)
+	}
+	return err
+}
+
+func (d *demo) prove() error {
 	var failed []string
 	for _, id := range e2e.Destinations {
-		checks := w.CheckRelease(ctx, id, "release-1.0", rel)
+		checks := d.w.CheckRelease(d.ctx, id, "release-1.0", d.rel)
 		for _, tag := range []string{"release-0.8", "release-0.9"} {
-			checks = append(checks, e2e.Check{What: tag + " backfilled with its signature and SBOM", Err: firstErr(w.CheckRelease(ctx, id, tag, history[tag]))})
+			checks = append(checks, e2e.Check{What: tag + " backfilled with its signature and SBOM", Err: firstErr(d.w.CheckRelease(d.ctx, id, tag, d.history[tag]))})
 		}
 		for _, c := range checks {
 			mark := "✓"
@@ -158,7 +303,7 @@ func run(ferry string) error {
 			}
 			fmt.Printf("  %s %-28s %s%s\n", mark, id, c.What, errText(c.Err))
 		}
-		has, err := w.HasTag(ctx, id, "dev-123")
+		has, err := d.w.HasTag(d.ctx, id, "dev-123")
 		mark := "✓"
 		if has || err != nil {
 			mark = "✗"
@@ -169,15 +314,21 @@ func run(ferry string) error {
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
 	}
+	return nil
+}
 
-	step("The release-1.0 event again: every destination already has it, so nothing is written and nobody is asked")
-	w.Emulator.ResetCalls()
-	if err := ferryRun("release-1.0"); err != nil {
-		return fmt.Errorf("ferry run release-1.0 again: %w", err)
+func (d *demo) noOpRun() error {
+	d.w.Emulator.ResetCalls()
+	_, code, err := d.runEvent("release-1.0")
+	if err == nil && code != 0 {
+		err = fmt.Errorf("ferry run release-1.0 again exited %d, want 0", code)
+	}
+	if err != nil {
+		return err
 	}
 	writes := 0
-	for _, c := range w.Emulator.Calls() {
-		if c.Operation == emulator.TargetManifestPush || c.Operation == emulator.TargetBlobUpload || c.Operation == "CreateRepository" {
+	for _, c := range d.w.Emulator.Calls() {
+		if isWrite(c) {
 			writes++
 		}
 	}
@@ -185,15 +336,16 @@ func run(ferry string) error {
 	if writes != 0 {
 		return fmt.Errorf("the second run wrote %d times", writes)
 	}
-
-	step("The scheduled reconcile (in AWS: EventBridge Scheduler starts Ferry-reconcile daily): everything is in sync, nothing to copy")
-	w.Emulator.ResetCalls()
-	if err := ferryCmd("run --config ferry.yaml --reconcile --endpoints @endpoints.json",
-		"run", "--config", w.ConfigPath, "--reconcile", "--endpoints", "@"+endpoints, "--approve", "reject"); err != nil {
-		return fmt.Errorf("ferry run --reconcile: %w", err)
-	}
-	fmt.Println("\nDone: the older releases were backfilled, release-1.0 is in all three destinations with the source digests, its signature and SBOM; dev-123 is nowhere; a re-run and the reconcile are no-ops.")
 	return nil
+}
+
+func (d *demo) reconcile() error {
+	return d.ferryOK(append(append([]string{"run"}, d.config()...), "--reconcile", "--approve", "reject")...)
+}
+
+// isWrite reports whether c changed a registry.
+func isWrite(c emulator.Call) bool {
+	return c.Operation == emulator.TargetManifestPush || c.Operation == emulator.TargetBlobUpload || c.Operation == "CreateRepository"
 }
 
 // firstErr is the first failed check's error, naming what failed.
