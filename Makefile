@@ -33,19 +33,26 @@ node_modules/.installed: package.json package-lock.json
 	@echo 'module ignore/node_modules' > node_modules/go.mod
 	@touch $@
 
+# Target names in colour on a terminal only: piped or redirected, the
+# escape codes would be noise.
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@if test -t 1; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: build-cli build-lambdas ## Build bin/ferry, bin/ferry-workflow and every Lambda's bin/lambda/<name>/bootstrap
+build: build-cli build-lambdas ## Build bin/ferry and every Lambda's bin/lambda/<name>/bootstrap
 
 LAMBDAS := $(notdir $(wildcard functions/*))
 
+# The version `ferry version` prints. Without git (a source tarball) it is
+# left out, and ferry reports what the Go toolchain recorded instead.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+CLI_LDFLAGS := -s -w $(if $(VERSION),-X github.com/ferry-dev/ferry/internal/version.version=$(VERSION))
+
 .PHONY: build-cli
-build-cli: ## Build the ferry CLI into bin/ (ferry, and ferry-workflow behind `ferry run`, `plan` and `config`)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/ferry ./cmd/ferry
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/ferry-workflow ./cmd/ferry-workflow
+build-cli: ## Build the ferry CLI into bin/ferry (every subcommand, one binary)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(CLI_LDFLAGS)" -o $(BIN)/ferry ./cmd/ferry
 
 .PHONY: build-lambdas
 build-lambdas: ## Build each Lambda into bin/lambda/<name>/bootstrap (linux/arm64, provided.al2023)

@@ -33,14 +33,13 @@ func TestBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ferry-workflow carries `ferry config validate`.
-	workflow := filepath.Join(t.TempDir(), "ferry-workflow")
-	if out, err := exec.Command("go", "build", "-o", workflow, filepath.Join(root, "cmd", "ferry-workflow")).CombinedOutput(); err != nil {
-		t.Fatalf("build ferry-workflow: %v\n%s", err, out)
+	ferry := filepath.Join(t.TempDir(), "ferry")
+	if out, err := exec.Command("go", "build", "-o", ferry, filepath.Join(root, "cmd", "ferry")).CombinedOutput(); err != nil {
+		t.Fatalf("build ferry: %v\n%s", err, out)
 	}
 	bad := filepath.Join(root, "internal", "config", "testdata", "bad.yaml")
 	var want bytes.Buffer
-	cmd := exec.Command(workflow, "config", "validate", bad)
+	cmd := exec.Command(ferry, "config", "validate", bad)
 	cmd.Stderr = &want
 	err = cmd.Run()
 	exitErr, ok := err.(*exec.ExitError)

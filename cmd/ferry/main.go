@@ -12,13 +12,19 @@ import (
 	"syscall"
 
 	"github.com/ferry-dev/ferry/internal/cli"
+	"github.com/ferry-dev/ferry/internal/version"
 )
 
-// The conventions ferry shares with ferry-workflow (internal/cli).
+// The conventions of internal/cli, under short names.
 const (
 	exitOK     = cli.ExitOK
 	exitFailed = cli.ExitFailed
 	exitUsage  = cli.ExitUsage
+)
+
+type (
+	usageError  = cli.UsageError
+	configError = cli.ConfigError
 )
 
 var (
@@ -38,15 +44,12 @@ Usage:
   ferry run --config FILE --event FILE  run the replication workflow locally for one event
   ferry run --config FILE --reconcile   run the reconcile state machine locally
   ferry config validate [FILE]          check a configuration file (default ferry.yaml)
-  ferry version                         print the version
+  ferry version                         print the version, VCS revision and Go version
 
 Run 'ferry COMMAND --help' for the flags of a command.
 
 Exit codes: 0 success, 1 a copy failed, 2 bad usage or configuration.
 `
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // command is one subcommand: it parses its own flags and calls one library function.
 type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -67,18 +70,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	commands := map[string]command{
 		"copy":    runCopy,
 		"version": runVersion,
-		// The commands that read ferry.yaml live in ferry-workflow.
-		"plan":     handOver("plan"),
-		"run":      handOver("run"),
-		"config":   handOver("config"),
-		"sync":     handOver("sync"),
-		"emulator": handOver("emulator"),
+		// These stop cleanly on Ctrl-C and report; copy takes the signal
+		// over only once it writes (see cancelOnSignal).
+		"plan":     stopOnSignal(runPlan),
+		"run":      stopOnSignal(runRun),
+		"config":   stopOnSignal(runConfig),
+		"sync":     stopOnSignal(runSync),
+		"emulator": stopOnSignal(runEmulator),
 	}
 	name, rest := args[0], args[1:]
 	switch name {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	case "--version":
+		name = "version"
 	}
 	cmd, ok := commands[name]
 	if !ok {
@@ -89,9 +95,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return report(stderr, err)
 }
 
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
-	fmt.Fprintf(stdout, "ferry %s\n", version)
+func runVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return usagef("version takes no arguments, got %q", args)
+	}
+	fmt.Fprintln(stdout, version.Get())
 	return nil
+}
+
+// stopOnSignal runs cmd with a context that SIGINT and SIGTERM cancel.
+func stopOnSignal(cmd command) command {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return cmd(ctx, args, stdout, stderr)
+	}
 }
 
 // cancelOnSignal makes SIGINT and SIGTERM call cancel from now on, instead

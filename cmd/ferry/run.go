@@ -1,77 +1,389 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"syscall"
+	"strings"
+	"sync"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"golang.org/x/term"
 
 	"github.com/ferry-dev/ferry/internal/cli"
+	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/runner"
+	"github.com/ferry-dev/ferry/internal/workflow"
+	"github.com/ferry-dev/ferry/statemachine"
 )
 
-// workflowBinary carries the commands that read ferry.yaml: run, plan and
-// config validate. It is a program of its own, installed next to ferry
-// (make build puts both in bin/), so that ferry copy loads neither the AWS
-// SDK (~8 ms of package init) nor the YAML and configuration packages
-// (~0.4 ms) at every start.
-const workflowBinary = "ferry-workflow"
+const runUsage = `Usage: ferry run --config FILE --event FILE [flags]
+       ferry run --config FILE --reconcile [--event FILE] [flags]
+       ferry run --config FILE --redrive EXECUTION.json [flags]
 
-// handOver returns the command that runs `ferry NAME ARGS` as
-// `ferry-workflow NAME ARGS`, with the same standard streams, and returns
-// its exit status. SIGINT and SIGTERM are passed on to it, so that it stops
-// cleanly and reports; ferry waits for it.
-func handOver(name string) command {
-	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
-		path, err := findWorkflowBinary(name)
-		if err != nil {
-			return err
-		}
-		sigs := make(chan os.Signal, 2)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sigs)
-		cmd := exec.Command(path, append([]string{name}, args...)...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			for {
-				select {
-				case s := <-sigs:
-					_ = cmd.Process.Signal(s)
-				case <-done:
-					return
-				}
-			}
-		}()
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return cli.ExitStatus(128 + int(ws.Signal())) // as a shell reports it
-			}
-			return cli.ExitStatus(ee.ExitCode())
-		}
+Run Ferry's workflow once, locally: the state machine (statemachine/
+replicate.asl.json) executed by aws-local-stepfunctions on the Node 22 in the
+ferry checkout's node_modules, with every Lambda task invoked in this process
+with the real handlers. Each state is printed as it ends, as the Step
+Functions console shows it; the exit code is 0 when the execution succeeds.
+
+--event is the execution input: an ECR push event as EventBridge delivers it
+({"detail-type": "ECR Image Action", "detail": {...}}) or a manual input
+({"repository": "team/app", "tag": "release-1.4", "destinations": [...]}).
+
+ECR and STS endpoints come from --endpoints (or FERRY_AWS_ENDPOINTS), JSON:
+  {"sts": "http://127.0.0.1:P", "ecr": {"ACCOUNT/REGION": "http://127.0.0.1:P", ...}}
+(make demo starts such a local ECR/STS emulator). Without it, the handlers
+use the AWS SDK defaults and your AWS credentials. SNS, Secrets Manager and
+Step Functions' task-token callbacks are always local: approval requests are
+answered with --approve, from this terminal by default.
+
+--reconcile runs the reconcile state machine (statemachine/reconcile.asl.json)
+instead: the scheduled convergence, with --event as its input ({} by default;
+{"dryRun": true, "rule": NAME, "destination": "ACCOUNT/REGION", "repository":
+PATTERN} narrow it, as ferry sync's flags do). Its Distributed Map, whose
+ItemReader and ResultWriter aws-local-stepfunctions lacks, is run by ferry
+itself: the jobs and results go to a local S3 stand-in in --s3-dir.
+
+A run in which a destination failed ends FAILED. --record FILE (or --json)
+keeps the execution; --redrive FILE then redrives it as the console's Redrive
+does: same input and definition, resuming at the state that failed, so only
+the failed destinations are replicated again. Fix the cause first (a role,
+a permission); a redrive can itself be recorded and redriven.
+`
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("ferry run", runUsage, stderr)
+	cfgPath := fs.String("config", "", "ferry.yaml (required)")
+	eventPath := fs.String("event", "", "the execution input, a JSON file; - reads standard input (required unless --redrive)")
+	redrivePath := fs.String("redrive", "", "redrive this failed execution: the file --record or --json wrote")
+	recordPath := fs.String("record", "", "write the execution (status, input, events) as JSON to this file, for --redrive")
+	endpoints := fs.String("endpoints", os.Getenv(ecr.EnvEndpoints), "ECR/STS endpoints as JSON, or @FILE (default $FERRY_AWS_ENDPOINTS)")
+	approve := fs.String("approve", "", "answer approval requests: prompt (ask on the terminal), approve, reject or none (let them time out); default prompt on a terminal, none otherwise")
+	approvalTimeout := fs.Duration("approval-timeout", time.Hour, "how long an approval waits before it fails (the stack's approvalTimeoutSeconds)")
+	maxConcurrency := fs.Int("max-concurrency", 10, "destinations copied at once, 1 to 40 (the stack's maxConcurrency)")
+	reconcile := fs.Bool("reconcile", false, "run the reconcile state machine (--event optional, default {})")
+	reconcileConcurrency := fs.Int("reconcile-concurrency", 10, "reconcile jobs copied at once (the stack's reconcileConcurrency)")
+	s3Dir := fs.String("s3-dir", "", "the local S3 stand-in's directory (default: FILE.s3 next to --record or --redrive FILE, else a temporary one)")
+	definition := fs.String("definition", "", "the state machine definition (default: the one built into ferry, statemachine/replicate.asl.json)")
+	nodeModules := fs.String("node-modules", "", "node_modules with Node 22 and aws-local-stepfunctions (default: found from the current directory or ferry's own)")
+	asJSON := fs.Bool("json", false, "print the execution (status, output, events) as JSON instead of the step-by-step view")
+	verbose := fs.Bool("verbose", false, "print the handlers' JSON logs on stderr")
+	args, err := cli.Parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if *eventPath != "" && *redrivePath != "" {
+		return usagef("run takes --event or --redrive, not both")
+	}
+	if *reconcile && *redrivePath != "" {
+		return usagef("run takes --reconcile or --redrive, not both (a redrive runs the state machine its execution ran)")
+	}
+	if *cfgPath == "" || (!*reconcile && (*eventPath == "") == (*redrivePath == "")) {
+		return usagef("run needs --config and --event (or --reconcile, or --redrive) (run 'ferry run --help' for usage)")
+	}
+	if len(args) > 0 {
+		return usagef("run takes no arguments, got %q (the input goes in --event FILE)", args)
+	}
+	if err := workflow.CheckMaxConcurrency(*maxConcurrency); err != nil {
+		return usagef("--max-concurrency: %v", err)
+	}
+	// The step printer, the approvers and the handlers' logs write from
+	// different goroutines: one write at a time.
+	stdout, stderr = &lockedWriter{w: stdout}, &lockedWriter{w: stderr}
+	var input json.RawMessage
+	var prev *runner.Execution
+	if *redrivePath != "" {
+		if prev, err = readExecution(*redrivePath); err != nil {
+			return usagef("--redrive: %v", err)
+		}
+		input = prev.Input
+		*reconcile = strings.Contains(prev.ID, ":execution:ferry-reconcile:")
+	} else if *eventPath == "" {
+		input = json.RawMessage(`{}`)
+	} else if input, err = readInput(*eventPath); err != nil {
+		return usagef("--event: %v", err)
+	}
+	opts := runner.Options{
+		Definition:           statemachine.Replicate,
+		ConfigPath:           *cfgPath,
+		MaxConcurrency:       *maxConcurrency,
+		ReconcileConcurrency: *reconcileConcurrency,
+		ApprovalTimeout:      *approvalTimeout,
+		Logger:               slog.New(slog.DiscardHandler),
+		S3Dir:                *s3Dir,
+	}
+	if *reconcile {
+		opts.Definition, opts.Name = statemachine.Reconcile, "reconcile"
+	}
+	if opts.S3Dir == "" {
+		switch {
+		case *recordPath != "":
+			opts.S3Dir = *recordPath + ".s3"
+		case *redrivePath != "":
+			opts.S3Dir = *redrivePath + ".s3"
+		}
+	}
+	if *definition != "" {
+		if opts.Definition, err = os.ReadFile(*definition); err != nil {
+			return usagef("--definition: %v", err)
+		}
+	}
+	if *verbose {
+		opts.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	}
+	if *endpoints != "" {
+		if opts.Endpoints, err = readEndpoints(*endpoints); err != nil {
+			return err
+		}
+	} else {
+		// Real AWS: the default credential chain, not stand-in keys.
+		opts.AWSOptions = []func(*awsconfig.LoadOptions) error{}
+	}
+	if opts.NodeModules = *nodeModules; opts.NodeModules == "" {
+		opts.NodeModules = findNodeModules()
+	}
+	// What the approvers say goes with the step-by-step view, or to stderr
+	// when stdout carries the JSON.
+	notices := stdout
+	if *asJSON {
+		notices = stderr
+	}
+	mode, why := *approve, ""
+	if mode == "" {
+		mode, why = "none", "the default when standard input is not a terminal"
+		if term.IsTerminal(int(os.Stdin.Fd())) {
+			mode = "prompt"
+		}
+	}
+	switch mode {
+	case "prompt":
+		opts.Approver = promptApprover(os.Stdin, notices)
+	case "approve":
+		opts.Approver = announce(notices, "approved", mode, runner.AutoApprove)
+	case "reject":
+		opts.Approver = announce(notices, "rejected", mode, runner.AutoReject)
+	case "none":
+		opts.Approver = unanswered(notices, why, *approvalTimeout)
+	default:
+		return usagef("--approve %q: want prompt, approve, reject or none", mode)
+	}
+	var printer *runner.Printer
+	if !*asJSON {
+		printer = runner.NewPrinter(stdout)
+		opts.Observe = printer.Observe
+	}
+	r, err := runner.New(ctx, opts)
+	if err != nil {
+		if errors.Is(err, runner.ErrNodeMissing) {
+			return usageError{Err: err}
+		}
+		return configError{Err: err}
+	}
+	defer r.Close()
+	var ex *runner.Execution
+	if prev != nil {
+		if !*asJSON {
+			fmt.Fprintf(stdout, "▶ ferry run --redrive %s %s (redrive %d)\n", prev.Name, describeInput(input), prev.RedriveCount+1)
+		}
+		if ex, err = r.Redrive(ctx, prev); err != nil {
+			if errors.Is(err, runner.ErrNotRedrivable) {
+				return usageError{Err: err}
+			}
+			return err
+		}
+	} else {
+		if !*asJSON {
+			fmt.Fprintf(stdout, "▶ ferry run %s\n", describeInput(input))
+		}
+		if ex, err = r.Run(ctx, input); err != nil {
+			return err
+		}
+	}
+	if *recordPath != "" {
+		b, _ := json.MarshalIndent(ex, "", "  ")
+		if err := os.WriteFile(*recordPath, append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(ex); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "  execution %s: %s in %s\n", ex.Name, ex.Status, ex.Stop.Sub(ex.Start).Round(time.Millisecond))
+	}
+	if ex.Status != "SUCCEEDED" {
+		hint := ""
+		if *recordPath != "" {
+			hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s)", *cfgPath, *recordPath)
+			if opts.S3Dir != *recordPath+".s3" {
+				hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s --s3-dir %s)", *cfgPath, *recordPath, opts.S3Dir)
+			}
+		}
+		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, runner.CauseText(ex.Cause), hint)
+	}
+	return nil
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// readExecution reads an execution --record or --json wrote.
+func readExecution(path string) (*runner.Execution, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ex runner.Execution
+	if err := json.Unmarshal(b, &ex); err != nil {
+		return nil, fmt.Errorf("%s is not an execution that ferry run --record or --json wrote: %v", path, err)
+	}
+	if ex.ID == "" || len(ex.Input) == 0 || len(ex.Events) == 0 {
+		return nil, fmt.Errorf("%s is not an execution that ferry run --record or --json wrote (no executionArn, input or events)", path)
+	}
+	return &ex, nil
+}
+
+func readInput(path string) (json.RawMessage, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("%s is not JSON", path)
+	}
+	return b, nil
+}
+
+// describeInput names what an input asks for, for the run's header.
+func describeInput(in json.RawMessage) string {
+	var v struct {
+		DetailType string `json:"detail-type"`
+		Detail     struct {
+			Repo string `json:"repository-name"`
+			Tag  string `json:"image-tag"`
+		} `json:"detail"`
+		Repository, Tag, Digest string
+	}
+	if json.Unmarshal(in, &v) != nil {
+		return "(input is not an object)"
+	}
+	if v.DetailType != "" {
+		return fmt.Sprintf("— ECR push event: %s:%s", v.Detail.Repo, v.Detail.Tag)
+	}
+	if v.Repository == "" && v.Tag == "" && v.Digest == "" {
+		return "— reconcile " + string(in)
+	}
+	ref := v.Tag
+	if ref == "" {
+		ref = v.Digest
+	}
+	return fmt.Sprintf("— manual input: %s:%s", v.Repository, ref)
+}
+
+// findNodeModules looks for node_modules with aws-local-stepfunctions
+// upward from the working directory, then from the ferry binary's folder.
+func findNodeModules() string {
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, dir := range starts {
+		for {
+			nm := filepath.Join(dir, "node_modules")
+			if _, err := os.Stat(filepath.Join(nm, "aws-local-stepfunctions")); err == nil {
+				return nm
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return "node_modules"
+}
+
+// unanswered tells the user that nobody will answer an approval request
+// (--approve none) and when it will time out, and leaves it unanswered.
+func unanswered(w io.Writer, why string, timeout time.Duration) runner.Approver {
+	var mu sync.Mutex
+	if why != "" {
+		why = ", " + why
+	}
+	return func(_ context.Context, m runner.ApprovalMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "  ✋ approval request %q is not answered here (--approve none%s): it fails after %s. Run with --approve prompt, approve or reject to answer it.\n", m.Subject, why, timeout)
+		return nil
 	}
 }
 
-func findWorkflowBinary(name string) (string, error) {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), workflowBinary)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+func announce(w io.Writer, what, flagValue string, a runner.Approver) runner.Approver {
+	var mu sync.Mutex
+	return func(ctx context.Context, m runner.ApprovalMessage) error {
+		err := a(ctx, m)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			fmt.Fprintf(w, "  ✋ approval request %q could not be answered: %v\n", m.Subject, err)
+			return err
 		}
+		fmt.Fprintf(w, "  ✋ %s by ferry run --approve=%s (via the sealed link in the request): %s\n", what, flagValue, m.Subject)
+		return nil
 	}
-	if p, err := exec.LookPath(workflowBinary); err == nil {
-		return p, nil
+}
+
+func promptApprover(in io.Reader, out io.Writer) runner.Approver {
+	var mu sync.Mutex
+	rd := bufio.NewReader(in)
+	return func(ctx context.Context, m runner.ApprovalMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, "\n  ✋ %s\n%s\n  Approve? [y/N] ", m.Subject, indent(m.Message))
+		line, _ := rd.ReadString('\n')
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y") {
+			return runner.AutoApprove(ctx, m)
+		}
+		return runner.AutoReject(ctx, m)
 	}
-	return "", fmt.Errorf("ferry %s needs %s next to ferry or on PATH; build both with make build", name, workflowBinary)
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if strings.HasPrefix(l, "Approve: ") || strings.HasPrefix(l, "Reject: ") {
+			continue // the links carry the task token: not for the terminal
+		}
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
 }

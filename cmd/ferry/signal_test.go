@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"log"
@@ -20,21 +19,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// buildFerry builds ferry (and, when given, the stand-in ferry-workflow
-// next to it) into a temporary folder and returns the path of ferry.
-func buildFerry(t *testing.T, withWorkflow bool) string {
+// buildFerry builds ferry into a temporary folder and returns its path.
+func buildFerry(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	builds := [][]string{{"build", "-o", filepath.Join(dir, "ferry"), "."}}
-	if withWorkflow {
-		builds = append(builds, []string{"build", "-o", filepath.Join(dir, workflowBinary), "./testdata/ferry-workflow"})
+	bin := filepath.Join(t.TempDir(), "ferry")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build -o %s .: %v\n%s", bin, err, out)
 	}
-	for _, args := range builds {
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return filepath.Join(dir, "ferry")
+	return bin
 }
 
 // blockingRegistry is a registry that holds the first request matching
@@ -69,7 +61,7 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 // is reported, ferry exits 1, and the tag was never written.
 func TestCopyInterruptedWhileWriting(t *testing.T) {
 	t.Parallel()
-	ferry := buildFerry(t, false)
+	ferry := buildFerry(t)
 	src := startRegistry(t)
 	pushImage(t, src+"/app:v1", 7)
 	dst, uploading := blockingRegistry(t, func(r *http.Request) bool {
@@ -104,7 +96,7 @@ func TestCopyInterruptedWhileWriting(t *testing.T) {
 // any program: there is nothing to report or clean up.
 func TestCopyInterruptedWhileReading(t *testing.T) {
 	t.Parallel()
-	ferry := buildFerry(t, false)
+	ferry := buildFerry(t)
 	src, reading := blockingRegistry(t, func(r *http.Request) bool {
 		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/")
 	})
@@ -125,44 +117,5 @@ func TestCopyInterruptedWhileReading(t *testing.T) {
 	}
 	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGINT {
 		t.Errorf("ferry copy ended with %v, want it ended by SIGINT", err)
-	}
-}
-
-// SIGINT and SIGTERM sent to `ferry run` reach ferry-workflow, which stops
-// its run itself; ferry waits for it and exits with its status.
-func TestRunPassesSignalsOn(t *testing.T) {
-	t.Parallel()
-	ferry := buildFerry(t, true)
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		cmd := exec.Command(ferry, "run", "--wait-signal")
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r := bufio.NewReader(out)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("ferry-workflow never said it was ready: %v", err)
-			}
-			if line == "ready\n" {
-				break
-			}
-		}
-		if err := cmd.Process.Signal(sig); err != nil {
-			t.Fatal(err)
-		}
-		rest, _ := io.ReadAll(r)
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
-			t.Errorf("%v: ferry run ended with %v, want exit status 3 (the child's)", sig, err)
-		}
-		if want := "ferry-workflow got signal " + sig.String(); !strings.Contains(string(rest), want) {
-			t.Errorf("%v: ferry-workflow did not get it: output %q, want %q", sig, rest, want)
-		}
 	}
 }

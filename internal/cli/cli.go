@@ -1,6 +1,5 @@
-// Package cli holds the conventions Ferry's two programs (ferry and
-// ferry-workflow, which carries out `ferry run`) share: exit codes, and how
-// an error becomes one line on stderr and an exit code.
+// Package cli holds the conventions of ferry's subcommands: exit codes,
+// flag parsing, and how an error becomes one line on stderr and an exit code.
 package cli
 
 import (

@@ -7,8 +7,7 @@
 //   - sync: `ferry sync` against regsync and `skopeo sync`, 150 images that
 //     share base layers to three ECR registries of ferry's emulator.
 //
-// Run it with `make bench`, which builds bin/ferry and bin/ferry-workflow and
-// then runs
+// Run it with `make bench`, which builds bin/ferry and then runs
 //
 //	go run ./test/bench --ferry bin/ferry --tools .tools
 //
@@ -112,17 +111,15 @@
 // result is also written as JSON to --out (test/bench/out/result.json by
 // default, which git ignores); the sync scenario's is under "sync".
 //
-// Every tool runs from a fresh copy of its binary in the temp directory
-// (ferry with ferry-workflow beside it, which `ferry sync` runs), so that
-// all start from the same page-cache state: a binary the Go linker has
+// Every tool runs from a fresh copy of its binary in the temp directory, so
+// that all start from the same page-cache state: a binary the Go linker has
 // just written starts about 0.4 ms slower than a copy of it here.
 //
 // Peers run with HOME pointing into the temp directory, so no user
 // configuration is read or changed; regctl is told there that the
 // registries speak plain HTTP (`regctl registry set --tls disabled`).
 // Everything started is stopped and removed at the end, also on error or
-// Ctrl-C. If bin/ferry (or, for sync, bin/ferry-workflow) is missing, its
-// row says why and the peers still run.
+// Ctrl-C. If bin/ferry is missing, its row says why and the peers still run.
 //
 // Flags:
 //
@@ -208,7 +205,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var only, scenarios string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.ferry, "ferry", "bin/ferry", "the ferry binary (ferry sync also needs ferry-workflow next to it)")
+	fs.StringVar(&o.ferry, "ferry", "bin/ferry", "the ferry binary")
 	fs.StringVar(&o.tools, "tools", ".tools", "directory to install tools into (binaries go to DIR/bin)")
 	fs.StringVar(&o.out, "out", "test/bench/out/result.json", "where to write the JSON result")
 	fs.IntVar(&o.trials, "trials", 3, "trials per tool and scenario; the tables show medians")

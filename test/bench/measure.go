@@ -25,11 +25,7 @@ type tool struct {
 	bin         string // absolute path of its binary
 	version     string
 	unavailable string // why it cannot run; empty if it can
-	// syncUnavailable is why the tool cannot run the sync scenario though
-	// it can copy (ferry without bin/ferry-workflow).
-	syncUnavailable string
-	workflowBin     string // ferry: bin/ferry-workflow
-	peer            bool   // a tool ferry is compared with
+	peer        bool   // a tool ferry is compared with
 	// commands returns the command lines, running bin, that copy src to
 	// every dst (the copy scenario); nil if the tool does not copy.
 	commands func(bin, src string, dsts []string) [][]string

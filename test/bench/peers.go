@@ -44,20 +44,13 @@ func prepareTools(ctx context.Context, in installer, opts options, stageDir stri
 				t.bin = staged
 			}
 		}
-		if t.unavailable == "" && t.workflowBin != "" && t.syncUnavailable == "" {
-			// ferry sync runs bin/ferry-workflow, found next to ferry.
-			if _, err := stage(t.workflowBin, stageDir); err != nil {
-				t.syncUnavailable = err.Error()
-			}
-		}
 		tools = append(tools, t)
 	}
 	return tools
 }
 
 // ferryTool copies to every destination in one invocation, and syncs them
-// all in one `ferry sync` (which bin/ferry hands over to bin/ferry-workflow
-// next to it).
+// all in one `ferry sync`.
 func ferryTool(ctx context.Context, path string) tool {
 	t := tool{name: "ferry"}
 	bin, err := filepath.Abs(path)
@@ -79,10 +72,6 @@ func ferryTool(ctx context.Context, path string) tool {
 	}
 	t.commands = func(bin, src string, dsts []string) [][]string {
 		return [][]string{append([]string{bin, "copy", "--insecure", src}, dsts...)}
-	}
-	t.workflowBin = filepath.Join(filepath.Dir(bin), "ferry-workflow")
-	if _, err := os.Stat(t.workflowBin); err != nil {
-		t.syncUnavailable = filepath.Join(filepath.Dir(path), "ferry-workflow") + " not found; run make build"
 	}
 	t.syncCommands = func(bin string, env *syncEnv) ([][]string, error) {
 		cfg, endpoints, err := env.ferryFiles()

@@ -399,9 +399,6 @@ func syncTools(tools []tool) []tool {
 			continue
 		}
 		t := tools[i]
-		if t.unavailable == "" && t.syncUnavailable != "" {
-			t.unavailable = t.syncUnavailable
-		}
 		out = append(out, t)
 	}
 	return out

@@ -320,7 +320,7 @@ func TestWriteSyncTable(t *testing.T) {
 		ToolVersions: "tools: regsync v0.11.7",
 		UniqueBytes:  64 * mib,
 		Rows: []syncRow{
-			{Tool: "ferry", Unavailable: "bin/ferry-workflow not found; run make build"},
+			{Tool: "ferry", Unavailable: "bin/ferry not found; run make build"},
 			{Tool: "regsync", Version: "v0.11.7", Peer: true, ColdSeconds: 10.27, WarmSeconds: 0.391, ColdRequests: 8700, SourceBytes: 640 * mib},
 		},
 		Comparison: syncComparison{Reason: "ferry has no valid result"},
@@ -328,7 +328,7 @@ func TestWriteSyncTable(t *testing.T) {
 	want := `title
 tools: regsync v0.11.7
 tool                  cold 3 dst   warm 3 dst   requests cold   read from source cold            digests
-ferry                not available (bin/ferry-workflow not found; run make build)
+ferry                not available (bin/ferry not found; run make build)
 regsync v0.11.7          10.27 s      0.391 s            8700   640.0 MiB = 10.00x unique        ok
 ferry vs best peer:  n/a (ferry has no valid result)
 `
@@ -387,9 +387,9 @@ func TestResultJSONHasSync(t *testing.T) {
 	}
 }
 
-func TestSyncToolsOrderAndFerryWithoutWorkflow(t *testing.T) {
+func TestSyncToolsOrder(t *testing.T) {
 	tools := []tool{
-		{name: "ferry", syncUnavailable: "bin/ferry-workflow not found; run make build"},
+		{name: "ferry"},
 		{name: "crane", peer: true},
 		{name: "skopeo", peer: true},
 		{name: "regsync", peer: true},
@@ -401,11 +401,5 @@ func TestSyncToolsOrderAndFerryWithoutWorkflow(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "ferry,regsync,skopeo" {
 		t.Errorf("sync tools %v, want ferry, regsync, skopeo", names)
-	}
-	if got[0].unavailable == "" {
-		t.Error("ferry without ferry-workflow is available for sync")
-	}
-	if tools[0].unavailable != "" {
-		t.Error("syncTools changed the copy scenario's ferry")
 	}
 }

@@ -50,7 +50,7 @@ func TestSyncMemoryIsIndependentOfTheNumberOfImages(t *testing.T) {
 		t.Log("-short: the 1,000- and 2,000-image syncs are left out")
 		return
 	}
-	bin := buildWorkflow(t)
+	bin := buildFerry(t)
 	small := syncPeakRSS(t, bin, 10)
 	large := syncPeakRSS(t, bin, 20)
 	t.Logf("ferry sync peak RSS: %.1f MiB for 1,000 images, %.1f MiB for 2,000 images, to 3 destinations", mib(small), mib(large))
@@ -137,15 +137,4 @@ func tail(s string) string {
 		return "…" + s[len(s)-4000:]
 	}
 	return s
-}
-
-// buildWorkflow builds ferry-workflow, which carries ferry sync.
-func buildWorkflow(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ferry-workflow")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/ferry-dev/ferry/cmd/ferry-workflow")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }

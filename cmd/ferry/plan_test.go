@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -18,14 +16,6 @@ func exampleConfig(t *testing.T) string {
 	t.Helper()
 	_, self, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(self), "..", "..", "ferry.example.yaml")
-}
-
-// runFerry runs a command ferry hands over to ferry-workflow, in process.
-func runFerry(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut)
-	return code, out.String(), errOut.String()
 }
 
 func TestPlanCommand(t *testing.T) {
