@@ -45,7 +45,8 @@ is reported, and ferry exits 1.
 `
 
 func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("ferry copy", copyUsage, stderr)
+	fs := cli.NewFlagSet("ferry copy", copyUsage)
+	fs.SetOutput(stdout)
 	insecure := fs.Bool("insecure", false, "talk plain HTTP, not HTTPS, to every registry (local test registries)")
 	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to stream at once")
 	noReferrers := fs.Bool("no-referrers", false, "do not copy signatures, SBOMs and other referrers")
@@ -90,28 +91,24 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	copts := []imagecopy.Option{imagecopy.WithJobs(*jobs), imagecopy.WithReferrers(!*noReferrers)}
 	if *insecure {
-		copts = append(copts, imagecopy.WithPlainHTTP())
+		copts = append(copts, imagecopy.WithPlainHTTPFor(func(string) bool { return true }))
 	}
-	var progress imagecopy.Progress
+	progress := make([]imagecopy.Progress, len(dsts))
 	stopProgress := func() {}
 	if f, ok := stderr.(*os.File); ok && !*asJSON && !*verbose && term.IsTerminal(int(f.Fd())) {
-		copts = append(copts, imagecopy.WithProgress(&progress))
-		stopProgress = showProgress(f, &progress)
+		for i := range dsts {
+			dsts[i].Progress = &progress[i]
+		}
+		stopProgress = showProgress(f, progress)
 	}
-	// Ctrl-C ends ferry at once while it only reads; from its first write on
-	// it cancels the copy, which then reports what each destination got.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Ctrl-C cancels ctx (main): the copy stops and reports what each
+	// destination got.
 	if *timeout > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, *timeout, timeoutError{*timeout})
 		defer stop()
 	}
-	stopSignals := func() {}
-	copts = append(copts, imagecopy.WithBeforeWrite(func() { stopSignals = cancelOnSignal(cancel) }))
-
 	results, copyErr := imagecopy.New(logger, copts...).Copy(ctx, imagecopy.Source{Ref: src}, dsts)
-	stopSignals()  // set, if at all, inside Copy
 	stopProgress() // clear the progress line before the results
 
 	if *asJSON {
@@ -132,6 +129,11 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if te, ok := errors.AsType[timeoutError](context.Cause(ctx)); ok {
 			return fmt.Errorf("%w before the copy finished: %d of %d destinations failed (see above)", te, failed, len(results))
+		}
+		if _, ok := errors.AsType[cli.Interrupted](context.Cause(ctx)); ok {
+			// Blobs are written before any manifest, and a re-run skips
+			// those a destination already has.
+			return cli.Interrupted{Hint: "a re-run resumes from the blobs already copied"}
 		}
 		if failed == 1 && len(results) == 1 {
 			return results[0].Err
@@ -204,7 +206,7 @@ func printResults(w io.Writer, results []imagecopy.Result) {
 }
 
 // showProgress redraws one status line on a terminal until stopped.
-func showProgress(f *os.File, p *imagecopy.Progress) (stop func()) {
+func showProgress(f *os.File, p []imagecopy.Progress) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -217,8 +219,12 @@ func showProgress(f *os.File, p *imagecopy.Progress) (stop func()) {
 				fmt.Fprint(f, "\r\033[K")
 				return
 			case <-t.C:
-				if total := p.Total.Load(); total > 0 {
-					fmt.Fprintf(f, "\r\033[Kcopying %s of %s", size(p.Done.Load()), size(total))
+				var done, total int64
+				for i := range p {
+					done, total = done+p[i].Done.Load(), total+p[i].Bytes.Load()
+				}
+				if total > 0 {
+					fmt.Fprintf(f, "\r\033[Kcopying %s of %s", size(done), size(total))
 				}
 			}
 		}

@@ -133,7 +133,7 @@ func TestCopyCommandErrors(t *testing.T) {
 		{"registry not there", []string{"copy", "--insecure", closed + "/app:v1", dst + "/app:v3"}, exitFailed, []string{closed, "connection refused"}},
 		{"destination repository missing", []string{"copy", "--insecure", src + "/app:v1", noRepo + "/nothing:v1"}, exitFailed, []string{"does not create repositories", "create-repository --repository-name nothing"}},
 		{"protected tag", []string{"copy", "--insecure", src + "/app:v1", dst + "/app:v1"}, exitFailed, []string{"already points at", "--overwrite"}},
-		{"https to a plain http registry", []string{"copy", src + "/app:v1", dst + "/app:v4"}, exitFailed, []string{"plain HTTP", "--insecure"}},
+		{"loopback registries are plain HTTP by default", []string{"copy", src + "/app:v1", dst + "/app:v4"}, exitOK, []string{"copied"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

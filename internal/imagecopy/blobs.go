@@ -171,7 +171,7 @@ func (r *run) send(ctx context.Context, b descriptor, targets []*destJob, known 
 		case home == j.repo.name:
 			// Another Copy put it here since this one's survey looked.
 			j.count(func(res *Result) { res.BlobsSkipped++ })
-			r.c.progressDone(b.Size)
+			j.d.Progress.add(b.Size, 1)
 			continue
 		case home != "":
 			followers = append(followers, j)
@@ -239,7 +239,7 @@ func (r *run) mountOrStart(ctx context.Context, b descriptor, j *destJob, from s
 		r.c.log.LogAttrs(ctx, slog.LevelDebug, "blob mounted", slog.String("destination", j.repo.String()),
 			slog.String("digest", b.Digest), slog.String("from", from))
 		j.count(func(res *Result) { res.BlobsMounted++ })
-		r.c.progressDone(b.Size)
+		j.d.Progress.add(b.Size, 1)
 		return ""
 	}
 	return loc
@@ -368,6 +368,7 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 		up := newChunkBody()
 		bodies[k] = up
 		j := targets[i]
+		up.progress = j.d.Progress
 		upCtx, upCancel := context.WithCancelCause(ctx)
 		stalled := fmt.Errorf("upload blob %s to %s: the registry took nothing for %s: %w", b.Digest, j.repo, stall, ErrStalled)
 		up.watch, up.stall = time.AfterFunc(stall, func() { upCancel(stalled) }), stall
@@ -400,6 +401,9 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	<-r.slots // the bytes are sent; the commits need no slot
 	uploads.Wait()
 	for k, i := range live {
+		if srcErr != nil || upErrs[k] != nil {
+			bodies[k].count(-bodies[k].counted) // a retry sends them again
+		}
 		switch {
 		case srcErr != nil:
 			errs[i] = srcErr
@@ -412,6 +416,7 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 				res.BlobsCopied++
 				res.BytesCopied += b.Size
 			})
+			targets[i].d.Progress.add(0, 1)
 		}
 	}
 	return errs
@@ -493,6 +498,7 @@ func (r *run) tee(src io.Reader, b descriptor, writers []*chunkBody) error {
 				continue
 			}
 			live++
+			w.count(int64(n))
 			wg.Go(func() {
 				if err := w.send(buf[:n]); err != nil {
 					alive[i] = false
@@ -502,16 +508,9 @@ func (r *run) tee(src io.Reader, b descriptor, writers []*chunkBody) error {
 		if live == 0 {
 			return nil // every upload failed; each reports its own error
 		}
-		r.c.progressDone(int64(n) * int64(live))
 		if last {
 			wg.Wait()
 			return nil
 		}
-	}
-}
-
-func (c *Copier) progressDone(n int64) {
-	if c.progress != nil {
-		c.progress.Done.Add(n)
 	}
 }

@@ -27,6 +27,16 @@ type chunkBody struct {
 	// cancels the upload when it is too slow.
 	rate *rateMeter
 	slow func(why error)
+	// progress, if set, is the destination's, counting the bytes handed
+	// to this body (counted, which only the tee touches).
+	progress *Progress
+	counted  int64
+}
+
+// count adds n bytes handed to the body to its destination's progress.
+func (b *chunkBody) count(n int64) {
+	b.counted += n
+	b.progress.add(n, 0)
 }
 
 func newChunkBody() *chunkBody {

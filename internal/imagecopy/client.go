@@ -7,9 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,14 +40,14 @@ type repo struct {
 }
 
 // openRepo returns a client for a repository that authenticates for the
-// given actions (pull, or push and pull). It sends nothing yet. Without
-// WithPlainHTTP it speaks HTTPS.
-func (c *Copier) openRepo(r imageref.Reference, cred credentials.Credential, actions string) *repo {
-	t := newAuthTransport(r.Registry, cred, c.rt, []string{r.Scope(actions)}, c.plainHTTP)
-	scheme := "https"
-	if c.plainHTTP {
-		scheme = "http"
+// given actions (pull, or push and pull). It sends nothing yet, but to
+// find out whether a loopback registry speaks HTTPS (see scheme).
+func (c *Copier) openRepo(ctx context.Context, r imageref.Reference, cred credentials.Credential, actions string) (*repo, error) {
+	scheme, err := c.scheme(ctx, r.Registry)
+	if err != nil {
+		return nil, err
 	}
+	t := newAuthTransport(r.Registry, cred, c.rt, []string{r.Scope(actions)}, scheme == "http")
 	return &repo{
 		registry:  r.Registry,
 		name:      r.Repository,
@@ -53,7 +58,149 @@ func (c *Copier) openRepo(r imageref.Reference, cred credentials.Credential, act
 		answered:  &c.answered,
 		answer:    c.metaTimeout,
 		afterFunc: c.afterFunc,
+	}, nil
+}
+
+// scheme says how to reach a registry: "http" for one WithPlainHTTPFor
+// names, "https" for any other but a loopback one, which gets what it
+// answers (probe).
+func (c *Copier) scheme(ctx context.Context, host string) (string, error) {
+	switch {
+	case c.plainHTTP(host):
+		return "http", nil
+	case !Loopback(host):
+		return "https", nil
 	}
+	return c.schemes.get(ctx, host, c.probe)
+}
+
+// probe asks a loopback registry for /v2/ over HTTPS: any answer, or a
+// certificate it sends that is not trusted (which the copy then reports,
+// with what to do), says it speaks HTTPS; anything else (an answer in
+// plain HTTP, a closed connection, nobody listening) makes it plain HTTP,
+// the usual for a local registry, whose own errors the copy then reports.
+func (c *Copier) probe(ctx context.Context, host string) (string, error) {
+	pctx, cancel := context.WithTimeout(ctx, c.metaTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "https://"+host+"/v2/", nil)
+	if err != nil {
+		return "", fmt.Errorf("reach %s: %w", host, err)
+	}
+	resp, err := c.rt.RoundTrip(req)
+	switch {
+	case err == nil:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+		return "https", nil
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("reach %s: %w", host, context.Cause(ctx))
+	case certificateError(err):
+		return "https", nil
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "loopback registry speaks plain HTTP", slog.String("registry", host), slog.String("https", err.Error()))
+	return "http", nil
+}
+
+// schemes remembers what each loopback registry was found to speak.
+type schemes struct {
+	mu sync.Mutex
+	m  map[string]*schemeProbe
+}
+
+type schemeProbe struct {
+	done   chan struct{}
+	scheme string // "" when the probe ended with the caller's context
+}
+
+// get returns host's scheme, probing it the first time (and again after
+// a probe the caller cancelled).
+func (s *schemes) get(ctx context.Context, host string, probe func(context.Context, string) (string, error)) (string, error) {
+	for {
+		s.mu.Lock()
+		if s.m == nil {
+			s.m = map[string]*schemeProbe{}
+		}
+		p, ok := s.m[host]
+		if !ok {
+			p = &schemeProbe{done: make(chan struct{})}
+			s.m[host] = p
+			s.mu.Unlock()
+			scheme, err := probe(ctx, host)
+			s.mu.Lock()
+			if err != nil {
+				delete(s.m, host)
+			}
+			p.scheme = scheme
+			s.mu.Unlock()
+			close(p.done)
+			return scheme, err
+		}
+		s.mu.Unlock()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return "", fmt.Errorf("reach %s: %w", host, context.Cause(ctx))
+		}
+		if p.scheme != "" {
+			return p.scheme, nil
+		}
+	}
+}
+
+// Loopback reports whether a registry (host[:port]) is on this machine:
+// localhost, 127.0.0.0/8 or ::1.
+func Loopback(host string) bool {
+	h := hostname(host)
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hostname is host[:port] without the port and an IPv6 address's brackets.
+func hostname(host string) string { return (&url.URL{Host: host}).Hostname() }
+
+// PlainHTTPHosts returns a WithPlainHTTPFor function that is true for the
+// given registries: a HOST:PORT names that port only, a bare HOST every
+// port of it. Names compare without regard to case.
+func PlainHTTPHosts(hosts ...string) func(host string) bool {
+	set := map[string]bool{}
+	for _, h := range hosts {
+		set[strings.ToLower(h)] = true
+	}
+	return func(host string) bool {
+		host = strings.ToLower(host)
+		if set[host] {
+			return true
+		}
+		h := hostname(host)
+		return set[h] || (strings.Contains(h, ":") && set["["+h+"]"])
+	}
+}
+
+// certificateError reports whether err is a TLS certificate the client
+// does not trust: the server speaks TLS.
+func certificateError(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verify)
+}
+
+// userAgent sets the User-Agent of every request it sends.
+type userAgent struct {
+	inner http.RoundTripper
+	ua    string
+}
+
+func (u userAgent) RoundTrip(req *http.Request) (*http.Response, error) {
+	if u.ua != "" && req.Header.Get("User-Agent") != u.ua {
+		req = req.Clone(req.Context()) // a RoundTripper must not change the request
+		req.Header.Set("User-Agent", u.ua)
+	}
+	return u.inner.RoundTrip(req)
 }
 
 func (r *repo) String() string { return r.registry + "/" + r.name }
@@ -163,6 +310,9 @@ func (r *repo) send(ctx context.Context, wait time.Duration, op, method, u strin
 		if errors.Is(err, http.ErrSchemeMismatch) {
 			return nil, fmt.Errorf("%s in %s: %w (the registry speaks plain HTTP, not HTTPS)", op, r, err)
 		}
+		if certificateError(err) {
+			return nil, &TLSError{Op: op, Registry: r.registry, Repository: r.name, Err: err}
+		}
 		return nil, fmt.Errorf("%s in %s: %w", op, r, err)
 	}
 	r.answered.add(r.registry)
@@ -175,7 +325,12 @@ func (r *repo) send(ctx context.Context, wait time.Duration, op, method, u strin
 		}
 	}
 	defer resp.Body.Close()
-	return nil, newRegistryError(op, r.registry, r.name, resp)
+	re := newRegistryError(op, r.registry, r.name, resp)
+	// A TLS port answers a plain-HTTP request 400, with no registry error
+	// document: Go's "Client sent an HTTP request to an HTTPS server",
+	// nginx's "The plain HTTP request was sent to HTTPS port".
+	re.PlainToTLS = r.base.Scheme == "http" && resp.StatusCode == http.StatusBadRequest && len(re.Codes) == 0
+	return nil, re
 }
 
 // cancelOnClose releases a request's context when its body is closed.

@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"slices"
 	"sync"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/credentials"
 	"github.com/ferry-dev/ferry/internal/imageref"
+	"github.com/ferry-dev/ferry/internal/version"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -61,8 +64,12 @@ type Copier struct {
 	keychain  credentials.Keychain
 	backoff   Backoff
 	referrers bool
-	plainHTTP bool
-	progress  *Progress
+	// plainHTTP says which registries are plain HTTP (WithPlainHTTPFor);
+	// schemes is what a loopback registry it leaves out was found to speak.
+	plainHTTP func(host string) bool
+	schemes   schemes
+	rootCAs   *x509.CertPool // WithRootCAs; nil: the system's
+	userAgent string
 	onWrite   func()
 	stall     time.Duration
 	minRate   int64 // bytes a second, over a stall timeout of waiting
@@ -163,12 +170,25 @@ func WithBackoff(b Backoff) Option { return func(c *Copier) { c.backoff = b } }
 // WithReferrers sets whether referrers and cosign tags are copied (default true).
 func WithReferrers(on bool) Option { return func(c *Copier) { c.referrers = on } }
 
-// WithPlainHTTP makes every request plain HTTP, never TLS: for local test
-// registries. Without it every registry is spoken to over HTTPS.
-func WithPlainHTTP() Option { return func(c *Copier) { c.plainHTTP = true } }
+// WithPlainHTTPFor sets which registries are spoken to over plain HTTP:
+// those for which plain returns true, given the registry as a reference
+// names it (host[:port]; see PlainHTTPHosts). Any other registry is spoken
+// to over HTTPS, but for a loopback one (localhost, 127.0.0.0/8, ::1),
+// which, as crane and docker do, gets HTTPS if it answers HTTPS and plain
+// HTTP otherwise: one request to its /v2/, once per Copier, tells.
+func WithPlainHTTPFor(plain func(host string) bool) Option {
+	return func(c *Copier) { c.plainHTTP = plain }
+}
 
-// WithProgress makes the copier count bytes into p as it goes.
-func WithProgress(p *Progress) Option { return func(c *Copier) { c.progress = p } }
+// WithRootCAs sets the certificate authorities HTTPS registries (and
+// their token services) are checked against (default: the system's,
+// which honours SSL_CERT_FILE and SSL_CERT_DIR). It applies to the default
+// transport only, not to one given WithTransport.
+func WithRootCAs(pool *x509.CertPool) Option { return func(c *Copier) { c.rootCAs = pool } }
+
+// WithUserAgent sets the User-Agent of every request (default
+// version.UserAgent(), "ferry/v1.2.3 (go1.26.0; linux/arm64)").
+func WithUserAgent(ua string) Option { return func(c *Copier) { c.userAgent = ua } }
 
 // WithBeforeWrite sets a function Copy calls once, after it has found what
 // the destinations lack and before it writes anything to any of them; it is
@@ -177,11 +197,23 @@ func WithProgress(p *Progress) Option { return func(c *Copier) { c.progress = p 
 // to report.
 func WithBeforeWrite(fn func()) Option { return func(c *Copier) { c.onWrite = fn } }
 
-// Progress counts bytes as they are written to destinations. Read it from
-// another goroutine while a copy runs.
+// Progress counts what a copy writes to one destination (see
+// Destination.Progress). Read it from another goroutine while the copy
+// runs: Bytes and Blobs are known once Planned is true.
 type Progress struct {
-	Total atomic.Int64 // bytes the copy will write, summed over destinations
-	Done  atomic.Int64 // bytes written so far
+	Planned   atomic.Bool  // the destination's survey is done: what it lacks is known
+	Bytes     atomic.Int64 // bytes of the blobs it lacks
+	Blobs     atomic.Int64 // blobs it lacks
+	Done      atomic.Int64 // of those bytes, written (or mounted) so far
+	BlobsDone atomic.Int64 // of those blobs, in place so far
+	Finished  atomic.Bool  // the destination is done with, copied, up to date or failed
+}
+
+func (p *Progress) add(bytes int64, blobs int64) {
+	if p != nil {
+		p.Done.Add(bytes)
+		p.BlobsDone.Add(blobs)
+	}
 }
 
 // New returns a Copier. logger may be nil (silent).
@@ -190,7 +222,8 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout,
-		minRate: DefaultMinRate, metaTimeout: DefaultMetadataTimeout, maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes}
+		minRate: DefaultMinRate, metaTimeout: DefaultMetadataTimeout, maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes,
+		plainHTTP: func(string) bool { return false }, userAgent: version.UserAgent()}
 	c.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 	c.now.src, c.now.dst = time.Now, time.Now
 	c.gates.limit = DefaultRegistryRequests
@@ -205,8 +238,12 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		// syncs the blob included): 5 minutes with the default stall
 		// timeout. Metadata requests have a shorter one of their own.
 		t.ResponseHeaderTimeout = c.stall * 5 / 2
+		if c.rootCAs != nil {
+			t.TLSClientConfig = &tls.Config{RootCAs: c.rootCAs, MinVersion: tls.VersionTLS12}
+		}
 		c.rt = t
 	}
+	c.rt = userAgent{c.rt, c.userAgent}
 	return c
 }
 
@@ -232,6 +269,8 @@ type Destination struct {
 	// Overwrite replaces a tag that points at another digest; without it
 	// such a destination fails with a *ConflictError.
 	Overwrite bool
+	// Progress, if set, counts what is written there as the copy goes.
+	Progress *Progress
 	// Empty says the repository held nothing when the caller looked (it
 	// was just created): the copy asks only where the tag points, not
 	// which blobs and manifests are there, and takes everything as missing
@@ -316,6 +355,7 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 		for i := range results {
 			results[i].Status, results[i].Err, results[i].Error = StatusFailed, err, err.Error()
 			results[i].Duration = time.Since(start)
+			jobs[i].finish()
 		}
 		return results, fmt.Errorf("read %s: %w", src.Ref, err)
 	}
@@ -334,7 +374,7 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 	var errs []error
 	for _, j := range jobs {
 		r := j.res
-		r.Duration = time.Since(start)
+		r.Duration = j.finish().Sub(start) // its own time: one that needed nothing is done early
 		r.Referrers = referrers
 		switch {
 		case j.err != nil:
@@ -388,7 +428,10 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := c.openRepo(src.Ref, cred, "pull")
+	r, err := c.openRepo(ctx, src.Ref, cred, "pull")
+	if err != nil {
+		return nil, err
+	}
 	var tags *tagList
 	var probe *referrersProbe
 	if c.referrers {
@@ -413,7 +456,9 @@ func (c *Copier) connect(ctx context.Context, j *destJob) error {
 	if err != nil {
 		return err
 	}
-	j.repo = c.openRepo(j.d.Ref, cred, "push,pull")
+	if j.repo, err = c.openRepo(ctx, j.d.Ref, cred, "push,pull"); err != nil {
+		return err
+	}
 	// What the tag points at now needs no source digest: ask while the
 	// source is read.
 	if j.d.Ref.Tag != "" {
@@ -453,6 +498,7 @@ type destJob struct {
 
 	mu  sync.Mutex
 	err error
+	end time.Time // when it was done with (finish)
 }
 
 // write is one manifest to put, under its digest or a tag.
@@ -464,10 +510,25 @@ type write struct {
 
 func (j *destJob) fail(err error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.err == nil {
 		j.err = err
 	}
+	j.mu.Unlock()
+	j.finish()
+}
+
+// finish records, the first time it is called, that the destination is
+// done with, and returns when that was.
+func (j *destJob) finish() time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.end.IsZero() {
+		j.end = time.Now()
+		if p := j.d.Progress; p != nil {
+			p.Finished.Store(true)
+		}
+	}
+	return j.end
 }
 
 func (j *destJob) failed() bool {
@@ -496,6 +557,11 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 		})
 	}
 	wg.Wait()
+	for _, j := range jobs {
+		if !j.writesAnything() {
+			j.finish() // up to date (or failed): its time ends here
+		}
+	}
 
 	if r.c.onWrite != nil && slices.ContainsFunc(jobs, (*destJob).writesAnything) {
 		r.c.onWrite()
@@ -510,6 +576,7 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 			if err := r.writeManifests(ctx, j); err != nil {
 				j.fail(err)
 			}
+			j.finish()
 		})
 	}
 	wg.Wait()
@@ -581,12 +648,14 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 	c.log.LogAttrs(ctx, slog.LevelDebug, "planned", slog.String("destination", dref.String()),
 		slog.String("existing", existing), slog.Int("manifests", len(j.writes)),
 		slog.Int("blobs", len(j.missing)), slog.Int("blobsPresent", j.res.BlobsSkipped))
-	if c.progress != nil {
+	if p := j.d.Progress; p != nil {
 		var total int64
 		for _, b := range j.missing {
 			total += b.Size
 		}
-		c.progress.Total.Add(total)
+		p.Bytes.Store(total)
+		p.Blobs.Store(int64(len(j.missing)))
+		p.Planned.Store(true)
 	}
 	return nil
 }

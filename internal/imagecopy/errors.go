@@ -1,6 +1,7 @@
 package imagecopy
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type RegistryError struct {
 	Codes      []string      // registry error codes, e.g. MANIFEST_UNKNOWN
 	Message    string        // the registry's own words
 	RetryAfter time.Duration // from the Retry-After header, if any
+	// PlainToTLS says the registry was spoken to in plain HTTP and
+	// answered 400 without a registry error: it speaks HTTPS on that port.
+	PlainToTLS bool
 }
 
 func (e *RegistryError) Error() string {
@@ -99,6 +103,9 @@ func (e *RegistryError) Temporary() bool {
 }
 
 func (e *RegistryError) hint() string {
+	if e.PlainToTLS {
+		return "the registry speaks HTTPS on that port, not plain HTTP"
+	}
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
 		return "check the credentials for this registry (docker login, or the ECR token)"
@@ -138,6 +145,30 @@ func newRegistryError(op, registry, repository string, resp *http.Response) *Reg
 		}
 	}
 	return e
+}
+
+// TLSError means a registry's TLS certificate is not trusted: signed by an
+// authority this machine does not know (a self-signed or private CA),
+// expired, or for another name. Err is the crypto/x509 error.
+type TLSError struct {
+	Op         string
+	Registry   string
+	Repository string
+	Err        error
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("%s in %s/%s: %v (the registry's TLS certificate is not trusted)", e.Op, e.Registry, e.Repository, e.Err)
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// UnknownAuthority reports whether the certificate is signed by an
+// authority the client does not trust (rather than expired or for another
+// name): adding that authority's certificate fixes it.
+func (e *TLSError) UnknownAuthority() bool {
+	var unknown x509.UnknownAuthorityError
+	return errors.As(e.Err, &unknown)
 }
 
 // ManifestBytesError means an image's manifests (with its referrers')

@@ -322,7 +322,7 @@ func (tr *testRegistry) pushReferrer(repo string, subject rawManifest, artifactT
 
 // testCopier has fast retries so fault tests take milliseconds.
 func testCopier(opts ...Option) *Copier {
-	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(credentials.Static(credentials.Credential{})), WithPlainHTTP()}
+	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(credentials.Static(credentials.Credential{})), WithPlainHTTPFor(func(string) bool { return true })}
 	return New(nil, append(base, opts...)...)
 }
 

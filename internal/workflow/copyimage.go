@@ -224,10 +224,15 @@ func (c *CopyImage) lateReferrers(ctx context.Context, log *slog.Logger, res *Co
 
 // copier is the copy engine for a job between src and dst.
 func (c *CopyImage) copier(log *slog.Logger, src, dst ecr.Registry) *imagecopy.Copier {
-	opts := []imagecopy.Option{}
-	if src.PlainHTTP || dst.PlainHTTP {
-		opts = append(opts, imagecopy.WithPlainHTTP())
+	// Each side as its endpoint says: a local stand-in's may be plain
+	// HTTP while the other is ECR's HTTPS.
+	var plain []string
+	for _, r := range []ecr.Registry{src, dst} {
+		if r.PlainHTTP {
+			plain = append(plain, r.Host)
+		}
 	}
+	opts := []imagecopy.Option{imagecopy.WithPlainHTTPFor(imagecopy.PlainHTTPHosts(plain...))}
 	return imagecopy.New(log, append(opts, c.opts...)...)
 }
 

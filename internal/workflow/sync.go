@@ -160,9 +160,10 @@ type applier struct {
 	o      SyncOptions
 	images chan struct{} // copies in flight, over every batch
 
-	mu         sync.Mutex
-	tls, plain *imagecopy.Copier
-	tokens     map[string]*registryLogin // "account/region role-ARN", or "source"
+	mu     sync.Mutex
+	copier *imagecopy.Copier
+	plain  map[string]bool           // the registries spoken to in plain HTTP (local stand-ins)
+	tokens map[string]*registryLogin // "account/region role-ARN", or "source"
 }
 
 func (a *applier) role(d config.Destination, access string) ecr.Role {
@@ -287,7 +288,7 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 		}
 		return
 	}
-	plain := src.PlainHTTP
+	a.plainHTTP(src)
 	var dsts []imagecopy.Destination
 	var which []int
 	for _, i := range idx {
@@ -318,7 +319,7 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 			fail(i, validationf("destination image %s:%s: %v", it.Repository, it.Tag, err))
 			continue
 		}
-		plain = plain || reg.PlainHTTP
+		a.plainHTTP(reg)
 		dsts = append(dsts, imagecopy.Destination{Ref: ref, Auth: &reg.Credential, Overwrite: it.OnExistingTag == string(config.ExistingTagOverwrite),
 			Empty: ens.fresh})
 		which = append(which, i)
@@ -328,7 +329,7 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 	}
 	start := time.Now()
 	guard := func(ctx context.Context) error { return tagStillAt(ctx, a.s.roles, a.s.cfg.Source, repo, tag, digest) }
-	res, _ := a.copierFor(plain).Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential, BeforeTag: guard}, dsts)
+	res, _ := a.copierOf().Copy(ctx, imagecopy.Source{Ref: srcRef, Auth: &src.Credential, BeforeTag: guard}, dsts)
 	for k, i := range which {
 		r, rr := &results[i], res[k]
 		r.Status = string(rr.Status)
@@ -346,22 +347,36 @@ func (a *applier) copyImage(ctx context.Context, repo, tag, digest string, items
 	}
 }
 
-// copierFor returns the sync's Copier for TLS registries, or the one for
-// plain HTTP (local stand-ins), each made once so that all its copies share
-// their blobs.
-func (a *applier) copierFor(plain bool) *imagecopy.Copier {
+// copierOf returns the sync's Copier, made once so that all its copies
+// share their blobs. It speaks plain HTTP to the registries plainHTTP
+// noted, and HTTPS to every other.
+func (a *applier) copierOf() *imagecopy.Copier {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	c := &a.tls
-	opts := a.s.opts
-	if plain {
-		c = &a.plain
-		opts = append([]imagecopy.Option{imagecopy.WithPlainHTTP()}, opts...)
+	if a.copier == nil {
+		opts := append([]imagecopy.Option{imagecopy.WithPlainHTTPFor(a.isPlain)}, a.s.opts...)
+		a.copier = imagecopy.New(a.s.log, opts...)
 	}
-	if *c == nil {
-		*c = imagecopy.New(a.s.log, opts...)
+	return a.copier
+}
+
+// plainHTTP notes reg as plain HTTP if its endpoint is.
+func (a *applier) plainHTTP(reg ecr.Registry) {
+	if !reg.PlainHTTP {
+		return
 	}
-	return *c
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.plain == nil {
+		a.plain = map[string]bool{}
+	}
+	a.plain[reg.Host] = true
+}
+
+func (a *applier) isPlain(host string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.plain[host]
 }
 
 // login returns the registry token of key (a registry and the role it is
