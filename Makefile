@@ -87,9 +87,12 @@ deploy: build node_modules/.installed ## Deploy with cdk deploy --all (CONFIG=fe
 demo: build-cli node_modules/.installed ## Run the whole workflow locally: push events, state machine, approval, proof (no AWS account)
 	$(GO) run ./test/demo --ferry $(BIN)/ferry
 
+# PROFILE=wan runs the copy scenario behind shaping proxies: the source 1 ms
+# away, each destination 40 ms away each way at 50 MB/s per connection.
+PROFILE ?= loopback
 .PHONY: bench
-bench: build ## Benchmark ferry copy against crane, skopeo and regctl, and ferry sync against regsync and skopeo sync, on loopback registries
-	$(GO) run ./test/bench --ferry $(BIN)/ferry --tools $(TOOLS)
+bench: build ## Benchmark ferry copy against crane, skopeo and regctl, and ferry sync against regsync and skopeo sync, on loopback registries (PROFILE=wan: copy across a modelled WAN)
+	$(GO) run ./test/bench --ferry $(BIN)/ferry --tools $(TOOLS) --profile $(PROFILE)
 
 .PHONY: fuzz
 fuzz: ## Fuzz the pattern parser and matcher and the image reference parser for 30s each

@@ -198,6 +198,7 @@ type options struct {
 	trials    int
 	only      []string
 	scenarios []string
+	profile   profile
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -210,9 +211,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", "test/bench/out/result.json", "where to write the JSON result")
 	fs.IntVar(&o.trials, "trials", 3, "trials per tool and scenario; the tables show medians")
 	fs.StringVar(&only, "only", strings.Join(allTools, ","), "comma-separated tools to run")
-	fs.StringVar(&scenarios, "scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run")
+	fs.StringVar(&scenarios, "scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run (the wan profile: copy only)")
+	profileName := fs.String("profile", profileLoopback, "network profile of the copy scenario: loopback, or wan (a shaping proxy in front of each registry)")
+	srcDelay := fs.Duration("src-delay", time.Millisecond, "wan: one-way delay to the source")
+	dstDelay := fs.Duration("dst-delay", 40*time.Millisecond, "wan: one-way delay to each destination")
+	srcRate := fs.Float64("src-rate", 0, "wan: MB/s per connection and direction to the source (0: unshaped)")
+	dstRate := fs.Float64("dst-rate", 50, "wan: MB/s per connection and direction to each destination (0: unshaped)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if !slices.Contains(allProfiles, *profileName) {
+		return o, fmt.Errorf("--profile: unknown profile %q (known: %s)", *profileName, strings.Join(allProfiles, ", "))
+	}
+	if *srcDelay < 0 || *dstDelay < 0 || *srcRate < 0 || *dstRate < 0 {
+		return o, errors.New("--src-delay, --dst-delay, --src-rate and --dst-rate must not be negative")
+	}
+	o.profile = newProfile(*profileName, *srcDelay, *dstDelay, *srcRate*1e6, *dstRate*1e6)
+	scenarioSet := false
+	fs.Visit(func(f *flag.Flag) { scenarioSet = scenarioSet || f.Name == "scenario" })
+	if o.profile.shaped() && !scenarioSet {
+		scenarios = scenarioCopy
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -226,6 +244,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.scenarios, err = parseList("--scenario", "scenario", scenarios, allScenarios); err != nil {
 		return o, err
+	}
+	if o.profile.shaped() && slices.Contains(o.scenarios, scenarioSync) {
+		return o, errors.New("--profile wan: the sync scenario runs on loopback only (its registries are the emulator's); use --scenario copy")
 	}
 	return o, nil
 }
@@ -283,7 +304,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Destinations: destinations,
 	}
 	if runCopy {
-		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, stderr, &res); err != nil {
+		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, stderr, &res); err != nil {
 			return err
 		}
 	}
@@ -324,9 +345,12 @@ func copyTools(tools []tool) []tool {
 }
 
 // runCopyScenario runs the copy scenario and fills res's copy fields.
-func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, log io.Writer, res *result) error {
+func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, p profile, log io.Writer, res *result) error {
 	setupStart := time.Now()
-	b, err := setUp(ctx, work, registryBin, env, tools, log)
+	if p.shaped() {
+		tools = wanVariants(tools)
+	}
+	b, err := setUp(ctx, work, registryBin, env, tools, p, log)
 	if b != nil {
 		defer b.stopAll()
 	}
@@ -339,10 +363,19 @@ func runCopyScenario(ctx context.Context, work, registryBin string, env []string
 	if err != nil {
 		return err
 	}
-	res.Title = title(b.index.bytes, b.large.bytes, destinations, trials, registryTool.version)
+	res.Title = title(b.index.bytes, b.large.bytes, destinations, trials, registryTool.version, p)
 	res.IndexBytes, res.IndexDigest = b.index.bytes, b.index.digest.String()
 	res.LargeBytes, res.LargeDigest = b.large.bytes, b.large.digest.String()
-	res.Rows, res.Comparison = rows, compare(rows)
+	res.Profile = p.name
+	if p.shaped() {
+		res.Network = p.String()
+		l := p.modelLimits(p.data.layerSize, p.data.largeLayerSize)
+		res.Limits = &l
+		res.WAN = compareWAN(rows, l, 2*p.dst.delay)
+	} else {
+		res.Comparison = compare(rows)
+	}
+	res.Rows = rows
 	res.SetupSeconds, res.RunSeconds = setup.Seconds(), time.Since(runStart).Seconds()
 	fmt.Fprintf(log, "copy scenario: set-up took %s, trials took %s\n", setup.Round(time.Second), time.Since(runStart).Round(time.Second))
 	return nil
@@ -379,20 +412,40 @@ func runSyncScenario(ctx context.Context, work string, env []string, tools []too
 
 // setUp starts the registries, configures the tools for them and pushes the
 // source images. The returned bench, if not nil, must be stopped.
-func setUp(ctx context.Context, work, registryBin string, env []string, tools []tool, log io.Writer) (*bench, error) {
+func setUp(ctx context.Context, work, registryBin string, env []string, tools []tool, p profile, log io.Writer) (*bench, error) {
 	b := &bench{runner: runner{env: env}, log: log}
+	storage := ""
+	if p.storage != "" {
+		var err error
+		if storage, err = os.MkdirTemp(p.storage, "ferry-bench-"); err != nil {
+			return nil, fmt.Errorf("create registry storage on %s: %w", p.storage, err)
+		}
+		b.storage = storage
+	}
 	var err error
-	if b.src, err = newRegistry(registryBin, work, "src"); err != nil {
-		return nil, err
+	if b.src, err = newRegistry(registryBin, work, storage, "src"); err != nil {
+		return b, err
 	}
 	for i := range destinations {
-		d, err := newRegistry(registryBin, work, fmt.Sprintf("dst%d", i+1))
+		d, err := newRegistry(registryBin, work, storage, fmt.Sprintf("dst%d", i+1))
 		if err != nil {
-			return nil, err
+			return b, err
 		}
 		b.dsts = append(b.dsts, d)
 	}
-	fmt.Fprintf(log, "starting registries: source %s, destinations %s\n", b.src.addr, strings.Join(b.dstAddrs(), " "))
+	if p.shaped() {
+		for i, r := range append([]*registry{b.src}, b.dsts...) {
+			l := p.dst
+			if i == 0 {
+				l = p.src
+			}
+			if r.proxy, err = startShaper(r.name, r.addr, l, l); err != nil {
+				return b, err
+			}
+		}
+		fmt.Fprintf(log, "network: %s\n", p)
+	}
+	fmt.Fprintf(log, "starting registries: source %s, destinations %s\n", b.src.public(), strings.Join(b.dstAddrs(), " "))
 	for _, r := range append([]*registry{b.src}, b.dsts...) {
 		if err := r.startFresh(ctx); err != nil {
 			return b, err
@@ -407,7 +460,8 @@ func setUp(ctx context.Context, work, registryBin string, env []string, tools []
 	}
 	fmt.Fprintln(log, "generating source images (streamed, incompressible)")
 	start := time.Now()
-	if b.index, b.large, err = pushSource(ctx, b.src.addr, defaultData); err != nil {
+	// Pushed past the proxy: setting up is not timed.
+	if b.index, b.large, err = pushSource(ctx, b.src.addr, p.data); err != nil {
 		return b, err
 	}
 	fmt.Fprintf(log, "pushed %s (%s, %s) and %s (%s, %s) in %s\n",
@@ -416,7 +470,8 @@ func setUp(ctx context.Context, work, registryBin string, env []string, tools []
 	return b, nil
 }
 
-// stopAll stops every registry; their storage goes with the temp dir.
+// stopAll stops every registry and proxy; their storage goes with the
+// temp dir, or is removed from tmpfs here.
 func (b *bench) stopAll() {
 	for _, r := range append([]*registry{b.src}, b.dsts...) {
 		if r == nil {
@@ -424,6 +479,14 @@ func (b *bench) stopAll() {
 		}
 		if err := r.stop(); err != nil {
 			fmt.Fprintf(b.log, "warning: %v\n", err)
+		}
+		if r.proxy != nil {
+			r.proxy.stop()
+		}
+	}
+	if b.storage != "" {
+		if err := os.RemoveAll(b.storage); err != nil {
+			fmt.Fprintf(b.log, "warning: remove registry storage: %v\n", err)
 		}
 	}
 }
@@ -448,7 +511,7 @@ func (b *bench) runAll(ctx context.Context, tools []tool, trials int) ([]row, er
 			if err != nil {
 				return nil, fmt.Errorf("trial %d of %s: %w", n+1, tools[i].name, err)
 			}
-			fmt.Fprintf(b.log, "trial %d/%d %-7s %s\n", n+1, trials, tools[i].name, describeTrial(tr))
+			fmt.Fprintf(b.log, "trial %d/%d %-7s %s\n", n+1, trials, tools[i].name+modeSuffix(tools[i].mode), describeTrial(tr))
 			results[i] = append(results[i], tr)
 		}
 	}
@@ -463,7 +526,13 @@ func describeTrial(tr trial) string {
 	if tr.Err != "" {
 		return "failed: " + tr.Err
 	}
-	s := fmt.Sprintf("cold %.2f s, warm %.3f s, peak RSS %.1f MiB", tr.Cold.Seconds(), tr.Warm.Seconds(), float64(tr.PeakRSSKiB)/1024)
+	s := fmt.Sprintf("cold %.2f s, warm %.3f s", tr.Cold.Seconds(), tr.Warm.Seconds())
+	if tr.Large > 0 {
+		s += fmt.Sprintf(", large %.2f s, peak RSS %.1f MiB", tr.Large.Seconds(), float64(tr.PeakRSSKiB)/1024)
+	}
+	if tr.ColdRequests != nil {
+		s += fmt.Sprintf(", requests cold %d (%s), warm %d", tr.ColdRequests.total(), tr.ColdRequests, tr.WarmRequests)
+	}
 	if tr.DigestIssue != "" {
 		s += ", DIGEST CHANGED: " + tr.DigestIssue
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,14 @@ type tool struct {
 	// trial's registries and returns the command lines, running bin, that
 	// sync them (the sync scenario); nil if the tool does not sync.
 	syncCommands func(bin string, env *syncEnv) ([][]string, error)
+
+	// How its copy commands run (the WAN profile's rows): mode names it
+	// in the table; parallel runs them side by side (else one after the
+	// other); skipLarge leaves the large copy out (it goes to one
+	// destination, so another row of the same tool has measured it).
+	mode      string
+	parallel  bool
+	skipLarge bool
 }
 
 // perDestination makes the commands of a tool that copies to one
@@ -49,11 +58,16 @@ func perDestination(argv func(bin, src, dst string) []string) func(string, strin
 
 // trial is one tool's measurements on fresh destinations.
 type trial struct {
-	Cold        time.Duration `json:"cold_ns"`
-	Warm        time.Duration `json:"warm_ns"`
-	PeakRSSKiB  int64         `json:"peak_rss_kib"`
-	DigestIssue string        `json:"digest_issue,omitempty"` // set if a destination's digest differs
-	Err         string        `json:"error,omitempty"`        // set if a command failed
+	Cold       time.Duration `json:"cold_ns"`
+	Warm       time.Duration `json:"warm_ns"`
+	Large      time.Duration `json:"large_ns,omitempty"` // the large copy, traced for its peak RSS
+	PeakRSSKiB int64         `json:"peak_rss_kib"`
+	// Requests sent through the proxies (WAN profile): in the cold copy,
+	// by method, and in one warm copy (the median run's).
+	ColdRequests requestCounts `json:"cold_requests,omitempty"`
+	WarmRequests int64         `json:"warm_requests,omitempty"`
+	DigestIssue  string        `json:"digest_issue,omitempty"` // set if a destination's digest differs
+	Err          string        `json:"error,omitempty"`        // set if a command failed
 }
 
 // runner runs tool commands in the tools' environment.
@@ -70,14 +84,35 @@ type bench struct {
 	index pushed
 	large pushed
 	log   io.Writer
+	// storage is the registries' storage on tmpfs, removed at the end
+	// ("": it is in the temp dir).
+	storage string
 }
 
-func (b *bench) ref(r *registry, repo string) string { return r.addr + "/" + repo }
+func (b *bench) ref(r *registry, repo string) string { return r.public() + "/" + repo }
+
+// requests sums what every registry's proxy has counted so far (nil
+// without proxies).
+func (b *bench) requests() map[string]int64 {
+	var sum map[string]int64
+	for _, r := range append([]*registry{b.src}, b.dsts...) {
+		if r.proxy == nil {
+			continue
+		}
+		if sum == nil {
+			sum = map[string]int64{}
+		}
+		for k, v := range r.proxy.counts() {
+			sum[k] += v
+		}
+	}
+	return sum
+}
 
 func (b *bench) dstAddrs() []string {
 	addrs := make([]string, len(b.dsts))
 	for i, d := range b.dsts {
-		addrs[i] = d.addr
+		addrs[i] = d.public()
 	}
 	return addrs
 }
@@ -109,7 +144,7 @@ func (b *bench) runTrial(ctx context.Context, t tool) (trial, error) {
 	srcIndex, dstIndex := b.ref(b.src, b.index.repo), b.dstRefs(b.index.repo)
 	srcLarge, dstLarge := b.ref(b.src, b.large.repo), b.dstRefs(b.large.repo)[:1]
 
-	steps := []struct {
+	type step struct {
 		what      string
 		src       string
 		dsts      []string
@@ -117,23 +152,36 @@ func (b *bench) runTrial(ctx context.Context, t tool) (trial, error) {
 		runs      int // the time is the median of this many runs
 		elapsed   *time.Duration
 		peakRSSKB *int64
-	}{
-		{"cold copy", srcIndex, dstIndex, b.index.digest, 1, &tr.Cold, nil},
-		{"warm copy", srcIndex, dstIndex, b.index.digest, warmRuns, &tr.Warm, nil},
-		{"large copy", srcLarge, dstLarge, b.large.digest, 1, nil, &tr.PeakRSSKiB},
+		requests  func(perRun []requestCounts)
+	}
+	steps := []step{
+		{"cold copy", srcIndex, dstIndex, b.index.digest, 1, &tr.Cold, nil, func(rs []requestCounts) { tr.ColdRequests = rs[0] }},
+		{"warm copy", srcIndex, dstIndex, b.index.digest, warmRuns, &tr.Warm, nil, func(rs []requestCounts) {
+			totals := make([]int64, len(rs))
+			for i, r := range rs {
+				totals[i] = r.total()
+			}
+			tr.WarmRequests = median(totals)
+		}},
+	}
+	if !t.skipLarge {
+		steps = append(steps, step{"large copy", srcLarge, dstLarge, b.large.digest, 1, &tr.Large, &tr.PeakRSSKiB, nil})
 	}
 	for _, s := range steps {
 		// What earlier steps wrote reaches the disk first, so the kernel's
 		// writeback of one step is not timed as part of the next.
 		syscall.Sync()
 		var times []time.Duration
+		var counts []requestCounts
 		var run runResult
 		var err error
 		for range max(s.runs, 1) {
-			if run, err = b.runCommands(ctx, t.commands(t.bin, s.src, s.dsts), s.peakRSSKB != nil); err != nil {
+			before := b.requests()
+			if run, err = b.runCommands(ctx, t.commands(t.bin, s.src, s.dsts), s.peakRSSKB != nil, t.parallel); err != nil {
 				break
 			}
 			times = append(times, run.elapsed)
+			counts = append(counts, diffCounts(before, b.requests()))
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -148,6 +196,9 @@ func (b *bench) runTrial(ctx context.Context, t tool) (trial, error) {
 		if s.peakRSSKB != nil {
 			*s.peakRSSKB = run.peakRSSKiB
 		}
+		if s.requests != nil && b.requests() != nil {
+			s.requests(counts)
+		}
 		if issue := verifyDigests(ctx, s.dsts, s.want); issue != "" && tr.DigestIssue == "" {
 			tr.DigestIssue = s.what + ": " + issue
 		}
@@ -161,9 +212,13 @@ type runResult struct {
 	peakRSSKiB int64
 }
 
-// runCommands runs command lines one after the other; with measureRSS it
-// reads each one's peak memory (and its time is not to be used).
-func (r runner) runCommands(ctx context.Context, cmds [][]string, measureRSS bool) (runResult, error) {
+// runCommands runs command lines one after the other, or with parallel
+// all at once (the time is then the wall time until the last one ends);
+// with measureRSS it reads each one's peak memory (the largest is kept).
+func (r runner) runCommands(ctx context.Context, cmds [][]string, measureRSS, parallel bool) (runResult, error) {
+	if parallel && len(cmds) > 1 {
+		return r.runParallel(ctx, cmds, measureRSS)
+	}
 	var res runResult
 	for _, argv := range cmds {
 		rr, err := r.runCommand(ctx, argv, measureRSS)
@@ -172,6 +227,26 @@ func (r runner) runCommands(ctx context.Context, cmds [][]string, measureRSS boo
 		}
 		res.elapsed += rr.elapsed
 		res.peakRSSKiB = max(res.peakRSSKiB, rr.peakRSSKiB)
+	}
+	return res, nil
+}
+
+// runParallel runs every command line at once.
+func (r runner) runParallel(ctx context.Context, cmds [][]string, measureRSS bool) (runResult, error) {
+	results := make([]runResult, len(cmds))
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, argv := range cmds {
+		wg.Go(func() { results[i], errs[i] = r.runCommand(ctx, argv, measureRSS) })
+	}
+	wg.Wait()
+	res := runResult{elapsed: time.Since(start)}
+	for i := range cmds {
+		if errs[i] != nil {
+			return runResult{}, errs[i]
+		}
+		res.peakRSSKiB = max(res.peakRSSKiB, results[i].peakRSSKiB)
 	}
 	return res, nil
 }
@@ -245,10 +320,10 @@ func short(h v1.Hash) string {
 // configuration, which lives under the benchmark's own HOME.
 func configureRegctl(ctx context.Context, regctl string, env []string, regs []*registry) error {
 	for _, r := range regs {
-		cmd := exec.CommandContext(ctx, regctl, "registry", "set", "--tls", "disabled", r.addr)
+		cmd := exec.CommandContext(ctx, regctl, "registry", "set", "--tls", "disabled", r.public())
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("regctl registry set --tls disabled %s: %w%s", r.addr, err, lastLine(string(out)))
+			return fmt.Errorf("regctl registry set --tls disabled %s: %w%s", r.public(), err, lastLine(string(out)))
 		}
 	}
 	return nil

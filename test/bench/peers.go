@@ -178,3 +178,45 @@ func stage(bin, dir string) (string, error) {
 	}
 	return dst, nil
 }
+
+// Modes of running a tool's copy, the WAN profile's rows.
+const (
+	modeOneCall  = "one call"
+	modeParallel = "per destination, in parallel"
+	modeSequence = "per destination, in sequence"
+)
+
+func modeSuffix(mode string) string {
+	if mode == "" {
+		return ""
+	}
+	return ", " + mode
+}
+
+// wanVariants expands the copy tools into the WAN profile's rows: ferry
+// with one call for every destination, and one call per destination in
+// parallel (the workflow's CopyImage, one Lambda per destination); each
+// peer per destination in parallel and in sequence. The large copy (one
+// destination) runs in the first row of each tool only.
+func wanVariants(tools []tool) []tool {
+	var out []tool
+	for _, t := range tools {
+		if t.name == "ferry" {
+			one := t
+			one.mode = modeOneCall
+			each := t
+			each.mode, each.parallel, each.skipLarge = modeParallel, true, true
+			each.commands = perDestination(func(bin, src, dst string) []string {
+				return []string{bin, "copy", "--insecure", src, dst}
+			})
+			out = append(out, one, each)
+			continue
+		}
+		par := t
+		par.mode, par.parallel = modeParallel, true
+		seq := t
+		seq.mode, seq.skipLarge = modeSequence, true
+		out = append(out, par, seq)
+	}
+	return out
+}

@@ -18,11 +18,15 @@ import (
 // filesystem storage. It keeps its port across restarts, so tool
 // configuration made for its host (regctl's) stays valid.
 type registry struct {
-	name    string // "src", "dst1", ...
-	bin     string // path to the registry binary
-	workDir string // holds storage directories, config and log
-	addr    string // 127.0.0.1:PORT
-	gen     int    // how many times it has been started
+	name       string // "src", "dst1", ...
+	bin        string // path to the registry binary
+	workDir    string // holds config and log
+	storageDir string // holds the storage directories (tmpfs in the WAN profile)
+	addr       string // 127.0.0.1:PORT
+	gen        int    // how many times it has been started
+	// proxy, when set, shapes the tools' connections (the WAN profile):
+	// they reach the registry through it, and it counts their requests.
+	proxy *shaper
 
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has been waited for
@@ -30,18 +34,31 @@ type registry struct {
 	logPath string
 }
 
-// newRegistry picks a free port for a registry named name; it does not start it.
-func newRegistry(bin, workDir, name string) (*registry, error) {
+// newRegistry picks a free port for a registry named name; it does not
+// start it. Its storage goes under storageDir ("": workDir).
+func newRegistry(bin, workDir, storageDir, name string) (*registry, error) {
+	if storageDir == "" {
+		storageDir = workDir
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("pick a port for registry %s: %w", name, err)
 	}
 	return &registry{
-		name:    name,
-		bin:     bin,
-		workDir: workDir,
-		addr:    fmt.Sprintf("127.0.0.1:%d", port),
+		name:       name,
+		bin:        bin,
+		workDir:    workDir,
+		storageDir: storageDir,
+		addr:       fmt.Sprintf("127.0.0.1:%d", port),
 	}, nil
+}
+
+// public is the address the tools use: the proxy's, if there is one.
+func (r *registry) public() string {
+	if r.proxy != nil {
+		return r.proxy.addr()
+	}
+	return r.addr
 }
 
 // freePort asks the kernel for an unused loopback port.
@@ -66,7 +83,7 @@ func (r *registry) startFresh(ctx context.Context) error {
 		}
 	}
 	r.gen++
-	r.storage = filepath.Join(r.workDir, fmt.Sprintf("%s-storage-%d", r.name, r.gen))
+	r.storage = filepath.Join(r.storageDir, fmt.Sprintf("%s-storage-%d", r.name, r.gen))
 	if err := os.MkdirAll(r.storage, 0o755); err != nil {
 		return fmt.Errorf("create storage for registry %s: %w", r.name, err)
 	}

@@ -22,6 +22,8 @@ const (
 type row struct {
 	Tool        string  `json:"tool"`
 	Version     string  `json:"version,omitempty"`
+	Mode        string  `json:"mode,omitempty"` // WAN profile: one call, per destination in parallel or in sequence
+	Parallel    bool    `json:"parallel,omitempty"`
 	Peer        bool    `json:"peer"`
 	Unavailable string  `json:"unavailable,omitempty"`
 	Error       string  `json:"error,omitempty"`
@@ -29,7 +31,17 @@ type row struct {
 	ColdSeconds float64 `json:"cold_seconds"`
 	WarmSeconds float64 `json:"warm_seconds"`
 	PeakRSSKiB  int64   `json:"peak_rss_kib"`
-	Trials      []trial `json:"trials"`
+	// The spread over the successful trials, and the WAN profile's
+	// medians: the large copy's time and the requests counted at the
+	// proxies (cold: all of it; warm: one run).
+	ColdMin      float64 `json:"cold_min_seconds,omitempty"`
+	ColdMax      float64 `json:"cold_max_seconds,omitempty"`
+	WarmMin      float64 `json:"warm_min_seconds,omitempty"`
+	WarmMax      float64 `json:"warm_max_seconds,omitempty"`
+	LargeSeconds float64 `json:"large_seconds,omitempty"`
+	ColdRequests int64   `json:"cold_requests,omitempty"`
+	WarmRequests int64   `json:"warm_requests,omitempty"`
+	Trials       []trial `json:"trials"`
 }
 
 // ok reports whether the row has valid numbers: the tool ran and kept digests.
@@ -48,11 +60,14 @@ func (r row) label() string {
 	}
 }
 
+// wanLabel names the row and how it ran.
+func (r row) wanLabel() string { return r.Tool + modeSuffix(r.Mode) }
+
 // summarize turns a tool's trials into its row.
 func summarize(t tool, trials []trial) row {
-	r := row{Tool: t.name, Version: t.version, Peer: t.peer, Unavailable: t.unavailable, Trials: trials}
-	var cold, warm []time.Duration
-	var rss []int64
+	r := row{Tool: t.name, Version: t.version, Mode: t.mode, Parallel: t.parallel, Peer: t.peer, Unavailable: t.unavailable, Trials: trials}
+	var cold, warm, large []time.Duration
+	var rss, coldReq, warmReq []int64
 	for _, tr := range trials {
 		if tr.Err != "" {
 			if r.Error == "" {
@@ -63,12 +78,22 @@ func summarize(t tool, trials []trial) row {
 		if tr.DigestIssue != "" && r.DigestIssue == "" {
 			r.DigestIssue = tr.DigestIssue
 		}
-		cold, warm, rss = append(cold, tr.Cold), append(warm, tr.Warm), append(rss, tr.PeakRSSKiB)
+		cold, warm = append(cold, tr.Cold), append(warm, tr.Warm)
+		if tr.Large > 0 || tr.PeakRSSKiB > 0 {
+			large, rss = append(large, tr.Large), append(rss, tr.PeakRSSKiB)
+		}
+		if tr.ColdRequests != nil {
+			coldReq, warmReq = append(coldReq, tr.ColdRequests.total()), append(warmReq, tr.WarmRequests)
+		}
 	}
 	if len(cold) > 0 {
 		r.ColdSeconds = median(cold).Seconds()
 		r.WarmSeconds = median(warm).Seconds()
+		r.ColdMin, r.ColdMax = slices.Min(cold).Seconds(), slices.Max(cold).Seconds()
+		r.WarmMin, r.WarmMax = slices.Min(warm).Seconds(), slices.Max(warm).Seconds()
 		r.PeakRSSKiB = median(rss)
+		r.LargeSeconds = median(large).Seconds()
+		r.ColdRequests, r.WarmRequests = median(coldReq), median(warmReq)
 	}
 	return r
 }
@@ -159,26 +184,34 @@ func ratio(a, b float64) float64 {
 
 // result is everything one run measured; it is also written as JSON.
 type result struct {
-	StartedAt    time.Time   `json:"started_at"`
-	Scenarios    []string    `json:"scenarios"`
-	Title        string      `json:"title"` // the copy scenario's fields: zero if it did not run
-	ToolVersions string      `json:"tool_versions"`
-	Trials       int         `json:"trials"`
-	Destinations int         `json:"destinations"`
-	IndexBytes   int64       `json:"index_bytes"`
-	IndexDigest  string      `json:"index_digest"`
-	LargeBytes   int64       `json:"large_bytes"`
-	LargeDigest  string      `json:"large_digest"`
-	Rows         []row       `json:"rows"`
-	Comparison   comparison  `json:"comparison"`
-	SetupSeconds float64     `json:"setup_seconds"` // registries, source data
-	RunSeconds   float64     `json:"run_seconds"`   // all trials
-	Sync         *syncResult `json:"sync,omitempty"`
+	StartedAt    time.Time      `json:"started_at"`
+	Scenarios    []string       `json:"scenarios"`
+	Title        string         `json:"title"` // the copy scenario's fields: zero if it did not run
+	ToolVersions string         `json:"tool_versions"`
+	Trials       int            `json:"trials"`
+	Destinations int            `json:"destinations"`
+	IndexBytes   int64          `json:"index_bytes"`
+	IndexDigest  string         `json:"index_digest"`
+	LargeBytes   int64          `json:"large_bytes"`
+	LargeDigest  string         `json:"large_digest"`
+	Profile      string         `json:"profile"`
+	Network      string         `json:"network,omitempty"` // the WAN profile's links
+	Limits       *limits        `json:"limits,omitempty"`  // the WAN profile's model
+	Rows         []row          `json:"rows"`
+	Comparison   comparison     `json:"comparison"`
+	WAN          *wanComparison `json:"wan_comparison,omitempty"`
+	SetupSeconds float64        `json:"setup_seconds"` // registries, source data
+	RunSeconds   float64        `json:"run_seconds"`   // all trials
+	Sync         *syncResult    `json:"sync,omitempty"`
 }
 
-func title(indexBytes, largeBytes int64, dsts, trials int, registryVersion string) string {
-	return fmt.Sprintf("Ferry benchmark — 2-platform index, %s, %d destinations; %s single layer; median of %d (loopback, distribution %s)",
-		humanSize(indexBytes), dsts, humanSize(largeBytes), trials, registryVersion)
+func title(indexBytes, largeBytes int64, dsts, trials int, registryVersion string, p profile) string {
+	where := "loopback"
+	if p.shaped() {
+		where = "WAN profile"
+	}
+	return fmt.Sprintf("Ferry benchmark — 2-platform index, %s, %d destinations; %s single layer; median of %d (%s, distribution %s)",
+		humanSize(indexBytes), dsts, humanSize(largeBytes), trials, where, registryVersion)
 }
 
 func humanSize(n int64) string {
@@ -191,6 +224,10 @@ func humanSize(n int64) string {
 
 // writeTable prints the result as a plain-text table.
 func writeTable(w io.Writer, res result) {
+	if res.Limits != nil {
+		writeWANTable(w, res)
+		return
+	}
 	fmt.Fprintln(w, res.Title)
 	fmt.Fprintln(w, res.ToolVersions)
 	fmt.Fprintf(w, "%-20s %11s %12s %16s   %s\n", "tool", fmt.Sprintf("cold %d dst", res.Destinations),

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -243,6 +245,34 @@ func (r requestCounts) total() int64 {
 		n += v
 	}
 	return n
+}
+
+// String lists the counts by method, in a fixed order: "HEAD 12, GET 3".
+func (r requestCounts) String() string {
+	methods := make([]string, 0, len(r))
+	for m := range r {
+		methods = append(methods, m)
+	}
+	order := map[string]int{"HEAD": 0, "GET": 1, "POST": 2, "PATCH": 3, "PUT": 4, "DELETE": 5}
+	slices.SortFunc(methods, func(a, b string) int {
+		oa, oka := order[a]
+		ob, okb := order[b]
+		switch {
+		case oka && okb:
+			return oa - ob
+		case oka != okb:
+			if oka {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(methods))
+	for i, m := range methods {
+		parts[i] = fmt.Sprintf("%s %d", m, r[m])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // diff is what after counted that before had not.

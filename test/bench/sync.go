@@ -327,7 +327,7 @@ func (s *syncScenario) runTrial(ctx context.Context, t tool) (syncTrial, error) 
 	runOnce := func() (time.Duration, callStats, error) {
 		syscall.Sync() // what set-up or the last run wrote is not timed
 		env.em.ResetCalls()
-		r, err := s.runCommands(ctx, cmds, false)
+		r, err := s.runCommands(ctx, cmds, false, false)
 		return r.elapsed, countCalls(env.em.Calls(), syncSourceAccount.id), err
 	}
 	fail := func(what string, err error) (syncTrial, error) {
