@@ -146,6 +146,8 @@ type Destination struct {
 	// OnSourceDelete says what a tag deleted in the source does here.
 	OnSourceDelete SourceDelete       `json:"onSourceDelete"`
 	Settings       RepositorySettings `json:"settings,omitzero"`
+	// Gates are checked before any approval and any copy (gates.go).
+	Gates Gates `json:"gates,omitzero"`
 }
 
 // ID returns "account/region", e.g. "222222222222/eu-west-1".

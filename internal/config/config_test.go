@@ -63,7 +63,7 @@ func TestParseErrors(t *testing.T) {
 			name:    "unknown destination key",
 			yaml:    func(*testing.T) string { return add("        approvl: required") },
 			wantPos: "12:9", wantField: "rules[0].destinations[0].approvl", wantErr: ErrUnknownField,
-			wantMsg: `allowed keys are account, region, role, repository, approval, onExistingTag, onSourceDelete, settings (did you mean "approval"?)`,
+			wantMsg: `allowed keys are account, region, role, repository, approval, onExistingTag, onSourceDelete, settings, gates (did you mean "approval"?)`,
 		},
 		{
 			name:    "unknown key without a suggestion",

@@ -338,7 +338,7 @@ func (d *decoder) destinations(n *yaml.Node, path string, source Source) []Desti
 // region is unusable.
 func (d *decoder) destination(n *yaml.Node, path string, source Source) (Destination, bool) {
 	dst := Destination{Role: DefaultRole, Approval: ApprovalNone, OnExistingTag: ExistingTagFail, OnSourceDelete: SourceDeleteKeep}
-	o, ok := d.object(n, path, "a destination", "account", "region", "role", "repository", "approval", "onExistingTag", "onSourceDelete", "settings")
+	o, ok := d.object(n, path, "a destination", "account", "region", "role", "repository", "approval", "onExistingTag", "onSourceDelete", "settings", "gates")
 	if !ok {
 		return dst, false
 	}
@@ -405,6 +405,9 @@ func (d *decoder) destination(n *yaml.Node, path string, source Source) (Destina
 	dst.Settings.Encryption.Type = EncryptionAES256
 	if v := o.get("settings"); v != nil {
 		dst.Settings = d.settings(v, join(path, "settings"), dst.Region)
+	}
+	if v := o.get("gates"); v != nil {
+		dst.Gates = d.gates(v, join(path, "gates"))
 	}
 
 	if dst.OnExistingTag == ExistingTagOverwrite && dst.Settings.TagImmutability {
