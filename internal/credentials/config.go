@@ -49,6 +49,8 @@ type configFile struct {
 
 	// env holds the credentials from DOCKER_AUTH_CONFIG, by exact key.
 	env map[string]Credential
+	// path is the file's, for messages.
+	path string
 }
 
 // authEntry is one entry of "auths".
@@ -113,7 +115,7 @@ func isFile(path string) bool {
 // readConfig reads and parses the file at path, and adds DOCKER_AUTH_CONFIG
 // to it. If missingOK, a file that does not exist is an empty configuration.
 func readConfig(path string, missingOK bool) (*configFile, error) {
-	cf := &configFile{}
+	cf := &configFile{path: path}
 	f, err := os.Open(path)
 	switch {
 	case missingOK && errors.Is(err, fs.ErrNotExist):

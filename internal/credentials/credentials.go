@@ -10,6 +10,8 @@ package credentials
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -140,6 +142,12 @@ func (cf *configFile) lookup(ctx context.Context, key string) (Credential, error
 		return file, nil
 	}
 	c, err := runHelper(ctx, helper, key)
+	if me, ok := errors.AsType[*HelperMissingError](err); ok {
+		me.Config, me.Field = cf.path, "credsStore"
+		if _, ok := cf.CredHelpers[key]; ok {
+			me.Field = fmt.Sprintf("credHelpers[%q]", key)
+		}
+	}
 	if err != nil {
 		return Credential{}, err
 	}

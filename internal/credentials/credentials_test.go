@@ -460,7 +460,13 @@ var cases = []resolveCase{
 	{
 		name:     "helper not installed",
 		files:    map[string]string{homeConfig: `{"credsStore": "absent", "auths": {"reg.example": {"auth": "` + alice + `"}}}`},
-		registry: "reg.example", repository: "app", wantErr: "docker-credential-absent",
+		registry: "reg.example", repository: "app", wantErr: "the credential helper docker-credential-absent is not installed (named by credsStore in ",
+	},
+	{
+		name:     "ECR's helper not installed: say what to install",
+		files:    map[string]string{homeConfig: `{"credHelpers": {"123.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"}}`},
+		registry: "123.dkr.ecr.eu-west-1.amazonaws.com", repository: "app",
+		wantErr: homeConfig + `): install it (Debian/Ubuntu: apt install amazon-ecr-credential-helper`,
 	},
 	{
 		name:     "credHelpers before credsStore",

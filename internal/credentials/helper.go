@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,6 +31,9 @@ func runHelper(ctx context.Context, helper, serverURL string) (Credential, error
 	cmd.Stdin = strings.NewReader(serverURL)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
+	if errors.Is(err, exec.ErrNotFound) {
+		return Credential{}, &HelperMissingError{Helper: helper, ServerURL: serverURL, Err: err}
+	}
 	if err != nil {
 		msg := strings.TrimSpace(string(out))
 		switch {
@@ -59,4 +63,43 @@ func runHelper(ctx context.Context, helper, serverURL string) (Credential, error
 		return Credential{IdentityToken: resp.Secret}, nil
 	}
 	return Credential{Username: resp.Username, Password: resp.Secret}, nil
+}
+
+// HelperMissingError means the Docker config names a credential helper
+// that is not installed (docker-credential-<Helper> is not on $PATH).
+type HelperMissingError struct {
+	Helper    string // "ecr-login", "desktop", ...
+	ServerURL string // the key it was asked for
+	Config    string // the config file that names it
+	Field     string // where: credsStore, or credHelpers["<key>"]
+	Err       error  // exec's
+}
+
+func (e *HelperMissingError) Error() string {
+	where := ""
+	if e.Config != "" {
+		where = fmt.Sprintf(" (named by %s in %s)", e.Field, e.Config)
+	}
+	// Callers name the registry ("credentials for REGISTRY: ..."): the
+	// message does not repeat it.
+	return fmt.Sprintf("the credential helper docker-credential-%s is not installed%s: %s", e.Helper, where, e.Install())
+}
+
+func (e *HelperMissingError) Unwrap() error { return e.Err }
+
+// Install says what to install to get the helper, or how to do without it.
+func (e *HelperMissingError) Install() string {
+	name := "docker-credential-" + e.Helper
+	switch e.Helper {
+	case "ecr-login":
+		return "install it (Debian/Ubuntu: apt install amazon-ecr-credential-helper; or go install " +
+			"github.com/awslabs/amazon-ecr-credential-helper/ecr-login/cli/docker-credential-ecr-login@latest) and put it on $PATH"
+	case "gcloud":
+		return "install the Google Cloud CLI (it provides " + name + "), or remove the entry"
+	case "desktop", "osxkeychain", "wincred":
+		return name + " comes with Docker Desktop: install it, or remove the entry and log in with docker login or podman login"
+	case "pass", "secretservice":
+		return "install " + name + " from github.com/docker/docker-credential-helpers/releases and put it on $PATH, or remove the entry"
+	}
+	return "install " + name + " and put it on $PATH, or remove the entry"
 }
