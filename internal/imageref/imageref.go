@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // DockerHub is the registry of references that name none.
@@ -39,7 +40,24 @@ type Error struct {
 	Reason error // what is wrong with it, without the input
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%v %q: %v", ErrInvalid, e.Input, e.Reason) }
+func (e *Error) Error() string { return fmt.Sprintf("%v %s: %v", ErrInvalid, Quote(e.Input), e.Reason) }
+
+// maxQuoted is how much of a name a message quotes in full.
+const maxQuoted = 64
+
+// Quote quotes s for a message: in full up to 64 bytes, and a longer one by
+// its first 40 and its length, so that a line that names it (a 308-character
+// tag, say) stays a line.
+func Quote(s string) string {
+	if len(s) <= maxQuoted {
+		return fmt.Sprintf("%q", s)
+	}
+	cut := 40
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q… (%d characters)", s[:cut], len(s))
+}
 
 // Unwrap lets errors.Is(err, ErrInvalid) match.
 func (e *Error) Unwrap() error { return ErrInvalid }
@@ -52,6 +70,9 @@ func (e *Error) Unwrap() error { return ErrInvalid }
 // the copy engine verify.
 func Parse(s string) (Reference, error) {
 	var r Reference
+	if scheme, _, ok := strings.Cut(s, "://"); ok && scheme != "" && !strings.ContainsAny(scheme, "/@:") {
+		return r, invalid(s, fmt.Errorf("drop %q: an image reference has no scheme (REGISTRY/REPOSITORY:TAG)", scheme+"://"))
+	}
 	rest := s
 	if before, digest, ok := strings.Cut(rest, "@"); ok {
 		if err := checkDigest(digest); err != nil {
@@ -133,7 +154,7 @@ func (r Reference) Scope(actions string) string {
 // checkRegistry accepts a URI authority: host[:port].
 func checkRegistry(reg string) error {
 	if u, err := url.Parse("//" + reg); err != nil || u.Host != reg || u.User != nil {
-		return fmt.Errorf("registry %q is not a host name with an optional :port", reg)
+		return fmt.Errorf("registry %s is not a host name with an optional :port", Quote(reg))
 	}
 	return nil
 }
@@ -151,7 +172,7 @@ func checkRepository(repo string) error {
 	}
 	for _, comp := range strings.Split(repo, "/") {
 		if !validComponent(comp) {
-			return fmt.Errorf("repository %q is not valid: want %s", repo, want)
+			return fmt.Errorf("repository %s is not valid: want %s", Quote(repo), want)
 		}
 	}
 	return nil
@@ -199,7 +220,7 @@ func checkTag(tag string) error {
 		c := tag[i]
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || i > 0 && (c == '.' || c == '-')
 		if !ok {
-			return fmt.Errorf("tag %q is not valid: want letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
+			return fmt.Errorf("tag %s is not valid: want letters, digits, '_', '.' and '-', not starting with '.' or '-'", Quote(tag))
 		}
 	}
 	return nil
@@ -211,5 +232,5 @@ func checkDigest(d string) error {
 	if ok && len(hexPart) == 64 && strings.Trim(hexPart, "0123456789abcdef") == "" {
 		return nil
 	}
-	return fmt.Errorf("digest %q is not valid: want sha256: and 64 lowercase hex digits", d)
+	return fmt.Errorf("digest %s is not valid: want sha256: and 64 lowercase hex digits", Quote(d))
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -61,6 +62,8 @@ func TestParseRejects(t *testing.T) {
 		{"host:5000/app@" + strings.ToUpper(d), "is not valid"},
 		{"user@host:5000/app", "is not valid"},
 		{"ho st:5000/app", "is not a host name"},
+		{"http://localhost:5000/app:v1", `drop "http://": an image reference has no scheme`},
+		{"HTTPS://reg.example/app", `drop "HTTPS://"`},
 	} {
 		_, err := Parse(tc.in)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.wantMsg) {
@@ -134,4 +137,21 @@ func FuzzParseAgreesWithGoContainerRegistry(f *testing.F) {
 			t.Fatalf("Parse(%q) refuses what name accepts as %s: %v", s, theirs, err)
 		}
 	})
+}
+
+// A long name is quoted once, cut short: the message stays a line.
+func TestLongNamesQuotedShort(t *testing.T) {
+	t.Parallel()
+	tag := strings.Repeat("x", 92) + "!!!!!!!!"
+	_, err := Parse("reg.example/app:" + tag)
+	if err == nil {
+		t.Fatal("Parse accepted a tag with '!'")
+	}
+	msg := err.Error()
+	if len(msg) > 250 || strings.Count(msg, "(100 characters)") != 1 || strings.Count(msg, "(116 characters)") != 1 {
+		t.Errorf("error is %d bytes, want the input and the tag each cut short once: %s", len(msg), msg)
+	}
+	if q := Quote("é" + strings.Repeat("é", 40)); !utf8.ValidString(q) {
+		t.Errorf("Quote cut a rune in two: %s", q)
+	}
 }
