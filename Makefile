@@ -80,7 +80,7 @@ synth: build node_modules/.installed ## Write the CloudFormation templates to cd
 	@echo "templates in $(CDK_OUT)/: $$(cd $(CDK_OUT) && ls *.template.json | tr '\n' ' ')"
 
 .PHONY: deploy
-deploy: build node_modules/.installed ## Deploy with cdk deploy --all (CONFIG=ferry.yaml, STACKS=Ferry for one stack; needs AWS credentials, see README)
+deploy: build node_modules/.installed ## Deploy with cdk deploy --all (CONFIG=ferry.yaml, STACKS=Ferry for one stack; needs AWS credentials, see docs/deploying.md)
 	$(CDK) deploy $(or $(STACKS),--all) -c config=$(or $(CONFIG),ferry.yaml) $(DEPLOY_FLAGS)
 
 .PHONY: demo
