@@ -84,7 +84,7 @@ deploy: build node_modules/.installed ## Deploy with cdk deploy --all (CONFIG=fe
 	$(CDK) deploy $(or $(STACKS),--all) -c config=$(or $(CONFIG),ferry.yaml) $(DEPLOY_FLAGS)
 
 .PHONY: demo
-demo: build-cli node_modules/.installed ## Run the whole workflow locally: push events, state machine, approval, proof (no AWS account)
+demo: build-cli node_modules/.installed ## Run the whole workflow locally: push events, state machine, approval, a failed destination and its redrive, proof (no AWS account)
 	$(GO) run ./test/demo --ferry $(BIN)/ferry
 
 # PROFILE=wan runs the copy scenario behind shaping proxies: the source 1 ms
