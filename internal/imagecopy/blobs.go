@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -257,11 +259,17 @@ func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*dest
 		opened = nil
 		var retry []*destJob
 		var hint time.Duration
+		fallback := true // every retry is a refused single PUT
 		for i, j := range pending {
 			err := errs[i]
 			if err == nil {
 				continue
 			}
+			if errors.Is(err, errMonolithicRefused) {
+				retry = append(retry, j)
+				continue
+			}
+			fallback = false
 			if ex, ok := errors.AsType[requestRetried](err); ok {
 				j.fail(ex.error) // retried already, as often as bo allows
 				continue
@@ -276,6 +284,12 @@ func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*dest
 		pending = retry
 		if len(pending) == 0 {
 			return
+		}
+		if fallback {
+			// A registry refused the single PUT: send the blob again, the
+			// other way, at once. That is not a failed attempt.
+			attempt--
+			continue
 		}
 		r.c.log.WarnContext(ctx, "retrying blob", "digest", b.Digest, "attempt", attempt, "destinations", len(pending))
 		t := time.NewTimer(bo.delay(attempt, hint))
@@ -379,7 +393,7 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 		}
 		uploads.Go(func() {
 			defer upCancel(nil)
-			upErrs[k] = j.repo.upload(upCtx, locs[i], up, b)
+			upErrs[k] = r.c.upload(upCtx, j.repo, locs[i], up, b)
 			if cause := context.Cause(upCtx); errors.Is(cause, ErrStalled) {
 				upErrs[k] = cause
 			}
@@ -423,6 +437,68 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 }
 
 var errUploadEnded = errors.New("upload ended")
+
+// errMonolithicRefused marks a blob a registry would not take in a single
+// PUT: it is sent again as a PATCH and a committing PUT (see
+// WithMonolithicUploads).
+var errMonolithicRefused = errors.New("the registry refused the blob in a single PUT; sending it in a PATCH and a PUT")
+
+// upload streams a blob into the upload session at location: in one PUT
+// with the digest where the registry takes that, else as a PATCH and a
+// committing PUT (repo.upload). It does not retry: body is a stream.
+func (c *Copier) upload(ctx context.Context, r *repo, location string, body io.Reader, d descriptor) error {
+	if !c.monolithic || (r.gate != nil && r.gate.chunkedOnly.Load()) {
+		return r.upload(ctx, location, body, d)
+	}
+	err := r.putBlob(ctx, location, body, d)
+	if re, ok := errors.AsType[*RegistryError](err); ok && refusesMonolithic(re.StatusCode) {
+		if r.gate != nil && !r.gate.chunkedOnly.Swap(true) {
+			c.log.LogAttrs(ctx, slog.LevelInfo, "registry refused a blob in a single PUT: sending blobs as a PATCH and a PUT from now on",
+				slog.String("destination", r.String()), slog.Int("status", re.StatusCode))
+		}
+		return fmt.Errorf("%w: %w", errMonolithicRefused, err)
+	}
+	return err
+}
+
+// refusesMonolithic reports whether a status answered to a blob's single
+// PUT says the registry does not take one (as opposed to a fault, which
+// is retried as it is, or a refusal of the push itself).
+func refusesMonolithic(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusLengthRequired,
+		http.StatusUnsupportedMediaType, http.StatusRequestedRangeNotSatisfiable, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+// putBlob streams a blob into an upload session and commits it in the same
+// request: PUT <location>?digest=<digest> with the bytes, its length given
+// (the distribution spec's monolithic upload). One round trip fewer than
+// a PATCH and a PUT.
+func (r *repo) putBlob(ctx context.Context, location string, body io.Reader, d descriptor) (err error) {
+	op := "upload blob " + d.Digest
+	defer func() {
+		if err != nil {
+			r.abandonUpload(ctx, location)
+		}
+	}()
+	u, err := url.Parse(location)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", op, r, err)
+	}
+	q := u.Query()
+	q.Set("digest", d.Digest)
+	u.RawQuery = q.Encode()
+	resp, err := r.doBlob(ctx, op, http.MethodPut, u.String(), http.Header{"Content-Type": {"application/octet-stream"}},
+		body, d.Size, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
 
 // progressReader runs a watchdog for as long as each read waits, and
 // meters the source's rate over those waits: the time the tee spends

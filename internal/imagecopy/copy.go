@@ -16,11 +16,11 @@ package imagecopy
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"slices"
 	"sync"
@@ -71,8 +71,10 @@ type Copier struct {
 	rootCAs   *x509.CertPool // WithRootCAs; nil: the system's
 	userAgent string
 	onWrite   func()
-	stall     time.Duration
-	minRate   int64 // bytes a second, over a stall timeout of waiting
+	// monolithic sends each blob in one PUT after the POST (WithMonolithicUploads).
+	monolithic bool
+	stall      time.Duration
+	minRate    int64 // bytes a second, over a stall timeout of waiting
 	// metaTimeout is the wait for a metadata request's answer; afterFunc
 	// starts its timer (time.AfterFunc; tests replace it).
 	metaTimeout time.Duration
@@ -101,6 +103,16 @@ func WithJobs(n int) Option {
 		}
 	}
 }
+
+// WithMonolithicUploads sets how a blob is uploaded (default true): in
+// one streamed PUT of its bytes with the digest, after the POST that opens
+// the session (the distribution spec's monolithic upload, which
+// distribution and ECR accept), or, with false, in a PATCH of its bytes
+// and a PUT that commits them, as docker push does: one round trip more
+// per blob. A registry that refuses the single PUT (a 400, 405, 411, 415,
+// 416 or 501 to it) is sent the blob again the second way, as is every
+// later blob to that registry from this Copier.
+func WithMonolithicUploads(on bool) Option { return func(c *Copier) { c.monolithic = on } }
 
 // WithStallTimeout sets how long a blob's source may send nothing, or a
 // destination take nothing, before that request is cancelled and retried
@@ -221,7 +233,7 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, stall: DefaultStallTimeout,
+	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, monolithic: true, stall: DefaultStallTimeout,
 		minRate: DefaultMinRate, metaTimeout: DefaultMetadataTimeout, maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes,
 		plainHTTP: func(string) bool { return false }, userAgent: version.UserAgent()}
 	c.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }

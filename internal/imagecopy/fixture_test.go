@@ -320,9 +320,13 @@ func (tr *testRegistry) pushReferrer(repo string, subject rawManifest, artifactT
 	return tr.pushManifest(repo, digestOf(b), mtOCIManifest, b)
 }
 
-// testCopier has fast retries so fault tests take milliseconds.
+// testCopier has fast retries so fault tests take milliseconds. It
+// uploads blobs as a PATCH and a PUT, the way the fault tests that stall or
+// cut an upload's PATCH expect (the single PUT streams the same body, and
+// monolithic_test.go tests it: pass WithMonolithicUploads(true)).
 func testCopier(opts ...Option) *Copier {
-	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(credentials.Static(credentials.Credential{})), WithPlainHTTPFor(func(string) bool { return true })}
+	base := []Option{WithBackoff(Backoff{Attempts: 4, Initial: 5 * time.Millisecond, Max: 2 * time.Second}), WithKeychain(credentials.Static(credentials.Credential{})), WithPlainHTTPFor(func(string) bool { return true }),
+		WithMonolithicUploads(false)}
 	return New(nil, append(base, opts...)...)
 }
 

@@ -3,6 +3,7 @@ package imagecopy
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,10 @@ type gate struct {
 
 	mu    sync.Mutex
 	until time.Time // no request starts before then
+
+	// chunkedOnly is set once the registry has refused a blob in a single
+	// PUT: later blobs go as a PATCH and a committing PUT.
+	chunkedOnly atomic.Bool
 }
 
 // enter waits for the registry's pause to end and for a free slot; leave

@@ -111,7 +111,7 @@ func retryable(err error) bool {
 	if errors.Is(err, ErrDigestMismatch) {
 		return false
 	}
-	if errors.Is(err, errTokenRenewed) || errors.Is(err, ErrStalled) || errors.Is(err, errRefusedAfterAnswers) {
+	if errors.Is(err, errTokenRenewed) || errors.Is(err, ErrStalled) || errors.Is(err, errRefusedAfterAnswers) || errors.Is(err, errMonolithicRefused) {
 		return true
 	}
 	var re *RegistryError
