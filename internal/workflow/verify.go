@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/imagecopy"
+	"github.com/ferry-dev/ferry/internal/version"
 )
 
 // Verify checks in the destination that the tag resolves to the source
@@ -58,8 +59,10 @@ func (v *Verify) Handle(ctx context.Context, r Replication) (Replication, error)
 	if err != nil {
 		return r, err
 	}
-	so := []remote.Option{remote.WithContext(ctx), remote.WithAuth(src.Authenticator())}
-	do := []remote.Option{remote.WithContext(ctx), remote.WithAuth(dst.Authenticator())}
+	// go-containerregistry puts its own after Ferry's User-Agent.
+	ua := remote.WithUserAgent(version.UserAgent())
+	so := []remote.Option{remote.WithContext(ctx), remote.WithAuth(src.Authenticator()), ua}
+	do := []remote.Option{remote.WithContext(ctx), remote.WithAuth(dst.Authenticator()), ua}
 	op := fmt.Sprintf("verify %s:%s in %s", j.Repository, j.Tag, j.Destination)
 	if j.Action == ActionReferrers {
 		op = fmt.Sprintf("verify the referrers of %s@%s in %s", j.Repository, j.Digest, j.Destination)
