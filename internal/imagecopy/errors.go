@@ -171,6 +171,21 @@ func (e *TLSError) UnknownAuthority() bool {
 	return errors.As(e.Err, &unknown)
 }
 
+// RetriedError is a request's passing fault (throttling, a 5xx, a broken
+// or unanswered connection) that lasted through every retry the Backoff
+// allows: Err is the last try's error.
+type RetriedError struct {
+	Err   error
+	Tries int
+	Over  time.Duration // from the first try to the last one's failure
+}
+
+func (e *RetriedError) Error() string {
+	return fmt.Sprintf("%v (tried %d times over %s)", e.Err, e.Tries, e.Over.Round(100*time.Millisecond))
+}
+
+func (e *RetriedError) Unwrap() error { return e.Err }
+
 // ManifestBytesError means an image's manifests (with its referrers')
 // come to more than one Copy reads from its source (MaxManifestBytes).
 // It is an ErrTooLarge, and never retried.

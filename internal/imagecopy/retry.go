@@ -45,9 +45,16 @@ func (b Backoff) delay(n int, hint time.Duration) time.Duration {
 // retry runs op until it succeeds, fails permanently, or runs out of tries.
 func (b Backoff) retry(ctx context.Context, op func() error) error {
 	attempts := max(b.Attempts, 1)
+	start := time.Now()
 	for n := 1; ; n++ {
 		err := op()
-		if err == nil || n >= attempts || !retryable(err) {
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if n >= attempts {
+			if n > 1 {
+				err = &RetriedError{Err: err, Tries: n, Over: time.Since(start)}
+			}
 			return err
 		}
 		t := time.NewTimer(b.delay(n, retryAfterOf(err)))
