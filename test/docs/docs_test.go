@@ -200,9 +200,12 @@ func parseFlags(h string) map[string]flag {
 func section(text, heading string) (string, bool) {
 	level := strings.IndexFunc(heading, func(r rune) bool { return r != '#' })
 	var b strings.Builder
-	in := false
+	in, inFence := false, false
 	for _, line := range strings.Split(text, "\n") {
-		if h := strings.IndexFunc(line, func(r rune) bool { return r != '#' }); h > 0 && strings.HasPrefix(line[h:], " ") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence // a "# comment" in a code block is no heading
+		}
+		if h := strings.IndexFunc(line, func(r rune) bool { return r != '#' }); !inFence && h > 0 && strings.HasPrefix(line[h:], " ") {
 			if in && h <= level {
 				break
 			}
