@@ -692,3 +692,37 @@ func nextLink(h string) string {
 	}
 	return h[start+1 : end]
 }
+
+// Resolve returns the digest ref points at, or "" when the registry has no
+// such manifest (or repository): for a caller that explains a failed copy
+// (ferry copy: are SRC and DST the other way round?).
+func (c *Copier) Resolve(ctx context.Context, ref imageref.Reference) (string, error) {
+	r, err := c.reader(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	digest, err := r.headManifest(ctx, ref.Identifier())
+	if re, ok := errors.AsType[*RegistryError](err); ok && re.StatusCode == http.StatusNotFound {
+		return "", nil // NAME_UNKNOWN on HEAD: no such repository
+	}
+	return digest, err
+}
+
+// Tags lists the tags of ref's repository, as many as the registry gives
+// in a few pages; complete is false when there are more, or the registry
+// will not list them.
+func (c *Copier) Tags(ctx context.Context, ref imageref.Reference) (tags []string, complete bool, err error) {
+	r, err := c.reader(ctx, ref)
+	if err != nil {
+		return nil, false, err
+	}
+	return r.listTags(ctx)
+}
+
+func (c *Copier) reader(ctx context.Context, ref imageref.Reference) (*repo, error) {
+	cred, err := c.credential(ctx, nil, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.openRepo(ctx, ref, cred, "pull")
+}

@@ -171,6 +171,17 @@ func (e *TLSError) UnknownAuthority() bool {
 	return errors.As(e.Err, &unknown)
 }
 
+// SourceError is the error of a Copy that could not read its source: no
+// destination got anything.
+type SourceError struct {
+	Ref string // the source reference
+	Err error
+}
+
+func (e *SourceError) Error() string { return fmt.Sprintf("read %s: %v", e.Ref, e.Err) }
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
 // RetriedError is a request's passing fault (throttling, a 5xx, a broken
 // or unanswered connection) that lasted through every retry the Backoff
 // allows: Err is the last try's error.
