@@ -24,7 +24,8 @@ FILE:LINE:COLUMN: warning: FIELD: MESSAGE: the file is still valid.
 `
 
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := cli.NewFlags("ferry config validate", configUsage, stderr)
+	fset := cli.NewFlagSet("ferry config validate", configUsage)
+	fset.SetOutput(stdout)
 	if len(args) > 0 && args[0] != "validate" && !isHelpArg(args[0]) {
 		return usagef("unknown config command %q; want 'ferry config validate FILE'", args[0])
 	}

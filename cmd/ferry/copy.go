@@ -45,7 +45,8 @@ is reported, and ferry exits 1.
 `
 
 func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("ferry copy", copyUsage, stderr)
+	fs := cli.NewFlagSet("ferry copy", copyUsage)
+	fs.SetOutput(stdout)
 	insecure := fs.Bool("insecure", false, "talk plain HTTP, not HTTPS, to every registry (local test registries)")
 	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to stream at once")
 	noReferrers := fs.Bool("no-referrers", false, "do not copy signatures, SBOMs and other referrers")
@@ -100,20 +101,14 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		stopProgress = showProgress(f, progress)
 	}
-	// Ctrl-C ends ferry at once while it only reads; from its first write on
-	// it cancels the copy, which then reports what each destination got.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Ctrl-C cancels ctx (main): the copy stops and reports what each
+	// destination got.
 	if *timeout > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, *timeout, timeoutError{*timeout})
 		defer stop()
 	}
-	stopSignals := func() {}
-	copts = append(copts, imagecopy.WithBeforeWrite(func() { stopSignals = cancelOnSignal(cancel) }))
-
 	results, copyErr := imagecopy.New(logger, copts...).Copy(ctx, imagecopy.Source{Ref: src}, dsts)
-	stopSignals()  // set, if at all, inside Copy
 	stopProgress() // clear the progress line before the results
 
 	if *asJSON {
@@ -134,6 +129,11 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if te, ok := errors.AsType[timeoutError](context.Cause(ctx)); ok {
 			return fmt.Errorf("%w before the copy finished: %d of %d destinations failed (see above)", te, failed, len(results))
+		}
+		if _, ok := errors.AsType[cli.Interrupted](context.Cause(ctx)); ok {
+			// Blobs are written before any manifest, and a re-run skips
+			// those a destination already has.
+			return cli.Interrupted{Hint: "a re-run resumes from the blobs already copied"}
 		}
 		if failed == 1 && len(results) == 1 {
 			return results[0].Err

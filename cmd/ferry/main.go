@@ -6,10 +6,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
+	"slices"
+	"strings"
 
 	"github.com/ferry-dev/ferry/internal/cli"
 	"github.com/ferry-dev/ferry/internal/version"
@@ -54,12 +54,25 @@ Exit codes: 0 success, 1 a copy failed, 2 bad usage or configuration.
 // command is one subcommand: it parses its own flags and calls one library function.
 type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
+// commands are ferry's subcommands, by name.
+var commands = map[string]command{
+	"copy":     runCopy,
+	"plan":     runPlan,
+	"sync":     runSync,
+	"emulator": runEmulator,
+	"run":      runRun,
+	"config":   runConfig,
+	"version":  runVersion,
+}
+
 func main() {
-	// No signal handling here: Ctrl-C ends ferry at once until a command
-	// takes it over (see cancelOnSignal): listening from the start would cost
-	// every run a thread of its own, for an up-to-date copy a sizeable part of
-	// its few milliseconds.
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	// Ctrl-C (or SIGTERM) cancels the command's context: it stops, says
+	// what it got done, and ferry exits 130 (143) with one line that it was
+	// interrupted. A second Ctrl-C ends ferry at once.
+	ctx, stop := cli.CancelOnSignal(context.Background())
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -67,71 +80,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	commands := map[string]command{
-		"copy":    runCopy,
-		"version": runVersion,
-		// These stop cleanly on Ctrl-C and report; copy takes the signal
-		// over only once it writes (see cancelOnSignal).
-		"plan":     stopOnSignal(runPlan),
-		"run":      stopOnSignal(runRun),
-		"config":   stopOnSignal(runConfig),
-		"sync":     stopOnSignal(runSync),
-		"emulator": stopOnSignal(runEmulator),
-	}
 	name, rest := args[0], args[1:]
 	switch name {
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case "--version":
+	case "-version", "--version":
 		name = "version"
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "ferry: unknown command %q\n\n%s", name, usage)
-		return exitUsage
+		return report(stderr, unknownCommand(name))
 	}
 	err := cmd(ctx, rest, stdout, stderr)
-	return report(stderr, err)
+	return report(stderr, cli.Interruption(ctx, err))
+}
+
+// unknownCommand says that name is not a command, and which one it may be.
+func unknownCommand(name string) error {
+	names := slices.Sorted(maps.Keys(commands))
+	if strings.HasPrefix(name, "-") {
+		return usagef("unknown flag %s: flags go after the command, e.g. ferry copy --help (commands: %s)", name, strings.Join(names, ", "))
+	}
+	if c := cli.Closest(name, names); c != "" {
+		return usagef("unknown command %q; did you mean %s? (run 'ferry --help' for the commands)", name, c)
+	}
+	return usagef("unknown command %q; the commands are %s (run 'ferry --help' for what each does)", name, strings.Join(names, ", "))
 }
 
 func runVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
+	fs := cli.NewFlagSet("ferry version", "Usage: ferry version\n\nPrint ferry's version, the VCS revision it was built from and its Go version.\n")
+	fs.SetOutput(stdout)
+	args, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
 	if len(args) > 0 {
 		return usagef("version takes no arguments, got %q", args)
 	}
 	fmt.Fprintln(stdout, version.Get())
 	return nil
-}
-
-// stopOnSignal runs cmd with a context that SIGINT and SIGTERM cancel.
-func stopOnSignal(cmd command) command {
-	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		return cmd(ctx, args, stdout, stderr)
-	}
-}
-
-// cancelOnSignal makes SIGINT and SIGTERM call cancel from now on, instead
-// of ending the process, and returns a function that gives them back. A
-// second signal after the first ends ferry at once.
-func cancelOnSignal(cancel context.CancelFunc) (stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-			signal.Stop(ch)
-		case <-done:
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			signal.Stop(ch)
-			close(done)
-		})
-	}
 }

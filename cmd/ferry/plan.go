@@ -28,7 +28,8 @@ REPOSITORY:TAG may also be a full image URI in the source registry, e.g.
 `
 
 func runPlan(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := cli.NewFlags("ferry plan", planUsage, stderr)
+	fset := cli.NewFlagSet("ferry plan", planUsage)
+	fset.SetOutput(stdout)
 	configPath := fset.String("config", "ferry.yaml", "configuration `FILE`")
 	asJSON := fset.Bool("json", false, "print the plan as JSON")
 	args, err := cli.Parse(fset, args)

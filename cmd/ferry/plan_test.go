@@ -108,13 +108,19 @@ func TestPlanCommand(t *testing.T) {
 			name:       "unknown flag",
 			args:       []string{"plan", "--frobnicate", "a/b:1"},
 			wantCode:   exitUsage,
-			wantStderr: []string{"ferry: flag provided but not defined: -frobnicate (run 'ferry plan --help' for usage)"},
+			wantStderr: []string{"ferry: unknown flag --frobnicate (run 'ferry plan --help' for the flags)"},
+		},
+		{
+			name:       "mistyped flag",
+			args:       []string{"plan", "--jsn", "a/b:1"},
+			wantCode:   exitUsage,
+			wantStderr: []string{"ferry: unknown flag --jsn; did you mean --json? (run 'ferry plan --help' for the flags)"},
 		},
 		{
 			name:       "help",
 			args:       []string{"plan", "-h"},
 			wantCode:   exitOK,
-			wantStderr: []string{"Usage: ferry plan [--config FILE] [--json] REPOSITORY:TAG", "-config FILE", "-json"},
+			wantStdout: []string{"Usage: ferry plan [--config FILE] [--json] REPOSITORY:TAG", "\n  --config FILE\n", "\n  --json\n"},
 		},
 		{
 			name:       "missing configuration",

@@ -41,15 +41,16 @@ func TestRunUsage(t *testing.T) {
 		args       []string
 		wantCode   int
 		wantStderr string
+		wantStdout string
 	}{
 		{name: "no flags", args: nil, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
 		{name: "no event", args: []string{"--config", cfg}, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
 		{name: "no config", args: []string{"--event", event}, wantCode: exitUsage, wantStderr: "run needs --config and --event"},
 		{name: "an argument", args: []string{"--config", cfg, "--event", event, "extra"}, wantCode: exitUsage, wantStderr: "run takes no arguments"},
-		{name: "flags after the event file", args: []string{"--event", event, "--config"}, wantCode: exitUsage, wantStderr: "flag needs an argument: -config (run 'ferry run --help' for usage)"},
+		{name: "flags after the event file", args: []string{"--event", event, "--config"}, wantCode: exitUsage, wantStderr: "--config needs a value: --config FILE (run 'ferry run --help' for the flags)"},
 		{name: "event and redrive", args: []string{"--config", cfg, "--event", event, "--redrive", event}, wantCode: exitUsage, wantStderr: "--event or --redrive, not both"},
-		{name: "unknown flag", args: []string{"--confg", cfg}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -confg"},
-		{name: "bad duration", args: []string{"--config", cfg, "--event", event, "--approval-timeout", "soon"}, wantCode: exitUsage, wantStderr: "invalid value"},
+		{name: "unknown flag", args: []string{"--confg", cfg}, wantCode: exitUsage, wantStderr: "unknown flag --confg; did you mean --config?"},
+		{name: "bad duration", args: []string{"--config", cfg, "--event", event, "--approval-timeout", "soon"}, wantCode: exitUsage, wantStderr: `--approval-timeout "soon": want DURATION (e.g. 90s, 30m or 2h)`},
 		{name: "event file missing", args: []string{"--config", cfg, "--event", filepath.Join(dir, "none.json")}, wantCode: exitUsage, wantStderr: "--event: open"},
 		{name: "event not JSON", args: []string{"--config", cfg, "--event", notJSON}, wantCode: exitUsage, wantStderr: "--event: " + notJSON + " is not JSON"},
 		{name: "endpoints not JSON", args: []string{"--config", cfg, "--event", event, "--endpoints", "sts=http://127.0.0.1:1"}, wantCode: exitUsage, wantStderr: "want JSON"},
@@ -61,13 +62,13 @@ func TestRunUsage(t *testing.T) {
 			wantStderr: "--max-concurrency: maxConcurrency 41: want 1 to 40"},
 		{name: "approve mode", args: []string{"--config", cfg, "--event", event, "--approve", "yes"}, wantCode: exitUsage, wantStderr: `--approve "yes": want prompt, approve, reject or none`},
 		{name: "definition missing", args: []string{"--config", cfg, "--event", event, "--definition", filepath.Join(dir, "none.asl.json")}, wantCode: exitUsage, wantStderr: "--definition: open"},
-		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStderr: "Usage: ferry run --config FILE --event FILE"},
+		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStdout: "Usage: ferry run --config FILE --event FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stdout, stderr := ferryWorkflow(tt.args...)
-			if code != tt.wantCode || !strings.Contains(stderr, tt.wantStderr) {
-				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.wantStderr)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantStderr) || !strings.Contains(stdout, tt.wantStdout) {
+				t.Errorf("exit %d, stderr %q, stdout %q; want %d, %q and %q", code, stderr, stdout, tt.wantCode, tt.wantStderr, tt.wantStdout)
 			}
 			if tt.wantCode == exitUsage && strings.Count(stderr, "\n") != 1 {
 				t.Errorf("a usage error should be one line on stderr, got %q", stderr)

@@ -57,43 +57,59 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
-// Ctrl-C while ferry copy is writing cancels the copy: every destination
-// is reported, ferry exits 1, and the tag was never written.
+// Ctrl-C (or SIGTERM) while ferry copy is writing cancels the copy: every
+// destination is reported, the tag was never written, and ferry says once
+// that it was interrupted and that a re-run resumes, and exits 128 + the
+// signal's number, as a shell reports it.
 func TestCopyInterruptedWhileWriting(t *testing.T) {
 	t.Parallel()
 	ferry := buildFerry(t)
 	src := startRegistry(t)
 	pushImage(t, src+"/app:v1", 7)
-	dst, uploading := blockingRegistry(t, func(r *http.Request) bool {
-		return r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/")
-	})
-
-	cmd := exec.Command(ferry, "copy", "--insecure", src+"/app:v1", dst+"/app:v1")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, uploading, "the first upload")
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitFailed {
-		t.Fatalf("ferry copy ended with %v, want exit status %d; stdout %q, stderr %q", err, exitFailed, stdout.String(), stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "✗ "+dst+"/app:v1  failed:") || !strings.Contains(stdout.String(), "context canceled") {
-		t.Errorf("the interrupted destination is not reported as cancelled: stdout %q", stdout.String())
-	}
-	ref, _ := name.ParseReference(dst+"/app:v1", name.Insecure)
-	if _, err := remote.Head(ref); err == nil {
-		t.Errorf("the tag was written although the copy was interrupted")
+	for _, tc := range []struct {
+		sig        syscall.Signal
+		wantCode   int
+		wantStderr string
+	}{
+		{syscall.SIGINT, 130, "ferry: interrupted (Ctrl-C); a re-run resumes from the blobs already copied\n"},
+		{syscall.SIGTERM, 143, "ferry: interrupted (SIGTERM); a re-run resumes from the blobs already copied\n"},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			t.Parallel()
+			dst, uploading := blockingRegistry(t, func(r *http.Request) bool {
+				return r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/")
+			})
+			cmd := exec.Command(ferry, "copy", "--insecure", src+"/app:v1", dst+"/app:v1")
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, uploading, "the first upload")
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tc.wantCode {
+				t.Fatalf("ferry copy ended with %v, want exit status %d; stdout %q, stderr %q", err, tc.wantCode, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), dst+"/app:v1") {
+				t.Errorf("the interrupted destination is not reported: stdout %q", stdout.String())
+			}
+			if stderr.String() != tc.wantStderr {
+				t.Errorf("stderr %q, want %q (once)", stderr.String(), tc.wantStderr)
+			}
+			ref, _ := name.ParseReference(dst+"/app:v1", name.Insecure)
+			if _, err := remote.Head(ref); err == nil {
+				t.Errorf("the tag was written although the copy was interrupted")
+			}
+		})
 	}
 }
 
-// Before ferry copy writes anything, Ctrl-C ends it at once, as it would
-// any program: there is nothing to report or clean up.
+// Ctrl-C before ferry copy writes anything stops it the same way: exit
+// 130 and one line that says so.
 func TestCopyInterruptedWhileReading(t *testing.T) {
 	t.Parallel()
 	ferry := buildFerry(t)
@@ -103,6 +119,8 @@ func TestCopyInterruptedWhileReading(t *testing.T) {
 	dst := startRegistry(t)
 
 	cmd := exec.Command(ferry, "copy", "--insecure", src+"/app:v1", dst+"/app:v1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +130,10 @@ func TestCopyInterruptedWhileReading(t *testing.T) {
 	}
 	err := cmd.Wait()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("ferry copy ended with %v, want it ended by SIGINT", err)
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("ferry copy ended with %v, want exit status 130; stderr %q", err, stderr.String())
 	}
-	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGINT {
-		t.Errorf("ferry copy ended with %v, want it ended by SIGINT", err)
+	if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "ferry: interrupted (Ctrl-C)") {
+		t.Errorf("stderr %q, want one line: ferry: interrupted (Ctrl-C)...", got)
 	}
 }

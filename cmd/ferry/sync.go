@@ -66,12 +66,13 @@ destination waits for --approve; 2 for bad usage or configuration.
 `
 
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlags("ferry sync", syncUsage, stderr)
+	fs := cli.NewFlagSet("ferry sync", syncUsage)
+	fs.SetOutput(stdout)
 	cfgPath := fs.String("config", "ferry.yaml", "configuration `FILE`")
-	endpoints := fs.String("endpoints", os.Getenv(ecr.EnvEndpoints), "ECR/STS endpoints as JSON, or @FILE (default $FERRY_AWS_ENDPOINTS)")
+	endpoints := fs.String("endpoints", os.Getenv(ecr.EnvEndpoints), "ECR/STS endpoints as `JSON`, or @FILE (default $FERRY_AWS_ENDPOINTS)")
 	dryRun := fs.Bool("dry-run", false, "list what is in sync and what would be copied or blocked; write nothing")
 	asJSON := fs.Bool("json", false, "print one JSON object per destination and image (JSON lines), with a status field")
-	rule := fs.String("rule", "", "only this rule's images")
+	rule := fs.String("rule", "", "only the images of the rule `NAME`")
 	dest := fs.String("destination", "", "only this destination, `ACCOUNT/REGION`")
 	repo := fs.String("repository", "", "only source repositories matching this `PATTERN` (a glob such as team/*, or /regexp/)")
 	approve := fs.Bool("approve", false, "copy to destinations with approval: required too (without it they are skipped)")
