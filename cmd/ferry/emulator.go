@@ -14,7 +14,7 @@ import (
 	"github.com/ferry-dev/ferry/internal/emulator"
 )
 
-const emulatorUsage = `Usage: ferry emulator --config FILE [--endpoints-out FILE]
+const emulatorUsage = `Usage: ferry emulator --config FILE [--endpoints-out FILE] [--scan-findings FILE]
 
 Run a local stand-in for the AWS side of FILE until Ctrl-C: one ECR registry
 (control plane and OCI registry) for each account and region the
@@ -38,6 +38,22 @@ GetAuthorizationToken, as it does in AWS.
   crane copy --insecure some/image:tag 127.0.0.1:PORT/team/app:release-1.0
   ferry sync --config ferry.yaml --endpoints @endpoints.json --dry-run
   ferry sync --config ferry.yaml --endpoints @endpoints.json --approve
+
+Every registry reports scanning on (scan on push for every repository), and
+every image has a complete scan with no findings, unless --scan-findings
+names a JSON file that says otherwise, for trying the scan gate. The file is
+read again at every DescribeImageScanFindings, so it can be edited while a
+run waits on a scan. It maps "REPOSITORY@DIGEST" to ECR's
+DescribeImageScanFindings response for that image:
+
+  {"team/app@sha256:...": {
+     "imageScanStatus": {"status": "COMPLETE"},
+     "imageScanFindings": {"findings": [
+       {"name": "CVE-2024-0001", "severity": "HIGH", "uri": "https://..."}]}}}
+
+  (status IN_PROGRESS or FAILED to try the wait; findingSeverityCounts is
+  counted from the findings when left out; an index has no scan of its own,
+  as in ECR: the gate reads its platform images)
 `
 
 func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,6 +61,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stdout)
 	cfgPath := fs.String("config", "ferry.yaml", "configuration `FILE`")
 	out := fs.String("endpoints-out", "", "write the endpoints JSON to this `FILE`")
+	findings := fs.String("scan-findings", "", "answer DescribeImageScanFindings from this JSON `FILE` (read at every call)")
 	args, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -56,7 +73,16 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	em, ep, err := startEmulator(ctx, cfg)
+	var opts []emulator.Option
+	if *findings != "" {
+		// Checked now, so that a broken file fails here, not at the first
+		// scan a gate reads.
+		if _, err := emulator.ReadScanFindings(*findings); err != nil {
+			return fmt.Errorf("ferry emulator --scan-findings: %w", err)
+		}
+		opts = append(opts, emulator.WithScanFindings(*findings))
+	}
+	em, ep, err := startEmulator(ctx, cfg, opts...)
 	if err != nil {
 		return err
 	}
@@ -74,10 +100,11 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // startEmulator serves a registry for every account and region of cfg and
-// lets each destination role be assumed with cfg's externalId.
-func startEmulator(ctx context.Context, cfg *config.Config) (*emulator.Emulator, ecr.Endpoints, error) {
+// lets each destination role be assumed with cfg's externalId. opts add
+// to the emulator's (the scan findings file).
+func startEmulator(ctx context.Context, cfg *config.Config, opts ...emulator.Option) (*emulator.Emulator, ecr.Endpoints, error) {
 	ep := ecr.Endpoints{ECR: map[string]string{}, Registries: map[string]string{}}
-	em, err := emulator.New(nil, emulator.WithOpenPush())
+	em, err := emulator.New(nil, append([]emulator.Option{emulator.WithOpenPush()}, opts...)...)
 	if err != nil {
 		return nil, ep, err
 	}
