@@ -11,7 +11,8 @@ import (
 )
 
 // Width is the widest line Write prints: every line fits a 100-column
-// terminal (a redrive command longer than that is continued with "\").
+// terminal (a redrive command longer than that is continued with "\"),
+// but for a local record's path, which is printed whole.
 const Width = 100
 
 // Write prints the report for a person: per execution its time, status
@@ -66,11 +67,11 @@ func writeExecution(b *strings.Builder, e Execution) {
 		head += " (" + strings.Join(notes, ", ") + ")"
 	}
 	line(b, head)
-	exec := "  execution " + e.Name + " of " + e.StateMachine
+	line(b, "  execution "+e.Name+" of "+e.StateMachine)
 	if e.Record != "" {
-		exec += ", recorded in " + e.Record
+		// Not shortened: a path cut short is of no use.
+		b.WriteString("  record: " + e.Record + "\n")
 	}
-	line(b, exec)
 
 	if len(e.Counts) > 0 {
 		line(b, "  jobs: "+counts(e.Counts))
