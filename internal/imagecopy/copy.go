@@ -612,20 +612,9 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 	}
 
 	p := surveyor{ctx: ctx, src: r.manifests, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
-	// Ask about the whole image at once, while the referrers are found.
-	looked := make(chan error, 1)
-	if existing != rootDigest && !j.d.Empty {
-		go func() { looked <- p.look(r.root) }()
-	} else {
-		looked <- nil
-	}
 	if r.c.referrers {
 		extras, err := r.loadExtras(ctx)
 		if err != nil {
-			<-looked
-			return err
-		}
-		if err := <-looked; err != nil {
 			return err
 		}
 		for i := range extras {
@@ -633,8 +622,6 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 				return err
 			}
 		}
-	} else if err := <-looked; err != nil {
-		return err
 	}
 	if existing != rootDigest {
 		if err := p.tree(r.root, j.tag); err != nil {
@@ -650,14 +637,6 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 	for _, b := range p.missing {
 		if j.d.Empty {
 			j.missing[b.Digest] = b // copyBlob skips what this Copier put there
-			continue
-		}
-		if ok, known := p.blobs[b.Digest]; known {
-			if ok {
-				j.res.BlobsSkipped++
-			} else {
-				j.missing[b.Digest] = b
-			}
 			continue
 		}
 		g.Go(func() error {
@@ -703,78 +682,6 @@ type surveyor struct {
 	writes  []write
 	missing map[string]descriptor
 	empty   bool // the repository was empty: ask nothing
-
-	// What look found out, in one wave: whether each manifest of the image
-	// is there (its digest, or ""), and each blob. tree asks about the
-	// others (a referrer's) as it goes.
-	manifests map[string]string
-	blobs     map[string]bool
-}
-
-// look asks the destination about every manifest under root and every
-// blob they reference, all at once: one round trip, where walking the
-// tree (the index, then its images, then their blobs) takes three. A blob
-// under a manifest that turns out to be there is asked about for nothing:
-// a request more, not a round trip more. The source's manifests are near
-// (the copy runs beside the source), and read once for every destination.
-func (p *surveyor) look(root *node) error {
-	var nodes []*node
-	var blobs []string
-	seen := map[string]bool{}
-	var walk func(n *node) error
-	walk = func(n *node) error {
-		if seen[n.digest] {
-			return nil
-		}
-		seen[n.digest] = true
-		nodes = append(nodes, n)
-		for _, b := range n.blobs {
-			if !seen[b.Digest] {
-				seen[b.Digest] = true
-				blobs = append(blobs, b.Digest)
-			}
-		}
-		children, err := n.loadChildren(p.ctx, p.src)
-		if err != nil {
-			return err
-		}
-		for _, c := range children {
-			if err := walk(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(root); err != nil {
-		return err
-	}
-	manifests, present := make(map[string]string, len(nodes)), make(map[string]bool, len(blobs))
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(p.ctx)
-	g.SetLimit(metaJobs)
-	for _, n := range nodes {
-		g.Go(func() error {
-			have, err := p.dst.headManifest(gctx, n.digest)
-			mu.Lock()
-			defer mu.Unlock()
-			manifests[n.digest] = have
-			return err
-		})
-	}
-	for _, d := range blobs {
-		g.Go(func() error {
-			ok, err := p.dst.hasBlob(gctx, d)
-			mu.Lock()
-			defer mu.Unlock()
-			present[d] = ok
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	p.manifests, p.blobs = manifests, present
-	return nil
 }
 
 // tree adds n and whatever under it the destination lacks; ref is the tag
@@ -785,8 +692,8 @@ func (p *surveyor) tree(n *node, tag string) error {
 		return nil
 	}
 	p.seen[n.digest] = true
-	have, known := p.manifests[n.digest]
-	if !p.empty && !known {
+	have := ""
+	if !p.empty {
 		var err error
 		if have, err = p.dst.headManifest(p.ctx, n.digest); err != nil {
 			return err
