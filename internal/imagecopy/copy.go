@@ -612,9 +612,20 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 	}
 
 	p := surveyor{ctx: ctx, src: r.manifests, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
+	// Ask about the whole image at once, while the referrers are found.
+	looked := make(chan error, 1)
+	if existing != rootDigest && !j.d.Empty {
+		go func() { looked <- p.look(r.root) }()
+	} else {
+		looked <- nil
+	}
 	if r.c.referrers {
 		extras, err := r.loadExtras(ctx)
 		if err != nil {
+			<-looked
+			return err
+		}
+		if err := <-looked; err != nil {
 			return err
 		}
 		for i := range extras {
@@ -622,6 +633,8 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 				return err
 			}
 		}
+	} else if err := <-looked; err != nil {
+		return err
 	}
 	if existing != rootDigest {
 		if err := p.tree(r.root, j.tag); err != nil {
@@ -637,6 +650,16 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 	for _, b := range p.missing {
 		if j.d.Empty {
 			j.missing[b.Digest] = b // copyBlob skips what this Copier put there
+			continue
+		}
+		if ok, known := p.blobs[b.Digest]; known {
+			mu.Lock()
+			if ok {
+				j.res.BlobsSkipped++
+			} else {
+				j.missing[b.Digest] = b
+			}
+			mu.Unlock()
 			continue
 		}
 		g.Go(func() error {
@@ -682,6 +705,78 @@ type surveyor struct {
 	writes  []write
 	missing map[string]descriptor
 	empty   bool // the repository was empty: ask nothing
+
+	// What look found out, in one wave: whether each manifest of the image
+	// is there (its digest, or ""), and each blob. tree asks about the
+	// others (a referrer's) as it goes.
+	manifests map[string]string
+	blobs     map[string]bool
+}
+
+// look asks the destination about every manifest under root and every
+// blob they reference, all at once: one round trip, where walking the
+// tree (the index, then its images, then their blobs) takes three. A blob
+// under a manifest that turns out to be there is asked about for nothing:
+// a request more, not a round trip more. The source's manifests are near
+// (the copy runs beside the source), and read once for every destination.
+func (p *surveyor) look(root *node) error {
+	var nodes []*node
+	var blobs []string
+	seen := map[string]bool{}
+	var walk func(n *node) error
+	walk = func(n *node) error {
+		if seen[n.digest] {
+			return nil
+		}
+		seen[n.digest] = true
+		nodes = append(nodes, n)
+		for _, b := range n.blobs {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				blobs = append(blobs, b.Digest)
+			}
+		}
+		children, err := n.loadChildren(p.ctx, p.src)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return err
+	}
+	manifests, present := make(map[string]string, len(nodes)), make(map[string]bool, len(blobs))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(p.ctx)
+	g.SetLimit(metaJobs)
+	for _, n := range nodes {
+		g.Go(func() error {
+			have, err := p.dst.headManifest(gctx, n.digest)
+			mu.Lock()
+			defer mu.Unlock()
+			manifests[n.digest] = have
+			return err
+		})
+	}
+	for _, d := range blobs {
+		g.Go(func() error {
+			ok, err := p.dst.hasBlob(gctx, d)
+			mu.Lock()
+			defer mu.Unlock()
+			present[d] = ok
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	p.manifests, p.blobs = manifests, present
+	return nil
 }
 
 // tree adds n and whatever under it the destination lacks; ref is the tag
@@ -692,8 +787,8 @@ func (p *surveyor) tree(n *node, tag string) error {
 		return nil
 	}
 	p.seen[n.digest] = true
-	have := ""
-	if !p.empty {
+	have, known := p.manifests[n.digest]
+	if !p.empty && !known {
 		var err error
 		if have, err = p.dst.headManifest(p.ctx, n.digest); err != nil {
 			return err
@@ -746,46 +841,91 @@ func (p *surveyor) extra(e *extra) error {
 // writeManifests puts every manifest a destination lacks, children first,
 // the tagged root last.
 func (r *run) writeManifests(ctx context.Context, j *destJob) error {
-	for _, w := range j.writes {
-		if j.tag != "" && w.ref == j.tag && w.referer == nil {
-			if err := r.tagAllowed(ctx); err != nil {
+	writes := j.writes
+	for len(writes) > 0 {
+		n := independent(writes, j.tag)
+		if n <= 1 {
+			if err := r.writeManifest(ctx, j, writes[0]); err != nil {
 				return err
 			}
-		}
-		if w.referer != nil && w.referer.tag != "" {
-			// A referrer's tag moves when a signature is added (cosign
-			// pushes the tag again): the copy that read the newer one
-			// writes it, and this one must not put the older back.
-			now, err := r.src.headManifest(ctx, w.referer.tag)
-			if err != nil {
-				return err
-			}
-			if now != w.node.digest {
-				r.c.log.LogAttrs(ctx, slog.LevelInfo, "referrer tag not written: it has moved in the source", slog.String("destination", j.repo.String()),
-					slog.String("tag", w.referer.tag), slog.String("copied", w.node.digest), slog.String("source now", now))
-				continue
-			}
-		}
-		raw, err := r.manifests.raw(ctx, w.node)
-		if err != nil {
-			return err
-		}
-		indexed, err := j.repo.putManifest(ctx, w.ref, raw)
-		if err != nil {
-			return err
-		}
-		r.c.log.LogAttrs(ctx, slog.LevelDebug, "manifest written", slog.String("destination", j.repo.String()),
-			slog.String("reference", w.ref), slog.String("digest", w.node.digest), slog.Bool("referrer", w.referer != nil))
-		j.res.ManifestsWritten++
-		if w.referer == nil {
+			writes = writes[1:]
 			continue
 		}
-		j.res.ReferrersCopied++
-		if w.referer.subject != "" && !indexed {
-			if err := r.keepReferrersTag(ctx, j, w.referer.subject, raw.referrerEntry()); err != nil {
-				return err
+		// The images of an index at once: a round trip for all of them,
+		// not one each (a registry's PutImage quota answers 429 past its
+		// rate, and the gate then backs off).
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(metaJobs)
+		for _, w := range writes[:n] {
+			g.Go(func() error { return r.writeManifest(gctx, j, w) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		writes = writes[n:]
+	}
+	return nil
+}
+
+// independent returns how many of the writes, from the first, may go at
+// once: manifests written by digest, no referrer (their tags and the
+// referrers tag are kept in order) and not the tag, none referencing
+// another of them (children come before their parents).
+func independent(writes []write, tag string) int {
+	batch := map[string]bool{}
+	for n, w := range writes {
+		if w.referer != nil || (tag != "" && w.ref == tag) {
+			return n
+		}
+		for _, k := range w.node.kids {
+			if batch[k.Digest] {
+				return n
 			}
 		}
+		batch[w.node.digest] = true
+	}
+	return len(writes)
+}
+
+// writeManifest puts one manifest: the tag only if the source allows it
+// now, a referrer's tag only if the source's has not moved on.
+func (r *run) writeManifest(ctx context.Context, j *destJob, w write) error {
+	if j.tag != "" && w.ref == j.tag && w.referer == nil {
+		if err := r.tagAllowed(ctx); err != nil {
+			return err
+		}
+	}
+	if w.referer != nil && w.referer.tag != "" {
+		// A referrer's tag moves when a signature is added (cosign
+		// pushes the tag again): the copy that read the newer one
+		// writes it, and this one must not put the older back.
+		now, err := r.src.headManifest(ctx, w.referer.tag)
+		if err != nil {
+			return err
+		}
+		if now != w.node.digest {
+			r.c.log.LogAttrs(ctx, slog.LevelInfo, "referrer tag not written: it has moved in the source", slog.String("destination", j.repo.String()),
+				slog.String("tag", w.referer.tag), slog.String("copied", w.node.digest), slog.String("source now", now))
+			return nil
+		}
+	}
+	raw, err := r.manifests.raw(ctx, w.node)
+	if err != nil {
+		return err
+	}
+	indexed, err := j.repo.putManifest(ctx, w.ref, raw)
+	if err != nil {
+		return err
+	}
+	r.c.log.LogAttrs(ctx, slog.LevelDebug, "manifest written", slog.String("destination", j.repo.String()),
+		slog.String("reference", w.ref), slog.String("digest", w.node.digest), slog.Bool("referrer", w.referer != nil))
+	j.count(func(res *Result) { res.ManifestsWritten++ })
+	if w.referer == nil {
+		return nil
+	}
+	j.count(func(res *Result) { res.ReferrersCopied++ })
+	if w.referer.subject != "" && !indexed {
+		return r.keepReferrersTag(ctx, j, w.referer.subject, raw.referrerEntry())
 	}
 	return nil
 }

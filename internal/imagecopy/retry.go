@@ -144,9 +144,10 @@ func retryable(err error) bool {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
-	// A connection broken while reading or writing.
+	// A connection broken while reading or writing (a body of known
+	// length is written with ReadFrom: "readfrom").
 	var oe *net.OpError
-	return errors.As(err, &oe) && (oe.Op == "read" || oe.Op == "write")
+	return errors.As(err, &oe) && (oe.Op == "read" || oe.Op == "write" || oe.Op == "readfrom")
 }
 
 func retryAfterOf(err error) time.Duration {
