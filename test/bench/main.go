@@ -199,6 +199,7 @@ type options struct {
 	only      []string
 	scenarios []string
 	profile   profile
+	large     bool // run the large copy (its time and peak RSS)
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -212,6 +213,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.trials, "trials", 3, "trials per tool and scenario; the tables show medians")
 	fs.StringVar(&only, "only", strings.Join(allTools, ","), "comma-separated tools to run")
 	fs.StringVar(&scenarios, "scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run (the wan profile: copy only)")
+	fs.BoolVar(&o.large, "large", true, "copy the large single-layer image too (its time and peak RSS); false: skip it")
 	profileName := fs.String("profile", profileLoopback, "network profile of the copy scenario: loopback, or wan (a shaping proxy in front of each registry)")
 	srcDelay := fs.Duration("src-delay", time.Millisecond, "wan: one-way delay to the source")
 	dstDelay := fs.Duration("dst-delay", 40*time.Millisecond, "wan: one-way delay to each destination")
@@ -304,7 +306,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Destinations: destinations,
 	}
 	if runCopy {
-		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, stderr, &res); err != nil {
+		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, opts.large, stderr, &res); err != nil {
 			return err
 		}
 	}
@@ -345,10 +347,15 @@ func copyTools(tools []tool) []tool {
 }
 
 // runCopyScenario runs the copy scenario and fills res's copy fields.
-func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, p profile, log io.Writer, res *result) error {
+func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, p profile, large bool, log io.Writer, res *result) error {
 	setupStart := time.Now()
 	if p.shaped() {
 		tools = wanVariants(tools)
+	}
+	if !large {
+		for i := range tools {
+			tools[i].skipLarge = true
+		}
 	}
 	b, err := setUp(ctx, work, registryBin, env, tools, p, log)
 	if b != nil {
