@@ -62,6 +62,10 @@ type Result struct {
 	// severity, over every platform image; Top the most severe of them.
 	Counts map[config.Severity]int `json:"counts,omitempty"`
 	Top    []Finding               `json:"top,omitempty"`
+	// Signer names the key that verified the signature (a Pass of the
+	// signature gate); Attempts are the signatures and keys tried.
+	Signer   string    `json:"signer,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
 }
 
 // short abbreviates a digest for messages: sha256: and 12 hex digits.
