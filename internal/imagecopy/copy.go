@@ -155,8 +155,12 @@ func WithMetadataTimeout(d time.Duration) Option {
 
 // WithRegistryRequests bounds the requests in flight to any one registry,
 // over every copy of the Copier at once (default DefaultRegistryRequests).
-// A registry that answers one of them 429 gets no request from the Copier
-// until its Retry-After (or a second) has passed.
+// Within it the bound adapts: it starts at 16 (or n, if lower), grows by
+// one for each window's worth of answers and halves on a 429 (AIMD), so a
+// registry throttling past its rate gets about what it takes. A registry
+// that answers a request 429 gets no request from the Copier until its
+// Retry-After (or a second) has passed. Blob streams are bounded by
+// WithJobs instead.
 func WithRegistryRequests(n int) Option {
 	return func(c *Copier) {
 		if n > 0 {

@@ -8,7 +8,8 @@ import (
 )
 
 // DefaultRegistryRequests bounds the requests a Copier has in flight to one
-// registry, over all its copies at once.
+// registry, over all its copies at once: the most the adaptive window
+// (see gate) grows to.
 const DefaultRegistryRequests = 32
 
 // throttlePause is how long every request to a registry waits after one of
@@ -40,7 +41,7 @@ func (g *gates) get(host string) *gate {
 		if after == nil {
 			after = time.After
 		}
-		gt = &gate{slots: make(chan struct{}, max(g.limit, 1)), after: after}
+		gt = newGate(g.limit, after)
 		g.m[host] = gt
 	}
 	return gt
@@ -50,51 +51,108 @@ func (g *gates) get(host string) *gate {
 // while the registry is throttling: when one request is answered 429, the
 // others wait out the same pause instead of each finding out for itself
 // (ECR's quotas, PutImage at 10 TPS say, are per registry, not per request).
+//
+// The bound adapts, AIMD as TCP's window does: it starts at
+// startRequests (or the limit, if lower), grows by one for each window's
+// worth of requests answered, up to the limit (WithRegistryRequests), and
+// halves on a 429, at most once for the requests that were in flight
+// then: their 429s tell of the same burst. So a registry throttling past
+// its rate (ECR's PutImage 10 TPS, InitiateLayerUpload 100 TPS) soon gets
+// about as many requests at once as it takes, and a fast one the limit.
+// Only requests are counted, never time.
 type gate struct {
-	slots chan struct{}
 	after func(time.Duration) <-chan time.Time
 
-	mu    sync.Mutex
-	until time.Time // no request starts before then
+	mu       sync.Mutex
+	until    time.Time // no request starts before then
+	max      int       // the limit
+	window   float64   // requests that may be in flight now, 1 to max
+	inFlight int
+	wake     chan struct{} // closed (and replaced) when a request may go
+	// After a cut, the answers still due to the requests then in flight
+	// (guard), and the answers since (answers): a 429 cuts again only once
+	// answers exceeds guard.
+	guard, answers int
 
 	// chunkedOnly is set once the registry has refused a blob in a single
 	// PUT: later blobs go as a PATCH and a committing PUT.
 	chunkedOnly atomic.Bool
 }
 
-// enter waits for the registry's pause to end and for a free slot; leave
-// gives the slot back.
+// startRequests is where a registry's window starts: enough for an
+// image's checks to go in one round trip, well under what ECR takes.
+const startRequests = 16
+
+func newGate(limit int, after func(time.Duration) <-chan time.Time) *gate {
+	limit = max(limit, 1)
+	return &gate{after: after, max: limit, window: float64(min(limit, startRequests)), wake: make(chan struct{})}
+}
+
+// enter waits for the registry's pause to end and for room in its window;
+// leave gives the room back.
 func (g *gate) enter(ctx context.Context) error {
 	for {
 		g.mu.Lock()
 		wait := time.Until(g.until)
+		if wait <= 0 && g.inFlight < int(g.window) {
+			g.inFlight++
+			g.mu.Unlock()
+			return nil
+		}
+		wake := g.wake
 		g.mu.Unlock()
-		if wait <= 0 {
-			break
+		var paused <-chan time.Time
+		if wait > 0 {
+			paused = g.after(wait)
 		}
 		select {
-		case <-g.after(wait):
+		case <-paused:
+		case <-wake:
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
 	}
-	select {
-	case g.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
-func (g *gate) leave() { <-g.slots }
+// leave ends a request, answered: the window grows by one for each
+// window's worth of answers (a 429 then cuts it, in throttled).
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inFlight--
+	g.answers++
+	if g.window < float64(g.max) {
+		g.window = min(g.window+1/g.window, float64(g.max))
+	}
+	g.signal()
+}
 
-// throttled holds every request to the registry back for d (at least
-// throttlePause, at most maxThrottlePause) from now.
+// signal wakes every waiter, to try again. g.mu is held.
+func (g *gate) signal() {
+	close(g.wake)
+	g.wake = make(chan struct{})
+}
+
+// throttled halves the window (see gate) and holds every request to the
+// registry back for d (at least throttlePause, at most maxThrottlePause)
+// from now. It is called after leave, for a request answered 429.
 func (g *gate) throttled(d time.Duration) {
 	d = min(max(d, throttlePause), maxThrottlePause)
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.answers > g.guard {
+		g.window = max(g.window/2, 1)
+		g.guard, g.answers = g.inFlight, 0
+	}
 	if until := time.Now().Add(d); until.After(g.until) {
 		g.until = until
 	}
+	g.signal()
+}
+
+// size is the window now, for tests and logs.
+func (g *gate) size() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return int(g.window)
 }

@@ -135,3 +135,120 @@ func TestA429PausesTheWholeRegistry(t *testing.T) {
 		t.Errorf("%d requests reached the registry within its Retry-After of 1 s", n)
 	}
 }
+
+// TestWindowBacksOffPastTheRegistrysRate drives a gate round by round
+// against a registry that serves at most rate requests a round (a round
+// trip) and answers the rest 429: the window is cut to about the rate,
+// not below half of it for long, and the 429s fall to a few a round. Only
+// requests are counted.
+func TestWindowBacksOffPastTheRegistrysRate(t *testing.T) {
+	t.Parallel()
+	const rate = 5
+	g := newGate(32, func(time.Duration) <-chan time.Time { return nil })
+	if got := g.size(); got != startRequests {
+		t.Fatalf("window starts at %d, want %d", got, startRequests)
+	}
+	var throttledLate, servedLate int
+	for round := range 40 {
+		// As many requests as the window lets through (the pause is the
+		// registry's clock, not this test's: lifted each round).
+		g.mu.Lock()
+		g.until = time.Time{}
+		n := int(g.window) - g.inFlight
+		g.inFlight += n
+		g.mu.Unlock()
+		for i := range n {
+			g.leave()
+			if i >= rate {
+				g.throttled(0)
+				if round >= 20 {
+					throttledLate++
+				}
+			} else if round >= 20 {
+				servedLate++
+			}
+		}
+		if w := g.size(); w < 1 || w > 32 {
+			t.Fatalf("round %d: window %d outside 1..32", round, w)
+		}
+	}
+	if w := g.size(); w > 2*rate {
+		t.Errorf("window after 40 rounds = %d, want it cut near the registry's %d a round", w, rate)
+	}
+	// Once settled, most requests are served: AIMD probes past the rate
+	// by one now and then, and backs off.
+	if throttledLate*2 > servedLate {
+		t.Errorf("in the last 20 rounds %d requests were throttled and %d served; want most served", throttledLate, servedLate)
+	}
+	// A registry that throttles no more gets the window back, up to the limit.
+	for range 2000 {
+		g.mu.Lock()
+		g.inFlight++
+		g.mu.Unlock()
+		g.leave()
+	}
+	if w := g.size(); w != 32 {
+		t.Errorf("window after 2000 answers without a 429 = %d, want the limit 32", w)
+	}
+}
+
+// TestCopyBacksOffARegistryThrottlingPastItsRate: a registry that serves
+// at most 4 requests at once and answers 429 to the others. The first wave
+// of checks (an image of 20 layers: 22 at once) fills the window; the 4
+// served wait until a 429 has been sent, so the fault fires whatever the
+// scheduling. The copy completes, and the registry's window has been cut.
+func TestCopyBacksOffARegistryThrottlingPastItsRate(t *testing.T) {
+	t.Parallel()
+	const rate = 4
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	body := src.pushImage("app", ociTypes, 51, 20, 512)
+	m := src.pushManifest("app", "v1", mtOCIManifest, body)
+	var inFlight, throttled atomic.Int32
+	first429 := make(chan struct{})
+	var once atomic.Bool
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		if n > rate {
+			throttled.Add(1)
+			if once.CompareAndSwap(false, true) {
+				defer close(first429)
+			}
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		}
+		if strings.Contains(r.URL.Path, "/blobs/sha256:") && r.Method == http.MethodHead {
+			select {
+			case <-first429:
+			case <-time.After(10 * time.Second):
+				t.Error("no 429 within 10 s: the checks did not go out at once")
+			}
+		}
+		return false
+	})
+	c := testCopier()
+	// Pauses cost nothing here: waiting one out ends it.
+	c.gates.after = func(time.Duration) <-chan time.Time {
+		g := c.gates.get(dst.host)
+		g.mu.Lock()
+		g.until = time.Time{}
+		g.mu.Unlock()
+		ch := make(chan time.Time, 1)
+		ch <- time.Now()
+		return ch
+	}
+	res, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if throttled.Load() == 0 {
+		t.Fatal("the registry throttled nothing: the fault did not fire")
+	}
+	if w := c.gates.get(dst.host).size(); w >= startRequests {
+		t.Errorf("window after the copy = %d, want it cut below %d", w, startRequests)
+	}
+	if res[0].BlobsCopied != 21 || dst.manifestDigest("app", "v1") != m.Digest {
+		t.Errorf("copied %d blobs, tag %q; want 21 and %s", res[0].BlobsCopied, dst.manifestDigest("app", "v1"), m.Digest)
+	}
+	t.Logf("429s: %d; window after: %d", throttled.Load(), c.gates.get(dst.host).size())
+}
