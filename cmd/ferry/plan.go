@@ -20,8 +20,8 @@ import (
 const planUsage = `Usage: ferry plan [--config FILE] [--json] REPOSITORY:TAG
 
 Show where a push of REPOSITORY:TAG to the source registry would be copied:
-each destination with its repository name, rule and approval, and for each
-rule that would not copy it, why. Nothing is copied and AWS is not called.
+each destination with its repository name, rule, approval and gates (scan,
+signature), and for each rule that would not copy it, why. Nothing is copied and AWS is not called.
 
 REPOSITORY:TAG may also be a full image URI in the source registry, e.g.
 111111111111.dkr.ecr.us-east-1.amazonaws.com/team/app:release-1.4.
@@ -108,6 +108,16 @@ func printPlan(w io.Writer, p plan.Selection) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		var gated []string
+		for _, j := range p.Jobs {
+			if j.Destination.Gates.Any() {
+				gated = append(gated, fmt.Sprintf("  %s: %s\n", j.Destination.ID(), j.Destination.Gates))
+			}
+		}
+		if len(gated) > 0 {
+			fmt.Fprintln(w, "\nGates, checked before any approval (a refused image is blocked there, not copied):")
+			fmt.Fprint(w, strings.Join(gated, ""))
 		}
 	}
 	if len(p.Skipped) > 0 {

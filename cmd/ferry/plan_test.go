@@ -1,7 +1,12 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -198,5 +203,66 @@ func TestPlanCommandDefaultConfig(t *testing.T) {
 	code, stdout, stderr := runFerry(t, "plan", "team/app:release-1")
 	if code != exitOK || !strings.Contains(stdout, "would be copied to 2 destinations") {
 		t.Errorf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// TestPlanCommandGates: ferry plan shows each gated destination's gates.
+func TestPlanCommandGates(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys", "release.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `version: 1
+source: {account: "111111111111", region: us-east-1}
+rules:
+  - name: releases
+    repositories: ["team/**"]
+    tags: ["release-*"]
+    destinations:
+      - account: "222222222222"
+        region: eu-west-1
+        approval: required
+        gates:
+          scan: {maxSeverity: MEDIUM, wait: 20m, ignore: [CVE-2024-0001]}
+          signature:
+            keys:
+              - file: keys/release.pub
+              - kms: arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab
+      - account: "333333333333"
+        region: us-west-2
+`
+	path := filepath.Join(dir, "ferry.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runFerry(t, "plan", "--config", path, "team/app:release-1.4")
+	if code != exitOK {
+		t.Fatalf("exit code = %d, stderr:\n%s", code, stderr)
+	}
+	want := "\nGates, checked before any approval (a refused image is blocked there, not copied):\n" +
+		"  222222222222/eu-west-1: scan: nothing above MEDIUM (ignoring CVE-2024-0001), waiting up to 20m0s for the scan; signature: by keys/release.pub or arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab\n"
+	if !strings.Contains(stdout, want) {
+		t.Errorf("stdout does not contain %q:\n%s", want, stdout)
+	}
+	if strings.Contains(stdout, "333333333333/us-west-2:") {
+		t.Errorf("the ungated destination is listed with gates:\n%s", stdout)
+	}
+
+	// Without gates, no Gates section.
+	code, stdout, _ = runFerry(t, "plan", "--config", exampleConfig(t), "team/app:release-1.4")
+	if code != exitOK || strings.Contains(stdout, "Gates") {
+		t.Errorf("exit %d, stdout for a configuration without gates:\n%s", code, stdout)
 	}
 }

@@ -30,6 +30,36 @@ type Gates struct {
 // Any reports whether any gate is on.
 func (g Gates) Any() bool { return g.Scan != nil || g.Signature != nil }
 
+// String describes the gates for a person, e.g. "scan: nothing above
+// MEDIUM, waiting up to 30m0s for the scan; signature: by keys/release.pub";
+// "none" when no gate is on.
+func (g Gates) String() string {
+	var parts []string
+	if s := g.Scan; s != nil {
+		t := fmt.Sprintf("scan: nothing above %s", s.MaxSeverity)
+		if len(s.Ignore) > 0 {
+			t += fmt.Sprintf(" (ignoring %s)", strings.Join(s.Ignore, ", "))
+		}
+		if s.Wait > 0 {
+			t += fmt.Sprintf(", waiting up to %s for the scan", s.Wait)
+		} else {
+			t += ", not waiting for the scan"
+		}
+		parts = append(parts, t)
+	}
+	if s := g.Signature; s != nil {
+		names := make([]string, len(s.Keys))
+		for i, k := range s.Keys {
+			names[i] = k.Name()
+		}
+		parts = append(parts, "signature: by "+strings.Join(names, " or "))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
 // ScanGate accepts an image only when ECR's scan of every platform image
 // is complete and has no finding above MaxSeverity, apart from Ignore.
 type ScanGate struct {

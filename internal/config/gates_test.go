@@ -316,3 +316,20 @@ func TestGatesErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestGatesString(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		g    Gates
+		want string
+	}{
+		{Gates{}, "none"},
+		{Gates{Scan: &ScanGate{MaxSeverity: SeverityHigh, Wait: Duration(30 * time.Minute)}}, "scan: nothing above HIGH, waiting up to 30m0s for the scan"},
+		{Gates{Scan: &ScanGate{MaxSeverity: SeverityLow, Ignore: []string{"CVE-1", "CVE-2"}}}, "scan: nothing above LOW (ignoring CVE-1, CVE-2), not waiting for the scan"},
+		{Gates{Signature: &SignatureGate{Keys: []Key{{File: "a.pub"}, {KMS: "arn:aws:kms:us-east-1:111111111111:key/k"}}}}, "signature: by a.pub or arn:aws:kms:us-east-1:111111111111:key/k"},
+	} {
+		if got := tt.g.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+}
