@@ -86,10 +86,8 @@ func (r *run) takeSlot(ctx context.Context, t *turn) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-	select {
-	case r.slots <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	if err := r.streams.acquire(ctx); err != nil {
+		return err
 	}
 	t.pass()
 	return nil
@@ -270,6 +268,9 @@ func (r *run) streamWithRetry(ctx context.Context, b descriptor, targets []*dest
 				continue
 			}
 			fallback = false
+			if re, ok := errors.AsType[*RegistryError](err); ok && (re.StatusCode == http.StatusTooManyRequests || re.StatusCode == http.StatusServiceUnavailable) {
+				r.streams.throttled()
+			}
 			if ex, ok := errors.AsType[requestRetried](err); ok {
 				j.fail(ex.error) // retried already, as often as bo allows
 				continue
@@ -361,7 +362,7 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	defer srcCancel(nil)
 	body, err := r.src.getBlob(srcCtx, b)
 	if err != nil {
-		<-r.slots
+		r.streams.release(0)
 		return abandon(requestRetried{err})
 	}
 	srcStalled := fmt.Errorf("blob %s@%s: the source sent nothing for %s: %w", r.src, b.Digest, stall, ErrStalled)
@@ -412,7 +413,12 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 		w.watch.Stop()
 		w.finish(srcErr)
 	}
-	<-r.slots // the bytes are sent; the commits need no slot
+	// The bytes are sent; the commits need no slot.
+	if srcErr != nil {
+		r.streams.release(0)
+	} else {
+		r.streams.release(b.Size)
+	}
 	uploads.Wait()
 	for k, i := range live {
 		if srcErr != nil || upErrs[k] != nil {

@@ -33,8 +33,11 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// DefaultJobs is how many blobs stream at once.
-const DefaultJobs = 4
+// DefaultJobs is the most blobs that stream at once. A Copy starts at 8
+// (or fewer, if fewer is set) and adapts between 1 and the most (see
+// streams): across a WAN, where one connection carries tens of MB/s,
+// throughput grows with the streams in flight.
+const DefaultJobs = 16
 
 // chunkSize is the unit a blob is streamed in; two chunks per blob in flight.
 const chunkSize = 256 << 10
@@ -94,8 +97,11 @@ type Copier struct {
 // Option configures a Copier.
 type Option func(*Copier)
 
-// WithJobs sets how many blobs stream at once (default DefaultJobs). As
-// many more have their upload sessions opened ahead, waiting their turn.
+// WithJobs sets the most blobs that stream at once (default DefaultJobs):
+// the window starts at 8 (or n, if lower), grows by one while the copy's
+// rate grows, and halves when a destination refuses a stream for load
+// (429, 503). As many more blobs have their upload sessions opened ahead,
+// waiting their turn. Each stream holds two 256 KiB chunks.
 func WithJobs(n int) Option {
 	return func(c *Copier) {
 		if n > 0 {
@@ -249,7 +255,11 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 	if c.rt == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DisableCompression = true // blobs must arrive byte for byte
+		// Connections stay open between a copy's phases (checks, blob
+		// streams, manifests) and its destinations: a new one costs a
+		// round trip, and TLS another.
 		t.MaxIdleConnsPerHost = c.jobs + metaJobs
+		t.MaxIdleConns = 0 // no bound over all hosts; each host's is above
 		// The wait for an answer once a request is sent (a commit that
 		// syncs the blob included): 5 minutes with the default stall
 		// timeout. Metadata requests have a shorter one of their own.
@@ -421,8 +431,8 @@ type run struct {
 	extras     []extra
 	extrasErr  error
 
-	// slots bounds the blobs streaming at once (Copier.jobs).
-	slots chan struct{}
+	// streams bounds the blobs streaming at once (up to Copier.jobs).
+	streams *streams
 
 	// beforeTag is Source.BeforeTag, asked once for every destination.
 	beforeTag func(ctx context.Context) error
@@ -458,7 +468,7 @@ func (c *Copier) prepare(ctx context.Context, src Source) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &run{c: c, src: r, manifests: m, root: root, tags: tags, probe: probe, slots: make(chan struct{}, c.jobs), beforeTag: src.BeforeTag}
+	run := &run{c: c, src: r, manifests: m, root: root, tags: tags, probe: probe, streams: newStreams(c.jobs, c.now.dst), beforeTag: src.BeforeTag}
 	if c.referrers {
 		// Start discovery now; destinations wait for it in survey.
 		go func() { _, _ = run.loadExtras(ctx) }()

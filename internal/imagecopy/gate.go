@@ -156,3 +156,85 @@ func (g *gate) size() int {
 	defer g.mu.Unlock()
 	return int(g.window)
 }
+
+// startJobs is where a Copy's window of blob streams starts (or at
+// WithJobs, if lower).
+const startJobs = 8
+
+// streams bounds one Copy's blob streams, between 1 and WithJobs at once.
+// It starts at startJobs and adapts, AIMD: when a stream's last byte is
+// sent and the copy's rate (bytes sent since the first stream began) has
+// risen by a tenth since the window last grew, it grows by one; a stream
+// a destination refused for throttling (429, 503) halves it. Memory
+// follows the window: two chunks a stream.
+type streams struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	window   int
+	max      int
+	inFlight int
+	wake     chan struct{}
+	began    time.Time // the first stream's start
+	sent     int64     // bytes of the streams ended
+	rate     float64   // bytes a second when the window last grew
+}
+
+func newStreams(jobs int, now func() time.Time) *streams {
+	jobs = max(jobs, 1)
+	return &streams{now: now, window: min(startJobs, jobs), max: jobs, wake: make(chan struct{})}
+}
+
+// acquire waits for room in the window.
+func (s *streams) acquire(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if s.inFlight < s.window {
+			s.inFlight++
+			if s.began.IsZero() {
+				s.began = s.now()
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// release ends a stream that sent n bytes, and grows the window if the
+// copy's rate has risen since it last grew.
+func (s *streams) release(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+	s.sent += n
+	if elapsed := s.now().Sub(s.began).Seconds(); elapsed > 0 && n > 0 {
+		if rate := float64(s.sent) / elapsed; rate > s.rate*1.1 {
+			s.rate = rate
+			s.window = min(s.window+1, s.max)
+		}
+	}
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+// throttled halves the window: a destination refused a stream for load.
+func (s *streams) throttled() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.window = max(s.window/2, 1)
+	s.rate = 0 // grow again from what the smaller window does
+}
+
+// size is the window now, for tests and logs.
+func (s *streams) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.window
+}

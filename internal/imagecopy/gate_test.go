@@ -252,3 +252,60 @@ func TestCopyBacksOffARegistryThrottlingPastItsRate(t *testing.T) {
 	}
 	t.Logf("429s: %d; window after: %d", throttled.Load(), c.gates.get(dst.host).size())
 }
+
+// TestStreamsGrowWhileTheRateGrows drives a Copy's stream window with its
+// own clock: it starts at startJobs, grows while the rate rises, holds
+// when it does not, halves on throttling and never passes the most.
+func TestStreamsGrowWhileTheRateGrows(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	s := newStreams(12, func() time.Time { return now })
+	if got := s.size(); got != startJobs {
+		t.Fatalf("window starts at %d, want %d", got, startJobs)
+	}
+	if got := newStreams(2, time.Now).size(); got != 2 {
+		t.Errorf("window of a Copier with 2 jobs starts at %d, want 2", got)
+	}
+	ctx := context.Background()
+	for range startJobs {
+		if err := s.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.acquire(full); err == nil {
+		t.Fatal("a stream started past the window")
+	}
+	// 10 MB a second: the first stream's end sets the rate; the window grows.
+	now = now.Add(time.Second)
+	s.release(10e6)
+	if got := s.size(); got != startJobs+1 {
+		t.Errorf("window after the first stream = %d, want %d", got, startJobs+1)
+	}
+	// The same rate again: no growth.
+	now = now.Add(time.Second)
+	s.release(10e6)
+	if got := s.size(); got != startJobs+1 {
+		t.Errorf("window at a flat rate = %d, want %d", got, startJobs+1)
+	}
+	// The rate doubles: growth, up to the most and no further.
+	for range 10 {
+		_ = s.acquire(ctx)
+		now = now.Add(time.Second)
+		s.release(100e6)
+	}
+	if got := s.size(); got != 12 {
+		t.Errorf("window after the rate kept rising = %d, want the most, 12", got)
+	}
+	s.throttled()
+	if got := s.size(); got != 6 {
+		t.Errorf("window after throttling = %d, want half, 6", got)
+	}
+	for range 5 {
+		s.throttled()
+	}
+	if got := s.size(); got != 1 {
+		t.Errorf("window after much throttling = %d, want 1", got)
+	}
+}
