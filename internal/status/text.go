@@ -133,9 +133,10 @@ func clip(s string, width int) string {
 }
 
 // wrapCommand breaks a shell command into lines of at most width columns,
-// each but the last ending in " \" and the next indented two more; a word
-// too long for any line (an execution ARN) is split where the shell joins
-// it again: a "\" at the end of the line and the rest from column 0.
+// each but the last ending in " \" and the next indented two more, keeping
+// a flag with its value where they fit; a word too long for any line (an
+// execution ARN) is split where the shell joins it again: a "\" at the end
+// of the line and the rest from column 0.
 func wrapCommand(cmd string, indent, width int) []string {
 	pad := strings.Repeat(" ", indent)
 	if utf8.RuneCountInString(cmd)+indent <= width {
@@ -143,23 +144,32 @@ func wrapCommand(cmd string, indent, width int) []string {
 	}
 	var lines []string
 	cur := pad
-	flush := func() {
-		lines = append(lines, cur+" \\")
-		cur = pad + "  "
+	// add appends text (after sep) to the line, or to a new line; it
+	// reports false if no line can hold it.
+	add := func(sep, text string) bool {
+		n := utf8.RuneCountInString(text)
+		if utf8.RuneCountInString(cur)+len(sep)+n+2 <= width {
+			cur += sep + text
+			return true
+		}
+		if indent+2+n+2 <= width {
+			lines = append(lines, cur+" \\")
+			cur = pad + "  " + text
+			return true
+		}
+		return false
 	}
-	for i, word := range strings.Fields(cmd) {
+	words := strings.Fields(cmd)
+	for i := 0; i < len(words); i++ {
 		sep := " "
 		if i == 0 {
 			sep = ""
 		}
-		n := utf8.RuneCountInString(word)
-		if utf8.RuneCountInString(cur)+len(sep)+n+2 <= width {
-			cur += sep + word
+		if strings.HasPrefix(words[i], "--") && i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") && add(sep, words[i]+" "+words[i+1]) {
+			i++
 			continue
 		}
-		if indent+2+n+2 <= width {
-			flush()
-			cur += word
+		if add(sep, words[i]) {
 			continue
 		}
 		// No line holds the word (an execution ARN): split it, after a
@@ -168,7 +178,7 @@ func wrapCommand(cmd string, indent, width int) []string {
 		// first start at column 0, since an indent would become part of
 		// the word.
 		cur += sep
-		r := []rune(word)
+		r := []rune(words[i])
 		for {
 			room := width - utf8.RuneCountInString(cur) - 1
 			if len(r) <= room+1 {
