@@ -73,8 +73,8 @@ func TestCopyCommand(t *testing.T) {
 	}
 
 	code, stdout, _ = runFerry(t, "copy", "--insecure", src+"/app:v1", dst+"/mirror/app:v1")
-	if code != exitOK || !strings.Contains(stdout, "unchanged") {
-		t.Errorf("second copy: exit %d, output %q; want 0 and unchanged", code, stdout)
+	if code != exitOK || !strings.Contains(stdout, "up to date") {
+		t.Errorf("second copy: exit %d, output %q; want 0 and up to date", code, stdout)
 	}
 
 	// --verbose logs each step as JSON on stderr.
@@ -143,7 +143,7 @@ func TestCopyCommandErrors(t *testing.T) {
 				t.Errorf("exit %d, want %d; stdout %q stderr %q", code, tc.wantCode, stdout, stderr)
 			}
 			for _, w := range tc.wantErr {
-				if !strings.Contains(stdout+stderr, w) {
+				if !strings.Contains(unwrap(stdout+stderr), w) {
 					t.Errorf("output does not say %q:\nstdout: %s\nstderr: %s", w, stdout, stderr)
 				}
 			}
@@ -181,7 +181,7 @@ func TestCopyTimeout(t *testing.T) {
 			t.Errorf("destination %s is not reported: stdout %q", d, stdout)
 		}
 	}
-	if !strings.Contains(stdout, "✗ "+stuck+"/app:v1  failed:") {
+	if !strings.Contains(stdout, "✗ "+stuck+"/app:v1  failed after ") {
 		t.Errorf("the stuck destination is not reported failed: stdout %q", stdout)
 	}
 	if !strings.Contains(stderr, "the --timeout of 2s passed before the copy finished") {
@@ -195,3 +195,6 @@ func TestCopyTimeout(t *testing.T) {
 		t.Errorf("the tag was written although the copy timed out")
 	}
 }
+
+// unwrap joins the lines results wrap at 100 columns.
+func unwrap(s string) string { return strings.ReplaceAll(s, "\n    ", " ") }

@@ -34,6 +34,9 @@ type Reference struct {
 // ErrInvalid is wrapped by every parse error.
 var ErrInvalid = errors.New("invalid image reference")
 
+// ErrScheme is the reason of a reference given as a URL (http://...).
+var ErrScheme = errors.New("an image reference has no scheme (REGISTRY/REPOSITORY:TAG)")
+
 // Error says which reference is invalid and why.
 type Error struct {
 	Input  string
@@ -71,7 +74,7 @@ func (e *Error) Unwrap() error { return ErrInvalid }
 func Parse(s string) (Reference, error) {
 	var r Reference
 	if scheme, _, ok := strings.Cut(s, "://"); ok && scheme != "" && !strings.ContainsAny(scheme, "/@:") {
-		return r, invalid(s, fmt.Errorf("drop %q: an image reference has no scheme (REGISTRY/REPOSITORY:TAG)", scheme+"://"))
+		return r, invalid(s, fmt.Errorf("drop %q: %w", scheme+"://", ErrScheme))
 	}
 	rest := s
 	if before, digest, ok := strings.Cut(rest, "@"); ok {

@@ -77,6 +77,10 @@ func written(r imagecopy.Result) string {
 	return s
 }
 
+// WriteWrapped writes s as Results writes its lines: at most Width
+// columns, broken at spaces, the lines after the first indented.
+func WriteWrapped(w io.Writer, s string) { writeWrapped(w, s, "    ") }
+
 // writeWrapped writes s in lines of at most Width columns, broken at
 // spaces where it can be, the lines after the first starting with indent.
 func writeWrapped(w io.Writer, s, indent string) {
