@@ -35,6 +35,7 @@ import (
 // overlaps records a warning for each destination of a later rule that an
 // earlier rule takes images from. nodes are the rules' YAML nodes, in order.
 func (d *decoder) overlaps(rules []Rule, nodes []*yaml.Node, source Source) {
+	bud := &budget{states: overlapStates}
 	dests := make([][]*yaml.Node, len(nodes))
 	for i, n := range nodes {
 		dests[i] = d.destinationNodes(n)
@@ -54,7 +55,7 @@ func (d *decoder) overlaps(rules []Rule, nodes []*yaml.Node, source Source) {
 				if len(diffs) == 0 {
 					continue
 				}
-				repo, tag, ok := overlap(rules[i], rules[j], da, db, source)
+				repo, tag, ok := overlap(rules[i], rules[j], da, db, source, bud)
 				if !ok {
 					continue
 				}
@@ -163,8 +164,8 @@ func shortValue(v reflect.Value) string {
 // overlap finds an image that rules a and b both take and send, through
 // their destinations da and db (same account and region), to the same
 // destination repository. It returns false when it finds none.
-func overlap(a, b Rule, da, db Destination, source Source) (repo, tag string, ok bool) {
-	tags := commonNames("tag", a.MatchTag, b.MatchTag, sets{a.Tags, a.Exclude.Tags}, sets{b.Tags, b.Exclude.Tags}, 1)
+func overlap(a, b Rule, da, db Destination, source Source, bud *budget) (repo, tag string, ok bool) {
+	tags := commonNames(bud, "tag", a.MatchTag, b.MatchTag, sets{a.Tags, a.Exclude.Tags}, sets{b.Tags, b.Exclude.Tags}, 1)
 	if len(tags) == 0 {
 		return "", "", false
 	}
@@ -184,7 +185,7 @@ func overlap(a, b Rule, da, db Destination, source Source) (repo, tag string, ok
 		if start != "" {
 			extra = []string{`^` + regexp.QuoteMeta(start) + `(?s:.*)$`}
 		}
-		for _, r := range commonNames("repository", a.MatchRepository, b.MatchRepository,
+		for _, r := range commonNames(bud, "repository", a.MatchRepository, b.MatchRepository,
 			sets{a.Repositories, a.Exclude.Repositories}, sets{b.Repositories, b.Exclude.Repositories}, limit, extra...) {
 			name := da.RepositoryName(r)
 			if name != db.RepositoryName(r) || match.ValidRepository(name) != nil {
@@ -208,7 +209,7 @@ type sets struct{ include, exclude []string }
 // Candidates come from a search of the patterns' automata and, for semver
 // ranges, from the versions they name; every one is checked with the
 // rules' own matchers.
-func commonNames(noun string, ma, mb func(string) (bool, string), a, b sets, limit int, extra ...string) []string {
+func commonNames(bud *budget, noun string, ma, mb func(string) (bool, string), a, b sets, limit int, extra ...string) []string {
 	valid := match.ValidTag
 	if noun == "repository" {
 		valid = match.ValidRepository
@@ -241,7 +242,7 @@ func commonNames(noun string, ma, mb func(string) (bool, string), a, b sets, lim
 	xa, _ := union(a.exclude)
 	xb, _ := union(b.exclude)
 	if ia != "" && ib != "" {
-		for _, s := range search(append([]string{ia, ib, shape}, extra...), []string{xa, xb}, limit*4) {
+		for _, s := range search(bud, append([]string{ia, ib, shape}, extra...), []string{xa, xb}, limit*4) {
 			if try(s) {
 				return out
 			}
@@ -262,7 +263,7 @@ func commonNames(noun string, ma, mb func(string) (bool, string), a, b sets, lim
 			if inc == "" {
 				continue
 			}
-			for _, s := range search(append([]string{inc, semverShape, shape}, extra...), []string{xa, xb}, 16) {
+			for _, s := range search(bud, append([]string{inc, semverShape, shape}, extra...), []string{xa, xb}, 16) {
 				if try(s) {
 					return out
 				}
@@ -375,9 +376,20 @@ func versionsNear(pattern string) []string {
 // (none may), so the first names found are the shortest. An alphabet of
 // one character per class that the programs tell apart keeps it small.
 
+// budget is what is left of the states all the searches of one Parse may
+// visit: the Lambdas parse the configuration at every cold start, so a
+// file of many rules with regular expressions that blow up must not cost
+// more than a few hundred milliseconds (14 to 60 µs a state on a 2-core
+// machine, by how many threads the programs run).
+type budget struct{ states int }
+
+// overlapStates is the budget of one Parse; once spent, the overlaps not
+// yet found go unreported.
+const overlapStates = 10000
+
 // searchStates bounds one search; a search that reaches it gives up (an
 // overlap it has not found goes unreported).
-const searchStates = 4000
+const searchStates = 2000
 
 // searchAlphabet is every character of a repository name or a tag, in the
 // order representatives are picked (so examples read "a", "0", "-").
@@ -391,7 +403,7 @@ type program struct {
 // search returns up to limit names that every positive expression matches
 // and no negative one does (empty expressions are left out), shortest
 // first.
-func search(positive, negative []string, limit int) []string {
+func search(bud *budget, positive, negative []string, limit int) []string {
 	var progs []program
 	for _, set := range []struct {
 		exprs []string
@@ -426,7 +438,7 @@ func search(positive, negative []string, limit int) []string {
 	queue := []node{start}
 	var out []string
 	maxLen := match.MaxRepositoryLength
-	for len(queue) > 0 && len(seen) < searchStates {
+	for len(queue) > 0 && len(seen) < searchStates && bud.states > 0 {
 		n := queue[0]
 		queue = queue[1:]
 		if n.name != "" && accepts(progs, n.threads, n.prev) {
@@ -447,11 +459,15 @@ func search(positive, negative []string, limit int) []string {
 					continue next // this program can no longer match
 				}
 			}
+			if bud.states <= 0 {
+				break
+			}
 			k := key(t, r)
 			if seen[k] {
 				continue
 			}
 			seen[k] = true
+			bud.states--
 			queue = append(queue, node{threads: t, prev: r, name: n.name + string(r)})
 		}
 	}
