@@ -130,7 +130,7 @@ func world(t *testing.T) *fakeSFN {
 	}
 }
 
-func TestFromSFN(t *testing.T) {
+func TestStatusFromSFN(t *testing.T) {
 	t.Parallel()
 	f := world(t)
 	rep, err := FromSFN(context.Background(), f, SFNOptions{StateMachines: []string{replicate, reconcile}, Since: now.Add(-24 * time.Hour)})
@@ -181,7 +181,7 @@ func TestFromSFN(t *testing.T) {
 	}
 }
 
-func TestFromSFNMissingStateMachine(t *testing.T) {
+func TestStatusFromSFNMissingStateMachine(t *testing.T) {
 	t.Parallel()
 	f := world(t)
 	other := "arn:aws:states:us-east-1:111111111111:stateMachine:Other-replicate"
@@ -192,7 +192,7 @@ func TestFromSFNMissingStateMachine(t *testing.T) {
 	}
 }
 
-func TestFromSFNLimit(t *testing.T) {
+func TestStatusFromSFNLimit(t *testing.T) {
 	t.Parallel()
 	f := world(t)
 	rep, err := FromSFN(context.Background(), f, SFNOptions{StateMachines: []string{replicate}, Since: now.Add(-24 * time.Hour), Limit: 1})
@@ -204,10 +204,10 @@ func TestFromSFNLimit(t *testing.T) {
 	}
 }
 
-// TestWrite: the text report names what failed and how to redrive it, and
+// TestStatusWrite: the text report names what failed and how to redrive it, and
 // every line fits 100 columns, the redrive command too, which the shell
 // joins back whole.
-func TestWrite(t *testing.T) {
+func TestStatusWrite(t *testing.T) {
 	t.Parallel()
 	rep, err := FromSFN(context.Background(), world(t), SFNOptions{StateMachines: []string{replicate, reconcile}, Since: now.Add(-24 * time.Hour), EndpointURL: "http://127.0.0.1:4566"})
 	if err != nil {
@@ -260,7 +260,7 @@ func shellWords(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\\\n", "")), " ")
 }
 
-func TestWrapCommand(t *testing.T) {
+func TestStatusWrapCommand(t *testing.T) {
 	t.Parallel()
 	long := "x" + strings.Repeat("0123456789", 25)
 	for _, cmd := range []string{
@@ -281,7 +281,7 @@ func TestWrapCommand(t *testing.T) {
 	}
 }
 
-func TestWriteNone(t *testing.T) {
+func TestStatusWriteNone(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	if err := Write(&buf, &Report{Source: "aws", Since: now, StateMachines: []string{replicate}}); err != nil {
@@ -292,8 +292,8 @@ func TestWriteNone(t *testing.T) {
 	}
 }
 
-// TestJSONFields guards the --json contract: the field names scripts read.
-func TestJSONFields(t *testing.T) {
+// TestStatusJSONFields guards the --json contract: the field names scripts read.
+func TestStatusJSONFields(t *testing.T) {
 	t.Parallel()
 	stop := now
 	e := Execution{StateMachine: "m", Kind: "replicate", ARN: "a", Name: "n", Status: "FAILED", Start: now, Stop: &stop, RedriveCount: 1,
@@ -331,7 +331,7 @@ func TestJSONFields(t *testing.T) {
 	check("destination", d[0], "destination", "image", "status", "error", "reason")
 }
 
-func TestShellQuote(t *testing.T) {
+func TestStatusShellQuote(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"ferry.yaml":         "ferry.yaml",
