@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/cli"
 	"github.com/ferry-dev/ferry/internal/config"
+	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/status"
 )
 
@@ -55,7 +57,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asJSON := fset.Bool("json", false, "print the executions as JSON")
 	stack := fset.String("stack", "Ferry", "the deployed stack's `NAME` (cdk deploy -c stackName=NAME)")
 	record := fset.String("record", "", "read local runs: the `FILE` ferry run --record wrote, or a directory of them")
-	endpoints := fset.String("endpoints", "", "stand-in endpoints `FILE` (or @FILE, or JSON): with --record, for the redrive command; else its \"sfn\" is read")
+	endpoints := fset.String("endpoints", os.Getenv(ecr.EnvEndpoints), "stand-in endpoints `FILE` (or @FILE, or JSON; default $FERRY_AWS_ENDPOINTS): with --record, for the redrive command; else its \"sfn\" is read")
 	limit := fset.Int("limit", status.DefaultLimit, "read at most `N` executions of each state machine, the newest")
 	args, err := cli.Parse(fset, args)
 	if err != nil {

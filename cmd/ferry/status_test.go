@@ -263,7 +263,9 @@ func TestStatusSFN(t *testing.T) {
 		t.Errorf("redrive command\n%s\nwant\n%s", cmd, want)
 	}
 
-	code, out, errOut = ferryStatus("--config", cfg, "--endpoints", `{"sfn": "`+s.URL+`"}`, "--json")
+	// --endpoints defaults to $FERRY_AWS_ENDPOINTS, as in ferry run.
+	t.Setenv("FERRY_AWS_ENDPOINTS", `{"sfn": "`+s.URL+`"}`)
+	code, out, errOut = ferryStatus("--config", cfg, "--json")
 	if code != exitOK {
 		t.Fatalf("--json: exit %d: %s", code, errOut)
 	}
@@ -278,6 +280,7 @@ func TestStatusSFN(t *testing.T) {
 }
 
 func TestStatusUsage(t *testing.T) {
+	t.Setenv("FERRY_AWS_ENDPOINTS", "")
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "ferry.yaml", "          scanOnPush: true\n")
 	noSFN := filepath.Join(dir, "endpoints.json")
@@ -307,6 +310,7 @@ func TestStatusUsage(t *testing.T) {
 // Without --endpoints and without AWS credentials, status fails before any
 // call, with one line that says what it looked for and what to do.
 func TestStatusNoCredentials(t *testing.T) {
+	t.Setenv("FERRY_AWS_ENDPOINTS", "")
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "ferry.yaml", "          scanOnPush: true\n")
 	for k, v := range map[string]string{
