@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferry-dev/ferry/internal/imagecopy"
+	"github.com/ferry-dev/ferry/internal/progress/termtest"
 )
 
 // clock is a test's time: it moves only when the test says.
@@ -25,54 +26,12 @@ func plan(p *imagecopy.Progress, bytes, blobs int64) {
 	p.Planned.Store(true)
 }
 
-// screen is what a terminal shows after the writes in out: it applies the
-// sequences the display sends (\r, \n, ESC[K, ESC[nA, ESC[J).
+// screen is what a terminal shows after the writes in out.
 func screen(t *testing.T, out string) []string {
 	t.Helper()
-	var lines [][]rune
-	row, col := 0, 0
-	r := []rune(out)
-	for i := 0; i < len(r); i++ {
-		for row >= len(lines) {
-			lines = append(lines, nil)
-		}
-		switch c := r[i]; {
-		case c == '\r':
-			col = 0
-		case c == '\n':
-			row, col = row+1, 0
-		case c == '\033':
-			j := i + 2
-			n := 0
-			for ; j < len(r) && r[j] >= '0' && r[j] <= '9'; j++ {
-				n = n*10 + int(r[j]-'0')
-			}
-			switch r[j] {
-			case 'K':
-				lines[row] = lines[row][:min(col, len(lines[row]))]
-			case 'A':
-				row = max(row-max(n, 1), 0)
-			case 'J':
-				lines[row] = lines[row][:min(col, len(lines[row]))]
-				lines = lines[:row+1]
-			default:
-				t.Fatalf("unexpected escape %q", string(r[i:j+1]))
-			}
-			i = j
-		default:
-			for len(lines[row]) <= col {
-				lines[row] = append(lines[row], ' ')
-			}
-			lines[row][col] = c
-			col++
-		}
-	}
-	var s []string
-	for _, l := range lines {
-		s = append(s, string(l))
-	}
-	for len(s) > 0 && strings.TrimSpace(s[len(s)-1]) == "" {
-		s = s[:len(s)-1]
+	s, err := termtest.Screen(out)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
