@@ -164,7 +164,7 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if !*asJSON {
 			progress.Results(stdout, results, hint)
 		}
-		return fmt.Errorf("%w before the copy finished: %d of %d destinations failed (see above)", te, failed, len(results))
+		return fmt.Errorf("%w before the copy finished: %d of %s failed (see above)", te, failed, destinations(len(results)))
 	}
 	if _, ok := errors.AsType[cli.Interrupted](context.Cause(ctx)); ok {
 		if !*asJSON {
@@ -179,7 +179,7 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if se, ok := errors.AsType[*imagecopy.SourceError](copyErr); ok {
 			return se
 		}
-		return fmt.Errorf("%d of %d destinations failed (see the results)", failed, len(results))
+		return fmt.Errorf("%d of %s failed (see the results)", failed, destinations(len(results)))
 	}
 	if se, ok := errors.AsType[*imagecopy.SourceError](copyErr); ok {
 		// One failure, the source's: said once, not once per destination.
@@ -190,7 +190,15 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if failed == 1 && len(results) == 1 {
 		return cli.Reported{Err: results[0].Err}
 	}
-	return cli.Reported{Err: fmt.Errorf("%d of %d destinations failed", failed, len(results))}
+	return cli.Reported{Err: fmt.Errorf("%d of %s failed", failed, destinations(len(results)))}
+}
+
+// destinations is "1 destination", "3 destinations".
+func destinations(n int) string {
+	if n == 1 {
+		return "1 destination"
+	}
+	return fmt.Sprintf("%d destinations", n)
 }
 
 // hostList is a repeatable flag of HOST[:PORT] values.

@@ -193,6 +193,7 @@ func TestResults(t *testing.T) {
 		{Destination: "reg-b.example/app:v1", Digest: digest, Status: imagecopy.StatusCopied, BlobsCopied: 3, BytesCopied: 2048, BlobsSkipped: 1,
 			BlobsMounted: 2, ManifestsWritten: 3, ReferrersCopied: 1, Duration: 850 * time.Millisecond, Replaced: "sha256:aaaa"},
 		{Destination: "reg-c.example/app:v1", Digest: digest, Status: imagecopy.StatusUnchanged, Duration: 15 * time.Millisecond},
+		{Destination: "reg-d.example/app:v2", Digest: digest, Status: imagecopy.StatusCopied, BlobsSkipped: 1, ManifestsWritten: 1, Duration: 7 * time.Millisecond},
 		{Destination: "111111111111.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1", Digest: digest, Status: imagecopy.StatusFailed,
 			Err: long, Error: long.Error(), Duration: 3100 * time.Millisecond},
 	}
@@ -204,6 +205,7 @@ func TestResults(t *testing.T) {
     1 referrer
   the tag pointed at sha256:aaaa before
 ✓ reg-c.example/app:v1  up to date (checked in 15ms)
+✓ reg-d.example/app:v2  copied in 7ms: 1 blob already there, 1 manifest
 ✗ 111111111111.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1  failed after 3.1s: upload blob
     sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef in
     111111111111.dkr.ecr.eu-west-1.amazonaws.com/team/app: 403 Forbidden (DENIED): not authorized

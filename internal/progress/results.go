@@ -55,16 +55,24 @@ func Results(w io.Writer, results []imagecopy.Result, hint func(imagecopy.Result
 // there already.
 func written(r imagecopy.Result) string {
 	var parts []string
-	blobs := count(int64(r.BlobsCopied), "blob")
+	noun := "blob" // on the first count of blobs only: "3 blobs, 2 mounted"
 	if r.BlobsCopied > 0 {
-		blobs += " (" + Size(r.BytesCopied) + ")"
+		parts = append(parts, count(int64(r.BlobsCopied), noun)+" ("+Size(r.BytesCopied)+")")
+		noun = ""
 	}
-	parts = append(parts, blobs)
-	if r.BlobsMounted > 0 {
-		parts = append(parts, fmt.Sprintf("%d mounted", r.BlobsMounted))
-	}
-	if r.BlobsSkipped > 0 {
-		parts = append(parts, fmt.Sprintf("%d already there", r.BlobsSkipped))
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{r.BlobsMounted, "mounted"}, {r.BlobsSkipped, "already there"}} {
+		if c.n == 0 {
+			continue
+		}
+		s := fmt.Sprintf("%d %s", c.n, c.what)
+		if noun != "" {
+			s = count(int64(c.n), noun) + " " + c.what
+			noun = ""
+		}
+		parts = append(parts, s)
 	}
 	parts = append(parts, count(int64(r.ManifestsWritten), "manifest"))
 	if r.ReferrersCopied > 0 {
