@@ -51,6 +51,7 @@ type world struct {
 	t    *testing.T
 	host string
 	reg  *RemoteRegistry
+	opts []remote.Option // for pushes: auth, where the registry wants it
 }
 
 func newWorld(t *testing.T) *world {
@@ -58,11 +59,17 @@ func newWorld(t *testing.T) *world {
 	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(nopLogger())))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	reg, err := NewRemoteRegistry(host)
+	return worldAt(t, host)
+}
+
+// worldAt is a world over the registry at host, pushed to and read with opts.
+func worldAt(t *testing.T, host string, opts ...remote.Option) *world {
+	t.Helper()
+	reg, err := NewRemoteRegistry(host, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, host: host, reg: reg}
+	return &world{t: t, host: host, reg: reg, opts: opts}
 }
 
 func (w *world) repo(repository string) name.Repository {
@@ -82,7 +89,7 @@ func (w *world) pushImage(repository string) (string, []byte) {
 		w.t.Fatal(err)
 	}
 	d, _ := img.Digest()
-	if err := remote.Write(w.repo(repository).Digest(d.String()), img); err != nil {
+	if err := remote.Write(w.repo(repository).Digest(d.String()), img, w.opts...); err != nil {
 		w.t.Fatal(err)
 	}
 	raw, _ := img.RawManifest()
@@ -102,7 +109,7 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mediaType, 
 func (w *world) pushBlob(repository string, content []byte, mediaType types.MediaType) v1.Descriptor {
 	w.t.Helper()
 	l := static.NewLayer(content, mediaType)
-	if err := remote.WriteLayer(w.repo(repository), l); err != nil {
+	if err := remote.WriteLayer(w.repo(repository), l, w.opts...); err != nil {
 		w.t.Fatal(err)
 	}
 	d, _ := l.Digest()
@@ -131,7 +138,7 @@ func (w *world) putManifest(repository, ref string, layers []v1.Descriptor, subj
 	if ref != "" {
 		r = w.repo(repository).Tag(ref)
 	}
-	if err := remote.Put(r, rawManifest{body, types.OCIManifestSchema1}); err != nil {
+	if err := remote.Put(r, rawManifest{body, types.OCIManifestSchema1}, w.opts...); err != nil {
 		w.t.Fatal(err)
 	}
 	return digest
