@@ -188,6 +188,7 @@ func (f *fakeRoles) ECR(account, region string) ecr.API {
 type fakeECR struct {
 	account, region string
 	host            string // data plane, for GetAuthorizationToken; "" has none
+	https           bool   // the data plane speaks HTTPS, not plain HTTP
 
 	mu     sync.Mutex
 	calls  []string
@@ -436,7 +437,7 @@ func (f *fakeECR) GetAuthorizationToken(_ context.Context, _ *awsecr.GetAuthoriz
 	}
 	return &awsecr.GetAuthorizationTokenOutput{AuthorizationData: []ecrtypes.AuthorizationData{{
 		AuthorizationToken: aws.String(base64.StdEncoding.EncodeToString([]byte("AWS:" + fakeRegistryToken))),
-		ProxyEndpoint:      aws.String("http://" + f.host),
+		ProxyEndpoint:      aws.String(map[bool]string{false: "http://", true: "https://"}[f.https] + f.host),
 		ExpiresAt:          aws.Time(time.Now().Add(12 * time.Hour)),
 	}}}, nil
 }
