@@ -208,7 +208,7 @@ func EvaluateScan(rule config.ScanGate, repository, digest string, scans []Image
 	case len(blocked) > 0:
 		res.Decision, res.Reason = Block, at+": "+strings.Join(blocked, "; ")
 	case len(pending) > 0 && coverage.Checked && !coverage.On && anyNotFound(scans):
-		res.Decision, res.Reason = Block, scanningOff(repository, digest)
+		res.Decision, res.Reason = Block, scanningOff(repository, digest, unscanned(scans))
 	case len(pending) > 0 && waited < time.Duration(rule.Wait):
 		res.Decision = Wait
 		res.Reason = fmt.Sprintf("%s: waiting for scans (%s of %s waited): %s", at, waited.Round(time.Second), rule.Wait, strings.Join(pending, "; "))
@@ -219,7 +219,7 @@ func EvaluateScan(rule config.ScanGate, repository, digest string, scans []Image
 			if coverage.Err != nil {
 				res.Reason += fmt.Sprintf(" (whether scanning is on for %s could not be read: %v)", repository, coverage.Err)
 			}
-			res.Reason += "; scan it (" + startScan(repository, digest) + " for each platform image) and run again"
+			res.Reason += "; scan it (" + startScans(repository, unscanned(scans)) + ") and run again"
 		} else {
 			res.Reason += "; once the scan completes, run again"
 		}
@@ -309,13 +309,37 @@ func anyNotFound(scans []ImageScan) bool {
 	return slices.ContainsFunc(scans, func(s ImageScan) bool { return s.NotFound })
 }
 
-func scanningOff(repository, digest string) string {
+// unscanned returns the digests of the images with no scan.
+func unscanned(scans []ImageScan) []string {
+	var out []string
+	for _, s := range scans {
+		if s.NotFound {
+			out = append(out, s.Digest)
+		}
+	}
+	return out
+}
+
+func scanningOff(repository, digest string, unscanned []string) string {
 	return fmt.Sprintf("scanning is off for %s, so the scan gate cannot pass %s: turn on scan-on-push (aws ecr put-image-scanning-configuration --repository-name %s --image-scanning-configuration scanOnPush=true) or a registry scanning rule that covers it (aws ecr put-registry-scanning-configuration), then scan the image (%s) and run again",
-		repository, short(digest), repository, startScan(repository, digest))
+		repository, short(digest), repository, startScans(repository, unscanned))
 }
 
 func startScan(repository, digest string) string {
 	return fmt.Sprintf("aws ecr start-image-scan --repository-name %s --image-id imageDigest=%s", repository, digest)
+}
+
+// startScans is the command that scans the first of digests, and says how
+// many more need it: ECR scans each platform image, never an index.
+func startScans(repository string, digests []string) string {
+	if len(digests) == 0 {
+		return ""
+	}
+	cmd := startScan(repository, digests[0])
+	if n := len(digests) - 1; n > 0 {
+		cmd += fmt.Sprintf(", and the same for the %d other platform image%s without a scan", n, plural(n))
+	}
+	return cmd
 }
 
 func orNone(s string) string { return cmp.Or(s, "no description") }

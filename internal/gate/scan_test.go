@@ -492,3 +492,18 @@ func TestWildcard(t *testing.T) {
 		}
 	}
 }
+
+// TestScanMissingOnAPlatform: the command to scan names the platform
+// image, not the index, which ECR cannot scan.
+func TestScanMissingOnAPlatform(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	f.manifests[dg("f")] = indexOf(t, "linux/amd64", dg("b"), "linux/arm64", dg("c"), "linux/s390x", dg("d"))
+	f.mediaType[dg("f")] = "application/vnd.oci.image.index.v1+json"
+	f.setScan(dg("b"), complete())
+	wantDecision(t, check(t, f, rule(config.SeverityMedium), dg("f"), time.Hour), Block,
+		"no scan of linux/arm64 (sha256:cccccccccccc); no scan of linux/s390x (sha256:dddddddddddd); scan it (aws ecr start-image-scan --repository-name team/app --image-id imageDigest="+dg("c")+", and the same for the 1 other platform image without a scan) and run again")
+	f.registry = &types.RegistryScanningConfiguration{ScanType: types.ScanTypeBasic}
+	wantDecision(t, check(t, f, rule(config.SeverityMedium), dg("f"), 0), Block,
+		"scanning is off for team/app, so the scan gate cannot pass sha256:ffffffffffff", "then scan the image (aws ecr start-image-scan --repository-name team/app --image-id imageDigest="+dg("c")+", and the same")
+}
