@@ -16,6 +16,9 @@
 //	lagAlarmMinutes         replication lag above which the lag alarm fires (default 30)
 //	lambdaConcurrencyLimit  the account's Lambda concurrent executions quota (default 1000):
 //	                        below 105, no function reserves concurrency (synth warns)
+//	copyImageMemoryMB       CopyImage's memory, 128 to 10240 (default 2048): its CPU, and
+//	                        so how fast it hashes and encrypts what it streams (docs/performance.md)
+//	copyJobs                the most blobs one CopyImage streams at once, 1 to 64 (default 16)
 //	approvalEmails          comma-separated addresses subscribed to approval requests
 //	alertEmails             comma-separated addresses subscribed to alerts
 package main
@@ -30,6 +33,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ferry-dev/ferry/infra/stacks"
@@ -86,9 +90,14 @@ func run(props *awscdk.AppProps, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(p.StagingDir)
-	if _, err := stacks.Build(app, p); err != nil {
+	built, err := stacks.Build(app, p)
+	if err != nil {
 		fmt.Fprintln(stderr, "ferry infra:", err)
 		return 1
+	}
+	if err := copySettings(app, built.Source.Functions.ByName[stacks.FnCopyImage]); err != nil {
+		fmt.Fprintln(stderr, "ferry infra:", err)
+		return 2
 	}
 	app.Synth(nil)
 	return 0
@@ -151,4 +160,32 @@ func contextInt(app awscdk.App, key string) (int, error) {
 	default:
 		return 0, fmt.Errorf("context %s=%v: want a whole number", key, v)
 	}
+}
+
+// copySettings applies the copyImageMemoryMB and copyJobs context values
+// to the CopyImage function: its memory (Lambda gives CPU in proportion
+// to it), and the most blobs one copy streams at once (FERRY_COPY_JOBS,
+// which functions/copyimage reads).
+func copySettings(app awscdk.App, fn awslambda.Function) error {
+	memory, err := contextInt(app, "copyImageMemoryMB")
+	if err != nil {
+		return err
+	}
+	jobs, err := contextInt(app, "copyJobs")
+	if err != nil {
+		return err
+	}
+	switch {
+	case memory != 0 && (memory < 128 || memory > 10240):
+		return fmt.Errorf("context copyImageMemoryMB=%d: Lambda takes 128 to 10240 (MB)", memory)
+	case jobs != 0 && (jobs < 1 || jobs > 64):
+		return fmt.Errorf("context copyJobs=%d: want 1 to 64 blobs streamed at once", jobs)
+	}
+	if memory != 0 {
+		fn.Node().DefaultChild().(awslambda.CfnFunction).SetMemorySize(jsii.Number(memory))
+	}
+	if jobs != 0 {
+		fn.AddEnvironment(jsii.String("FERRY_COPY_JOBS"), jsii.String(strconv.Itoa(jobs)), nil)
+	}
+	return nil
 }
