@@ -55,7 +55,7 @@ func (d *decoder) overlaps(rules []Rule, nodes []*yaml.Node, source Source) {
 				if len(diffs) == 0 {
 					continue
 				}
-				repo, tag, ok := overlap(rules[i], rules[j], da, db, source, bud)
+				repo, tag, ok := overlap(rules[i], rules[j], da, db, source, rules[:i], bud)
 				if !ok {
 					continue
 				}
@@ -163,12 +163,89 @@ func shortValue(v reflect.Value) string {
 
 // overlap finds an image that rules a and b both take and send, through
 // their destinations da and db (same account and region), to the same
-// destination repository. It returns false when it finds none.
-func overlap(a, b Rule, da, db Destination, source Source, bud *budget) (repo, tag string, ok bool) {
-	tags := commonNames(bud, "tag", a.MatchTag, b.MatchTag, sets{a.Tags, a.Exclude.Tags}, sets{b.Tags, b.Exclude.Tags}, 1)
-	if len(tags) == 0 {
-		return "", "", false
+// destination repository, and that no rule before a (prior) sends there:
+// for that image, a is the rule that wins. It returns false when it finds
+// none.
+func overlap(a, b Rule, da, db Destination, source Source, prior []Rule, bud *budget) (repo, tag string, ok bool) {
+	// The rules before a that send to this destination: an image one of
+	// them takes is theirs, not a's.
+	var before []Rule
+	for _, k := range prior {
+		if slices.ContainsFunc(k.Destinations, func(dk Destination) bool { return dk.ID() == da.ID() }) {
+			before = append(before, k)
+		}
 	}
+	taken := func(repo, tag string) bool {
+		name := da.RepositoryName(repo)
+		for _, k := range before {
+			if ok, _ := k.MatchRepository(repo); !ok {
+				continue
+			}
+			if ok, _ := k.MatchTag(tag); !ok {
+				continue
+			}
+			if slices.ContainsFunc(k.Destinations, func(dk Destination) bool { return dk.ID() == da.ID() && dk.RepositoryName(repo) == name }) {
+				return true
+			}
+		}
+		return false
+	}
+	// Not taken before: a repository none of those rules takes, with any
+	// tag; else a tag none of them takes, with any repository.
+	var priorRepos, priorTags []string
+	for _, k := range before {
+		priorRepos = append(priorRepos, k.Repositories...)
+		priorTags = append(priorTags, k.Tags...)
+	}
+	notBefore := func(m func(Rule, string) (bool, string)) func(string) bool {
+		return func(s string) bool {
+			return !slices.ContainsFunc(before, func(k Rule) bool { ok, _ := m(k, s); return ok })
+		}
+	}
+	anyName := func(string) bool { return true }
+	for _, attempt := range []struct {
+		repoOK, tagOK   func(string) bool
+		notRepo, notTag []string
+	}{
+		{notBefore(Rule.MatchRepository), anyName, priorRepos, nil},
+		{anyName, notBefore(Rule.MatchTag), nil, priorTags},
+	} {
+		tags := commonNames(bud, "tag", both(a.MatchTag, b.MatchTag, attempt.tagOK),
+			sets{a.Tags, a.Exclude.Tags}, sets{b.Tags, b.Exclude.Tags}, attempt.notTag, 1)
+		if len(tags) == 0 {
+			if len(before) == 0 {
+				return "", "", false
+			}
+			continue
+		}
+		if r, ok := commonRepository(bud, a, b, da, db, source, both(a.MatchRepository, b.MatchRepository, attempt.repoOK), attempt.notRepo); ok && !taken(r, tags[0]) {
+			return r, tags[0], true
+		}
+		if len(before) == 0 {
+			break
+		}
+	}
+	return "", "", false
+}
+
+// both is a matcher that takes what ma and mb and ok all take.
+func both(ma, mb func(string) (bool, string), ok func(string) bool) func(string) bool {
+	return func(s string) bool {
+		if y, _ := ma(s); !y {
+			return false
+		}
+		if y, _ := mb(s); !y {
+			return false
+		}
+		return ok(s)
+	}
+}
+
+// commonRepository finds a repository that m takes and that da and db
+// rename alike, to a valid name, not the source repository itself when
+// the destination is the source registry (the planner skips that copy for
+// both rules).
+func commonRepository(bud *budget, a, b Rule, da, db Destination, source Source, m func(string) bool, not []string) (string, bool) {
 	// Different renames may agree only on some names: those that start
 	// with one of the stripped prefixes, or with neither.
 	limit, starts := 1, []string{""}
@@ -185,31 +262,30 @@ func overlap(a, b Rule, da, db Destination, source Source, bud *budget) (repo, t
 		if start != "" {
 			extra = []string{`^` + regexp.QuoteMeta(start) + `(?s:.*)$`}
 		}
-		for _, r := range commonNames(bud, "repository", a.MatchRepository, b.MatchRepository,
-			sets{a.Repositories, a.Exclude.Repositories}, sets{b.Repositories, b.Exclude.Repositories}, limit, extra...) {
+		for _, r := range commonNames(bud, "repository", m, sets{a.Repositories, a.Exclude.Repositories}, sets{b.Repositories, b.Exclude.Repositories}, not, limit, extra...) {
 			name := da.RepositoryName(r)
 			if name != db.RepositoryName(r) || match.ValidRepository(name) != nil {
 				continue
 			}
 			if da.ID() == source.ID() && name == r {
-				continue // the planner skips a copy onto itself, for both rules
+				continue
 			}
-			return r, tags[0], true
+			return r, true
 		}
 	}
-	return "", "", false
+	return "", false
 }
 
 // sets are one rule's include and exclude patterns of one noun.
 type sets struct{ include, exclude []string }
 
 // commonNames returns up to limit names (repositories or tags, by noun)
-// that both matchers take, each a valid ECR name that the extra regular
-// expressions (each matching the whole name) match too, shortest first.
-// Candidates come from a search of the patterns' automata and, for semver
-// ranges, from the versions they name; every one is checked with the
-// rules' own matchers.
-func commonNames(bud *budget, noun string, ma, mb func(string) (bool, string), a, b sets, limit int, extra ...string) []string {
+// that m takes (both rules' matchers, and more), each a valid ECR name,
+// shortest first. Candidates come from a search of the automata of a's and
+// b's patterns, with the extra regular expressions (each matching the whole
+// name) and without what the patterns in not match, and, for semver ranges,
+// from the versions they name; m checks every one.
+func commonNames(bud *budget, noun string, m func(string) bool, a, b sets, not []string, limit int, extra ...string) []string {
 	valid := match.ValidTag
 	if noun == "repository" {
 		valid = match.ValidRepository
@@ -221,13 +297,7 @@ func commonNames(bud *budget, noun string, ma, mb func(string) (bool, string), a
 			return false
 		}
 		seen[s] = true
-		if valid(s) != nil {
-			return false
-		}
-		if ok, _ := ma(s); !ok {
-			return false
-		}
-		if ok, _ := mb(s); !ok {
+		if valid(s) != nil || !m(s) {
 			return false
 		}
 		out = append(out, s)
@@ -241,8 +311,9 @@ func commonNames(bud *budget, noun string, ma, mb func(string) (bool, string), a
 	ib, sb := union(b.include)
 	xa, _ := union(a.exclude)
 	xb, _ := union(b.exclude)
+	xn, _ := union(not)
 	if ia != "" && ib != "" {
-		for _, s := range search(bud, append([]string{ia, ib, shape}, extra...), []string{xa, xb}, limit*4) {
+		for _, s := range search(bud, append([]string{ia, ib, shape}, extra...), []string{xa, xb, xn}, limit*4) {
 			if try(s) {
 				return out
 			}
@@ -263,7 +334,7 @@ func commonNames(bud *budget, noun string, ma, mb func(string) (bool, string), a
 			if inc == "" {
 				continue
 			}
-			for _, s := range search(bud, append([]string{inc, semverShape, shape}, extra...), []string{xa, xb}, 16) {
+			for _, s := range search(bud, append([]string{inc, semverShape, shape}, extra...), []string{xa, xb, xn}, 16) {
 				if try(s) {
 					return out
 				}

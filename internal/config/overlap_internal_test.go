@@ -42,7 +42,7 @@ func TestOverlapBudget(t *testing.T) {
 	bud := &budget{states: overlapStates}
 	for j := range cfg.Rules {
 		for i := range j {
-			overlap(cfg.Rules[i], cfg.Rules[j], cfg.Rules[i].Destinations[0], cfg.Rules[j].Destinations[0], cfg.Source, bud)
+			overlap(cfg.Rules[i], cfg.Rules[j], cfg.Rules[i].Destinations[0], cfg.Rules[j].Destinations[0], cfg.Source, nil, bud)
 		}
 	}
 	if bud.states != 0 {
@@ -51,10 +51,10 @@ func TestOverlapBudget(t *testing.T) {
 	// Once spent, no search runs: even a plain overlap goes unfound.
 	all := Rule{Name: "all", Repositories: []string{"**"}, Tags: []string{"**"}}
 	dst := Destination{Account: "222222222222", Region: "eu-west-1"}
-	if _, _, ok := overlap(all, all, dst, dst, cfg.Source, bud); ok || bud.states != 0 {
+	if _, _, ok := overlap(all, all, dst, dst, cfg.Source, nil, bud); ok || bud.states != 0 {
 		t.Errorf("with the budget spent, overlap found one (%v) or spent more (%d)", ok, bud.states)
 	}
-	if _, _, ok := overlap(all, all, dst, dst, cfg.Source, &budget{states: overlapStates}); !ok {
+	if _, _, ok := overlap(all, all, dst, dst, cfg.Source, nil, &budget{states: overlapStates}); !ok {
 		t.Error("with a budget, overlap does not find that two rules of ** overlap")
 	}
 }

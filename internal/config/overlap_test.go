@@ -127,6 +127,39 @@ func TestOverlapWarnings(t *testing.T) {
 			},
 		},
 		{
+			name: "the example is not one a rule before takes",
+			rules: []overlapRule{
+				{name: "first", repos: `[team/a, team/0, team/a0, team/aa]`, tags: `["**"]`, dests: []string{prodEU}},
+				{name: "second", repos: `["team/**"]`, tags: `["**"]`, dests: []string{prodEUApp}},
+				{name: "third", repos: `["team/**"]`, tags: `["**"]`, dests: []string{prodEU}},
+			},
+			want: []overlapWant{
+				{later: 1, dest: 0, first: 0, words: []string{`approval: required (rule "first" has none)`}},
+				{later: 2, dest: 0, first: 1, words: []string{`approval: none (rule "second" has required)`}},
+			},
+		},
+		{
+			name: "only a tag no rule before takes",
+			rules: []overlapRule{
+				{name: "first", repos: `["team/**"]`, tags: `["release-*"]`, dests: []string{prodEU}},
+				{name: "second", repos: `["team/**"]`, tags: `["**"]`, dests: []string{prodEUApp}},
+				{name: "third", repos: `["team/**"]`, tags: `["**"]`, dests: []string{prodEU}},
+			},
+			want: []overlapWant{
+				{later: 1, dest: 0, first: 0},
+				{later: 2, dest: 0, first: 1, words: []string{`approval: none (rule "second" has required)`}},
+			},
+		},
+		{
+			name: "a rule before takes every image the two share",
+			rules: []overlapRule{
+				{name: "first", repos: `["team/**"]`, tags: `["**"]`, dests: []string{prodEU}},
+				{name: "second", repos: `[team/app]`, tags: `[latest]`, dests: []string{prodEUApp}},
+				{name: "third", repos: `[team/app]`, tags: `[latest]`, dests: []string{prodEU}},
+			},
+			want: []overlapWant{{later: 1, dest: 0, first: 0}},
+		},
+		{
 			name: "renames that agree",
 			rules: []overlapRule{
 				{name: "a", repos: `["tools/*"]`, tags: `["**"]`, dests: []string{`{account: "222222222222", region: eu-west-1, repository: {stripPrefix: tools/, prefix: mirror/}}`}},
