@@ -244,7 +244,13 @@ func showProgress(w io.Writer, dsts []imagecopy.Destination) (stop func()) {
 	if terminal {
 		interval = 200 * time.Millisecond
 	}
-	return progress.Run(progress.New(w, terminal, lines, time.Now), interval)
+	d := progress.New(w, terminal, lines, time.Now)
+	if terminal {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+			d.SetWidth(cols)
+		}
+	}
+	return progress.Run(d, interval)
 }
 
 // hint says what to do about a destination's failure, if ferry knows.
@@ -275,7 +281,7 @@ func hint(r imagecopy.Result) string {
 		return fmt.Sprintf("nothing listens at %s: is the registry running, and is the port right?", host)
 	}
 	if re, ok := errors.AsType[*imagecopy.RetriedError](err); ok {
-		return fmt.Sprintf("the registry kept failing for %s: check that it is up, then run the same command again (what was copied is not copied again)", re.Over.Round(time.Second))
+		return fmt.Sprintf("the registry kept failing through %d tries: check that it is up, then run the same command again (what was copied is not copied again)", re.Tries)
 	}
 	return ""
 }

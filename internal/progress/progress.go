@@ -44,6 +44,7 @@ type Display struct {
 	start    time.Time
 	dests    []*line
 	drawn    int // terminal: lines of the last frame, which the next redraws
+	width    int // columns a line may take
 }
 
 // line is what the display knows of one destination between frames.
@@ -63,11 +64,19 @@ type sample struct {
 // New returns a Display writing to w: redrawn in place when terminal,
 // plain lines otherwise. now is the clock (time.Now; tests pass their own).
 func New(w io.Writer, terminal bool, dests []Destination, now func() time.Time) *Display {
-	d := &Display{w: w, terminal: terminal, now: now, start: now()}
+	d := &Display{w: w, terminal: terminal, now: now, start: now(), width: Width}
 	for _, dst := range dests {
 		d.dests = append(d.dests, &line{Destination: dst})
 	}
 	return d
+}
+
+// SetWidth narrows the lines to a terminal of n columns, if it has fewer
+// than Width: a line that wrapped would throw the redraw off.
+func (d *Display) SetWidth(n int) {
+	if n > 1 && n < Width {
+		d.width = n
+	}
 }
 
 // Frame draws what has changed since the last frame: on a terminal every
@@ -102,7 +111,7 @@ func (d *Display) Frame() {
 			continue
 		}
 		l.logged, l.blobs = now, blobs
-		fmt.Fprintln(d.w, fit(l.Name+"  "+l.status(), Width))
+		fmt.Fprintln(d.w, fit(l.Name+"  "+l.status(), d.width))
 	}
 }
 
@@ -122,7 +131,7 @@ func (d *Display) redraw(now time.Time) {
 	}
 	for _, l := range d.dests {
 		b.WriteString("\r\033[K")
-		b.WriteString(fit(l.Name+"  "+l.status(), Width-1)) // the last column would wrap on some terminals
+		b.WriteString(fit(l.Name+"  "+l.status(), d.width-1)) // the last column would wrap on some terminals
 		b.WriteString("\n")
 	}
 	d.drawn = len(d.dests)

@@ -116,6 +116,21 @@ func TestTerminalLinesFit(t *testing.T) {
 	}
 }
 
+// On a terminal narrower than Width, lines fit it.
+func TestTerminalNarrow(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(0, 0)}
+	var p imagecopy.Progress
+	var out bytes.Buffer
+	d := New(&out, true, []Destination{{"registry.example.com/platform/service:release-1", &p}}, c.now)
+	d.SetWidth(40)
+	d.Frame()
+	got := screen(t, out.String())
+	if len(got) != 1 || utf8.RuneCountInString(got[0]) != 39 {
+		t.Errorf("on 40 columns: %q, want one line of 39", got)
+	}
+}
+
 func TestLog(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(0, 0)}
