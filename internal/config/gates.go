@@ -374,7 +374,7 @@ func checkPublicKey(data []byte) string {
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return fmt.Sprintf("does not parse as a PKIX public key: %v", err)
+		return fmt.Sprintf("does not parse as a PKIX public key (%v); export it again with cosign public-key --key KEY", err)
 	}
 	switch pub := pub.(type) {
 	case *ecdsa.PublicKey:
