@@ -46,6 +46,15 @@ func TestRunRecordAndRedrive(t *testing.T) {
 	if code != exitFailed || !strings.Contains(stderr, "ReplicationFailed") || !strings.Contains(stderr, "--redrive "+first) {
 		t.Fatalf("first run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+	// The hint is a command that redrives against the same endpoints
+	// (without them it would go to AWS), and the cause, shown above, is
+	// not said again.
+	if hint := "ferry run --config " + w.ConfigPath + " --endpoints '" + string(endpoints) + "' --approve approve --node-modules " + nodeModules + " --redrive " + first; !strings.Contains(stderr, hint) {
+		t.Errorf("first run's hint is not %q:\n%s", hint, stderr)
+	}
+	if strings.Contains(stderr, "AccessDenied") || strings.Count(stdout, "is not authorized to perform") != 1 {
+		t.Errorf("the cause is said again:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
 	if code, _, stderr := ferryWorkflow(append(common, "--event", event, "--redrive", first)...); code != exitUsage || !strings.Contains(stderr, "not both") {
 		t.Errorf("--event with --redrive: exit %d, %s", code, stderr)
 	}

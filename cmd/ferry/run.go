@@ -5,16 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 	"golang.org/x/term"
 
 	"github.com/ferry-dev/ferry/internal/cli"
@@ -29,19 +30,27 @@ const runUsage = `Usage: ferry run --config FILE --event FILE [flags]
        ferry run --config FILE --redrive EXECUTION.json [flags]
 
 Run Ferry's workflow once, locally: the state machine (statemachine/
-replicate.asl.json) executed by aws-local-stepfunctions on the Node 22 in the
-ferry checkout's node_modules, with every Lambda task invoked in this process
-with the real handlers. Each state is printed as it ends, as the Step
-Functions console shows it; the exit code is 0 when the execution succeeds.
+replicate.asl.json) executed by aws-local-stepfunctions on Node 22, with
+every Lambda task invoked in this process with the real handlers. Each state
+is printed as it ends, as the Step Functions console shows it; the exit code
+is 0 when the execution succeeds.
 
 --event is the execution input: an ECR push event as EventBridge delivers it
 ({"detail-type": "ECR Image Action", "detail": {...}}) or a manual input
 ({"repository": "team/app", "tag": "release-1.4", "destinations": [...]}).
 
+Node 22 and aws-local-stepfunctions come from a ferry checkout's
+node_modules (make node_modules/.installed), found upward from the working
+directory or from the ferry binary's; elsewhere (ferry from go install),
+ferry installs them once with npm ci into your cache directory
+(~/.cache/ferry/local-stepfunctions-* on Linux, about 200 MB), from a lock
+file it carries. --node-modules names another node_modules.
+
 ECR and STS endpoints come from --endpoints (or FERRY_AWS_ENDPOINTS), JSON:
   {"sts": "http://127.0.0.1:P", "ecr": {"ACCOUNT/REGION": "http://127.0.0.1:P", ...}}
-(make demo starts such a local ECR/STS emulator). Without it, the handlers
-use the AWS SDK defaults and your AWS credentials. SNS, Secrets Manager and
+(ferry emulator --endpoints-out FILE writes them for a local ECR and STS;
+make demo starts one). Without it, the handlers use the AWS SDK defaults and
+your AWS credentials, which are checked before the run starts. SNS, Secrets Manager and
 Step Functions' task-token callbacks are always local: approval requests are
 answered with --approve, from this terminal by default.
 
@@ -148,9 +157,6 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// Real AWS: the default credential chain, not stand-in keys.
 		opts.AWSOptions = []func(*awsconfig.LoadOptions) error{}
 	}
-	if opts.NodeModules = *nodeModules; opts.NodeModules == "" {
-		opts.NodeModules = findNodeModules()
-	}
 	// What the approvers say goes with the step-by-step view, or to stderr
 	// when stdout carries the JSON.
 	notices := stdout
@@ -166,7 +172,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	switch mode {
 	case "prompt":
-		opts.Approver = promptApprover(os.Stdin, notices)
+		opts.Approver = promptApprover(ctx, os.Stdin, notices, runner.AutoApprove, runner.AutoReject)
 	case "approve":
 		opts.Approver = announce(notices, "approved", mode, runner.AutoApprove)
 	case "reject":
@@ -175,6 +181,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts.Approver = unanswered(notices, why, *approvalTimeout)
 	default:
 		return usagef("--approve %q: want prompt, approve, reject or none", mode)
+	}
+	// Last, so that a mistake in the flags is said first.
+	if *endpoints == "" {
+		if err := checkAWSCredentials(ctx); err != nil {
+			return err
+		}
+	}
+	if opts.NodeModules, err = findInterpreter(ctx, runner.DefaultSearch(*nodeModules), stderr); err != nil {
+		return err
 	}
 	var printer *runner.Printer
 	if !*asJSON {
@@ -226,14 +241,95 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if ex.Status != "SUCCEEDED" {
 		hint := ""
 		if *recordPath != "" {
-			hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s)", *cfgPath, *recordPath)
-			if opts.S3Dir != *recordPath+".s3" {
-				hint = fmt.Sprintf(" (fix the cause, then: ferry run --config %s --redrive %s --s3-dir %s)", *cfgPath, *recordPath, opts.S3Dir)
-			}
+			hint = " (fix the cause, then: " + redriveHint(fs, *recordPath, opts.S3Dir) + ")"
 		}
-		return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, runner.CauseText(ex.Cause), hint)
+		if *asJSON {
+			return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, runner.CauseText(ex.Cause), hint)
+		}
+		// The step-by-step view has just shown the cause.
+		return fmt.Errorf("execution %s failed: %s (above)%s", ex.Name, ex.Error, hint)
 	}
 	return nil
+}
+
+// redriveFlags are the flags of a run that its redrive must repeat: those
+// that fill in the definition (a redrive must run the same one), say where
+// AWS is, or answer approvals.
+var redriveFlags = []string{"config", "endpoints", "definition", "max-concurrency", "reconcile-concurrency", "approval-timeout", "approve", "node-modules"}
+
+// redriveHint is the command that redrives the execution recorded in
+// record, with the flags of this run that it needs.
+func redriveHint(fs *flag.FlagSet, record, s3Dir string) string {
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+	args := []string{"ferry", "run"}
+	for _, name := range redriveFlags {
+		if v, ok := set[name]; ok {
+			args = append(args, "--"+name, shellQuote(v))
+		}
+	}
+	args = append(args, "--redrive", shellQuote(record))
+	if s3Dir != record+".s3" {
+		args = append(args, "--s3-dir", shellQuote(s3Dir))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes s for a POSIX shell, unless it needs none.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == '@' || r == ':' || r == '=' || r == ',' ||
+			r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// checkAWSCredentials finds the AWS credentials a run without --endpoints
+// uses, once, before anything starts: without them every destination would
+// fail on its own with the SDK's long error (the instance metadata service's,
+// three times over).
+func checkAWSCredentials(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	// The SDK's own logger would add its warnings ("falling back to
+	// IMDSv1") to the one line this says.
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithLogger(logging.Nop{}))
+	if err == nil {
+		_, err = cfg.Credentials.Retrieve(ctx)
+	}
+	if err == nil {
+		return nil
+	}
+	profile := "default"
+	if p := os.Getenv("AWS_PROFILE"); p != "" {
+		profile = p
+	}
+	return usageError{Err: fmt.Errorf("ferry run without --endpoints runs against AWS, and found no AWS credentials "+
+		"(tried the AWS_ACCESS_KEY_ID environment, profile %q in the shared config and credentials files, SSO, and the EC2/ECS instance role): "+
+		"log in (aws sso login, aws configure, or AWS_PROFILE=NAME), or run against a local ECR with --endpoints @endpoints.json "+
+		"(ferry emulator --config FILE --endpoints-out endpoints.json)", profile)}
+}
+
+// findInterpreter returns the node_modules a local run executes with:
+// found, or installed once into the cache directory when npm is there.
+func findInterpreter(ctx context.Context, s runner.Search, stderr io.Writer) (string, error) {
+	nm, err := runner.FindInterpreter(ctx, s)
+	nf, ok := errors.AsType[*runner.NotFoundError](err)
+	if !ok {
+		return nm, err
+	}
+	if nf.Explicit || nf.CacheDir == "" || nf.NPM == "" {
+		return "", usageError{Err: err}
+	}
+	fmt.Fprintf(stderr, "ferry run: installing Node 22 and aws-local-stepfunctions into %s with npm ci (once; about 200 MB)...\n", s.CacheDir)
+	nm, err = runner.Install(ctx, s, stderr)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(stderr, "ferry run: installed; later runs use %s\n", nm)
+	return nm, nil
 }
 
 // lockedWriter serializes writes to w.
@@ -281,56 +377,44 @@ func readInput(path string) (json.RawMessage, error) {
 	return b, nil
 }
 
-// describeInput names what an input asks for, for the run's header.
+// describeInput names what an input asks for, for the run's header:
+// repo:tag, or repo@digest for a digest. Fields of the wrong type are left
+// out here; Validate says what is wrong with them.
 func describeInput(in json.RawMessage) string {
-	var v struct {
-		DetailType string `json:"detail-type"`
-		Detail     struct {
-			Repo string `json:"repository-name"`
-			Tag  string `json:"image-tag"`
-		} `json:"detail"`
-		Repository, Tag, Digest string
-	}
+	var v map[string]any
 	if json.Unmarshal(in, &v) != nil {
-		return "(input is not an object)"
+		return "(input is not a JSON object)"
 	}
-	if v.DetailType != "" {
-		return fmt.Sprintf("— ECR push event: %s:%s", v.Detail.Repo, v.Detail.Tag)
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	if dt, ok := v["detail-type"]; ok {
+		d, _ := v["detail"].(map[string]any)
+		what := "ECR push event"
+		if strings.EqualFold(str(d, "action-type"), "DELETE") {
+			what = "ECR delete event"
+		}
+		if dt != "ECR Image Action" {
+			return fmt.Sprintf("— event %q", fmt.Sprint(dt))
+		}
+		return "— " + what + ": " + image(str(d, "repository-name"), str(d, "image-tag"), str(d, "image-digest"))
 	}
-	if v.Repository == "" && v.Tag == "" && v.Digest == "" {
+	if str(v, "repository") == "" && str(v, "tag") == "" && str(v, "digest") == "" {
 		return "— reconcile " + string(in)
 	}
-	ref := v.Tag
-	if ref == "" {
-		ref = v.Digest
-	}
-	return fmt.Sprintf("— manual input: %s:%s", v.Repository, ref)
+	return "— manual input: " + image(str(v, "repository"), str(v, "tag"), str(v, "digest"))
 }
 
-// findNodeModules looks for node_modules with aws-local-stepfunctions
-// upward from the working directory, then from the ferry binary's folder.
-func findNodeModules() string {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+// image is repo:tag, else repo@digest, and says what is missing.
+func image(repo, tag, digest string) string {
+	if repo == "" {
+		repo = "(no repository)"
 	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
+	switch {
+	case tag != "":
+		return repo + ":" + tag
+	case digest != "":
+		return repo + "@" + digest
 	}
-	for _, dir := range starts {
-		for {
-			nm := filepath.Join(dir, "node_modules")
-			if _, err := os.Stat(filepath.Join(nm, "aws-local-stepfunctions")); err == nil {
-				return nm
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "node_modules"
+	return repo + " (no tag or digest)"
 }
 
 // unanswered tells the user that nobody will answer an approval request
@@ -363,18 +447,48 @@ func announce(w io.Writer, what, flagValue string, a runner.Approver) runner.App
 	}
 }
 
-func promptApprover(in io.Reader, out io.Writer) runner.Approver {
+// promptApprover asks on the terminal, one request at a time, and answers
+// with approve or reject. Ctrl-C (runCtx ends) stops the wait for an
+// answer at once: the runner waits for its approvers before it returns.
+func promptApprover(runCtx context.Context, in io.Reader, out io.Writer, approve, reject runner.Approver) runner.Approver {
 	var mu sync.Mutex
-	rd := bufio.NewReader(in)
+	var once sync.Once
+	lines := make(chan string)
 	return func(ctx context.Context, m runner.ApprovalMessage) error {
 		mu.Lock()
 		defer mu.Unlock()
+		// One reader for all prompts, started at the first: a read cannot
+		// be cancelled, and a second reader would take the next answer.
+		once.Do(func() {
+			go func() {
+				rd := bufio.NewReader(in)
+				for {
+					line, err := rd.ReadString('\n')
+					if line != "" || err == nil {
+						lines <- line
+					}
+					if err != nil {
+						close(lines)
+						return
+					}
+				}
+			}()
+		})
 		fmt.Fprintf(out, "\n  ✋ %s\n%s\n  Approve? [y/N] ", m.Subject, indent(m.Message))
-		line, _ := rd.ReadString('\n')
-		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y") {
-			return runner.AutoApprove(ctx, m)
+		var line string
+		select {
+		case line = <-lines: // closed (end of input): "", a rejection
+		case <-runCtx.Done():
+			fmt.Fprintln(out)
+			return fmt.Errorf("approval request %q left unanswered: %w", m.Subject, context.Cause(runCtx))
+		case <-ctx.Done():
+			fmt.Fprintln(out)
+			return fmt.Errorf("approval request %q left unanswered: %w", m.Subject, context.Cause(ctx))
 		}
-		return runner.AutoReject(ctx, m)
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y") {
+			return approve(ctx, m)
+		}
+		return reject(ctx, m)
 	}
 }
 

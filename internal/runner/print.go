@@ -21,6 +21,11 @@ type Printer struct {
 	entered map[string]int64
 	labels  map[int]string // Map iteration -> destination
 	caught  map[string]bool
+	// failed are the destinations whose failure was printed on their own
+	// line, and lastFail the last top-level failure printed: what repeats
+	// them later says "above" instead (each error once).
+	failed   []string
+	lastFail [2]string // Error, Cause
 }
 
 // NewPrinter returns a Printer writing to w.
@@ -49,6 +54,7 @@ func (p *Printer) Observe(ev Event) {
 			clear(p.labels)
 			clear(p.entered)
 			clear(p.caught)
+			p.failed, p.lastFail = nil, [2]string{}
 		}
 		return
 	case "MapIterationStarted":
@@ -57,6 +63,7 @@ func (p *Printer) Observe(ev Event) {
 		clear(p.labels)
 		clear(p.entered)
 		clear(p.caught)
+		p.failed, p.lastFail = nil, [2]string{}
 		state := ""
 		if ev.State != nil {
 			state = ev.State.Name
@@ -113,7 +120,14 @@ func (p *Printer) Observe(ev Event) {
 			fmt.Fprintf(p.w, "%s%s– %-22s no: %s\n", indent, pad(label, idx), ev.State.Name, CauseText(ev.CauseString()))
 			return
 		}
-		fmt.Fprintf(p.w, "%s%s✗ %-22s %s: %s\n", indent, pad(label, idx), ev.State.Name, ev.Error, CauseText(ev.CauseString()))
+		cause := CauseText(ev.CauseString())
+		if idx < 0 {
+			p.lastFail = [2]string{ev.Error, ev.CauseString()}
+			if ev.State.Name == settleState && ev.Error == "ReplicationFailed" && len(p.failed) > 0 {
+				cause = failedAbove(cause, p.failed)
+			}
+		}
+		fmt.Fprintf(p.w, "%s%s✗ %-22s %s: %s\n", indent, pad(label, idx), ev.State.Name, ev.Error, cause)
 		if ev.State.Name == settleState && ev.Error == "ReplicationFailed" {
 			fmt.Fprintf(p.w, "%s  → the other destinations are done; a redrive replicates only the failed ones again\n", indent)
 		}
@@ -128,13 +142,35 @@ func (p *Printer) Observe(ev Event) {
 		what := "destination"
 		if ev.Parent != nil && ev.Parent.Name == reconcileMapState {
 			what = "job"
+		} else if label != "" {
+			p.failed = append(p.failed, label)
 		}
 		fmt.Fprintf(p.w, "%s%s  → this %s stops here; the others go on\n", indent, pad(label, idx), what)
 	case "ExecutionSucceeded":
 		fmt.Fprintf(p.w, "  ● Execution succeeded\n")
 	case "ExecutionFailed":
+		if p.lastFail == [2]string{ev.Error, ev.CauseString()} {
+			fmt.Fprintf(p.w, "  ● Execution failed: %s (above)\n", ev.Error)
+			return
+		}
 		fmt.Fprintf(p.w, "  ● Execution failed: %s: %s\n", ev.Error, CauseText(ev.CauseString()))
 	}
+}
+
+// failedAbove shortens Summarize's cause, "N of M destinations failed: D1
+// failed (ERROR); ...", to its count and the destinations, when each
+// destination's error was printed on its own line already.
+func failedAbove(cause string, failed []string) string {
+	count, _, ok := strings.Cut(cause, ": ")
+	if !ok || !strings.Contains(count, " destinations failed") && !strings.Contains(count, " destination failed") {
+		return cause
+	}
+	for _, d := range failed {
+		if !strings.Contains(cause, d+" failed") {
+			return cause // not the destinations printed: say it all
+		}
+	}
+	return fmt.Sprintf("%s: %s (each error is on its line above)", count, strings.Join(failed, ", "))
 }
 
 // States the printer treats on their own.
