@@ -3,8 +3,9 @@
 // definitionSubstitutions fill. The local runner reads the same bytes.
 //
 //   - replicate.asl.json, the push path: the function ARNs of Validate,
-//     AssumeRole, EnsureRepository, CopyImage, Verify, Summarize and
-//     ApprovalRequest, ${MaxConcurrency} and ${ApprovalTimeoutSeconds}.
+//     CheckGates, AssumeRole, EnsureRepository, CopyImage, Verify,
+//     Summarize and ApprovalRequest, ${MaxConcurrency} and
+//     ${ApprovalTimeoutSeconds}.
 //   - reconcile.asl.json, the scheduled convergence: Discover and
 //     ReconcileSummary, the same per-destination steps and ApprovalRequest,
 //     ${ReconcileConcurrency} (the Distributed Map's child executions at

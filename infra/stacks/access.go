@@ -24,6 +24,7 @@ import (
 // docs/contracts.md.
 const (
 	FnValidate           = workflow.FnValidate
+	FnCheckGates         = workflow.FnCheckGates
 	FnAssumeRole         = workflow.FnAssumeRole
 	FnEnsureRepository   = workflow.FnEnsureRepository
 	FnCopyImage          = workflow.FnCopyImage
@@ -38,7 +39,7 @@ const (
 // FunctionNames lists every Lambda, in workflow order: the push path's,
 // then the reconcile's own.
 var FunctionNames = []string{
-	FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify,
+	FnValidate, FnCheckGates, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify,
 	FnSummarize, FnApprovalRequest, FnApprovalCallback,
 	FnDiscover, FnReconcileSummarize,
 }
@@ -47,13 +48,66 @@ var FunctionNames = []string{
 // machine invokes; the per-destination steps and the approval request are
 // shared.
 var (
-	ReplicateFunctions = []string{FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest}
+	ReplicateFunctions = []string{FnValidate, FnCheckGates, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest}
 	ReconcileFunctions = []string{FnDiscover, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnReconcileSummarize, FnApprovalRequest}
 )
 
 // SourceReaders are the functions that read the source repositories'
-// images.
+// images. The GateCheckers read them too (an index's platform images, its
+// signatures) when a destination has gates.
 var SourceReaders = []string{FnValidate, FnCopyImage, FnVerify}
+
+// Gate actions, for the functions that check gates (GateCheckers): the
+// scan findings of the rules' source repositories and their scan-on-push
+// setting (GateScanActions, on those repositories), whether the registry
+// scans them (GateRegistryActions, which have no resource-level
+// permissions), and the configured KMS keys' public keys (GateKMSActions,
+// on those keys only: internal/gate verifies with the public key locally,
+// so kms:Verify is not needed).
+var (
+	GateScanActions     = []string{"ecr:DescribeImageScanFindings", "ecr:DescribeRepositories"}
+	GateRegistryActions = []string{"ecr:GetRegistryScanningConfiguration"}
+	GateKMSActions      = []string{"kms:GetPublicKey"}
+)
+
+// GateCheckers are the functions that check a destination's gates: the
+// replicate workflow's CheckGates, and the reconcile's Discover, which
+// checks them before it asks for approvals or lists a job (so Discover
+// also reads source images, their manifests and signatures, when any
+// destination has gates).
+var GateCheckers = []string{FnCheckGates, FnDiscover}
+
+// Gated reports whether any destination has gates.
+func Gated(cfg *config.Config) bool {
+	for _, r := range cfg.Rules {
+		for _, d := range r.Destinations {
+			if d.Gates.Any() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// GateKMSKeyARNs are the KMS keys of every signature gate, once each,
+// sorted: the only keys CheckGates may use.
+func GateKMSKeyARNs(cfg *config.Config) []string {
+	var out []string
+	for _, r := range cfg.Rules {
+		for _, d := range r.Destinations {
+			if d.Gates.Signature == nil {
+				continue
+			}
+			for _, k := range d.Gates.Signature.Keys {
+				if k.KMS != "" {
+					out = append(out, k.KMS)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // SourceListers are the functions that list the source registry: every
 // repository (ecr:DescribeRepositories, which without repository names is

@@ -141,7 +141,7 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 	if err := CheckRepositoryScopes(cfg); err != nil {
 		return nil, err
 	}
-	assets, err := StageFunctionAssets(p.BuildDir, p.ConfigFile, p.StagingDir, FunctionNames)
+	assets, err := StageFunctionAssets(p.BuildDir, p.ConfigFile, p.StagingDir, FunctionNames, cfg.KeyFiles()...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +158,8 @@ func Build(app awscdk.App, p AppProps) (*Stacks, error) {
 		LogRetentionDays:       p.LogRetentionDays,
 		SourceRepositoryARNs:   SourceRepositoryARNs(cfg),
 		DestinationRoleARNs:    DestinationRoleARNs(cfg),
+		Gated:                  Gated(cfg),
+		GateKMSKeyARNs:         GateKMSKeyARNs(cfg),
 		Triggers:               triggerRules(cfg),
 		ReferrerTrigger:        ReferrerEventPattern(cfg.Source, cfg.Rules),
 		DeleteTrigger:          deleteTrigger(cfg),
@@ -229,6 +231,8 @@ type SourceStackProps struct {
 	LogRetentionDays       int
 	SourceRepositoryARNs   []string
 	DestinationRoleARNs    []string
+	Gated                  bool     // some destination has gates (CheckGates and Discover read what they need)
+	GateKMSKeyARNs         []string // the signature gates' KMS keys, which the gate checkers alone may use
 	Triggers               []TriggerRule
 	ReferrerTrigger        map[string]any // ReferrerEventPattern; nil for none
 	DeleteTrigger          map[string]any // DeleteEventPattern; nil for none
@@ -294,6 +298,8 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 		ReservedConcurrency:  reservedConcurrency,
 		SourceRepositoryARNs: p.SourceRepositoryARNs,
 		DestinationRoleARNs:  p.DestinationRoleARNs,
+		Gated:                p.Gated,
+		GateKMSKeyARNs:       p.GateKMSKeyARNs,
 	}); err != nil {
 		return nil, err
 	}
@@ -365,6 +371,11 @@ func NewSourceStack(scope constructs.Construct, id string, p SourceStackProps) (
 		Emails:          p.AlertEmails,
 		LagAlarmMinutes: p.LagAlarmMinutes,
 	})
+	// CheckGates tells the alerts topic about each destination a gate
+	// blocked (grantPublish: sns:Publish and the topic's key).
+	gates := s.Functions.ByName[FnCheckGates]
+	gates.AddEnvironment(jsii.String(workflow.EnvAlertsTopic), s.Alarms.Topic.TopicArn(), nil)
+	s.Alarms.Topic.GrantPublish(gates)
 	s.Dashboard = NewDashboard(stack, "Dashboard", DashboardProps{
 		Name:            p.StackName,
 		Replicate:       s.Workflow.StateMachine,

@@ -52,13 +52,26 @@ func isFerryModule(gomod string) bool {
 const ConfigFileName = "ferry.yaml"
 
 // StageFunctionAssets makes, under stagingDir, one directory per function
-// holding its bootstrap (from buildDir/<name>/bootstrap) and the
-// configuration file, and returns the directories by function name. It
-// reports every missing bootstrap at once.
-func StageFunctionAssets(buildDir, configFile, stagingDir string, names []string) (map[string]string, error) {
+// holding its bootstrap (from buildDir/<name>/bootstrap), the
+// configuration file and the key files it names (keyFiles, relative to the
+// configuration file's directory, at the same place beside it: every
+// function loads the configuration, which reads them), and returns the
+// directories by function name. It reports every missing bootstrap at once.
+func StageFunctionAssets(buildDir, configFile, stagingDir string, names []string, keyFiles ...string) (map[string]string, error) {
 	cfg, err := os.ReadFile(configFile)
 	if err != nil {
 		return nil, fmt.Errorf("stage Lambda assets: %w", err)
+	}
+	keys := make(map[string][]byte, len(keyFiles))
+	for _, k := range keyFiles {
+		if !filepath.IsLocal(k) {
+			return nil, fmt.Errorf("stage Lambda assets: key file %q is not a path inside the configuration's directory", k)
+		}
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(configFile), k))
+		if err != nil {
+			return nil, fmt.Errorf("stage Lambda assets: key file of a signature gate: %w", err)
+		}
+		keys[k] = b
 	}
 	out := make(map[string]string, len(names))
 	var missing []string
@@ -77,6 +90,15 @@ func StageFunctionAssets(buildDir, configFile, stagingDir string, names []string
 		}
 		if err := os.WriteFile(filepath.Join(dir, ConfigFileName), cfg, 0o644); err != nil {
 			return nil, fmt.Errorf("stage Lambda asset %s: %w", name, err)
+		}
+		for k, b := range keys {
+			path := filepath.Join(dir, k)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, fmt.Errorf("stage Lambda asset %s: %w", name, err)
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				return nil, fmt.Errorf("stage Lambda asset %s: %w", name, err)
+			}
 		}
 		out[name] = dir
 	}

@@ -28,7 +28,10 @@ type FunctionSpec struct {
 // destination, so it needs network throughput (which grows with memory)
 // and time for large images, but no ephemeral storage beyond the default.
 var FunctionSpecs = map[string]FunctionSpec{
-	FnValidate:         {"Ferry: apply the rules to a push and plan one job per destination", 256, 1 * time.Minute},
+	FnValidate: {"Ferry: apply the rules to a push and plan one job per destination", 256, 1 * time.Minute},
+	// CheckGates reads scan findings and signature blobs (small), and
+	// verifies a few signatures.
+	FnCheckGates:       {"Ferry: check a destination's scan and signature gates before any approval or copy", 256, 2 * time.Minute},
 	FnAssumeRole:       {"Ferry: prove the destination role can be assumed", 128, 30 * time.Second},
 	FnEnsureRepository: {"Ferry: create the destination repository if it is missing", 256, 1 * time.Minute},
 	FnCopyImage:        {"Ferry: copy an image, digest for digest, to one destination", 2048, 15 * time.Minute},
@@ -60,6 +63,10 @@ type FunctionsProps struct {
 	SourceRepositoryARNs []string
 	// DestinationRoleARNs are the roles the assumers may assume.
 	DestinationRoleARNs []string
+	// Gated: some destination has gates, which CheckGates and Discover
+	// check; GateKMSKeyARNs are the signature gates' KMS keys.
+	Gated          bool
+	GateKMSKeyARNs []string
 }
 
 // Functions is every Ferry Lambda with its execution role and log group.
@@ -161,6 +168,37 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Fun
 			Resources: jsii.Strings(registry),
 		}))
 	}
+	// The gates read only when a destination has them: the source images
+	// (manifests, signature blobs), their scans, and the KMS keys named.
+	for _, name := range GateCheckers {
+		if !p.Gated {
+			break
+		}
+		role := f.Roles[name]
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("GatesReadSourceImages"),
+			Actions:   jsii.Strings(SourceActions...),
+			Resources: jsii.Strings(p.SourceRepositoryARNs...),
+		}))
+		role.AddToPrincipalPolicy(registryLogin())
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("GatesReadScanFindings"),
+			Actions:   jsii.Strings(GateScanActions...),
+			Resources: jsii.Strings(p.SourceRepositoryARNs...),
+		}))
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("GatesReadRegistryScanning"),
+			Actions:   jsii.Strings(GateRegistryActions...),
+			Resources: jsii.Strings("*"),
+		}))
+		if len(p.GateKMSKeyARNs) > 0 {
+			role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("GatesReadKMSKeys"),
+				Actions:   jsii.Strings(GateKMSActions...),
+				Resources: jsii.Strings(p.GateKMSKeyARNs...),
+			}))
+		}
+	}
 	for _, arn := range p.SourceRepositoryARNs {
 		wildcards = append(wildcards, "Resource::"+arn)
 	}
@@ -191,6 +229,19 @@ func NewFunctions(scope constructs.Construct, id string, p FunctionsProps) (*Fun
 			if !slices.Contains(p.SourceRepositoryARNs, registry) {
 				appliesTo = append(appliesTo, "Resource::"+registry)
 			}
+		}
+		if slices.Contains(GateCheckers, name) && p.Gated {
+			reason += " With gates: Resource::* is also for ecr:GetAuthorizationToken (reading the source image's signatures) and " +
+				"ecr:GetRegistryScanningConfiguration, which have no resource-level permissions (the latter tells whether the source " +
+				"registry scans the repositories: a gate blocks an image nothing scans, saying how to turn scanning on); the source " +
+				"repository wildcards are the rules' repository patterns, for the images, scans and scan-on-push settings the gates read."
+			if !slices.Contains(SourceListers, name) { // Discover's already name them
+				appliesTo = append(appliesTo, wildcards...)
+			}
+		}
+		if name == FnCheckGates {
+			reason += " kms:GenerateDataKey* is on this stack's key only, for the alerts topic, as grantPublish gives it."
+			appliesTo = append(appliesTo, "Action::kms:GenerateDataKey*")
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(f.Roles[name], &[]*cdknag.NagPackSuppression{{
 			Id:        jsii.String("AwsSolutions-IAM5"),

@@ -647,7 +647,7 @@ func sorted(ss []string) []string {
 // TestNag: cdk-nag's AwsSolutions pack reports no error and no warning
 // that is not suppressed with a reason.
 func TestNag(t *testing.T) {
-	for _, cfg := range []string{exampleConfigPath(t), "testdata/edge.yaml", "testdata/untag.yaml"} {
+	for _, cfg := range []string{exampleConfigPath(t), "testdata/edge.yaml", "testdata/untag.yaml", "testdata/gates.yaml"} {
 		b := build(t, cfg)
 		all := append([]awscdk.Stack{b.stacks.Source.Stack}, b.stacks.Destinations...)
 		for _, st := range all {
@@ -783,9 +783,9 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("no alarm named …%s; alarms: %v", w, sorted(got))
 		}
 	}
-	// 4 on runs, 8 on Lambda errors, 10 on throttles, the dead-letter
+	// 4 on runs, 9 on Lambda errors, 11 on throttles, the dead-letter
 	// queue and the replication lag.
-	if len(want) != 24 || len(names) != len(want) {
+	if len(want) != 26 || len(names) != len(want) {
 		t.Errorf("%d alarms (%v), want these %d: %v", len(names), sorted(got), len(want), sorted(want))
 	}
 	for n := range names {

@@ -24,6 +24,7 @@ import (
 // ASL placeholders filled with function ARNs, by function.
 var functionPlaceholders = map[string]string{
 	FnValidate:         "ValidateFunctionArn",
+	FnCheckGates:       "CheckGatesFunctionArn",
 	FnAssumeRole:       "AssumeRoleFunctionArn",
 	FnEnsureRepository: "EnsureRepositoryFunctionArn",
 	FnCopyImage:        "CopyImageFunctionArn",

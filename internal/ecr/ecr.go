@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -92,6 +93,7 @@ type Endpoints struct {
 	SFN            string            `json:"sfn,omitempty"`
 	SecretsManager string            `json:"secretsmanager,omitempty"`
 	S3             string            `json:"s3,omitempty"` // path-style
+	KMS            string            `json:"kms,omitempty"`
 	// Registries are the data-plane hosts (host:port) of local stand-in
 	// registries by "account/region", as ferry emulator writes them, for
 	// pushing with crane or docker. The AWS clients do not use them: ECR's
@@ -198,6 +200,12 @@ func (c *Clients) S3() S3API {
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
 	})
+}
+
+// KMS returns a KMS client (the signature gate's KMS keys: each call sets
+// the key's region).
+func (c *Clients) KMS() *kms.Client {
+	return kms.NewFromConfig(c.cfg, func(o *kms.Options) { setEndpoint(&o.BaseEndpoint, c.endpoints.KMS) })
 }
 
 // Secrets returns a Secrets Manager client.

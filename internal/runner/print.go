@@ -108,6 +108,12 @@ func (p *Printer) Observe(ev Event) {
 			fmt.Fprintf(p.w, "%s%s✓ %-22s %6s  not asked again\n", indent, pad(label, idx), "Approval", "")
 			return
 		}
+		if ev.State.Name == blockedState {
+			var o struct{ Reason string }
+			_ = json.Unmarshal(ev.State.Output, &o)
+			fmt.Fprintf(p.w, "%s%s⊘ %-22s %6s  %s (nothing written, no approval asked; not a failure)\n", indent, pad(label, idx), "Blocked", "", o.Reason)
+			return
+		}
 		if ev.State.Type == "Choice" || ev.State.Type == "Pass" || ev.State.Name == outcomeState || p.caught[key] {
 			delete(p.caught, key)
 			return
@@ -185,6 +191,8 @@ const (
 	// failedState records a failed destination's outcome; the failure
 	// itself was printed as it was caught.
 	outcomeState = "Destination failed"
+	// blockedState is the outcome of a destination a gate refused.
+	blockedState = "Destination blocked"
 	// The reconcile's Distributed Map and its settle state.
 	reconcileMapState    = "Copy to destinations"
 	reconcileSettleState = "Some jobs failed"
@@ -326,6 +334,15 @@ func gist(state string, out json.RawMessage) string {
 			return fmt.Sprintf("%s@%s, its tags %s → %d jobs to %d destinations: %s", v.Repository, short(v.Digest), strings.Join(v.Tags, ", "), len(v.Jobs), len(ds), list(ds))
 		}
 		return fmt.Sprintf("%s:%s = %s → %d destinations: %s", v.Repository, v.Tag, short(v.Digest), len(v.Jobs), list(ds))
+	case "Check gates":
+		var g struct {
+			Gate struct{ Status, Reason string } `json:"gate"`
+		}
+		_ = json.Unmarshal(out, &g)
+		if g.Gate.Status == "blocked" {
+			return "blocked"
+		}
+		return g.Gate.Status + ": " + g.Gate.Reason
 	case "Wait for approval":
 		if v.Approval != nil {
 			return v.Approval.Decision

@@ -20,8 +20,24 @@ const emitLast = (o) => new Promise((resolve) => process.stdout.write(JSON.strin
 // Every Task state, at any depth, is overridden with a call to the runner.
 const overrides = {};
 const retryIntervals = {};
+// Wait states become Tasks too, whose handler asks the runner to pause
+// (runner.go servePause): the runner decides how long a local wait lasts
+// (tests and the demo do not wait for real), and a test can hold the
+// execution there while it changes the world, such as a scan completing.
+// Their events still say Wait.
+const waits = new Set();
 function walk(states) {
   for (const [name, s] of Object.entries(states)) {
+    if (s.Type === 'Wait') {
+      waits.add(name);
+      const task = { Type: 'Task', Resource: 'arn:aws:states:::ferry-local:wait', Comment: s.Comment };
+      for (const k of ['Next', 'End']) {
+        if (s[k] !== undefined) task[k] = s[k];
+      }
+      overrides[name] = (input) => pause(name, s, input);
+      states[name] = task;
+      continue;
+    }
     if (s.Type === 'Task') {
       overrides[name] = (input) => invoke(name, s.Resource, input);
       if (req.retryIntervalMs !== undefined && s.Retry) retryIntervals[name] = req.retryIntervalMs;
@@ -122,6 +138,7 @@ async function distributedMap(name, s, input) {
     const logs = (async () => {
       for await (const ev of ex.eventLogs) {
         if (ev.type.startsWith('Execution')) continue;
+        if (ev.state && waits.has(ev.state.name)) ev.state.type = 'Wait';
         emit({ ...ev, index: i, parentState });
       }
     })();
@@ -169,6 +186,32 @@ async function distributedMap(name, s, input) {
   return { MapRunArn: mapRunArn, ResultWriterDetails: { Bucket: at.Bucket, Key: manifestKey } };
 }
 
+// pause is a Wait state: the seconds it would wait in AWS (Seconds,
+// SecondsPath, or until Timestamp/TimestampPath), which the runner
+// shortens or holds; it passes its input on, as a Wait does.
+async function pause(state, s, input) {
+  let seconds = s.Seconds;
+  if (s.SecondsPath !== undefined) seconds = jsonPath(s.SecondsPath, input, req.context);
+  const until = s.Timestamp ?? (s.TimestampPath !== undefined ? jsonPath(s.TimestampPath, input, req.context) : undefined);
+  if (until !== undefined) seconds = Math.max(0, (Date.parse(until) - Date.now()) / 1000);
+  if (typeof seconds !== 'number' || seconds < 0) {
+    const err = new Error(`Wait state ${state}: ${s.SecondsPath ?? s.TimestampPath} is not a non-negative number of seconds or a timestamp`);
+    err.name = 'States.Runtime';
+    throw err;
+  }
+  const res = await fetch(req.invokeURL + '/pause', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ state, seconds }),
+  });
+  if (!res.ok) {
+    const err = new Error(`Wait state ${state}: ${res.status} ${await res.text()}`);
+    err.name = 'States.Runtime';
+    throw err;
+  }
+  return input;
+}
+
 async function invoke(state, resource, input) {
   const wait = resource.endsWith('.waitForTaskToken');
   const res = await fetch(req.invokeURL + (wait ? '/wait' : '/invoke'), {
@@ -200,6 +243,7 @@ const logs = (async () => {
   for await (const ev of execution.eventLogs) {
     // A Distributed Map ran as a Task: show it as the Map it is.
     if (ev.state && distributed.has(ev.state.name)) ev.state.type = 'Map';
+    if (ev.state && waits.has(ev.state.name)) ev.state.type = 'Wait';
     emit(ev);
   }
 })();

@@ -91,6 +91,13 @@ type Options struct {
 	Approver Approver
 	// RetryInterval, when set, replaces every Retry's pause (tests).
 	RetryInterval *time.Duration
+	// Pause, when set, is each Wait state's pause: it gets the state's
+	// name and how long the state waits in AWS, and the execution goes on
+	// when it returns (an error fails the state with States.Runtime).
+	// Tests and the demo return at once, or hold the execution there while
+	// they change something (a scan completing). nil waits that long, as
+	// in AWS.
+	Pause func(ctx context.Context, state string, d time.Duration) error
 	// Logger receives the handlers' JSON log lines; nil discards them.
 	Logger *slog.Logger
 	// Observe is called with each execution event as it happens.
@@ -118,6 +125,7 @@ type Runner struct {
 	mu       sync.Mutex
 	waits    map[string]chan waitResult // task token -> decision
 	messages []ApprovalMessage
+	alerts   []Alert
 	// pending approvals being answered by the approver
 	approvers sync.WaitGroup
 }
@@ -176,6 +184,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /invoke", r.serveInvoke)
 	mux.HandleFunc("POST /wait", r.serveWait)
+	mux.HandleFunc("POST /pause", r.servePause)
 	mux.HandleFunc("/sns", r.serveSNS)
 	mux.HandleFunc("/sfn", r.serveSFN)
 	mux.HandleFunc("/secretsmanager", r.serveSecrets)
@@ -196,6 +205,7 @@ func New(ctx context.Context, opts Options) (*Runner, error) {
 		workflow.EnvApprovalURL:     r.base + "/approval",
 		workflow.EnvApprovalTTL:     fmt.Sprint(int(opts.ApprovalTimeout.Seconds())),
 		workflow.EnvReconcileBucket: LocalBucket,
+		workflow.EnvAlertsTopic:     fmt.Sprintf("arn:aws:sns:%s:%s:ferry-alerts", src.Region, src.Account),
 		"AWS_REGION":                src.Region,
 	}
 	awsOpts := opts.AWSOptions
@@ -251,6 +261,7 @@ func (r *Runner) Substitute(def []byte) []byte {
 		"VerifyFunctionArn":           r.FunctionARN(workflow.FnVerify),
 		"SummarizeFunctionArn":        r.FunctionARN(workflow.FnSummarize),
 		"ApprovalRequestFunctionArn":  r.FunctionARN(workflow.FnApprovalRequest),
+		"CheckGatesFunctionArn":       r.FunctionARN(workflow.FnCheckGates),
 		"DiscoverFunctionArn":         r.FunctionARN(workflow.FnDiscover),
 		"ReconcileSummaryFunctionArn": r.FunctionARN(workflow.FnReconcileSummarize),
 		"MaxConcurrency":              fmt.Sprint(r.opts.MaxConcurrency),
@@ -605,6 +616,36 @@ func (r *Runner) serveInvoke(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, r.invoke(req.Context(), h, in.Payload))
 }
 
+// servePause is a Wait state (run.mjs turns each into a task that calls
+// here): Options.Pause, or a real wait.
+func (r *Runner) servePause(w http.ResponseWriter, req *http.Request) {
+	var in struct {
+		State   string  `json:"state"`
+		Seconds float64 `json:"seconds"`
+	}
+	if err := json.NewDecoder(req.Body).Decode(&in); err != nil {
+		http.Error(w, "pause: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	d := time.Duration(in.Seconds * float64(time.Second))
+	if r.opts.Pause != nil {
+		if err := r.opts.Pause(req.Context(), in.State, d); err != nil {
+			http.Error(w, "pause: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		w.WriteHeader(http.StatusNoContent)
+	case <-req.Context().Done():
+		http.Error(w, "pause: "+context.Cause(req.Context()).Error(), http.StatusServiceUnavailable)
+	}
+}
+
 // serveWait emulates lambda:invoke.waitForTaskToken.
 func (r *Runner) serveWait(w http.ResponseWriter, req *http.Request) {
 	var in invokeRequest
@@ -661,6 +702,13 @@ func randomHex(n int) string {
 // Env returns the environment the runner gives its functions (for tests
 // and for printing; it holds no secret).
 func (r *Runner) Env() map[string]string { return r.env }
+
+// Alerts returns the messages published to the alerts topic so far.
+func (r *Runner) Alerts() []Alert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Alert(nil), r.alerts...)
+}
 
 // Messages returns the approval messages published so far.
 func (r *Runner) Messages() []ApprovalMessage {

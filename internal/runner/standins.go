@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/ferry-dev/ferry/internal/workflow"
 )
 
 // ApprovalMessage is one approval request published to the topic.
@@ -24,6 +26,12 @@ type ApprovalMessage struct {
 	Message    string
 	ApproveURL string
 	RejectURL  string
+}
+
+// Alert is a message published to the alerts topic.
+type Alert struct {
+	Subject string
+	Message string
 }
 
 // Approver answers an approval request, as a person would: by following
@@ -91,6 +99,16 @@ func (r *Runner) serveSNS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	m := ApprovalMessage{Subject: form.Get("Subject"), Message: form.Get("Message")}
+	if form.Get("TopicArn") == r.env[workflow.EnvAlertsTopic] {
+		// An alert (a destination a gate blocked): kept for Alerts, and
+		// no approver's business.
+		r.mu.Lock()
+		r.alerts = append(r.alerts, Alert{Subject: m.Subject, Message: m.Message})
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprintf(w, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></PublishResponse>`, randomHex(16), randomHex(16))
+		return
+	}
 	for _, sm := range linkRE.FindAllStringSubmatch(m.Message, -1) {
 		if sm[1] == "Approve" {
 			m.ApproveURL = sm[2]

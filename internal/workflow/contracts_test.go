@@ -40,6 +40,7 @@ func TestContractStrings(t *testing.T) {
 		{FnSummarize, "summarize"},
 		{FnApprovalRequest, "approvalrequest"},
 		{FnApprovalCallback, "approvalcallback"},
+		{FnCheckGates, "checkgates"},
 		{FnDiscover, "discover"},
 		{FnReconcileSummarize, "reconcilesummary"},
 		// The session tag and its values, in the destination roles' trust
@@ -65,6 +66,10 @@ func TestContractStrings(t *testing.T) {
 		{MetricUntagged, "Untagged"},
 		{MetricBytesCopied, "BytesCopied"},
 		{MetricReplicationLag, "ReplicationLag"},
+		{MetricReplicationsBlocked, "ReplicationsBlocked"},
+		// The gate statuses "Gates passed?" matches.
+		{GateWaiting, "waiting"},
+		{GateBlocked, "blocked"},
 		// SendTaskFailure's error for a rejection, which Summarize reads.
 		{ErrorApprovalRejected, "ApprovalRejected"},
 		// The reconcile bucket's prefix, which the stack's IAM grants and
@@ -305,6 +310,7 @@ var (
 // aslFunctions maps the ASL's function placeholders to the handlers'.
 var aslFunctions = map[string]aslFunction{
 	"ValidateFunctionArn":         handlerTypes(&Validate{}, "Handle"),
+	"CheckGatesFunctionArn":       handlerTypes(&CheckGates{}, "Handle"),
 	"AssumeRoleFunctionArn":       handlerTypes(&AssumeRole{}, "Handle"),
 	"EnsureRepositoryFunctionArn": handlerTypes(&EnsureRepository{}, "Handle"),
 	"CopyImageFunctionArn":        handlerTypes(&CopyImage{}, "Handle"),
@@ -338,15 +344,19 @@ var aslFunctions = map[string]aslFunction{
 // (a Map's own states as "Map/State").
 var aslFlows = map[string]map[string]flow{
 	"replicate.asl.json": {
-		"Validate":                     {in: []*shape{shAnyInput}},
-		"Anything to copy?":            {in: []*shape{shPlan}},
-		"Nothing to copy":              {in: []*shape{shPlan}},
-		"Replicate to destinations":    {in: []*shape{shPlan, shNextPass}, iter: shReplication, out: shSummarizeRun},
-		"Summarize":                    {in: []*shape{shSummarizeRun}},
-		"All destinations replicated?": {in: []*shape{shSummary}},
-		"Replicated":                   {in: []*shape{shSummary}},
-		"Some destinations failed":     {in: []*shape{shSummary}},
-		"Replicate to destinations/Approval required?":                  {in: []*shape{shReplication}},
+		"Validate":                                      {in: []*shape{shAnyInput}},
+		"Anything to copy?":                             {in: []*shape{shPlan}},
+		"Nothing to copy":                               {in: []*shape{shPlan}},
+		"Replicate to destinations":                     {in: []*shape{shPlan, shNextPass}, iter: shReplication, out: shSummarizeRun},
+		"Summarize":                                     {in: []*shape{shSummarizeRun}},
+		"All destinations replicated?":                  {in: []*shape{shSummary}},
+		"Replicated":                                    {in: []*shape{shSummary}},
+		"Some destinations failed":                      {in: []*shape{shSummary}},
+		"Replicate to destinations/Check gates":         {in: []*shape{shReplication}},
+		"Replicate to destinations/Gates passed?":       {in: []*shape{shReplication}},
+		"Replicate to destinations/Wait for scans":      {in: []*shape{shReplication}},
+		"Replicate to destinations/Destination blocked": {in: []*shape{shReplication}, out: shOutcome},
+		"Replicate to destinations/Approval required?":  {in: []*shape{shReplication}},
 		"Replicate to destinations/Approved earlier in this execution":  {in: []*shape{shReplication}},
 		"Replicate to destinations/Already replicated?":                 {in: []*shape{shReplication}},
 		"Replicate to destinations/Already replicated":                  {in: []*shape{shReplication}, out: shOutcome},
@@ -420,7 +430,7 @@ func definitions(t *testing.T) map[string]map[string]any {
 func TestPlaceholders(t *testing.T) {
 	t.Parallel()
 	want := map[string][]string{
-		"replicate.asl.json": {"ApprovalRequestFunctionArn", "ApprovalTimeoutSeconds", "AssumeRoleFunctionArn", "CopyImageFunctionArn",
+		"replicate.asl.json": {"ApprovalRequestFunctionArn", "ApprovalTimeoutSeconds", "AssumeRoleFunctionArn", "CheckGatesFunctionArn", "CopyImageFunctionArn",
 			"EnsureRepositoryFunctionArn", "MaxConcurrency", "SummarizeFunctionArn", "ValidateFunctionArn", "VerifyFunctionArn"},
 		"reconcile.asl.json": {"ApprovalRequestFunctionArn", "ApprovalTimeoutSeconds", "AssumeRoleFunctionArn", "CopyImageFunctionArn",
 			"DiscoverFunctionArn", "EnsureRepositoryFunctionArn", "ReconcileConcurrency", "ReconcileSummaryFunctionArn", "VerifyFunctionArn"},
@@ -441,7 +451,7 @@ func TestPlaceholders(t *testing.T) {
 // TestASLReadsWhatGoWrites walks both state machines, state by state, with
 // the Go types aslFlows gives each state's input:
 //
-//   - every path the ASL reads (a Choice's Variable; a path in Parameters,
+//   - every path the ASL reads (a Choice's Variable; a Wait's SecondsPath; a path in Parameters,
 //     ItemSelector, ResultSelector, ItemsPath, ItemReader or ResultWriter;
 //     $$.Map.Item.Value...) is a JSON field of the Go type it reads from;
 //   - every key the ASL writes for Go to read (a Task's Payload, a Map's
@@ -559,6 +569,15 @@ func (c *aslCheck) state(key string, st map[string]any, f flow) []*shape {
 		return c.task(key, st, f)
 	case "Map":
 		return c.mapState(key, st, f)
+	case "Wait":
+		// Its SecondsPath (or TimestampPath) reads the input, which it
+		// passes on.
+		for _, p := range []string{"SecondsPath", "TimestampPath"} {
+			if v, ok := st[p].(string); ok {
+				c.read(key, p, v, f.in)
+			}
+		}
+		return f.in
 	case "Succeed", "Fail":
 		return nil
 	}

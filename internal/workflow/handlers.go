@@ -14,6 +14,8 @@ func NewHandler(name string, logger *slog.Logger, env *Env) (lambda.Handler, err
 	switch name {
 	case FnValidate:
 		return lambda.NewHandler(NewValidate(logger, env, nil).Handle), nil
+	case FnCheckGates:
+		return lambda.NewHandler(NewCheckGates(logger, env, nil, nil).Handle), nil
 	case FnAssumeRole:
 		return lambda.NewHandler(NewAssumeRole(logger, env, nil).Handle), nil
 	case FnEnsureRepository:

@@ -128,6 +128,7 @@ type Discover struct {
 	step
 	s3     ecr.S3API
 	bucket string
+	gates  Gatekeeper
 }
 
 // NewDiscover returns the Discover step; roles and s3API nil mean env's.
@@ -135,7 +136,8 @@ func NewDiscover(logger *slog.Logger, env *Env, roles Roles, s3API ecr.S3API) *D
 	if s3API == nil {
 		s3API = env.Clients.S3()
 	}
-	return &Discover{step: newStep(logger, env, roles), s3: s3API, bucket: env.Getenv(EnvReconcileBucket)}
+	st := newStep(logger, env, roles)
+	return &Discover{step: st, s3: s3API, bucket: env.Getenv(EnvReconcileBucket), gates: newGateKeeper(st, env)}
 }
 
 // Handle is the Lambda handler.
@@ -187,8 +189,22 @@ func (d *Discover) Handle(ctx context.Context, req DiscoverRequest) (ReconcilePl
 		},
 		Filter: filter,
 	}
+	verdicts := map[string]GateVerdict{}
 	err := disc.Discover(ctx, func(b reconcile.Batch) error {
 		for _, it := range b.Items {
+			// A destination's gates (the replicate workflow's) are checked
+			// here, before any approval is asked for: a refused image is
+			// blocked, neither a job nor in an approval batch. Discover
+			// does not wait for scans; the next reconcile checks again.
+			if it.Copy() {
+				ok, reason, err := itemGates(ctx, d.gates, d.cfg, it, verdicts)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					it.State, it.Reason = reconcile.Blocked, reason
+				}
+			}
 			p.States[string(it.State)]++
 			_ = planEnc.Encode(it)
 			if !it.Copy() && it.State != reconcile.Stale {

@@ -207,6 +207,8 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 			sum.Skipped++
 		case o.Status == StatusUntagged:
 			sum.Untagged++
+		case o.Status == StatusBlocked:
+			sum.Blocked++
 		default:
 			sum.Unchanged++
 		}
@@ -221,7 +223,7 @@ func (s *Summarize) Handle(ctx context.Context, req SummarizeRequest) (Summary, 
 	s.log.InfoContext(ctx, "run summarized", slog.String("execution", p.Execution), slog.String("repository", p.Repository),
 		slog.String("tag", p.Tag), slog.String("digest", p.Digest), slog.String("outcome", sum.Outcome), slog.Int("attempt", sum.Attempt),
 		slog.Int("copied", sum.Copied), slog.Int("unchanged", sum.Unchanged), slog.Int("skipped", sum.Skipped), slog.Int("untagged", sum.Untagged),
-		slog.Int("failed", sum.Failed))
+		slog.Int("blocked", sum.Blocked), slog.Int("failed", sum.Failed))
 	return sum, nil
 }
 

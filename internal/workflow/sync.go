@@ -25,13 +25,15 @@ import (
 // repositories of that registry mount it.
 type Sync struct {
 	step
-	opts []imagecopy.Option
+	opts  []imagecopy.Option
+	gates Gatekeeper
 }
 
 // NewSync returns a Sync; roles nil means env.Clients. opts add to the
 // copier's defaults.
 func NewSync(logger *slog.Logger, env *Env, roles Roles, opts ...imagecopy.Option) *Sync {
-	return &Sync{step: newStep(logger, env, roles), opts: opts}
+	st := newStep(logger, env, roles)
+	return &Sync{step: st, opts: opts, gates: newGateKeeper(st, env)}
 }
 
 // SyncOptions says what a sync does.
@@ -91,7 +93,7 @@ func (s *Sync) Run(ctx context.Context, o SyncOptions, emit func(SyncResult) err
 		o.Session = "ferry-sync"
 	}
 	src := s.cfg.Source
-	a := &applier{s: s, o: o, tokens: map[string]*registryLogin{}, images: make(chan struct{}, o.Images)}
+	a := &applier{s: s, o: o, tokens: map[string]*registryLogin{}, images: make(chan struct{}, o.Images), verdicts: map[string]GateVerdict{}}
 	d := reconcile.Discoverer{
 		Config: s.cfg,
 		Source: reconcile.Registry{API: s.roles.ECR(src.Account, src.Region), Account: src.Account, ID: src.ID()},
@@ -160,6 +162,9 @@ type applier struct {
 	o      SyncOptions
 	images chan struct{} // copies in flight, over every batch
 
+	gateMu   sync.Mutex
+	verdicts map[string]GateVerdict // itemGates' verdicts, over every batch
+
 	mu     sync.Mutex
 	copier *imagecopy.Copier
 	plain  map[string]bool           // the registries spoken to in plain HTTP (local stand-ins)
@@ -192,6 +197,9 @@ func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
 			if a.o.DryRun {
 				r.Status, r.Error = StatusWouldFail, ""
 			}
+		case !a.passGates(ctx, it, r):
+			// A gate refused it (the same gates as the workflow's), or
+			// they could not be checked: r says which.
 		case it.ApprovalRequired && !a.o.Approve:
 			r.Status, r.Reason = StatusSkipped, "approval required (run with --approve to copy to this destination)"
 		case a.o.DryRun:
@@ -237,6 +245,25 @@ func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
 	}
 	wg.Wait()
 	return results
+}
+
+// passGates checks the gates of it's destination; when they do not pass,
+// it sets r's status (blocked, or failed when they could not be checked)
+// and reason.
+func (a *applier) passGates(ctx context.Context, it reconcile.Item, r *SyncResult) bool {
+	a.gateMu.Lock()
+	defer a.gateMu.Unlock()
+	ok, reason, err := itemGates(ctx, a.s.gates, a.s.cfg, it, a.verdicts)
+	switch {
+	case err != nil:
+		r.Status, r.Error = StatusFailed, err.Error()
+		if a.o.DryRun {
+			r.Status = StatusWouldFail
+		}
+	case !ok:
+		r.Status, r.Reason = StatusBlocked, reason
+	}
+	return err == nil && ok
 }
 
 // ensured is what EnsureRepository did for a repository the listing found

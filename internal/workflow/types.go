@@ -33,6 +33,9 @@ const (
 	FnSummarize        = "summarize"
 	FnApprovalRequest  = "approvalrequest"
 	FnApprovalCallback = "approvalcallback"
+	// FnCheckGates checks a destination's promotion gates (scan and
+	// signature) before anything else is done for it.
+	FnCheckGates = "checkgates"
 	// The reconcile state machine's own steps.
 	FnDiscover           = "discover"
 	FnReconcileSummarize = "reconcilesummary"
@@ -55,7 +58,7 @@ func CheckMaxConcurrency(n int) error {
 }
 
 // Functions lists every function, in workflow order.
-var Functions = []string{FnValidate, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest, FnApprovalCallback,
+var Functions = []string{FnValidate, FnCheckGates, FnAssumeRole, FnEnsureRepository, FnCopyImage, FnVerify, FnSummarize, FnApprovalRequest, FnApprovalCallback,
 	FnDiscover, FnReconcileSummarize}
 
 // ValidateRequest is Validate's payload: the execution input (an ECR push
@@ -183,8 +186,12 @@ type Job struct {
 // iteration: each step takes it, fills its own part and returns it, so each
 // state's output in the console shows the job and everything done so far.
 type Replication struct {
-	Job        Job               `json:"job"`
-	Approval   *ApprovalDecision `json:"approval,omitempty"`
+	Job Job `json:"job"`
+	// Approval is the decision given for this job, null until one is.
+	// Never omitted: "Approval required?" reads it after "Check gates",
+	// whose output is what the handler returns.
+	Approval   *ApprovalDecision `json:"approval"`
+	Gate       *GateResult       `json:"gate,omitempty"`
 	Role       *RoleResult       `json:"role,omitempty"`
 	Repository *RepositoryResult `json:"repository,omitempty"`
 	Copy       *CopyResult       `json:"copy,omitempty"`
@@ -363,8 +370,11 @@ type Summary struct {
 	Unchanged  int                 `json:"unchanged"`
 	// Skipped counts jobs with nothing to do (their reasons say why);
 	// Untagged, tags removed after a delete in the source.
-	Skipped      int                  `json:"skipped,omitempty"`
-	Untagged     int                  `json:"untagged,omitempty"`
+	Skipped  int `json:"skipped,omitempty"`
+	Untagged int `json:"untagged,omitempty"`
+	// Blocked counts destinations a gate refused: nothing was written
+	// there and no one was asked; not a failure.
+	Blocked      int                  `json:"blocked,omitempty"`
 	Failed       int                  `json:"failed"`
 	BytesCopied  int64                `json:"bytesCopied"`
 	Destinations []DestinationOutcome `json:"destinations"`
@@ -412,5 +422,7 @@ const (
 	// deleted tag the destination keeps); not a failure.
 	StatusSkipped  = "skipped"
 	StatusUntagged = "untagged" // the tag the source deleted was removed
+	// StatusBlocked (sync.go) is also a destination a gate refused: it
+	// wrote nothing and asked no one; not a failure.
 	StatusTimedOut = "approval timed out"
 )

@@ -81,8 +81,12 @@ type harnessOpts struct {
 	approvalTimeout time.Duration
 	deny            []string
 	noApprover      bool
-	reconcile       bool   // the reconcile state machine, not the push path's
-	config          string // ferry.yaml, instead of the scenario's Config
+	reconcile       bool              // the reconcile state machine, not the push path's
+	config          string            // ferry.yaml, instead of the scenario's Config
+	files           map[string][]byte // more files beside ferry.yaml (key files), by relative path
+	// pause is each Wait state's pause; nil returns at once (a local run
+	// does not wait the 30 seconds between scan checks).
+	pause func(ctx context.Context, state string, d time.Duration) error
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -104,6 +108,15 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 			t.Fatal(err)
 		}
 	}
+	for rel, b := range o.files {
+		path := filepath.Join(filepath.Dir(h.world.ConfigPath), rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := h.world.CreateSourceRepository(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +128,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	if o.approvalTimeout == 0 {
 		o.approvalTimeout = 30 * time.Second
+	}
+	if o.pause == nil {
+		o.pause = func(context.Context, string, time.Duration) error { return nil }
 	}
 	retry := 20 * time.Millisecond
 	printer := runner.NewPrinter(h.out)
@@ -131,6 +147,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		ApprovalTimeout: o.approvalTimeout,
 		Approver:        o.approver,
 		RetryInterval:   &retry,
+		Pause:           o.pause,
 		Logger:          slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Observe:         printer.Observe,
 	})

@@ -8,7 +8,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,9 +33,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature/payload"
 
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/emulator"
+	"github.com/ferry-dev/ferry/internal/gate"
 	"github.com/ferry-dev/ferry/test/imagegen"
 )
 
@@ -81,6 +89,9 @@ type World struct {
 	Endpoints  ecr.Endpoints
 	Source     *emulator.Registry
 	Registries map[string]*emulator.Registry // by account/region
+	// ScanFindings is the source registry's scan findings file (empty at
+	// first: every image has a clean scan); SetScanFindings rewrites it.
+	ScanFindings string
 
 	cfg aws.Config
 }
@@ -98,9 +109,18 @@ func NewWorld(ctx context.Context, dir string, logger *slog.Logger, deny ...stri
 		return nil, err
 	}
 	w.Endpoints = ecr.Endpoints{STS: em.STSEndpoint(), ECR: map[string]string{}}
+	w.ScanFindings = filepath.Join(dir, "scan-findings.json")
+	if err := w.SetScanFindings(nil); err != nil {
+		em.Close()
+		return nil, err
+	}
 	for _, id := range append([]string{SourceAccount + "/" + SourceRegion}, Destinations...) {
 		acct, region, _ := strings.Cut(id, "/")
-		r, err := em.AddRegistry(acct, region)
+		var opts []emulator.Option
+		if id == SourceAccount+"/"+SourceRegion {
+			opts = append(opts, emulator.WithScanFindings(w.ScanFindings))
+		}
+		r, err := em.AddRegistry(acct, region, opts...)
 		if err != nil {
 			em.Close()
 			return nil, err
@@ -127,6 +147,72 @@ func NewWorld(ctx context.Context, dir string, logger *slog.Logger, deny ...stri
 		return nil, err
 	}
 	return w, nil
+}
+
+// Finding is one basic-scan finding, as ECR lists it.
+type Finding struct {
+	Name     string `json:"name"`
+	Severity string `json:"severity"`
+	URI      string `json:"uri,omitempty"`
+}
+
+// Scan is one image's scan in the findings file: its status (COMPLETE,
+// IN_PROGRESS, FAILED) and findings.
+type Scan struct {
+	Status   string
+	Findings []Finding
+}
+
+// SetScanFindings makes the source's scans of team/app's images (by
+// digest) what scans says; images it leaves out have a clean, complete
+// scan. The file is replaced in one rename, so the emulator, which reads
+// it at every call, never sees half of it.
+func (w *World) SetScanFindings(scans map[string]Scan) error {
+	m := map[string]any{}
+	for digest, sc := range scans {
+		entry := map[string]any{"imageScanStatus": map[string]string{"status": sc.Status}}
+		if sc.Findings != nil {
+			entry["imageScanFindings"] = map[string]any{"findings": sc.Findings}
+		}
+		m[Repository+"@"+digest] = entry
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := w.ScanFindings + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, w.ScanFindings)
+}
+
+// Platforms returns the digests of an index's platform images in the
+// source, by platform ("linux/amd64").
+func (w *World) Platforms(ctx context.Context, index string) (map[string]string, error) {
+	host, auth, err := w.Login(ctx, SourceAccount+"/"+SourceRegion)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := name.NewDigest(host + "/" + Repository + "@" + index)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := remote.Index(ref, remote.WithContext(ctx), remote.WithAuth(auth))
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range im.Manifests {
+		if m.Platform != nil {
+			out[m.Platform.String()] = m.Digest.String()
+		}
+	}
+	return out, nil
 }
 
 // ECR returns an ECR client for a registry of the world.
@@ -271,6 +357,71 @@ func pushArtifact(repo name.Repository, tag, mediaType string, content []byte, s
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	return h.String(), nil
+}
+
+// SignImage signs the source image digest of team/app as cosign sign
+// --key does with an ECDSA or RSA key, in the tag scheme: the simple
+// signing payload for digest, signed over its SHA-256 by key, is the one
+// layer of the manifest tagged sha256-<hex>.sig, with the signature in the
+// layer's dev.cosignproject.cosign/signature annotation. It replaces what
+// the tag held and returns the signature manifest's digest.
+func (w *World) SignImage(ctx context.Context, digest string, key crypto.Signer) (string, error) {
+	host, auth, err := w.Login(ctx, SourceAccount+"/"+SourceRegion)
+	if err != nil {
+		return "", err
+	}
+	ref, err := name.NewDigest(host + "/" + Repository + "@" + digest)
+	if err != nil {
+		return "", err
+	}
+	body, err := (&payload.Cosign{Image: ref}).MarshalJSON()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(body)
+	sig, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		return "", err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
+	layer := static.NewLayer(body, gate.SimpleSigningMediaType)
+	config := static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json")
+	for _, l := range []v1.Layer{layer, config} {
+		if err := remote.WriteLayer(ref.Context(), l, opts...); err != nil {
+			return "", err
+		}
+	}
+	desc := func(l v1.Layer, mt string, annotations map[string]string) map[string]any {
+		d, _ := l.Digest()
+		s, _ := l.Size()
+		m := map[string]any{"mediaType": mt, "digest": d.String(), "size": s}
+		if annotations != nil {
+			m["annotations"] = annotations
+		}
+		return m
+	}
+	m := map[string]any{"schemaVersion": 2, "mediaType": types.OCIManifestSchema1,
+		"config": desc(config, "application/vnd.oci.empty.v1+json", nil),
+		"layers": []any{desc(layer, gate.SimpleSigningMediaType, map[string]string{gate.SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)})}}
+	manifest, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	tag := ref.Context().Tag(strings.Replace(digest, ":", "-", 1) + ".sig")
+	if err := remote.Put(tag, rawManifest(manifest), opts...); err != nil {
+		return "", fmt.Errorf("push %s: %w", tag, err)
+	}
+	h, _, err := v1.SHA256(bytes.NewReader(manifest))
+	return h.String(), err
+}
+
+// PublicKeyPEM is key's public half as cosign public-key writes it.
+func PublicKeyPEM(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
 type rawManifest []byte

@@ -1,0 +1,110 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-dev/ferry/internal/credentials"
+	"github.com/ferry-dev/ferry/internal/gate"
+	"github.com/ferry-dev/ferry/internal/imageref"
+)
+
+// SignatureRefused is ferry copy --verify-key's refusal: the source image
+// carries no valid signature, for its own digest, by any of the keys.
+// Reason lists the signatures found and why each failed with each key.
+type SignatureRefused struct {
+	Image  string // repository@digest
+	Reason string
+}
+
+func (e *SignatureRefused) Error() string {
+	return fmt.Sprintf("signature check of %s: %s; nothing was copied (sign the image with one of the keys, e.g. cosign sign --key cosign.key %s, or leave out --verify-key)",
+		e.Image, e.Reason, e.Image)
+}
+
+// VerifySignature is ferry copy --verify-key FILE...: the signature gate
+// alone, before a copy. It resolves src to its digest, reads the image's
+// signatures (the cosign tag scheme and OCI 1.1 referrer bundles) with
+// credentials from keychain, and verifies them with the PEM public keys in
+// keyFiles. It returns the digest it verified, which the copy must then
+// copy (src pinned to it), so that a tag moved meanwhile is not copied
+// unchecked; or a *SignatureRefused, or an error reading the registry or a
+// key file. opts add to the registry requests (a transport with the
+// copy's CA pool).
+//
+// Registries are spoken to over HTTPS, but for one on this machine
+// (localhost, 127.0.0.0/8, ::1), as ferry copy does by default; a registry
+// named plain HTTP elsewhere (--insecure-registry) is refused with a
+// message, as the signature gate reads it through go-containerregistry.
+func VerifySignature(ctx context.Context, src imageref.Reference, keyFiles []string, keychain credentials.Keychain, plainHTTP func(host string) bool, opts ...remote.Option) (string, error) {
+	if len(keyFiles) == 0 {
+		return "", fmt.Errorf("verify signature of %s: no --verify-key given", src)
+	}
+	var keys []gate.Key
+	for _, f := range keyFiles {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("--verify-key %s: %w", f, err)
+		}
+		k, err := gate.ParseKey(f, pem)
+		if err != nil {
+			return "", fmt.Errorf("--verify-key %s: %w (want a PEM public key: ECDSA, RSA or Ed25519, as cosign public-key writes)", f, err)
+		}
+		keys = append(keys, k)
+	}
+	if plainHTTP != nil && plainHTTP(src.Registry) && !loopback(src.Registry) {
+		return "", fmt.Errorf("verify signature of %s: --verify-key reads registries over HTTPS, or plain HTTP on this machine only; %s is named plain HTTP", src, src.Registry)
+	}
+	cred, err := keychain.Resolve(ctx, src.Registry, src.Repository)
+	if err != nil {
+		return "", fmt.Errorf("verify signature of %s: credentials for %s: %w", src, src.Registry, err)
+	}
+	auth := authn.FromConfig(authn.AuthConfig{Username: cred.Username, Password: cred.Password,
+		IdentityToken: cred.IdentityToken, RegistryToken: cred.RegistryToken})
+	opts = append([]remote.Option{remote.WithAuth(auth), remote.WithContext(ctx)}, opts...)
+	digest := src.Digest
+	if digest == "" {
+		ref, err := name.ParseReference(src.String())
+		if err != nil {
+			return "", fmt.Errorf("verify signature of %s: %w", src, err)
+		}
+		d, err := remote.Head(ref, opts...)
+		if err != nil {
+			return "", fmt.Errorf("verify signature of %s: resolve the tag: %w", src, err)
+		}
+		digest = d.Digest.String()
+	}
+	reg, err := gate.NewRemoteRegistry(src.Registry, opts...)
+	if err != nil {
+		return "", err
+	}
+	res, err := gate.NewSignatures(reg, nil).CheckKeys(ctx, keys, src.Repository, digest)
+	if err != nil {
+		return "", fmt.Errorf("verify signature of %s@%s: %w", src.Name(), digest, err)
+	}
+	if res.Decision != gate.Pass {
+		return "", &SignatureRefused{Image: src.Name() + "@" + digest, Reason: res.Reason}
+	}
+	return digest, nil
+}
+
+// loopback reports whether host[:port] is this machine.
+func loopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,297 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-dev/ferry/internal/runner"
+	"github.com/ferry-dev/ferry/internal/workflow"
+)
+
+// Promotion gates on the push path: production takes only what its gates
+// pass, checked before anyone is asked; a refused image is blocked there
+// (written nowhere, asked of no one, not a failure: the run succeeds and
+// the alerts topic is told), and the other destinations are copied.
+
+// gatedConfig is the scenario's configuration with gates on production.
+func gatedConfig(t *testing.T, gates string) string {
+	t.Helper()
+	const at = "        approval: required\n"
+	if !strings.Contains(Config, at) {
+		t.Fatal("the scenario's production destination has moved: update gatedConfig")
+	}
+	return strings.Replace(Config, at, at+"        gates:\n"+gates, 1)
+}
+
+// pauses stands in for the Wait state's pause: it counts them and runs the
+// test's hook at each, which the execution waits for (a barrier, not a
+// sleep: the next check starts only once the hook returned).
+type pauses struct {
+	mu     sync.Mutex
+	n      int
+	onWait func(n int) error
+}
+
+func (p *pauses) pause(_ context.Context, state string, d time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if state != "Wait for scans" || d <= 0 || d > 30*time.Second {
+		return nil // checked by the caller through count
+	}
+	p.n++
+	if p.onWait != nil {
+		return p.onWait(p.n)
+	}
+	return nil
+}
+
+func (p *pauses) take(hook func(n int) error) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.n
+	p.n, p.onWait = 0, hook
+	return n
+}
+
+// released is what a run did to production: its outcome, whether it holds
+// the tag, and how many approval requests and alerts the run added.
+func (h *harness) checkBlocked(ex *runner.Execution, approvalsBefore, alertsBefore int, reasonHas ...string) {
+	h.t.Helper()
+	if ex.Status != "SUCCEEDED" {
+		h.t.Fatalf("a blocked destination failed the run: %s %s %s", ex.Status, ex.Error, ex.Cause)
+	}
+	o := outcomes(h.t, ex)
+	if o[Production][0] != "blocked" {
+		h.t.Fatalf("production is %q (%s), want blocked", o[Production][0], o[Production][1])
+	}
+	for _, s := range reasonHas {
+		if !strings.Contains(o[Production][1], s) {
+			h.t.Errorf("production's reason %q does not say %q", o[Production][1], s)
+		}
+	}
+	for _, id := range []string{Staging, Mirror} {
+		if st := o[id][0]; st != "copied" && st != "unchanged" {
+			h.t.Errorf("%s is %s (%s): a gate on production stopped it", id, st, o[id][1])
+		}
+	}
+	h.assertHas(Production, false)
+	if n := len(h.runner.Messages()) - approvalsBefore; n != 0 {
+		h.t.Errorf("%d approval requests for a blocked image, want none", n)
+	}
+	alerts := h.runner.Alerts()
+	if len(alerts)-alertsBefore != 1 {
+		h.t.Fatalf("%d alerts, want one for the blocked destination", len(alerts)-alertsBefore)
+	}
+	if a := alerts[len(alerts)-1]; !strings.Contains(a.Subject, Production) || !strings.Contains(a.Message, o[Production][1][:min(40, len(o[Production][1]))]) {
+		h.t.Errorf("alert %q / %q does not name production and its reason", a.Subject, a.Message)
+	}
+}
+
+// The scan gate on a multi-arch release: a scan that never completes
+// blocks once the wait is used up (the Wait-state loop, four polls of 30s
+// for a wait of 2m); findings above the threshold on one platform block
+// the whole index; then, after a rescan, a manual run waits for a scan in
+// progress, sees it complete (the findings file changes at the first
+// pause) with only an ignored HIGH and findings under the threshold, asks
+// for the approval and copies.
+func TestScanGate(t *testing.T) {
+	t.Parallel()
+	p := &pauses{}
+	h := newHarness(t, harnessOpts{pause: p.pause,
+		config: gatedConfig(t, "          scan: {maxSeverity: MEDIUM, wait: 2m, ignore: [CVE-2024-0002]}\n")})
+	platforms, err := h.world.Platforms(context.Background(), h.rel.Index)
+	if err != nil || len(platforms) != 2 {
+		t.Fatalf("platforms of the release: %v, %v", platforms, err)
+	}
+	amd64, arm64 := platforms["linux/amd64"], platforms["linux/arm64"]
+	set := func(scans map[string]Scan) {
+		t.Helper()
+		if err := h.world.SetScanFindings(scans); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Log("a scan that never completes")
+	set(map[string]Scan{amd64: {Status: "COMPLETE"}, arm64: {Status: "IN_PROGRESS"}})
+	ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
+	h.checkBlocked(ex, 0, 0, "no complete scan", "linux/arm64", "IN_PROGRESS")
+	if n := p.take(nil); n != 4 {
+		t.Errorf("%d waits for the scan, want 4 (2m in polls of 30s)", n)
+	}
+
+	t.Log("a HIGH finding on one platform")
+	set(map[string]Scan{
+		amd64: {Status: "COMPLETE", Findings: []Finding{{Name: "CVE-2024-1111", Severity: "MEDIUM"}}},
+		arm64: {Status: "COMPLETE", Findings: []Finding{{Name: "CVE-2024-0001", Severity: "HIGH"}, {Name: "CVE-2024-0002", Severity: "CRITICAL"}}},
+	})
+	ex = h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
+	h.checkBlocked(ex, 0, 1, "linux/arm64", "CVE-2024-0001", "above MEDIUM")
+	if reason := outcomes(t, ex)[Production][1]; strings.Contains(reason, "CVE-2024-0002") {
+		t.Errorf("the ignored CVE-2024-0002 is in the reason %q", reason)
+	}
+	if n := p.take(nil); n != 0 {
+		t.Errorf("%d waits for complete scans, want none", n)
+	}
+
+	t.Log("after a rescan: in progress, then complete with only what is ignored or allowed")
+	set(map[string]Scan{amd64: {Status: "IN_PROGRESS"}, arm64: {Status: "IN_PROGRESS"}})
+	p.take(func(n int) error {
+		if n > 1 {
+			return nil
+		}
+		return h.world.SetScanFindings(map[string]Scan{
+			amd64: {Status: "COMPLETE", Findings: []Finding{{Name: "CVE-2024-1111", Severity: "MEDIUM"}}},
+			arm64: {Status: "COMPLETE", Findings: []Finding{{Name: "CVE-2024-0002", Severity: "CRITICAL"}, {Name: "CVE-2024-2222", Severity: "LOW"}}},
+		})
+	})
+	ex = h.run([]byte(`{"repository":"` + Repository + `","tag":"release-1.0"}`))
+	if ex.Status != "SUCCEEDED" {
+		t.Fatalf("manual run after the rescan: %s %s", ex.Status, ex.Cause)
+	}
+	if o := outcomes(t, ex)[Production]; o[0] != "copied" {
+		t.Fatalf("production after the rescan: %s (%s), want copied", o[0], o[1])
+	}
+	if n := p.take(nil); n != 1 {
+		t.Errorf("%d waits, want 1 (the scan completed during the first)", n)
+	}
+	if n := len(h.runner.Messages()); n != 1 {
+		t.Errorf("%d approval requests, want the one after the gate passed", n)
+	}
+	if n := len(h.runner.Alerts()); n != 2 {
+		t.Errorf("%d alerts, want the 2 of the blocked runs", n)
+	}
+	for _, c := range h.world.CheckRelease(context.Background(), Production, "release-1.0", h.rel) {
+		if c.Err != nil {
+			t.Errorf("production after the rescan: %s: %v", c.What, c.Err)
+		}
+	}
+}
+
+// The signature gate on production, with a key made here: the release as
+// pushed (a cosign tag whose payload carries no signature) is blocked, and
+// so is one signed by a key production does not trust; once it is signed
+// with the trusted key, a manual run copies it, the new signature with it.
+func TestSignatureGate(t *testing.T) {
+	t.Parallel()
+	trusted, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := PublicKeyPEM(trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOpts{files: map[string][]byte{"keys/release.pub": pub},
+		config: gatedConfig(t, "          signature: {keys: [{file: keys/release.pub}]}\n")})
+	ctx := context.Background()
+
+	t.Log("unsigned")
+	ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
+	h.checkBlocked(ex, 0, 0, "keys/release.pub")
+
+	t.Log("signed by a key production does not trust")
+	if _, err := h.world.SignImage(ctx, h.rel.Index, other); err != nil {
+		t.Fatal(err)
+	}
+	ex = h.run([]byte(`{"repository":"` + Repository + `","tag":"release-1.0"}`))
+	h.checkBlocked(ex, 0, 1, "keys/release.pub", "invalid signature")
+
+	t.Log("signed by the trusted key")
+	sig, err := h.world.SignImage(ctx, h.rel.Index, trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex = h.run([]byte(`{"repository":"` + Repository + `","tag":"release-1.0"}`))
+	if o := outcomes(t, ex)[Production]; ex.Status != "SUCCEEDED" || o[0] != "copied" {
+		t.Fatalf("signed: run %s, production %s (%s); want copied", ex.Status, o[0], o[1])
+	}
+	if got := h.manifestAt(Production, h.rel.SigTag); got != sig {
+		t.Errorf("production's %s is %q, want the trusted signature %s", h.rel.SigTag, got, sig)
+	}
+	if n := len(h.runner.Messages()); n != 1 {
+		t.Errorf("%d approval requests, want 1 (after the gate passed)", n)
+	}
+}
+
+// ferry sync applies production's scan gate as the workflow does, without
+// waiting: a release with a HIGH finding on one platform, and one whose
+// scan is still in progress, are reported blocked (the dry run says so
+// too) and written nowhere in production; a clean one is copied; the
+// other destinations take all three.
+func TestSyncAppliesGates(t *testing.T) {
+	t.Parallel()
+	w := newSyncWorld(t)
+	cfg := gatedConfig(t, "          scan: {maxSeverity: MEDIUM}\n")
+	scans := map[string]Scan{}
+	rels := map[string]Release{}
+	for i, tag := range []string{"release-1.0", "release-1.1", "release-1.2"} {
+		rel, err := w.PushRelease(w.ctx, tag, uint64(200+10*i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rels[tag] = rel
+		p, err := w.Platforms(w.ctx, rel.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch tag {
+		case "release-1.0":
+			scans[p["linux/arm64"]] = Scan{Status: "COMPLETE", Findings: []Finding{{Name: "CVE-2024-0001", Severity: "HIGH"}}}
+		case "release-1.2":
+			scans[p["linux/amd64"]] = Scan{Status: "IN_PROGRESS"}
+		}
+	}
+	if err := w.SetScanFindings(scans); err != nil {
+		t.Fatal(err)
+	}
+	check := func(rs []workflow.SyncResult, copied string) {
+		t.Helper()
+		got := byKey(rs)
+		for tag, want := range map[string][2]string{
+			"release-1.0": {workflow.StatusBlocked, "CVE-2024-0001"},
+			"release-1.2": {workflow.StatusBlocked, "not complete yet"},
+		} {
+			r := got[Production+" "+tag]
+			if r.Status != want[0] || !strings.Contains(r.Reason, want[1]) {
+				t.Errorf("production %s: %s (%s %s), want %s saying %q", tag, r.Status, r.Reason, r.Error, want[0], want[1])
+			}
+		}
+		if r := got[Production+" release-1.1"]; r.Status != copied {
+			t.Errorf("production release-1.1: %s (%s %s), want %s", r.Status, r.Reason, r.Error, copied)
+		}
+		for _, id := range []string{Staging, Mirror} {
+			for tag := range rels {
+				if r := got[id+" "+tag]; r.Status != copied {
+					t.Errorf("%s %s: %s (%s %s), want %s", id, tag, r.Status, r.Reason, r.Error, copied)
+				}
+			}
+		}
+	}
+	w.Emulator.ResetCalls()
+	rs, _ := w.sync(cfg, workflow.SyncOptions{DryRun: true, Approve: true})
+	check(rs, workflow.StatusWouldCopy)
+	if n := len(writes(w.Emulator.Calls())); n != 0 {
+		t.Errorf("the dry run wrote %d times", n)
+	}
+	rs, counts := w.sync(cfg, workflow.SyncOptions{Approve: true})
+	check(rs, workflow.StatusCopied)
+	if counts[workflow.StatusBlocked] != 2 {
+		t.Errorf("counts %v, want 2 blocked", counts)
+	}
+	for _, tag := range []string{"release-1.0", "release-1.2"} {
+		if has, err := w.HasTag(w.ctx, Production, tag); err != nil || has {
+			t.Errorf("production has %s: %t, %v; want it blocked, not copied", tag, has, err)
+		}
+	}
+	w.checkRelease(Production, "release-1.1", rels["release-1.1"])
+}
