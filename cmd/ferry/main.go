@@ -43,6 +43,7 @@ Usage:
   ferry emulator --config FILE          the AWS side of FILE on 127.0.0.1, to try Ferry on
   ferry run --config FILE --event FILE  run the replication workflow locally for one event
   ferry run --config FILE --reconcile   run the reconcile state machine locally
+  ferry status [--since 24h] [--json]   recent runs: each destination's outcome, how to redrive
   ferry config validate [FILE]          check a configuration file (default ferry.yaml)
   ferry version                         print the version, VCS revision and Go version
 
@@ -62,6 +63,7 @@ var commands = map[string]command{
 	"emulator": runEmulator,
 	"run":      runRun,
 	"config":   runConfig,
+	"status":   runStatus,
 	"version":  runVersion,
 }
 

@@ -13,8 +13,8 @@ func TestUnknownCommand(t *testing.T) {
 	for _, tc := range []struct{ arg, want string }{
 		{"cp", `ferry: unknown command "cp"; did you mean copy? (run 'ferry --help' for the commands)` + "\n"},
 		{"vesion", `ferry: unknown command "vesion"; did you mean version? (run 'ferry --help' for the commands)` + "\n"},
-		{"validate", `ferry: unknown command "validate"; the commands are config, copy, emulator, plan, run, sync, version (run 'ferry --help' for what each does)` + "\n"},
-		{"--insecure", "ferry: unknown flag --insecure: flags go after the command, e.g. ferry copy --help (commands: config, copy, emulator, plan, run, sync, version)\n"},
+		{"validate", `ferry: unknown command "validate"; the commands are config, copy, emulator, plan, run, status, sync, version (run 'ferry --help' for what each does)` + "\n"},
+		{"--insecure", "ferry: unknown flag --insecure: flags go after the command, e.g. ferry copy --help (commands: config, copy, emulator, plan, run, status, sync, version)\n"},
 	} {
 		code, stdout, stderr := runFerry(t, tc.arg)
 		if code != exitUsage || stdout != "" || stderr != tc.want {

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferry-dev/ferry/test/e2e"
 )
 
 // buildFerry builds ferry into a temporary folder and returns its path.
@@ -135,5 +142,87 @@ func TestCopyInterruptedWhileReading(t *testing.T) {
 	}
 	if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "ferry: interrupted (Ctrl-C)") {
 		t.Errorf("stderr %q, want one line: ferry: interrupted (Ctrl-C)...", got)
+	}
+}
+
+// Ctrl-C while ferry run waits at its approval prompt ends the run at
+// once: it does not wait for Enter.
+func TestRunInterruptedAtApprovalPrompt(t *testing.T) {
+	t.Setenv("FERRY_AWS_ENDPOINTS", "")
+	ferry := buildFerry(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, err := e2e.NewWorld(ctx, dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Emulator.Close()
+	if err := w.CreateSourceRepository(ctx); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := w.PushImage(ctx, "release-3.3", 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, e2e.PushEvent(e2e.Repository, "release-3.3", digest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	endpoints, _ := json.Marshal(w.Endpoints)
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command(ferry, "run", "--config", w.ConfigPath, "--event", event, "--endpoints", string(endpoints),
+		"--approve", "prompt", "--node-modules", filepath.Join(filepath.Dir(file), "..", "..", "node_modules"))
+	stdin, err := cmd.StdinPipe() // never answered
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	prompted := make(chan struct{})
+	rest := make(chan string)
+	go func() {
+		var seen strings.Builder
+		buf := make([]byte, 4096)
+		asked := false
+		for {
+			n, err := out.Read(buf)
+			seen.Write(buf[:n])
+			if !asked && strings.Contains(seen.String(), "Approve? [y/N]") {
+				asked = true
+				close(prompted)
+			}
+			if err != nil {
+				rest <- seen.String()
+				return
+			}
+		}
+	}()
+	waitFor(t, prompted, "the approval prompt")
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { stdout := <-rest; exited <- cmd.Wait(); rest <- stdout }()
+	select {
+	case err = <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("ferry run still waits at the approval prompt after Ctrl-C")
+	}
+	stdout := <-rest
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("ferry run ended with %v, want exit status 130\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr.String())
+	}
+	if got := stderr.String(); got != "ferry: interrupted (Ctrl-C)\n" {
+		t.Errorf("stderr %q, want one line that it was interrupted", got)
 	}
 }

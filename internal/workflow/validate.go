@@ -231,7 +231,7 @@ func (v *Validate) parse(raw json.RawMessage) (validated, string, error) {
 	if _, ok := probe["detail-type"]; ok {
 		var ev events.ECRImageActionEvent
 		if err := json.Unmarshal(trimmed, &ev); err != nil {
-			return out, "", validationf("malformed ECR event: %v", err)
+			return out, "", validationf("malformed ECR event: %s", inputShapeError(true, err))
 		}
 		out, trigger, err := v.fromEvent(ev)
 		if rule, ok := probe["ferryRule"]; ok && err == nil {
@@ -244,7 +244,7 @@ func (v *Validate) parse(raw json.RawMessage) (validated, string, error) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&out.ManualInput); err != nil {
-		return out, "", validationf("malformed manual input (want {\"repository\", \"tag\" or \"digest\", \"destinations\"}): %v", err)
+		return out, "", validationf("malformed manual input (want {\"repository\", \"tag\" or \"digest\", \"destinations\"}): %s", inputShapeError(false, err))
 	}
 	if out.Repository == "" {
 		return out, "", validationf("manual input has no repository")

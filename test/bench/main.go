@@ -47,6 +47,33 @@
 //     include this harness's own memory) while copying the 1 GiB image to
 //     one destination.
 //
+// # The WAN profile
+//
+// `make bench PROFILE=wan` (--profile wan) runs the copy scenario across a
+// modelled WAN, the workflow's shape: the copy runs in the source's
+// region, the destinations are in others. A shaping TCP proxy (shaper.go)
+// sits in front of each registry: the source 1 ms away each way and
+// unshaped, each destination 40 ms away each way at 50 MB/s per
+// connection in each direction (--src-delay, --dst-delay, --src-rate,
+// --dst-rate). Connection set-up is not delayed. Registry storage is on
+// tmpfs (/dev/shm), so disk syncs do not dominate. The index is smaller
+// (8 × 16 MiB layers), the large image the same 1 GiB layer.
+//
+// Its rows: ferry with one call for the three destinations, and one call
+// per destination in parallel (the workflow's CopyImage, one Lambda per
+// destination); each peer per destination in parallel and in sequence.
+// Besides the cold and warm times (medians, with the spread over the
+// trials) it shows the large copy's time and peak RSS (once per tool),
+// and the requests each cold copy and each warm copy sent, counted at the
+// proxies. Its last lines are the modelled limit (profile.go states the
+// model: every blob at once on its own connection, one round trip of
+// checks, an upload start and a PUT per blob, then the manifests; the
+// machine's CPU costs nothing) and the goals: ferry's one call at least
+// 1.5x, and one call per destination 1.3x, faster cold than the best peer
+// in parallel; warm within 1.2 round trips; cold within 1.5x the limit;
+// peak RSS at most 1.25x the best peer's. The sync scenario runs on
+// loopback only.
+//
 // # The sync scenario
 //
 // `ferry sync` lists with the ECR API (DescribeRepositories, DescribeImages)
@@ -127,8 +154,14 @@
 //	--tools DIR      where tools are installed (default .tools)
 //	--trials N       trials per tool and scenario; the tables show medians (default 3)
 //	--only LIST      comma-separated tools to run (default ferry,crane,skopeo,regctl,regsync)
-//	--scenario LIST  comma-separated scenarios to run (default copy,sync)
+//	--scenario LIST  comma-separated scenarios to run (default copy,sync; with --profile wan, copy)
 //	--out FILE       JSON result (default test/bench/out/result.json)
+//	--large=false    skip the large copy (its time and peak RSS)
+//	--profile NAME   loopback (default) or wan
+//	--src-delay D    wan: one-way delay to the source (default 1ms)
+//	--dst-delay D    wan: one-way delay to each destination (default 40ms)
+//	--src-rate MB/s  wan: per connection and direction to the source (default 0: unshaped)
+//	--dst-rate MB/s  wan: per connection and direction to each destination (default 50)
 package main
 
 import (

@@ -30,6 +30,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +62,7 @@ type demo struct {
 	rel     e2e.Release            // release-1.0
 	dev     string                 // dev-123's digest
 	events  map[string]string      // push event files, by tag
+	redrive []string               // the redrive command the failed run printed, without "ferry"
 }
 
 // scene is one step of the demo: a title and what it runs and checks.
@@ -75,7 +78,7 @@ func (d *demo) scenes() []scene {
 		{"Backfill: ferry sync --approve (the demo approves production itself; without --approve production is skipped and the exit status says so)", (*demo).backfill},
 		{"Pushing to the source: team/app:release-1.0 (linux/amd64 + linux/arm64, cosign signature, SBOM) and team/app:dev-123", (*demo).pushRelease},
 		{"Push event for release-1.0 → the workflow, while the mirror's registry (" + e2e.Mirror + ") refuses one manifest push, as a missing ecr:PutImage permission would (production's approval is answered by the demo itself: --approve approve)", (*demo).failedRun},
-		{"Redrive: only the failed destination is replicated again; production's approval holds (--approve reject would refuse a second request, so none may come)", (*demo).redrive},
+		{"Redrive, with the command the failed run printed: only the failed destination is replicated again; production's approval holds (--approve reject would refuse a second request, so none may come)", (*demo).redriveRun},
 		{"Push event for dev-123 → the workflow (no rule takes dev-* tags)", (*demo).devRun},
 		{"Proving the result in every destination", (*demo).prove},
 		{"The release-1.0 event again: every destination already has it, so nothing is written and nobody is asked", (*demo).noOpRun},
@@ -239,9 +242,21 @@ func (d *demo) failedRun() error {
 	if !fired {
 		problems = append(problems, "the injected 403 never fired in "+e2e.Mirror)
 	}
-	for _, want := range []string{"ReplicationFailed", e2e.Mirror, "--redrive " + d.record()} {
+	for _, want := range []string{"ReplicationFailed", e2e.Mirror} {
 		if !strings.Contains(out, want) {
 			problems = append(problems, fmt.Sprintf("the output does not say %q", want))
+		}
+	}
+	// The redrive command must be one that goes back to this emulator,
+	// with this run's record: the next scene runs it as printed.
+	if m := redriveHint.FindStringSubmatch(out); m == nil {
+		problems = append(problems, "the output has no \"fix the cause, then: ferry run ...\" line")
+	} else {
+		d.redrive = shellWords(m[1])
+		for _, want := range [][]string{{"--redrive", d.record()}, {"--endpoints", "@" + d.endpoints}, {"--config", d.w.ConfigPath}} {
+			if i := slices.Index(d.redrive, want[0]); i < 0 || i+1 == len(d.redrive) || d.redrive[i+1] != want[1] {
+				problems = append(problems, fmt.Sprintf("the printed redrive command %q lacks %s %s", m[1], want[0], want[1]))
+			}
 		}
 	}
 	for _, id := range e2e.Destinations {
@@ -261,11 +276,12 @@ func (d *demo) failedRun() error {
 	return nil
 }
 
-// redrive redrives the failed run and checks it wrote to the mirror alone.
-func (d *demo) redrive() error {
+// redriveRun runs the redrive command the failed run printed, and checks
+// it wrote to the mirror alone. A second approval request would be
+// rejected (the last --approve wins), failing the redrive.
+func (d *demo) redriveRun() error {
 	d.w.Emulator.ResetCalls()
-	args := append([]string{"run", "--redrive", d.record()}, d.config()...)
-	if err := d.ferryOK(append(args, "--approve", "reject")...); err != nil {
+	if err := d.ferryOK(append(slices.Clone(d.redrive), "--approve", "reject")...); err != nil {
 		return err
 	}
 	for _, c := range d.w.Emulator.Calls() {
@@ -341,6 +357,47 @@ func (d *demo) noOpRun() error {
 
 func (d *demo) reconcile() error {
 	return d.ferryOK(append(append([]string{"run"}, d.config()...), "--reconcile", "--approve", "reject")...)
+}
+
+// redriveHint finds the command a failed ferry run prints for its redrive.
+var redriveHint = regexp.MustCompile(`fix the cause, then: ferry (run [^\n]*?)\)\s*(?:\n|$)`)
+
+// shellWords splits a command line as a POSIX shell would, for the quoting
+// ferry's redrive hint uses: words apart by spaces, 'single quotes' kept
+// together, and a backslash-escaped quote inside them.
+func shellWords(s string) []string {
+	var words []string
+	var w strings.Builder
+	in, quoted := false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				j = len(s) - i - 1
+			}
+			w.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			in, quoted = true, true
+		case c == '\\' && i+1 < len(s):
+			i++
+			w.WriteByte(s[i])
+			in = true
+		case c == ' ':
+			if in {
+				words = append(words, w.String())
+			}
+			w.Reset()
+			in, quoted = false, false
+		default:
+			w.WriteByte(c)
+			in = true
+		}
+	}
+	if in || quoted {
+		words = append(words, w.String())
+	}
+	return words
 }
 
 // isWrite reports whether c changed a registry.
