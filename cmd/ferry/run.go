@@ -247,7 +247,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("execution %s failed: %s: %s%s", ex.Name, ex.Error, runner.CauseText(ex.Cause), hint)
 		}
 		// The step-by-step view has just shown the cause.
-		return fmt.Errorf("execution %s failed: %s (above)%s", ex.Name, ex.Error, hint)
+		return fmt.Errorf("execution %s failed: %s, shown above%s", ex.Name, ex.Error, hint)
 	}
 	return nil
 }
