@@ -49,7 +49,8 @@ Usage:
 
 Run 'ferry COMMAND --help' for the flags of a command.
 
-Exit codes: 0 success, 1 a copy failed, 2 bad usage or configuration.
+Exit codes: 0 success, 1 a copy (or run) failed, 2 bad usage or configuration,
+130 interrupted by Ctrl-C (143 by SIGTERM).
 `
 
 // command is one subcommand: it parses its own flags and calls one library function.
