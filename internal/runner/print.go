@@ -297,6 +297,7 @@ func gist(state string, out json.RawMessage) string {
 		Unchanged int    `json:"unchanged"`
 		Untagged  int    `json:"untagged"`
 		Failed    int    `json:"failed"`
+		Blocked   int    `json:"blocked"`
 		Attempt   int    `json:"attempt"`
 		Earlier   *struct {
 			Failed int `json:"failed"`
@@ -396,6 +397,9 @@ func gist(state string, out json.RawMessage) string {
 		s := fmt.Sprintf("%s: %d copied, %d unchanged, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Failed)
 		if n := skippedJobs(out); n > 0 || v.Untagged > 0 {
 			s = fmt.Sprintf("%s: %d copied, %d unchanged, %d untagged, %d skipped, %d failed", v.Outcome, v.Copied, v.Unchanged, v.Untagged, n, v.Failed)
+		}
+		if v.Blocked > 0 {
+			s += fmt.Sprintf(", %d blocked by a gate", v.Blocked)
 		}
 		if v.Attempt > 0 {
 			s += fmt.Sprintf(" (after redrive %d)", v.Attempt)

@@ -83,6 +83,7 @@ func (d *demo) scenes() []scene {
 		{"Proving the result in every destination", (*demo).prove},
 		{"The release-1.0 event again: every destination already has it, so nothing is written and nobody is asked", (*demo).noOpRun},
 		{"The scheduled reconcile (in AWS: EventBridge Scheduler starts Ferry-reconcile daily): everything is in sync, nothing to copy", (*demo).reconcile},
+		{"Promotion gates: production takes only images signed by the team's key; an unsigned release-2.0 is blocked there, then taken once signed", (*demo).gatedRelease},
 	}
 }
 
