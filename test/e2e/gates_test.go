@@ -5,11 +5,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferry-dev/ferry/internal/credentials"
+	"github.com/ferry-dev/ferry/internal/imageref"
 	"github.com/ferry-dev/ferry/internal/runner"
 	"github.com/ferry-dev/ferry/internal/workflow"
 )
@@ -294,4 +299,109 @@ func TestSyncAppliesGates(t *testing.T) {
 		}
 	}
 	w.checkRelease(Production, "release-1.1", rels["release-1.1"])
+}
+
+// The scheduled reconcile checks production's gates in Discover, before it
+// asks for approvals: of two releases, the one with a CRITICAL finding is
+// blocked (not a job, not in the approval request), the clean one is
+// asked for and copied; the other destinations take both.
+func TestReconcileAppliesGates(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{reconcile: true, config: gatedConfig(t, "          scan: {maxSeverity: HIGH}\n")})
+	ctx := context.Background()
+	bad, err := h.world.PushRelease(ctx, "release-0.9", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.world.Platforms(ctx, bad.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.world.SetScanFindings(map[string]Scan{p["linux/amd64"]: {Status: "COMPLETE", Findings: []Finding{{Name: "CVE-2024-9999", Severity: "CRITICAL"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	ex := h.run([]byte(`{}`))
+	if ex.Status != "SUCCEEDED" {
+		t.Fatalf("reconcile: %s %s %q; a blocked image is not a failure", ex.Status, ex.Error, ex.Cause)
+	}
+	counts := reconcileSummary(t, ex)["counts"].(map[string]any)
+	if counts["blocked"] != 1.0 || counts["copied"] != 5.0 {
+		t.Errorf("counts %v, want 1 blocked (production's release-0.9), 5 copied", counts)
+	}
+	if msgs := h.runner.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Subject, "approve 1 image") {
+		t.Errorf("approval requests %v; want one for production's 1 clean image", msgs)
+	}
+	if has, err := h.world.HasTag(ctx, Production, "release-0.9"); err != nil || has {
+		t.Errorf("production has the blocked release-0.9: %t, %v", has, err)
+	}
+	h.assertHas(Production, true)
+	for _, id := range []string{Staging, Mirror} {
+		if has, err := h.world.HasTag(ctx, id, "release-0.9"); err != nil || !has {
+			t.Errorf("%s lacks release-0.9: %t, %v", id, has, err)
+		}
+	}
+}
+
+// ferry copy --verify-key's check (workflow.VerifySignature) of the
+// source release: refused unsigned and signed by another key, each time
+// saying why; signed by the key, it returns the digest the tag resolves
+// to, for the copy to take.
+func TestCopyVerifySignature(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w, err := NewWorld(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Emulator.Close() })
+	if err := w.CreateSourceRepository(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := w.PushRelease(ctx, "release-1.0", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, err := PublicKeyPEM(trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "release.pub")
+	if err := os.WriteFile(keyFile, pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, auth, err := w.Login(ctx, SourceAccount+"/"+SourceRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := auth.Authorization()
+	keychain := credentials.Static(credentials.Credential{Username: cfg.Username, Password: cfg.Password})
+	src, err := imageref.Parse(host + "/" + Repository + ":release-1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() (string, error) { return workflow.VerifySignature(ctx, src, []string{keyFile}, keychain, nil) }
+
+	_, err = verify()
+	var refused *workflow.SignatureRefused
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), rel.Index) || !strings.Contains(err.Error(), "nothing was copied") {
+		t.Errorf("unsigned: %v, want a SignatureRefused naming %s", err, rel.Index)
+	}
+	if _, err := w.SignImage(ctx, rel.Index, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = verify(); !errors.As(err, &refused) || !strings.Contains(refused.Reason, keyFile) {
+		t.Errorf("signed by another key: %v, want a SignatureRefused naming the key tried", err)
+	}
+	if _, err := w.SignImage(ctx, rel.Index, trusted); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := verify(); err != nil || d != rel.Index {
+		t.Errorf("signed by the key: %q, %v; want %s", d, err, rel.Index)
+	}
+	if _, err := workflow.VerifySignature(ctx, src, []string{filepath.Join(t.TempDir(), "missing.pub")}, keychain, nil); err == nil || !strings.Contains(err.Error(), "--verify-key") {
+		t.Errorf("a missing key file: %v, want an error naming --verify-key", err)
+	}
 }
