@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -124,11 +125,17 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out := newSyncPrinter(stdout, *asJSON, *dryRun, width)
 	start := time.Now()
 	counts, err := s.Run(ctx, workflow.SyncOptions{Filter: filter, DryRun: *dryRun, Approve: *approve, Images: *images}, out.result)
+	if _, ok := errors.AsType[cli.Interrupted](context.Cause(ctx)); ok && err != nil {
+		return syncInterrupted
+	}
 	if err != nil {
 		return err
 	}
 	if !*asJSON {
 		out.summary(counts, time.Since(start))
+	}
+	if _, ok := errors.AsType[cli.Interrupted](context.Cause(ctx)); ok {
+		return syncInterrupted
 	}
 	if !counts.Converged() {
 		var why []string
@@ -145,6 +152,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return nil
 }
+
+// syncInterrupted is a sync's error when Ctrl-C stopped it. Tags are
+// written last, so what was cut short is missing, not broken.
+var syncInterrupted = cli.Interrupted{Hint: "a re-run copies only what is still missing"}
 
 // syncEnv is the workflow environment for a sync from this machine: the
 // configuration, and AWS clients for real AWS (your credentials) or, with

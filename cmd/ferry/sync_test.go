@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ferry-dev/ferry/internal/cli"
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/test/e2e"
 	"github.com/ferry-dev/ferry/test/imagegen"
@@ -102,6 +103,15 @@ func TestEmulatorThenSync(t *testing.T) {
 		if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuth(authn.Anonymous)); err != nil {
 			t.Fatalf("anonymous push to the emulator's source: %v", err)
 		}
+	}
+
+	// Ctrl-C (here before the sync starts): one line that says so, and
+	// that a re-run picks up what is missing.
+	interrupted, interrupt := context.WithCancelCause(ctx)
+	interrupt(cli.Interrupted{Signal: os.Interrupt})
+	if code, _, errOut := ferrySync(interrupted, "--config", cfgPath, "--endpoints", "@"+endpoints, "--approve"); code != 130 ||
+		errOut != "ferry: interrupted (Ctrl-C); a re-run copies only what is still missing\n" {
+		t.Errorf("interrupted sync: exit %d, stderr %q; want 130 and one line", code, errOut)
 	}
 
 	code, out, errOut := ferrySync(ctx, "--config", cfgPath, "--endpoints", "@"+endpoints, "--dry-run")
