@@ -27,6 +27,9 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fset := cli.NewFlagSet("ferry config validate", configUsage)
 	fset.SetOutput(stdout)
 	if len(args) > 0 && args[0] != "validate" && !isHelpArg(args[0]) {
+		if cli.Closest(args[0], []string{"validate"}) != "" {
+			return usagef("unknown config command %q; did you mean 'ferry config validate FILE'?", args[0])
+		}
 		return usagef("unknown config command %q; want 'ferry config validate FILE'", args[0])
 	}
 	if len(args) > 0 && args[0] == "validate" {

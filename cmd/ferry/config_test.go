@@ -76,7 +76,13 @@ func TestConfigCommand(t *testing.T) {
 			name:       "unknown subcommand",
 			args:       []string{"config", "check", example},
 			wantCode:   exitUsage,
-			wantStderr: []string{`unknown config command "check"`},
+			wantStderr: []string{`unknown config command "check"; want 'ferry config validate FILE'`},
+		},
+		{
+			name:       "mistyped subcommand",
+			args:       []string{"config", "valdate", example},
+			wantCode:   exitUsage,
+			wantStderr: []string{`unknown config command "valdate"; did you mean 'ferry config validate FILE'?`},
 		},
 		{
 			name:       "two files",

@@ -85,7 +85,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	name, rest := args[0], args[1:]
 	switch name {
-	case "-h", "-help", "--help", "help":
+	case "help":
+		// ferry help COMMAND is ferry COMMAND --help, as in git and go.
+		if len(rest) > 0 && commands[rest[0]] != nil {
+			name, rest = rest[0], []string{"--help"}
+			break
+		}
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case "-version", "--version":

@@ -60,6 +60,7 @@ func TestHelp(t *testing.T) {
 		want string
 	}{
 		{[]string{"copy", "--help"}, "\n  --timeout DURATION\n"},
+		{[]string{"help", "copy"}, "\n  --timeout DURATION\n"},
 		{[]string{"plan", "--help"}, "\n  --config FILE\n"},
 		{[]string{"sync", "--help"}, "\n  --destination ACCOUNT/REGION\n"},
 		{[]string{"run", "--help"}, "\n  --event FILE\n"},
