@@ -83,7 +83,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reconcileConcurrency := fs.Int("reconcile-concurrency", 10, "reconcile jobs copied at once (the stack's reconcileConcurrency)")
 	s3Dir := fs.String("s3-dir", "", "the local S3 stand-in's `DIR` (default: FILE.s3 next to --record or --redrive FILE, else a temporary one)")
 	definition := fs.String("definition", "", "the state machine definition `FILE` (default: the one built into ferry, statemachine/replicate.asl.json)")
-	nodeModules := fs.String("node-modules", "", "the node_modules `DIR` with Node 22 and aws-local-stepfunctions (default: found from the current directory or ferry's own)")
+	nodeModules := fs.String("node-modules", "", "the node_modules `DIR` with Node 22 and aws-local-stepfunctions (default: a ferry checkout's, found upward from the working directory or ferry's, else one that ferry installs once into its cache directory)")
 	asJSON := fs.Bool("json", false, "print the execution (status, output, events) as JSON instead of the step-by-step view")
 	verbose := fs.Bool("verbose", false, "print the handlers' JSON logs on stderr")
 	args, err := cli.Parse(fs, args)
