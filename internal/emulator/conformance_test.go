@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -28,6 +29,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ferry-dev/ferry/internal/emulator"
 )
 
 // The conformance test runs every ECR and STS call Ferry makes through the
@@ -203,6 +206,14 @@ var shapeExceptions = map[string]string{
 		"Reference, ImageDetail); moto 5.2.1 predates the archive storage class",
 	"DescribeImages, a page of tagged images: ImageDetails[].ArtifactMediaType": "as for DescribeImages",
 	"DescribeImages, a page of tagged images: ImageDetails[].ImageStatus":       "as for DescribeImages",
+
+	"GetRegistryScanningConfiguration: ScanningConfiguration.Rules": "the emulator reports BASIC scan on push for " +
+		"every repository (every image has a complete scan, or the findings file's), so a scan gate finds scanning on; " +
+		"moto's registry starts with no rules",
+	"GetRegistryScanningConfiguration: ScanningConfiguration.Rules[].RepositoryFilters":              "as for its Rules",
+	"GetRegistryScanningConfiguration: ScanningConfiguration.Rules[].RepositoryFilters[].Filter":     "as for its Rules",
+	"GetRegistryScanningConfiguration: ScanningConfiguration.Rules[].RepositoryFilters[].FilterType": "as for its Rules",
+	"GetRegistryScanningConfiguration: ScanningConfiguration.Rules[].ScanFrequency":                  "as for its Rules",
 }
 
 func manifestDigest(m string) string {
@@ -267,8 +278,22 @@ func TestConformanceWithMoto(t *testing.T) {
 	if motoEndpoint == "" {
 		return
 	}
+	// The emulator's scan of the conformance image has the finding moto's
+	// default scan has (moto 5.2.1's describe_image_scan_findings), so
+	// that the shapes of their answers can be compared field by field.
+	imgA, imgB := randomImage(t), randomImage(t)
+	findings := filepath.Join(t.TempDir(), "findings.json")
+	rawA, _ := imgA.RawManifest()
+	writeFindings(t, findings, map[string]any{"conformance/app@" + manifestDigest(string(rawA)): map[string]any{
+		"imageScanStatus": map[string]any{"status": "COMPLETE", "description": "The scan was completed successfully."},
+		"imageScanFindings": map[string]any{
+			"imageScanCompletedAt": 1700000000, "vulnerabilitySourceUpdatedAt": 1700000000,
+			"findings": []any{map[string]any{"name": "CVE-9999-9999", "uri": "https://cve.mitre.org/cgi-bin/cvename.cgi?name=CVE-9999-9999",
+				"severity": "HIGH", "attributes": []any{map[string]any{"key": "package_name", "value": "moto_fake"}}}},
+		},
+	}})
 	em := newEmulator(t)
-	reg := newRegistry(t, em, motoAccount, motoRegion)
+	reg := newRegistry(t, em, motoAccount, motoRegion, emulator.WithScanFindings(findings))
 	if err := em.AllowRole(confRoleARN, "ferry-ext"); err != nil {
 		t.Fatalf("AllowRole: %v", err)
 	}
@@ -280,7 +305,6 @@ func TestConformanceWithMoto(t *testing.T) {
 			seedBlobs: func(t *testing.T, repo string, img v1.Image) { seedBlobs(t, reg.Host(), repo, img, login(t, emuECR)) }},
 	}
 
-	imgA, imgB := randomImage(t), randomImage(t)
 	results := map[string]map[string]result{} // target -> step -> result
 	for _, tg := range targets {
 		results[tg.name] = map[string]result{}
@@ -544,6 +568,26 @@ func conformanceSteps(t *testing.T, tg *target, imgA, imgB v1.Image) []step {
 		{"BatchGetImage", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String(repo),
 				ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+		}},
+		// moto scans only after StartImageScan (the emulator has no
+		// scanner: every image has a complete scan, as scan on push
+		// gives), so moto is asked to scan first; the answers' shapes
+		// must match.
+		{"DescribeImageScanFindings", func(ctx context.Context, tg *target) (any, error) {
+			if tg.name == "moto" {
+				if _, err := tg.ecr.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: aws.String(repo), ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}}); err != nil {
+					return nil, err
+				}
+			}
+			return tg.ecr.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: aws.String(repo),
+				ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
+		}},
+		{"DescribeImageScanFindings of a missing tag", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: aws.String(repo),
+				ImageId: &types.ImageIdentifier{ImageTag: aws.String("v9")}})
+		}},
+		{"GetRegistryScanningConfiguration", func(ctx context.Context, tg *target) (any, error) {
+			return tg.ecr.GetRegistryScanningConfiguration(ctx, &ecr.GetRegistryScanningConfigurationInput{})
 		}},
 		{"BatchGetImage of a missing tag", func(ctx context.Context, tg *target) (any, error) {
 			return tg.ecr.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String(repo),
