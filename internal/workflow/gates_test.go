@@ -187,3 +187,29 @@ func TestCheckGates(t *testing.T) {
 		}
 	})
 }
+
+// TestSummarizeBlocked: a destination a gate blocked is counted as
+// blocked, does not fail the run, is not handed to a redrive, and adds to
+// the Blocked metric.
+func TestSummarizeBlocked(t *testing.T) {
+	t.Parallel()
+	jobs := []PlannedJob{testJob(prodID).Planned(nil), testJob(mirrorID).Planned(nil)}
+	plan := Plan{Execution: "arn:aws:states:us-east-1:111111111111:execution:ferry-replicate:run-1", Repository: "team/app", Tag: "release-1.0", Digest: digestA, Jobs: jobs}
+	log, buf := testLogger()
+	sum, err := NewSummarize(log).Handle(t.Context(), SummarizeRequest{Plan: plan, Results: []Outcome{
+		{Destination: prodID, Status: StatusBlocked, Reason: "team/app@sha256:aaaa: findings above MEDIUM"},
+		{Destination: mirrorID, Status: StatusCopied, BytesCopied: 10},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Outcome != "succeeded" || sum.Blocked != 1 || sum.Failed != 0 || sum.Copied != 1 || len(sum.Retry) != 0 {
+		t.Errorf("summary %+v; want succeeded, 1 blocked, 1 copied, nothing to redrive", sum)
+	}
+	if sum.Destinations[0].Status != StatusBlocked || !strings.Contains(sum.Destinations[0].Reason, "findings above MEDIUM") {
+		t.Errorf("production's line %+v, want blocked with the gate's reason", sum.Destinations[0])
+	}
+	if !strings.Contains(buf.String(), `"`+MetricBlocked+`":1`) {
+		t.Errorf("no Blocked metric in %s", buf.String())
+	}
+}
