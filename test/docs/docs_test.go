@@ -2,7 +2,8 @@
 // every flag that `ferry COMMAND --help` prints is in the CLI reference,
 // every `ferry` command written in a shell block parses (a known command,
 // known flags, values the flag parser takes), every `make` target is
-// documented and every `make` command names a target, and every link
+// documented and every `make` command names a target, every CDK context
+// value infra/main.go reads is in the deploying page, and every link
 // between the pages resolves, file and #anchor.
 //
 // The commands and flags come from the ferry binary itself (built once for
@@ -649,5 +650,42 @@ func TestReadmeIsAFrontPage(t *testing.T) {
 	const max = 200
 	if n := strings.Count(read(t, "README.md"), "\n"); n > max {
 		t.Errorf("README.md has %d lines, more than the front page's %d: move the detail to a page in docs/ and link it", n, max)
+	}
+}
+
+// contextKey is a line of infra/main.go's list of CDK context values:
+// "//	maxConcurrency          destinations copied at once ...".
+var contextKey = regexp.MustCompile(`^//\t([a-zA-Z]+)\s{2,}`)
+
+// TestContextValuesDocumented checks that every CDK context value the app
+// reads, as infra/main.go's doc comment lists them, is in the Settings of
+// the deploying page.
+func TestContextValuesDocumented(t *testing.T) {
+	const page = "docs/deploying.md"
+	body, ok := section(read(t, page), "## Settings")
+	if !ok {
+		t.Fatalf("%s has no section \"## Settings\"", page)
+	}
+	var keys []string
+	in := false
+	for _, line := range strings.Split(read(t, "infra/main.go"), "\n") {
+		if strings.HasPrefix(line, "// Context values") {
+			in = true
+			continue
+		}
+		if in && !strings.HasPrefix(line, "//") {
+			break
+		}
+		if m := contextKey.FindStringSubmatch(line); in && m != nil {
+			keys = append(keys, m[1])
+		}
+	}
+	if len(keys) < 5 {
+		t.Fatalf("read only %d context values from infra/main.go's \"Context values\" comment: its format changed; update contextKey in test/docs", len(keys))
+	}
+	for _, k := range keys {
+		if !strings.Contains(body, "`"+k+"`") {
+			t.Errorf("%s: \"## Settings\" does not mention the CDK context value `%s` that infra/main.go reads: add it, with its default and range", page, k)
+		}
 	}
 }
