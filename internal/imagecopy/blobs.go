@@ -444,14 +444,6 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 
 var errUploadEnded = errors.New("upload ended")
 
-// maxMonolithic is the largest blob sent in a single PUT. A larger one
-// takes seconds on any link, next to which the round trip saved is noise;
-// and a 1 GiB layer sent in one PUT across the bench's WAN profile peaked
-// at 44.6 MiB RSS, against 30.4 MiB as a PATCH and a PUT (make bench
-// PROFILE=wan; the Go heap stays at a few MB either way, the cause is not
-// found yet), so large blobs keep the PATCH.
-const maxMonolithic = 64 << 20
-
 // errMonolithicRefused marks a blob a registry would not take in a single
 // PUT: it is sent again as a PATCH and a committing PUT (see
 // WithMonolithicUploads).
@@ -461,7 +453,7 @@ var errMonolithicRefused = errors.New("the registry refused the blob in a single
 // with the digest where the registry takes that, else as a PATCH and a
 // committing PUT (repo.upload). It does not retry: body is a stream.
 func (c *Copier) upload(ctx context.Context, r *repo, location string, body io.Reader, d descriptor) error {
-	if !c.monolithic || d.Size > c.maxMonolithic || (r.gate != nil && r.gate.chunkedOnly.Load()) {
+	if !c.monolithic || (r.gate != nil && r.gate.chunkedOnly.Load()) {
 		return r.upload(ctx, location, body, d)
 	}
 	err := r.putBlob(ctx, location, body, d)
@@ -492,10 +484,10 @@ func refusesMonolithic(status int) bool {
 // spec's monolithic upload). One round trip fewer than a PATCH and a PUT.
 // The length is left unknown (chunked transfer encoding, as for the
 // PATCH), so that net/http writes each chunk straight from the tee's
-// buffer: with the length given it copies the body through a 32 KiB
-// buffer of its own, which measured 13 MiB more peak RSS on a 1 GiB layer
-// and a slower copy. A registry that wants the length (411) or will not
-// take the bytes in the PUT gets the blob as a PATCH and a PUT instead.
+// buffer: with the length given it reads the body through a 32 KiB buffer
+// of its own, eight copies and writes a chunk. A registry that wants the
+// length (411) or will not take the bytes in the PUT gets the blob as a
+// PATCH and a PUT instead.
 func (r *repo) putBlob(ctx context.Context, location string, body io.Reader, d descriptor) (err error) {
 	op := "upload blob " + d.Digest
 	defer func() {

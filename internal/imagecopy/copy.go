@@ -74,13 +74,10 @@ type Copier struct {
 	rootCAs   *x509.CertPool // WithRootCAs; nil: the system's
 	userAgent string
 	onWrite   func()
-	// monolithic sends each blob of at most maxMonolithic bytes
-	// (maxMonolithic; tests lower it) in one PUT after the POST
-	// (WithMonolithicUploads).
-	monolithic    bool
-	maxMonolithic int64
-	stall         time.Duration
-	minRate       int64 // bytes a second, over a stall timeout of waiting
+	// monolithic sends each blob in one PUT after the POST (WithMonolithicUploads).
+	monolithic bool
+	stall      time.Duration
+	minRate    int64 // bytes a second, over a stall timeout of waiting
 	// metaTimeout is the wait for a metadata request's answer; afterFunc
 	// starts its timer (time.AfterFunc; tests replace it).
 	metaTimeout time.Duration
@@ -118,8 +115,7 @@ func WithJobs(n int) Option {
 // the session (the distribution spec's monolithic upload, which
 // distribution and ECR accept), or, with false, in a PATCH of its bytes
 // and a PUT that commits them, as docker push does: one round trip more
-// per blob. Blobs over 64 MiB always go the second way: the round trip is
-// noise next to their transfer. A registry that refuses the single PUT (a 400, 405, 411, 415,
+// per blob. A registry that refuses the single PUT (a 400, 405, 411, 415,
 // 416 or 501 to it) is sent the blob again the second way, as is every
 // later blob to that registry from this Copier.
 func WithMonolithicUploads(on bool) Option { return func(c *Copier) { c.monolithic = on } }
@@ -247,7 +243,7 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, monolithic: true, maxMonolithic: maxMonolithic, stall: DefaultStallTimeout,
+	c := &Copier{log: logger, jobs: DefaultJobs, keychain: credentials.Docker, backoff: DefaultBackoff, referrers: true, monolithic: true, stall: DefaultStallTimeout,
 		minRate: DefaultMinRate, metaTimeout: DefaultMetadataTimeout, maxManifestBytes: MaxManifestBytes, heldManifestBytes: heldManifestBytes,
 		plainHTTP: func(string) bool { return false }, userAgent: version.UserAgent()}
 	c.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }

@@ -110,22 +110,3 @@ func TestSinglePutCutMidwayIsRetried(t *testing.T) {
 		t.Errorf("destination tag is %q, want %s", got, idx.Digest)
 	}
 }
-
-// TestLargeBlobsKeepThePatch: a blob over the single PUT's bound goes as
-// a PATCH and a PUT; the smaller ones in one PUT.
-func TestLargeBlobsKeepThePatch(t *testing.T) {
-	t.Parallel()
-	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
-	idx, _ := src.pushIndex("app", "v1", ociTypes, 34) // 4 layers of 64 KiB, 2 configs of a few bytes
-	c := testCopier(WithMonolithicUploads(true))
-	c.maxMonolithic = 1000
-	if _, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
-		t.Fatal(err)
-	}
-	if patches, puts := dst.count("PATCH uploads"), dst.count("PUT uploads"); patches != 4 || puts != indexBlobs {
-		t.Errorf("PATCHes = %d, PUTs = %d; want 4 (the layers) and %d (every blob's commit or single PUT)", patches, puts, indexBlobs)
-	}
-	if got := dst.manifestDigest("app", "v1"); got != idx.Digest {
-		t.Errorf("destination tag is %q, want %s", got, idx.Digest)
-	}
-}
