@@ -25,8 +25,9 @@ import (
 // room in the state.
 //
 // While a scan is not complete, CheckGates answers "waiting" with the
-// seconds to wait, and the state machine's "Wait for scans" Wait state
-// waits that long before "Check gates" runs again: no Lambda sleeps. Each
+// seconds to wait (30s, then twice as long each time: pollSeconds), and
+// the state machine's "Wait for scans" Wait state waits that long before
+// "Check gates" runs again: no Lambda sleeps. Each
 // pass adds the seconds it waited to the state (waitedSeconds), and once
 // they reach the scan gate's wait the destination is blocked: the time is
 // counted in the state, not by a clock, so a redrive or a local run with
@@ -52,9 +53,25 @@ const EnvAlertsTopic = "FERRY_ALERTS_TOPIC_ARN"
 // CheckGates when it blocks one, beside Summarize's per-status Blocked).
 const MetricReplicationsBlocked = "ReplicationsBlocked"
 
-// DefaultGatePoll is how long "Wait for scans" waits between checks of a
-// scan that is not complete: ECR's basic scans take a minute or two.
-const DefaultGatePoll = 30 * time.Second
+// How long "Wait for scans" waits between checks of a scan that is not
+// complete: GatePoll first (ECR's basic scans take a minute or two), then
+// twice as long each time, up to MaxGatePoll. The backoff bounds the
+// execution's history, which Step Functions caps at 25,000 events (every
+// destination of a run shares it): each check and wait adds about ten,
+// so a 30-minute wait takes 7 of them, a day's about 150, not 2,880.
+const (
+	GatePoll    = 30 * time.Second
+	MaxGatePoll = 10 * time.Minute
+)
+
+// pollSeconds is the wait before check n+1 (n checks made), in seconds.
+func pollSeconds(n int) int {
+	d := GatePoll
+	for i := 1; i < n && d < MaxGatePoll; i++ {
+		d *= 2
+	}
+	return int(min(d, MaxGatePoll) / time.Second)
+}
 
 // GateResult is what CheckGates found, in Replication.Gate.
 type GateResult struct {
@@ -106,7 +123,6 @@ type CheckGates struct {
 	gates  Gatekeeper
 	sns    ecr.SNSAPI
 	topic  string
-	poll   time.Duration
 	logger *slog.Logger // for metrics: the function's own logger, with no job attributes
 }
 
@@ -123,7 +139,7 @@ func NewCheckGates(logger *slog.Logger, env *Env, gates Gatekeeper, snsAPI ecr.S
 	if env.Getenv != nil {
 		topic = env.Getenv(EnvAlertsTopic)
 	}
-	return &CheckGates{log: logger, logger: logger, cfg: env.Config, gates: gates, sns: snsAPI, topic: topic, poll: DefaultGatePoll}
+	return &CheckGates{log: logger, logger: logger, cfg: env.Config, gates: gates, sns: snsAPI, topic: topic}
 }
 
 // Handle is the Lambda handler.
@@ -157,7 +173,7 @@ func (c *CheckGates) Handle(ctx context.Context, r Replication) (Replication, er
 		g.Status = GatePassed
 	case v.Pending && g.WaitedSeconds < g.WaitSeconds:
 		g.Status = GateWaiting
-		g.PollSeconds = max(1, min(int(c.poll/time.Second), g.WaitSeconds-g.WaitedSeconds))
+		g.PollSeconds = max(1, min(pollSeconds(g.Checks), g.WaitSeconds-g.WaitedSeconds))
 		log.InfoContext(ctx, "waiting for the scan", slog.String("reason", v.Reason), slog.Int("waitedSeconds", g.WaitedSeconds), slog.Int("waitSeconds", g.WaitSeconds))
 	case v.Pending:
 		// The gates say wait, but the time is up by this state's count

@@ -103,15 +103,16 @@ func TestCheckGates(t *testing.T) {
 			}
 			polls = append(polls, r.Gate.PollSeconds)
 		}
-		// 70s in polls of at most 30s: 30, 30, 10, then the wait is over.
-		if want := []int{30, 30, 10}; len(polls) != len(want) || polls[0] != 30 || polls[1] != 30 || polls[2] != 10 {
+		// 70s: 30s, then what is left of the wait (not the 60s the
+		// backoff would take), then the wait is over.
+		if want := []int{30, 40}; !slices.Equal(polls, want) {
 			t.Errorf("polls %v, want %v", polls, want)
 		}
 		g := r.Gate
-		if g.Status != GateBlocked || g.WaitedSeconds != 70 || g.Checks != 4 || g.Gate != "scan" {
-			t.Fatalf("gate = %+v, want blocked by scan after 70s and 4 checks", g)
+		if g.Status != GateBlocked || g.WaitedSeconds != 70 || g.Checks != 3 || g.Gate != "scan" {
+			t.Fatalf("gate = %+v, want blocked by scan after 70s and 3 checks", g)
 		}
-		if want := []time.Duration{0, 30 * time.Second, 60 * time.Second, 70 * time.Second}; !slices.Equal(gates.waited, want) {
+		if want := []time.Duration{0, 30 * time.Second, 70 * time.Second}; !slices.Equal(gates.waited, want) {
 			t.Errorf("the gates were told %v waited, want %v", gates.waited, want)
 		}
 		if !strings.Contains(g.Reason, "no complete scan within gates.scan.wait (1m10s)") || !strings.Contains(g.Reason, "IN_PROGRESS") {
@@ -170,6 +171,16 @@ func TestCheckGates(t *testing.T) {
 		}
 		if len(gates.asked) != 0 {
 			t.Errorf("the gates were asked about %v", gates.asked)
+		}
+	})
+	t.Run("backoff", func(t *testing.T) {
+		t.Parallel()
+		var got []int
+		for n := 1; n <= 7; n++ {
+			got = append(got, pollSeconds(n))
+		}
+		if want := []int{30, 60, 120, 240, 480, 600, 600}; !slices.Equal(got, want) {
+			t.Errorf("polls %v, want %v (doubling from 30s, at most 10m)", got, want)
 		}
 	})
 	t.Run("errors", func(t *testing.T) {

@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,34 +36,36 @@ func gatedConfig(t *testing.T, gates string) string {
 	return strings.Replace(Config, at, at+"        gates:\n"+gates, 1)
 }
 
-// pauses stands in for the Wait state's pause: it counts them and runs the
-// test's hook at each, which the execution waits for (a barrier, not a
-// sleep: the next check starts only once the hook returned).
+// pauses stands in for the Wait state's pause: it records each wait's
+// length and runs the test's hook at each, which the execution waits for
+// (a barrier, not a sleep: the next check starts only once the hook
+// returned).
 type pauses struct {
 	mu     sync.Mutex
-	n      int
+	waits  []time.Duration
 	onWait func(n int) error
 }
 
 func (p *pauses) pause(_ context.Context, state string, d time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if state != "Wait for scans" || d <= 0 || d > 30*time.Second {
-		return nil // checked by the caller through count
+	if state != "Wait for scans" {
+		return fmt.Errorf("a pause in state %q: only \"Wait for scans\" waits", state)
 	}
-	p.n++
+	p.waits = append(p.waits, d)
 	if p.onWait != nil {
-		return p.onWait(p.n)
+		return p.onWait(len(p.waits))
 	}
 	return nil
 }
 
-func (p *pauses) take(hook func(n int) error) int {
+// take returns the waits so far and starts over with hook.
+func (p *pauses) take(hook func(n int) error) []time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := p.n
-	p.n, p.onWait = 0, hook
-	return n
+	w := p.waits
+	p.waits, p.onWait = nil, hook
+	return w
 }
 
 // released is what a run did to production: its outcome, whether it holds
@@ -99,8 +103,8 @@ func (h *harness) checkBlocked(ex *runner.Execution, approvalsBefore, alertsBefo
 }
 
 // The scan gate on a multi-arch release: a scan that never completes
-// blocks once the wait is used up (the Wait-state loop, four polls of 30s
-// for a wait of 2m); findings above the threshold on one platform block
+// blocks once the wait is used up (the Wait-state loop: 30s, 60s, and the
+// 30s left of a wait of 2m); findings above the threshold on one platform block
 // the whole index; then, after a rescan, a manual run waits for a scan in
 // progress, sees it complete (the findings file changes at the first
 // pause) with only an ignored HIGH and findings under the threshold, asks
@@ -126,8 +130,8 @@ func TestScanGate(t *testing.T) {
 	set(map[string]Scan{amd64: {Status: "COMPLETE"}, arm64: {Status: "IN_PROGRESS"}})
 	ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
 	h.checkBlocked(ex, 0, 0, "no complete scan", "linux/arm64", "IN_PROGRESS")
-	if n := p.take(nil); n != 4 {
-		t.Errorf("%d waits for the scan, want 4 (2m in polls of 30s)", n)
+	if got, want := p.take(nil), []time.Duration{30 * time.Second, time.Minute, 30 * time.Second}; !slices.Equal(got, want) {
+		t.Errorf("waits for the scan %v, want %v (2m: 30s, twice that, the rest)", got, want)
 	}
 
 	t.Log("a HIGH finding on one platform")
@@ -140,8 +144,8 @@ func TestScanGate(t *testing.T) {
 	if reason := outcomes(t, ex)[Production][1]; strings.Contains(reason, "CVE-2024-0002") {
 		t.Errorf("the ignored CVE-2024-0002 is in the reason %q", reason)
 	}
-	if n := p.take(nil); n != 0 {
-		t.Errorf("%d waits for complete scans, want none", n)
+	if got := p.take(nil); len(got) != 0 {
+		t.Errorf("waits %v for complete scans, want none", got)
 	}
 
 	t.Log("after a rescan: in progress, then complete with only what is ignored or allowed")
@@ -162,8 +166,8 @@ func TestScanGate(t *testing.T) {
 	if o := outcomes(t, ex)[Production]; o[0] != "copied" {
 		t.Fatalf("production after the rescan: %s (%s), want copied", o[0], o[1])
 	}
-	if n := p.take(nil); n != 1 {
-		t.Errorf("%d waits, want 1 (the scan completed during the first)", n)
+	if got := p.take(nil); len(got) != 1 {
+		t.Errorf("waits %v, want 1 (the scan completed during the first)", got)
 	}
 	if n := len(h.runner.Messages()); n != 1 {
 		t.Errorf("%d approval requests, want the one after the gate passed", n)
