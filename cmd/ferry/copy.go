@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -15,12 +16,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/term"
 
 	"github.com/ferry-dev/ferry/internal/cli"
+	"github.com/ferry-dev/ferry/internal/credentials"
 	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/imageref"
 	"github.com/ferry-dev/ferry/internal/progress"
+	"github.com/ferry-dev/ferry/internal/workflow"
 )
 
 const copyUsage = `Usage: ferry copy [flags] SRC DST [DST...]
@@ -44,6 +48,9 @@ plain HTTP otherwise. --insecure-registry HOST[:PORT] (repeatable),
 are checked against the system's authorities (SSL_CERT_FILE and
 SSL_CERT_DIR replace those, as for any Go program) and --ca-file's.
 
+--verify-key FILE copies only an image signed by the key in FILE (cosign's
+tag scheme or a sigstore bundle referrer), and exactly the digest verified.
+
 Credentials come from docker login / podman login (~/.docker/config.json and the
 credential helpers it names, e.g. docker-credential-ecr-login for ECR).
 
@@ -66,6 +73,8 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dstInsecure := fs.Bool("dst-insecure", false, "speak plain HTTP to every DST's registry")
 	insecure := fs.Bool("insecure", false, "deprecated: plain HTTP to every registry; use --insecure-registry, --src-insecure or --dst-insecure")
 	caFile := fs.String("ca-file", "", "also trust the certificate authorities in `FILE` (PEM), beside the system's")
+	var verifyKeys fileList
+	fs.Var(&verifyKeys, "verify-key", "copy only if SRC carries a signature by the PEM public key in `FILE` (a cosign tag or a sigstore bundle referrer; ECDSA, RSA or Ed25519), and copy exactly the digest verified; repeatable, any one key will do")
 	jobs := fs.Int("jobs", imagecopy.DefaultJobs, "blobs to stream at once")
 	noReferrers := fs.Bool("no-referrers", false, "do not copy signatures, SBOMs and other referrers")
 	overwrite := fs.Bool("overwrite", false, "replace a destination tag that points at another image (default: refuse)")
@@ -117,14 +126,31 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	named := imagecopy.PlainHTTPHosts(insecureRegistries...)
+	plainHTTP := func(host string) bool { return *insecure || plain[host] || named(host) }
 	copts := []imagecopy.Option{imagecopy.WithJobs(*jobs), imagecopy.WithReferrers(!*noReferrers),
-		imagecopy.WithPlainHTTPFor(func(host string) bool { return *insecure || plain[host] || named(host) })}
+		imagecopy.WithPlainHTTPFor(plainHTTP)}
+	var pool *x509.CertPool
 	if *caFile != "" {
-		pool, err := caPool(*caFile)
-		if err != nil {
+		if pool, err = caPool(*caFile); err != nil {
 			return err
 		}
 		copts = append(copts, imagecopy.WithRootCAs(pool))
+	}
+	if len(verifyKeys) > 0 {
+		// The signature gate alone: the workflow's, over the source's
+		// signatures, before anything is written. The copy then takes the
+		// digest that was verified, not whatever the tag says by then.
+		var ropts []remote.Option
+		if pool != nil {
+			ropts = append(ropts, remote.WithTransport(&http.Transport{Proxy: http.ProxyFromEnvironment,
+				TLSClientConfig: &tls.Config{RootCAs: pool}}))
+		}
+		digest, err := workflow.VerifySignature(ctx, src, verifyKeys, credentials.Docker, plainHTTP, ropts...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s: signature verified (%s)\n", src.Name()+"@"+digest, strings.Join(verifyKeys, ", "))
+		src = src.WithDigest(digest)
 	}
 	stopProgress := func() {}
 	if !*verbose {
@@ -202,6 +228,19 @@ func destinations(n int) string {
 }
 
 // hostList is a repeatable flag of HOST[:PORT] values.
+// fileList is a repeatable flag of file names.
+type fileList []string
+
+func (f *fileList) String() string { return strings.Join(*f, ",") }
+
+func (f *fileList) Set(v string) error {
+	if v == "" {
+		return errors.New("want a FILE")
+	}
+	*f = append(*f, v)
+	return nil
+}
+
 type hostList []string
 
 func (h *hostList) String() string { return strings.Join(*h, ",") }

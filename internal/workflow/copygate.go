@@ -25,8 +25,8 @@ type SignatureRefused struct {
 }
 
 func (e *SignatureRefused) Error() string {
-	return fmt.Sprintf("signature check of %s: %s; nothing was copied (sign the image with one of the keys, e.g. cosign sign --key cosign.key %s, or leave out --verify-key)",
-		e.Image, e.Reason, e.Image)
+	// Reason says what to do (which keys, the cosign command).
+	return fmt.Sprintf("signature check of %s: %s; nothing was copied", e.Image, e.Reason)
 }
 
 // VerifySignature is ferry copy --verify-key FILE...: the signature gate

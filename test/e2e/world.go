@@ -9,12 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -33,11 +28,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/sigstore/sigstore/pkg/signature/payload"
 
 	"github.com/ferry-dev/ferry/internal/ecr"
 	"github.com/ferry-dev/ferry/internal/emulator"
-	"github.com/ferry-dev/ferry/internal/gate"
+	"github.com/ferry-dev/ferry/internal/gate/gatetest"
 	"github.com/ferry-dev/ferry/test/imagegen"
 )
 
@@ -370,59 +364,15 @@ func (w *World) SignImage(ctx context.Context, digest string, key crypto.Signer)
 	if err != nil {
 		return "", err
 	}
-	ref, err := name.NewDigest(host + "/" + Repository + "@" + digest)
+	repo, err := name.NewRepository(host + "/" + Repository)
 	if err != nil {
 		return "", err
 	}
-	body, err := (&payload.Cosign{Image: ref}).MarshalJSON()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(body)
-	sig, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
-	if err != nil {
-		return "", err
-	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
-	layer := static.NewLayer(body, gate.SimpleSigningMediaType)
-	config := static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json")
-	for _, l := range []v1.Layer{layer, config} {
-		if err := remote.WriteLayer(ref.Context(), l, opts...); err != nil {
-			return "", err
-		}
-	}
-	desc := func(l v1.Layer, mt string, annotations map[string]string) map[string]any {
-		d, _ := l.Digest()
-		s, _ := l.Size()
-		m := map[string]any{"mediaType": mt, "digest": d.String(), "size": s}
-		if annotations != nil {
-			m["annotations"] = annotations
-		}
-		return m
-	}
-	m := map[string]any{"schemaVersion": 2, "mediaType": types.OCIManifestSchema1,
-		"config": desc(config, "application/vnd.oci.empty.v1+json", nil),
-		"layers": []any{desc(layer, gate.SimpleSigningMediaType, map[string]string{gate.SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)})}}
-	manifest, err := json.Marshal(m)
-	if err != nil {
-		return "", err
-	}
-	tag := ref.Context().Tag(strings.Replace(digest, ":", "-", 1) + ".sig")
-	if err := remote.Put(tag, rawManifest(manifest), opts...); err != nil {
-		return "", fmt.Errorf("push %s: %w", tag, err)
-	}
-	h, _, err := v1.SHA256(bytes.NewReader(manifest))
-	return h.String(), err
+	return gatetest.SignCosign(ctx, repo, digest, key, remote.WithAuth(auth))
 }
 
 // PublicKeyPEM is key's public half as cosign public-key writes it.
-func PublicKeyPEM(key crypto.Signer) ([]byte, error) {
-	der, err := x509.MarshalPKIXPublicKey(key.Public())
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
-}
+func PublicKeyPEM(key crypto.Signer) ([]byte, error) { return gatetest.PublicKeyPEM(key) }
 
 type rawManifest []byte
 
