@@ -52,7 +52,11 @@ func (g Gates) String() string {
 		for i, k := range s.Keys {
 			names[i] = k.Name()
 		}
-		parts = append(parts, "signature: by "+strings.Join(names, " or "))
+		t := "signature: by " + strings.Join(names, " or ")
+		if s.Wait > 0 {
+			t += fmt.Sprintf(", waiting up to %s for one", s.Wait)
+		}
+		parts = append(parts, t)
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -131,7 +135,17 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // certificate) signatures are out of scope: a key must be named here.
 type SignatureGate struct {
 	Keys []Key `json:"keys"`
+	// Wait is how long an image with no signature at all waits for one,
+	// from the first check: CI signs just after it pushes, and the push
+	// starts the run. A signature that is there but verifies with no key
+	// blocks at once.
+	Wait Duration `json:"wait"`
 }
+
+// DefaultSignatureWait is how long the signature gate waits for an
+// unsigned image's signature unless told: `cosign sign` runs seconds after
+// the push in a pipeline, minutes at most.
+const DefaultSignatureWait = 10 * time.Minute
 
 // Key is one trusted public key: a PEM file or an asymmetric KMS key.
 type Key struct {
@@ -224,19 +238,8 @@ func (d *decoder) scanGate(n *yaml.Node, path string) *ScanGate {
 		}
 	}
 	if v := o.get("wait"); v != nil {
-		p := join(path, "wait")
-		if s, ok := d.str(v, p, "a duration such as 30m"); ok {
-			w, err := time.ParseDuration(s)
-			switch {
-			case err != nil:
-				d.errorf(v, p, ErrInvalidValue, "%q is not a duration (want e.g. 30m, 1h or 0s; units s, m, h)", s)
-			case w < 0:
-				d.errorf(v, p, ErrInvalidValue, "%s is negative; want 0s (do not wait) up to %s", s, MaxScanWait)
-			case w > MaxScanWait:
-				d.errorf(v, p, ErrInvalidValue, "%s is longer than %s; a scan that takes this long has stalled: want at most %s", s, MaxScanWait, MaxScanWait)
-			default:
-				g.Wait = Duration(w)
-			}
+		if w, ok := d.gateWait(v, join(path, "wait"), "a scan that takes this long has stalled"); ok {
+			g.Wait = Duration(w)
 		}
 	}
 	if v := o.get("ignore"); v != nil {
@@ -265,11 +268,37 @@ func (d *decoder) scanGate(n *yaml.Node, path string) *ScanGate {
 	return g
 }
 
+// gateWait decodes a gate's wait: a duration from 0s to MaxScanWait; tooLong
+// says what to do instead of a longer one.
+func (d *decoder) gateWait(v *yaml.Node, p, tooLong string) (time.Duration, bool) {
+	s, ok := d.str(v, p, "a duration such as 30m")
+	if !ok {
+		return 0, false
+	}
+	w, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		d.errorf(v, p, ErrInvalidValue, "%q is not a duration (want e.g. 30m, 1h or 0s; units s, m, h)", s)
+	case w < 0:
+		d.errorf(v, p, ErrInvalidValue, "%s is negative; want 0s (do not wait) up to %s", s, MaxScanWait)
+	case w > MaxScanWait:
+		d.errorf(v, p, ErrInvalidValue, "%s is longer than %s; %s: want at most %s", s, MaxScanWait, tooLong, MaxScanWait)
+	default:
+		return w, true
+	}
+	return 0, false
+}
+
 func (d *decoder) signatureGate(n *yaml.Node, path string) *SignatureGate {
-	g := &SignatureGate{}
-	o, ok := d.object(n, path, "a signature gate", "keys")
+	g := &SignatureGate{Wait: Duration(DefaultSignatureWait)}
+	o, ok := d.object(n, path, "a signature gate", "keys", "wait")
 	if !ok {
 		return g
+	}
+	if v := o.get("wait"); v != nil {
+		if w, ok := d.gateWait(v, join(path, "wait"), "a pipeline signs minutes after it pushes"); ok {
+			g.Wait = Duration(w)
+		}
 	}
 	v := o.require("keys", "a list of trusted keys, each - file: PATH.pub or - kms: KEY-ARN")
 	if v == nil {

@@ -78,6 +78,7 @@ func TestGatesValid(t *testing.T) {
 		"              - file: keys/rsa.pub",
 		"              - file: ed.pub",
 		"              - kms: "+arn,
+		"            wait: 2m",
 	)
 	c, err := Parse(path, []byte(data))
 	if err != nil {
@@ -99,6 +100,9 @@ func TestGatesValid(t *testing.T) {
 	}
 	if got, want := strings.Join(names, " "), "keys/ec.pub keys/rsa.pub ed.pub "+arn; got != want {
 		t.Errorf("keys = %s, want %s", got, want)
+	}
+	if time.Duration(g.Signature.Wait) != 2*time.Minute {
+		t.Errorf("signature wait = %s, want 2m", g.Signature.Wait)
 	}
 	if got, want := strings.Join(c.KeyFiles(), " "), "keys/ec.pub keys/rsa.pub ed.pub"; got != want {
 		t.Errorf("KeyFiles() = %s, want %s", got, want)
@@ -237,6 +241,12 @@ func TestGatesErrors(t *testing.T) {
 			wantMsg: "48h is longer than 24h0m0s",
 		},
 		{
+			name:    "signature wait too long",
+			lines:   []string{"          signature: {keys: [{kms: \"arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab\"}], wait: 25h}"},
+			wantPos: "13:123", wantField: "rules[0].destinations[0].gates.signature.wait", wantErr: ErrInvalidValue,
+			wantMsg: "25h is longer than 24h0m0s; a pipeline signs minutes after it pushes",
+		},
+		{
 			name:    "duplicate ignore",
 			lines:   []string{"          scan: {maxSeverity: LOW, ignore: [CVE-1, CVE-1]}"},
 			wantPos: "13:52", wantField: "rules[0].destinations[0].gates.scan.ignore[1]", wantErr: ErrDuplicate,
@@ -327,6 +337,7 @@ func TestGatesString(t *testing.T) {
 		{Gates{Scan: &ScanGate{MaxSeverity: SeverityHigh, Wait: Duration(30 * time.Minute)}}, "scan: nothing above HIGH, waiting up to 30m0s for the scan"},
 		{Gates{Scan: &ScanGate{MaxSeverity: SeverityLow, Ignore: []string{"CVE-1", "CVE-2"}}}, "scan: nothing above LOW (ignoring CVE-1, CVE-2), not waiting for the scan"},
 		{Gates{Signature: &SignatureGate{Keys: []Key{{File: "a.pub"}, {KMS: "arn:aws:kms:us-east-1:111111111111:key/k"}}}}, "signature: by a.pub or arn:aws:kms:us-east-1:111111111111:key/k"},
+		{Gates{Signature: &SignatureGate{Keys: []Key{{File: "a.pub"}}, Wait: Duration(10 * time.Minute)}}, "signature: by a.pub, waiting up to 10m0s for one"},
 	} {
 		if got := tt.g.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)

@@ -11,7 +11,8 @@ import (
 
 // Checker checks a destination's gates: the scan gate first (it may wait,
 // and a signature pushed just after the image has landed by the time the
-// scan completes), then the signature gate.
+// scan completes), then the signature gate, which waits for an image with
+// no signature at all (gates.signature.wait).
 type Checker struct {
 	scans *Scanner
 	sigs  *Signatures
@@ -46,8 +47,22 @@ func (c *Checker) Check(ctx context.Context, gates config.Gates, repository, dig
 			return Result{}, fmt.Errorf("check the signature gate for %s@%s: the checker has no registry (build it with NewSignatures)", repository, digest)
 		}
 		r, err := c.sigs.Check(ctx, *g, repository, digest)
-		if err != nil || r.Decision != Pass {
+		if err != nil {
 			return r, err
+		}
+		if r.Decision == Block && r.Unsigned {
+			// Not signed yet: CI signs just after the push that started
+			// this run. Wait for it, as for a scan, up to the gate's wait.
+			r.Wait = time.Duration(g.Wait)
+			if waited < r.Wait {
+				r.Decision = Wait
+				r.Reason = fmt.Sprintf("waiting for a signature (%s of %s waited): %s", waited.Round(time.Second), r.Wait, r.Reason)
+			} else if r.Wait > 0 {
+				r.Reason = fmt.Sprintf("no signature after %s (gates.signature.wait): %s", r.Wait, r.Reason)
+			}
+		}
+		if r.Decision != Pass {
+			return r, nil
 		}
 		r.Counts, r.Top = last.Counts, last.Top
 		passed, last = append(passed, "signature: "+r.Reason), r

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-dev/ferry/internal/config"
 )
@@ -45,9 +46,23 @@ func TestCheckerOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDecision(t, res, Block, "no signature")
-	if res.Gate != GateSignature {
-		t.Errorf("gate = %s, want signature", res.Gate)
+	if res.Gate != GateSignature || !res.Unsigned {
+		t.Errorf("gate = %s, unsigned %t; want signature, unsigned", res.Gate, res.Unsigned)
 	}
+	// With a wait, an unsigned image waits for its signature, then blocks.
+	waiting := gates
+	waiting.Signature = &config.SignatureGate{Keys: gates.Signature.Keys, Wait: config.Duration(config.DefaultSignatureWait)}
+	if res, err = c.Check(ctx, waiting, "team/app", digest, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, res, Wait, "waiting for a signature (1m0s of 10m0s waited)")
+	if res.Wait != config.DefaultSignatureWait {
+		t.Errorf("wait = %s, want the signature gate's %s", res.Wait, config.DefaultSignatureWait)
+	}
+	if res, err = c.Check(ctx, waiting, "team/app", digest, config.DefaultSignatureWait); err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, res, Block, "no signature after 10m0s (gates.signature.wait)")
 
 	w.cosignSign("team/app", digest, digest, signer)
 	res, err = c.Check(ctx, gates, "team/app", digest, 0)

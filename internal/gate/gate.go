@@ -37,8 +37,8 @@ type Decision string
 const (
 	// Pass: the image may go.
 	Pass Decision = "pass"
-	// Wait: a scan is not complete yet and the gate's wait has not run
-	// out; check again later.
+	// Wait: a scan is not complete yet, or the image has no signature
+	// yet, and the gate's wait has not run out; check again later.
 	Wait Decision = "wait"
 	// Block: the image may not go to this destination; Reason says why and
 	// what to do.
@@ -55,9 +55,13 @@ type Result struct {
 	// Reason is for a person: what was found and, when the image waits or
 	// is blocked, what to do. For a Pass, what was checked.
 	Reason string `json:"reason"`
-	// Wait is the scan gate's wait (gates.scan.wait), for the caller that
-	// counts the time waited itself.
+	// Wait is the deciding gate's wait (gates.scan.wait or
+	// gates.signature.wait), for the caller that counts the time waited
+	// itself.
 	Wait time.Duration `json:"wait,omitempty"`
+	// Unsigned: the signature gate found no signature at all (no cosign
+	// tag, no bundle referrer), which may yet come; not one that failed.
+	Unsigned bool `json:"unsigned,omitempty"`
 	// Counts are the scan findings that counted (not ignored), per
 	// severity, over every platform image; Top the most severe of them.
 	Counts map[config.Severity]int `json:"counts,omitempty"`

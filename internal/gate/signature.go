@@ -129,6 +129,7 @@ func (s *Signatures) CheckKeys(ctx context.Context, keys []Key, repository, dige
 	}
 	res.Decision = Block
 	if tagSigs+bundles == 0 {
+		res.Unsigned = true
 		res.Reason = fmt.Sprintf("%s: no signature (no %s tag and no sigstore bundle referrer); sign it with one of the trusted keys (%s), e.g. cosign sign --key KEY %s, and run again",
 			at, sigTag(digest), strings.Join(names, ", "), repository+"@"+digest)
 		return res, nil

@@ -354,7 +354,7 @@ var aslFlows = map[string]map[string]flow{
 		"Some destinations failed":                      {in: []*shape{shSummary}},
 		"Replicate to destinations/Check gates":         {in: []*shape{shReplication}},
 		"Replicate to destinations/Gates passed?":       {in: []*shape{shReplication}},
-		"Replicate to destinations/Wait for scans":      {in: []*shape{shReplication}},
+		"Replicate to destinations/Wait for gates":      {in: []*shape{shReplication}},
 		"Replicate to destinations/Destination blocked": {in: []*shape{shReplication}, out: shOutcome},
 		"Replicate to destinations/Approval required?":  {in: []*shape{shReplication}},
 		"Replicate to destinations/Approved earlier in this execution":  {in: []*shape{shReplication}},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/config"
 	"github.com/ferry-dev/ferry/internal/ecr"
+	"github.com/ferry-dev/ferry/internal/gate"
 	"github.com/ferry-dev/ferry/internal/reconcile"
 )
 
@@ -24,12 +25,13 @@ import (
 // field for a Choice to read would have cost 500-destination plans their
 // room in the state.
 //
-// While a scan is not complete, CheckGates answers "waiting" with the
+// While a scan is not complete, or an image has no signature at all yet
+// (a pipeline signs just after it pushes), CheckGates answers "waiting" with the
 // seconds to wait (30s, then twice as long each time: pollSeconds), and
-// the state machine's "Wait for scans" Wait state waits that long before
+// the state machine's "Wait for gates" Wait state waits that long before
 // "Check gates" runs again: no Lambda sleeps. Each
 // pass adds the seconds it waited to the state (waitedSeconds), and once
-// they reach the scan gate's wait the destination is blocked: the time is
+// they reach the gate's wait the destination is blocked: the time is
 // counted in the state, not by a clock, so a redrive or a local run with
 // short pauses counts the same waits.
 //
@@ -53,7 +55,7 @@ const EnvAlertsTopic = "FERRY_ALERTS_TOPIC_ARN"
 // CheckGates when it blocks one, beside Summarize's per-status Blocked).
 const MetricReplicationsBlocked = "ReplicationsBlocked"
 
-// How long "Wait for scans" waits between checks of a scan that is not
+// How long "Wait for gates" waits between checks of a scan that is not
 // complete: GatePoll first (ECR's basic scans take a minute or two), then
 // twice as long each time, up to MaxGatePoll. The backoff bounds the
 // execution's history, which Step Functions caps at 25,000 events (every
@@ -86,7 +88,7 @@ type GateResult struct {
 	// Brief is Reason shortened to the plan's reasonLimit, for the
 	// iteration's outcome. Never omitted: "Destination blocked" reads it.
 	Brief string `json:"brief"`
-	// PollSeconds is how long "Wait for scans" waits before the next
+	// PollSeconds is how long "Wait for gates" waits before the next
 	// check. Never omitted: the Wait state's SecondsPath reads it.
 	PollSeconds int `json:"pollSeconds"`
 	// WaitedSeconds is the time waited for the scan so far, and
@@ -155,7 +157,7 @@ func (c *CheckGates) Handle(ctx context.Context, r Replication) (Replication, er
 		g.Checks = prev.Checks + 1
 		g.WaitedSeconds = prev.WaitedSeconds
 		if prev.Status == GateWaiting {
-			g.WaitedSeconds += prev.PollSeconds // "Wait for scans" waited that long
+			g.WaitedSeconds += prev.PollSeconds // "Wait for gates" waited that long
 		}
 	}
 	r.Gate = g
@@ -174,13 +176,18 @@ func (c *CheckGates) Handle(ctx context.Context, r Replication) (Replication, er
 	case v.Pending && g.WaitedSeconds < g.WaitSeconds:
 		g.Status = GateWaiting
 		g.PollSeconds = max(1, min(pollSeconds(g.Checks), g.WaitSeconds-g.WaitedSeconds))
-		log.InfoContext(ctx, "waiting for the scan", slog.String("reason", v.Reason), slog.Int("waitedSeconds", g.WaitedSeconds), slog.Int("waitSeconds", g.WaitSeconds))
+		log.InfoContext(ctx, "waiting for the "+v.Gate+" gate", slog.String("reason", v.Reason), slog.Int("waitedSeconds", g.WaitedSeconds), slog.Int("waitSeconds", g.WaitSeconds))
 	case v.Pending:
 		// The gates say wait, but the time is up by this state's count
-		// (a wait of 0s, or rounding): the scan did not complete in time.
+		// (a wait of 0s, or rounding).
 		g.Status = GateBlocked
-		g.Reason = fmt.Sprintf("no complete scan within gates.scan.wait (%s): %s; once the scan completes, run again",
-			time.Duration(g.WaitSeconds)*time.Second, v.Reason)
+		if v.Gate == gate.GateSignature {
+			g.Reason = fmt.Sprintf("no signature within gates.signature.wait (%s): %s",
+				time.Duration(g.WaitSeconds)*time.Second, v.Reason)
+		} else {
+			g.Reason = fmt.Sprintf("no complete scan within gates.scan.wait (%s): %s; once the scan completes, run again",
+				time.Duration(g.WaitSeconds)*time.Second, v.Reason)
+		}
 	default:
 		g.Status = GateBlocked
 	}
@@ -238,6 +245,9 @@ func itemGates(ctx context.Context, gates Gatekeeper, cfg *config.Config, it rec
 	case v.Passed:
 		return true, "", nil
 	case v.Pending:
+		if v.Gate == gate.GateSignature {
+			return false, "not signed yet (" + v.Reason + "); a sync or reconcile does not wait for a signature: run it again once the image is signed", nil
+		}
 		return false, "scans not complete yet (" + v.Reason + "); a sync or reconcile does not wait for them: run it again once they complete", nil
 	}
 	return false, v.Reason, nil

@@ -49,8 +49,8 @@ type pauses struct {
 func (p *pauses) pause(_ context.Context, state string, d time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if state != "Wait for scans" {
-		return fmt.Errorf("a pause in state %q: only \"Wait for scans\" waits", state)
+	if state != "Wait for gates" {
+		return fmt.Errorf("a pause in state %q: only \"Wait for gates\" waits", state)
 	}
 	p.waits = append(p.waits, d)
 	if p.onWait != nil {
@@ -407,5 +407,62 @@ func TestCopyVerifySignature(t *testing.T) {
 	}
 	if _, err := workflow.VerifySignature(ctx, src, []string{filepath.Join(t.TempDir(), "missing.pub")}, keychain, nil); err == nil || !strings.Contains(err.Error(), "--verify-key") {
 		t.Errorf("a missing key file: %v, want an error naming --verify-key", err)
+	}
+}
+
+// A pipeline signs just after it pushes, and the push starts the run: the
+// signature gate waits for an image with no signature at all, in the Wait
+// state, and takes it once it is signed; one never signed is blocked when
+// gates.signature.wait has passed.
+func TestSignatureGateWaitsForALateSignature(t *testing.T) {
+	t.Parallel()
+	trusted, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := PublicKeyPEM(trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pauses{}
+	h := newHarness(t, harnessOpts{pause: p.pause, files: map[string][]byte{"keys/release.pub": pub},
+		config: gatedConfig(t, "          signature: {keys: [{file: keys/release.pub}], wait: 1m}\n")})
+	ctx := context.Background()
+
+	t.Log("signed while the run waits")
+	late, err := h.world.PushImage(ctx, "release-2.0", 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sig string
+	p.take(func(n int) error {
+		if n == 1 {
+			sig, err = h.world.SignImage(ctx, late, trusted)
+		}
+		return err
+	})
+	ex := h.run(PushEvent(Repository, "release-2.0", late))
+	if o := outcomes(t, ex)[Production]; ex.Status != "SUCCEEDED" || o[0] != "copied" {
+		t.Fatalf("signed during the wait: run %s, production %s (%s); want copied", ex.Status, o[0], o[1])
+	}
+	if got := p.take(nil); !slices.Equal(got, []time.Duration{30 * time.Second}) {
+		t.Errorf("waits %v, want one of 30s (the signature came during it)", got)
+	}
+	if got := h.manifestAt(Production, strings.Replace(late, ":", "-", 1)+".sig"); got != sig {
+		t.Errorf("production's signature tag is %q, want %s", got, sig)
+	}
+
+	t.Log("never signed")
+	never, err := h.world.PushImage(ctx, "release-3.0", 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex = h.run(PushEvent(Repository, "release-3.0", never))
+	if o := outcomes(t, ex)[Production]; ex.Status != "SUCCEEDED" || o[0] != "blocked" ||
+		!strings.Contains(o[1], "no signature after 1m0s") || !strings.Contains(o[1], "cosign sign --key") {
+		t.Fatalf("never signed: run %s, production %s (%s); want blocked after the wait, saying how to sign", ex.Status, o[0], o[1])
+	}
+	if got := p.take(nil); !slices.Equal(got, []time.Duration{30 * time.Second, 30 * time.Second}) {
+		t.Errorf("waits %v, want 30s twice (1m)", got)
 	}
 }
