@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/term"
 
 	"github.com/ferry-dev/ferry/internal/cli"
@@ -140,12 +138,7 @@ func runCopy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// The signature gate alone: the workflow's, over the source's
 		// signatures, before anything is written. The copy then takes the
 		// digest that was verified, not whatever the tag says by then.
-		var ropts []remote.Option
-		if pool != nil {
-			ropts = append(ropts, remote.WithTransport(&http.Transport{Proxy: http.ProxyFromEnvironment,
-				TLSClientConfig: &tls.Config{RootCAs: pool}}))
-		}
-		digest, err := workflow.VerifySignature(ctx, src, verifyKeys, credentials.Docker, plainHTTP, ropts...)
+		digest, err := workflow.VerifySignature(ctx, src, verifyKeys, credentials.Docker, plainHTTP, pool)
 		if err != nil {
 			return err
 		}

@@ -2,10 +2,11 @@ package workflow
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
-	"net"
+	"net/http"
 	"os"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ferry-dev/ferry/internal/credentials"
 	"github.com/ferry-dev/ferry/internal/gate"
+	"github.com/ferry-dev/ferry/internal/imagecopy"
 	"github.com/ferry-dev/ferry/internal/imageref"
 )
 
@@ -36,14 +38,13 @@ func (e *SignatureRefused) Error() string {
 // keyFiles. It returns the digest it verified, which the copy must then
 // copy (src pinned to it), so that a tag moved meanwhile is not copied
 // unchecked; or a *SignatureRefused, or an error reading the registry or a
-// key file. opts add to the registry requests (a transport with the
-// copy's CA pool).
+// key file. rootCAs, if not nil, are the authorities the copy trusts.
 //
 // Registries are spoken to over HTTPS, but for one on this machine
 // (localhost, 127.0.0.0/8, ::1), as ferry copy does by default; a registry
 // named plain HTTP elsewhere (--insecure-registry) is refused with a
 // message, as the signature gate reads it through go-containerregistry.
-func VerifySignature(ctx context.Context, src imageref.Reference, keyFiles []string, keychain credentials.Keychain, plainHTTP func(host string) bool, opts ...remote.Option) (string, error) {
+func VerifySignature(ctx context.Context, src imageref.Reference, keyFiles []string, keychain credentials.Keychain, plainHTTP func(host string) bool, rootCAs *x509.CertPool) (string, error) {
 	if len(keyFiles) == 0 {
 		return "", fmt.Errorf("verify signature of %s: no --verify-key given", src)
 	}
@@ -59,7 +60,7 @@ func VerifySignature(ctx context.Context, src imageref.Reference, keyFiles []str
 		}
 		keys = append(keys, k)
 	}
-	if plainHTTP != nil && plainHTTP(src.Registry) && !loopback(src.Registry) {
+	if plainHTTP != nil && plainHTTP(src.Registry) && !imagecopy.Loopback(src.Registry) {
 		return "", fmt.Errorf("verify signature of %s: --verify-key reads registries over HTTPS, or plain HTTP on this machine only; %s is named plain HTTP", src, src.Registry)
 	}
 	cred, err := keychain.Resolve(ctx, src.Registry, src.Repository)
@@ -68,7 +69,11 @@ func VerifySignature(ctx context.Context, src imageref.Reference, keyFiles []str
 	}
 	auth := authn.FromConfig(authn.AuthConfig{Username: cred.Username, Password: cred.Password,
 		IdentityToken: cred.IdentityToken, RegistryToken: cred.RegistryToken})
-	opts = append([]remote.Option{remote.WithAuth(auth), remote.WithContext(ctx)}, opts...)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if rootCAs != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: rootCAs}
+	}
+	opts := []remote.Option{remote.WithAuth(auth), remote.WithContext(ctx), remote.WithTransport(httpsOnly{t})}
 	digest := src.Digest
 	if digest == "" {
 		ref, err := name.ParseReference(src.String())
@@ -95,16 +100,16 @@ func VerifySignature(ctx context.Context, src imageref.Reference, keyFiles []str
 	return digest, nil
 }
 
-// loopback reports whether host[:port] is this machine.
-func loopback(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
+// httpsOnly refuses plain HTTP to any registry but one on this machine.
+// go-containerregistry falls back to plain HTTP for private addresses
+// (10/8, 172.16/12, 192.168/16) when HTTPS fails, which would send the
+// registry credentials in the clear; the copy never does that for a
+// registry it was not told to.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !imagecopy.Loopback(req.URL.Host) {
+		return nil, fmt.Errorf("%s does not answer HTTPS, and --verify-key reads a registry over plain HTTP only on this machine", req.URL.Host)
 	}
-	h = strings.Trim(h, "[]")
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	return t.next.RoundTrip(req)
 }

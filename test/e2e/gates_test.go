@@ -386,7 +386,7 @@ func TestCopyVerifySignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verify := func() (string, error) { return workflow.VerifySignature(ctx, src, []string{keyFile}, keychain, nil) }
+	verify := func() (string, error) { return workflow.VerifySignature(ctx, src, []string{keyFile}, keychain, nil, nil) }
 
 	_, err = verify()
 	var refused *workflow.SignatureRefused
@@ -405,7 +405,7 @@ func TestCopyVerifySignature(t *testing.T) {
 	if d, err := verify(); err != nil || d != rel.Index {
 		t.Errorf("signed by the key: %q, %v; want %s", d, err, rel.Index)
 	}
-	if _, err := workflow.VerifySignature(ctx, src, []string{filepath.Join(t.TempDir(), "missing.pub")}, keychain, nil); err == nil || !strings.Contains(err.Error(), "--verify-key") {
+	if _, err := workflow.VerifySignature(ctx, src, []string{filepath.Join(t.TempDir(), "missing.pub")}, keychain, nil, nil); err == nil || !strings.Contains(err.Error(), "--verify-key") {
 		t.Errorf("a missing key file: %v, want an error naming --verify-key", err)
 	}
 }
