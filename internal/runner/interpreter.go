@@ -36,8 +36,11 @@ const minNodeMajor = 22
 type Search struct {
 	// Explicit, when set, is the only place looked at (--node-modules).
 	Explicit string
-	// Starts are directories searched upward for node_modules: the working
-	// directory (a ferry checkout) and the ferry binary's.
+	// Starts are directories searched upward for a ferry checkout's
+	// node_modules: the working directory and the ferry binary's. Only a
+	// directory whose go.mod is Ferry's counts: a node_modules found above
+	// some other directory is somebody else's, and ferry run would run its
+	// .bin/node with the user's AWS credentials.
 	Starts []string
 	// CacheDir is where Install puts its node_modules, and where
 	// FindInterpreter looks after Starts.
@@ -145,10 +148,10 @@ func FindInterpreter(ctx context.Context, s Search) (string, error) {
 	for _, start := range s.Starts {
 		for dir := start; ; dir = filepath.Dir(dir) {
 			nm := filepath.Join(dir, "node_modules")
-			// Only a node_modules with aws-local-stepfunctions is a
-			// candidate: others (a JavaScript project's) are not worth
-			// reporting.
-			if !seen[nm] && exists(filepath.Join(nm, "aws-local-stepfunctions")) {
+			// Only a ferry checkout's node_modules with
+			// aws-local-stepfunctions is a candidate: others (a
+			// JavaScript project's) are not worth reporting.
+			if !seen[nm] && ferryCheckout(dir) && exists(filepath.Join(nm, "aws-local-stepfunctions")) {
 				seen[nm] = true
 				if try(nm) {
 					return nm, nil
@@ -160,7 +163,7 @@ func FindInterpreter(ctx context.Context, s Search) (string, error) {
 		}
 	}
 	if len(nf.Looked) == 0 && len(s.Starts) > 0 {
-		nf.Looked = append(nf.Looked, "no node_modules with aws-local-stepfunctions in or above "+strings.Join(s.Starts, " or "))
+		nf.Looked = append(nf.Looked, "no ferry checkout with aws-local-stepfunctions in or above "+strings.Join(s.Starts, " or "))
 	}
 	if s.CacheDir != "" {
 		nm := filepath.Join(s.CacheDir, "node_modules")
@@ -171,6 +174,23 @@ func FindInterpreter(ctx context.Context, s Search) (string, error) {
 		}
 	}
 	return "", nf
+}
+
+// ferryModule is the module line of a ferry checkout's go.mod.
+const ferryModule = "module github.com/ferry-dev/ferry"
+
+// ferryCheckout reports whether dir is the root of a ferry checkout.
+func ferryCheckout(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if strings.TrimSpace(line) == ferryModule {
+			return true
+		}
+	}
+	return false
 }
 
 // unusable says why nm cannot run a local execution, or "" if it can.

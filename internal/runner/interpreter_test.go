@@ -53,6 +53,19 @@ func TestFindInterpreter(t *testing.T) {
 	}
 	checkoutNM := fakeNodeModules(t, checkout)
 	oldNM := fakeNodeModules(t, filepath.Join(root, "old"))
+	for _, dir := range []string{checkout, filepath.Join(root, "old")} {
+		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("// a ferry checkout\n"+ferryModule+"\n\ngo 1.26\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A node_modules with everything, outside any ferry checkout (a shared
+	// /tmp, another project): never run.
+	stranger := filepath.Join(root, "stranger")
+	fakeNodeModules(t, stranger)
+	strangerWork := filepath.Join(stranger, "work")
+	if err := os.MkdirAll(strangerWork, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	elsewhere := filepath.Join(root, "elsewhere")
 	if err := os.MkdirAll(filepath.Join(elsewhere, "node_modules", "left-pad"), 0o755); err != nil {
 		t.Fatal(err)
@@ -71,6 +84,7 @@ func TestFindInterpreter(t *testing.T) {
 		{name: "upward from the working directory", search: Search{Starts: []string{nested, elsewhere}, CacheDir: cache}, want: checkoutNM},
 		{name: "the binary's directory after the working directory", search: Search{Starts: []string{elsewhere, filepath.Join(checkout, "bin")}, CacheDir: cache}, want: checkoutNM},
 		{name: "the cache outside a checkout", search: Search{Starts: []string{elsewhere}, CacheDir: cache}, want: cacheNM},
+		{name: "not a node_modules outside a checkout", search: Search{Starts: []string{strangerWork}, CacheDir: cache}, want: cacheNM},
 		{name: "an old Node is passed over", search: Search{Starts: []string{filepath.Join(root, "old")}, CacheDir: cache}, want: cacheNM},
 		{name: "explicit", search: Search{Explicit: checkoutNM, Starts: []string{elsewhere}, CacheDir: cache}, want: checkoutNM},
 		{name: "explicit and old: no fallback", search: Search{Explicit: oldNM, CacheDir: cache},
@@ -78,7 +92,7 @@ func TestFindInterpreter(t *testing.T) {
 		{name: "explicit and empty", search: Search{Explicit: elsewhere, CacheDir: cache},
 			wantErr: []string{elsewhere + ": no aws-local-stepfunctions"}},
 		{name: "nowhere, npm there", search: Search{Starts: []string{elsewhere}, CacheDir: noCache, LookPath: func(string) (string, error) { return "/usr/bin/npm", nil }},
-			wantErr: []string{"no node_modules with aws-local-stepfunctions in or above " + elsewhere, filepath.Join(noCache, "node_modules") + ": not installed yet",
+			wantErr: []string{"no ferry checkout with aws-local-stepfunctions in or above " + elsewhere, filepath.Join(noCache, "node_modules") + ": not installed yet",
 				"install them into " + noCache + " once with: npm install --prefix " + noCache + " --no-audit --no-fund aws-local-stepfunctions@3.0.0 node@22.23.3"}},
 		{name: "nowhere, no npm", search: Search{Starts: []string{filepath.Join(root, "old")}, CacheDir: noCache, LookPath: noNPM},
 			wantErr: []string{oldNM + ": .bin/node is Node v20.20.2", "install npm (it comes with Node.js", "npm install --prefix " + noCache}},
