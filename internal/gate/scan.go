@@ -448,7 +448,10 @@ func (s *Scanner) platformImages(ctx context.Context, repository, digest string,
 	}
 	var images []ImageScan
 	for _, m := range idx.Manifests {
-		if m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" || (m.Platform != nil && m.Platform.OS == "unknown") {
+		// buildx's attestation manifests (unknown/unknown, annotated) are
+		// not images ECR scans. An image only labelled unknown/unknown is
+		// scanned like any other: skipping it would pass what nobody checked.
+		if m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
 			continue
 		}
 		if (strings.Contains(m.MediaType, "index") || strings.Contains(m.MediaType, "manifest.list")) && depth < 2 {

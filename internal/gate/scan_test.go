@@ -507,3 +507,17 @@ func TestScanMissingOnAPlatform(t *testing.T) {
 	wantDecision(t, check(t, f, rule(config.SeverityMedium), dg("f"), 0), Block,
 		"scanning is off for team/app, so the scan gate cannot pass sha256:ffffffffffff", "then scan the image (aws ecr start-image-scan --repository-name team/app --image-id imageDigest="+dg("c")+", and the same")
 }
+
+// Only buildx's annotated attestation manifests are passed over: an image
+// merely labelled unknown/unknown is scanned, or the gate would pass what
+// nobody checked.
+func TestScanUnknownPlatformIsScanned(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	f.manifests[dg("f")] = indexOf(t, "linux/amd64", dg("b"), "unknown/unknown", dg("c"))
+	f.mediaType[dg("f")] = "application/vnd.oci.image.index.v1+json"
+	f.setScan(dg("b"), complete())
+	f.setScan(dg("c"), complete("CVE-2024-9", "CRITICAL", "openssl 3.0.2"))
+	res := check(t, f, rule(config.SeverityMedium), dg("f"), 0)
+	wantDecision(t, res, Block, "findings above MEDIUM in unknown/unknown")
+}
