@@ -173,7 +173,7 @@ func (l *line) status() string {
 		if total == 0 && blobs == 0 {
 			return "up to date"
 		}
-		return fmt.Sprintf("done: %s, %s", Size(done), count(blobsDone, "blob"))
+		return fmt.Sprintf("done: %s, %s", Size(done), Count(blobsDone, "blob"))
 	}
 	if total == 0 && blobs == 0 {
 		return "writing manifests"
@@ -202,8 +202,8 @@ func fit(s string, width int) string {
 	return string(r[:width-1]) + "…"
 }
 
-// count is "1 blob", "2 blobs".
-func count(n int64, noun string) string {
+// Count is "1 blob", "2 blobs".
+func Count(n int64, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}

@@ -57,7 +57,7 @@ func written(r imagecopy.Result) string {
 	var parts []string
 	noun := "blob" // on the first count of blobs only: "3 blobs, 2 mounted"
 	if r.BlobsCopied > 0 {
-		parts = append(parts, count(int64(r.BlobsCopied), noun)+" ("+Size(r.BytesCopied)+")")
+		parts = append(parts, Count(int64(r.BlobsCopied), noun)+" ("+Size(r.BytesCopied)+")")
 		noun = ""
 	}
 	for _, c := range []struct {
@@ -69,14 +69,14 @@ func written(r imagecopy.Result) string {
 		}
 		s := fmt.Sprintf("%d %s", c.n, c.what)
 		if noun != "" {
-			s = count(int64(c.n), noun) + " " + c.what
+			s = Count(int64(c.n), noun) + " " + c.what
 			noun = ""
 		}
 		parts = append(parts, s)
 	}
-	parts = append(parts, count(int64(r.ManifestsWritten), "manifest"))
+	parts = append(parts, Count(int64(r.ManifestsWritten), "manifest"))
 	if r.ReferrersCopied > 0 {
-		parts = append(parts, count(int64(r.ReferrersCopied), "referrer"))
+		parts = append(parts, Count(int64(r.ReferrersCopied), "referrer"))
 	}
 	s := strings.Join(parts, ", ")
 	if r.Duration >= time.Second && r.BytesCopied > 0 {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferry-dev/ferry/internal/progress"
 )
 
 // Printer writes an execution's events as a person reads them in the Step
@@ -368,9 +370,10 @@ func gist(state string, out json.RawMessage) string {
 				return c.Status + ": " + c.Reason
 			}
 			if v.Action == "referrers" {
-				return fmt.Sprintf("copied %d referrers (%s) to the image already there", c.Referrers, bytesText(c.BytesCopied))
+				return fmt.Sprintf("copied %s (%s) to the image already there", progress.Count(int64(c.Referrers), "referrer"), progress.Size(c.BytesCopied))
 			}
-			return fmt.Sprintf("copied %s: %d blobs, %d manifests, %d referrers", bytesText(c.BytesCopied), c.BlobsCopied, c.Manifests, c.Referrers)
+			return fmt.Sprintf("copied %s: %s, %s, %s", progress.Size(c.BytesCopied), progress.Count(int64(c.BlobsCopied), "blob"),
+				progress.Count(int64(c.Manifests), "manifest"), progress.Count(int64(c.Referrers), "referrer"))
 		}
 	case "Verify", "Already replicated?":
 		for _, st := range []string{"superseded", "skipped", "untagged"} {
@@ -380,7 +383,7 @@ func gist(state string, out json.RawMessage) string {
 		}
 		if v.Status == "copied" {
 			// Verify's output is the iteration's outcome.
-			return "verified: tag, manifests, blobs and referrers present; " + bytesText(v.Bytes) + " copied"
+			return "verified: tag, manifests, blobs and referrers present; " + progress.Size(v.Bytes) + " copied"
 		}
 		if v.Status == "unchanged" {
 			return "verified: tag, manifests, blobs and referrers present; nothing needed copying"
@@ -495,12 +498,3 @@ func short(d string) string {
 	return d
 }
 
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
