@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // prepareTools finds or installs each tool that is selected and takes part
@@ -67,8 +69,12 @@ func ferryTool(ctx context.Context, path string) tool {
 		return t
 	}
 	t.bin = bin
-	if v, err := commandVersion(ctx, bin, "version"); err == nil {
-		t.version = v
+	// "ferry dev (go1.26.8)", or "ferry v1.2.0 (abc1234, go1.26.8)": the
+	// second field.
+	if out, err := exec.CommandContext(ctx, bin, "version").Output(); err == nil {
+		if f := strings.Fields(string(out)); len(f) >= 2 {
+			t.version = f[1]
+		}
 	}
 	t.commands = func(bin, src string, dsts []string) [][]string {
 		return [][]string{append([]string{bin, "copy", "--insecure", src}, dsts...)}
