@@ -497,4 +497,3 @@ func short(d string) string {
 	}
 	return d
 }
-

@@ -386,7 +386,9 @@ func TestCopyVerifySignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verify := func() (string, error) { return workflow.VerifySignature(ctx, src, []string{keyFile}, keychain, nil, nil) }
+	verify := func() (string, error) {
+		return workflow.VerifySignature(ctx, src, []string{keyFile}, keychain, nil, nil)
+	}
 
 	_, err = verify()
 	var refused *workflow.SignatureRefused
