@@ -45,7 +45,7 @@ Usage:
   ferry run --config FILE --reconcile   run the reconcile state machine locally
   ferry status [--since 24h] [--json]   recent runs: each destination's outcome, how to redrive
   ferry config validate [FILE]          check a configuration file (default ferry.yaml)
-  ferry version                         print the version, VCS revision and Go version
+  ferry version (or ferry --version)    print the version, VCS revision and Go version
 
 Run 'ferry COMMAND --help' for the flags of a command.
 
