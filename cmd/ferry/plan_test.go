@@ -252,7 +252,7 @@ rules:
 		t.Fatalf("exit code = %d, stderr:\n%s", code, stderr)
 	}
 	want := "\nGates, checked before any approval (a refused image is blocked there, not copied):\n" +
-		"  222222222222/eu-west-1: scan: nothing above MEDIUM (ignoring CVE-2024-0001), waiting up to 20m0s for the scan; signature: by keys/release.pub or arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab\n"
+		"  222222222222/eu-west-1: scan: nothing above MEDIUM (ignoring CVE-2024-0001), waiting up to 20m0s for the scan; signature: by keys/release.pub or arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab, waiting up to 10m0s for one\n"
 	if !strings.Contains(stdout, want) {
 		t.Errorf("stdout does not contain %q:\n%s", want, stdout)
 	}
