@@ -457,7 +457,7 @@ func (c *Copier) upload(ctx context.Context, r *repo, location string, body io.R
 		return r.upload(ctx, location, body, d)
 	}
 	err := r.putBlob(ctx, location, body, d)
-	if re, ok := errors.AsType[*RegistryError](err); ok && refusesMonolithic(re.StatusCode) {
+	if re, ok := errors.AsType[*RegistryError](err); ok && refusesMonolithic(re) {
 		if r.gate != nil && !r.gate.chunkedOnly.Swap(true) {
 			c.log.LogAttrs(ctx, slog.LevelInfo, "registry refused a blob in a single PUT: sending blobs as a PATCH and a PUT from now on",
 				slog.String("destination", r.String()), slog.Int("status", re.StatusCode))
@@ -467,12 +467,23 @@ func (c *Copier) upload(ctx context.Context, r *repo, location string, body io.R
 	return err
 }
 
-// refusesMonolithic reports whether a status answered to a blob's single
-// PUT says the registry does not take one (as opposed to a fault, which
-// is retried as it is, or a refusal of the push itself).
-func refusesMonolithic(status int) bool {
-	switch status {
-	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusLengthRequired,
+// refusesMonolithic reports whether an answer to a blob's single PUT says
+// the registry does not take one (as opposed to a fault, which is retried
+// as it is, or a refusal of the push itself). A 400 that names what is
+// wrong with these bytes or this session (DIGEST_INVALID: corrupted in
+// transit; SIZE_INVALID; BLOB_UPLOAD_UNKNOWN) is a fault of this upload,
+// not of the method: it must not turn single PUTs off for the registry.
+func refusesMonolithic(re *RegistryError) bool {
+	switch re.StatusCode {
+	case http.StatusBadRequest:
+		for _, c := range re.Codes {
+			switch c {
+			case "DIGEST_INVALID", "SIZE_INVALID", "BLOB_UPLOAD_UNKNOWN":
+				return false
+			}
+		}
+		return true
+	case http.StatusMethodNotAllowed, http.StatusLengthRequired,
 		http.StatusUnsupportedMediaType, http.StatusRequestedRangeNotSatisfiable, http.StatusNotImplemented:
 		return true
 	}

@@ -110,3 +110,30 @@ func TestSinglePutCutMidwayIsRetried(t *testing.T) {
 		t.Errorf("destination tag is %q, want %s", got, idx.Digest)
 	}
 }
+
+// A 400 that says what is wrong with these bytes (corrupted in transit)
+// is a fault of the upload, retried as it is; only one that names nothing,
+// or the method's own refusals, turn single PUTs off for the registry.
+func TestRefusesMonolithic(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		codes  []string
+		want   bool
+	}{
+		{http.StatusBadRequest, nil, true},
+		{http.StatusBadRequest, []string{"UNSUPPORTED"}, true},
+		{http.StatusBadRequest, []string{"DIGEST_INVALID"}, false},
+		{http.StatusBadRequest, []string{"SIZE_INVALID"}, false},
+		{http.StatusBadRequest, []string{"BLOB_UPLOAD_UNKNOWN"}, false},
+		{http.StatusMethodNotAllowed, nil, true},
+		{http.StatusLengthRequired, nil, true},
+		{http.StatusNotImplemented, nil, true},
+		{http.StatusInternalServerError, nil, false},
+		{http.StatusUnauthorized, nil, false},
+	} {
+		if got := refusesMonolithic(&RegistryError{StatusCode: tc.status, Codes: tc.codes}); got != tc.want {
+			t.Errorf("%d %v: refuses = %t, want %t", tc.status, tc.codes, got, tc.want)
+		}
+	}
+}
