@@ -238,14 +238,21 @@ func writeTable(w io.Writer, res result) {
 	fmt.Fprintln(w, comparisonLine(res.Comparison))
 }
 
-func tableLine(r row) string {
-	label := fmt.Sprintf("%-20s", r.label())
+// failure is why a row has no figures ("not available (...)", "failed:
+// ..."), or "" when it has them.
+func (r row) failure() string {
 	switch {
 	case r.Unavailable != "":
-		return label + " not available (" + r.Unavailable + ")"
+		return "not available (" + r.Unavailable + ")"
 	case r.Error != "" && r.ColdSeconds == 0:
-		return label + " failed: " + r.Error
+		return "failed: " + r.Error
 	}
+	return ""
+}
+
+// digests is a row's digest column: ok, or what changed, and any trials
+// that failed.
+func (r row) digests() string {
 	digests := "ok"
 	if r.DigestIssue != "" {
 		digests = "CHANGED: " + r.DigestIssue
@@ -253,6 +260,15 @@ func tableLine(r row) string {
 	if r.Error != "" {
 		digests += " (some trials failed: " + r.Error + ")"
 	}
+	return digests
+}
+
+func tableLine(r row) string {
+	label := fmt.Sprintf("%-20s", r.label())
+	if f := r.failure(); f != "" {
+		return label + " " + f
+	}
+	digests := r.digests()
 	return fmt.Sprintf("%s %9.2f s %10.3f s %12.1f MiB   %s",
 		label, r.ColdSeconds, r.WarmSeconds, float64(r.PeakRSSKiB)/1024, digests)
 }

@@ -98,19 +98,10 @@ func writeWANTable(w io.Writer, res result) {
 
 func wanLine(r row) string {
 	label := fmt.Sprintf("%-38s", r.wanLabel())
-	switch {
-	case r.Unavailable != "":
-		return label + " not available (" + r.Unavailable + ")"
-	case r.Error != "" && r.ColdSeconds == 0:
-		return label + " failed: " + r.Error
+	if f := r.failure(); f != "" {
+		return label + " " + f
 	}
-	digests := "ok"
-	if r.DigestIssue != "" {
-		digests = "CHANGED: " + r.DigestIssue
-	}
-	if r.Error != "" {
-		digests += " (some trials failed: " + r.Error + ")"
-	}
+	digests := r.digests()
 	large, rss := "—", "—"
 	if r.LargeSeconds > 0 {
 		large, rss = fmt.Sprintf("%.1f s", r.LargeSeconds), fmt.Sprintf("%.1f MiB", float64(r.PeakRSSKiB)/1024)
