@@ -77,6 +77,11 @@ type gate struct {
 	// chunkedOnly is set once the registry has refused a blob in a single
 	// PUT: later blobs go as a PATCH and a committing PUT.
 	chunkedOnly atomic.Bool
+
+	// firstPause is closed when the registry is first throttled, for
+	// tests to wait on instead of polling.
+	firstPause chan struct{}
+	pauseOnce  sync.Once
 }
 
 // startRequests is where a registry's window starts: enough for an
@@ -85,7 +90,7 @@ const startRequests = 16
 
 func newGate(limit int, after func(time.Duration) <-chan time.Time) *gate {
 	limit = max(limit, 1)
-	return &gate{after: after, max: limit, window: float64(min(limit, startRequests)), wake: make(chan struct{})}
+	return &gate{after: after, max: limit, window: float64(min(limit, startRequests)), wake: make(chan struct{}), firstPause: make(chan struct{})}
 }
 
 // enter waits for the registry's pause to end and for room in its window;
@@ -148,6 +153,7 @@ func (g *gate) throttled(d time.Duration) {
 		g.until = until
 	}
 	g.signal()
+	g.pauseOnce.Do(func() { close(g.firstPause) })
 }
 
 // size is the window now, for tests and logs.

@@ -110,18 +110,10 @@ func TestA429PausesTheWholeRegistry(t *testing.T) {
 	<-throttled
 	// The 429 is sent; wait until the client has read it and paused the
 	// registry's gate.
-	g := c.gates.get(dst.host)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		g.mu.Lock()
-		paused := !g.until.IsZero()
-		g.mu.Unlock()
-		if paused {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the 429 did not pause the registry's gate")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-c.gates.get(dst.host).firstPause:
+	case <-time.After(waitFor):
+		t.Fatal("the 429 did not pause the registry's gate")
 	}
 	// Another copy of the same Copier, to another repository of the
 	// throttled registry, starts while the pause runs.
