@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +72,6 @@ type Copier struct {
 	schemes   schemes
 	rootCAs   *x509.CertPool // WithRootCAs; nil: the system's
 	userAgent string
-	onWrite   func()
 	// monolithic sends each blob in one PUT after the POST (WithMonolithicUploads).
 	monolithic bool
 	stall      time.Duration
@@ -211,13 +209,6 @@ func WithRootCAs(pool *x509.CertPool) Option { return func(c *Copier) { c.rootCA
 // WithUserAgent sets the User-Agent of every request (default
 // version.UserAgent(), "ferry/v1.2.3 (go1.26.0; linux/arm64)").
 func WithUserAgent(ua string) Option { return func(c *Copier) { c.userAgent = ua } }
-
-// WithBeforeWrite sets a function Copy calls once, after it has found what
-// the destinations lack and before it writes anything to any of them; it is
-// not called when every destination is up to date. ferry copy uses it to
-// take over Ctrl-C only from the moment an interruption would have something
-// to report.
-func WithBeforeWrite(fn func()) Option { return func(c *Copier) { c.onWrite = fn } }
 
 // Progress counts what a copy writes to one destination (see
 // Destination.Progress). Read it from another goroutine while the copy
@@ -589,9 +580,6 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 		}
 	}
 
-	if r.c.onWrite != nil && slices.ContainsFunc(jobs, (*destJob).writesAnything) {
-		r.c.onWrite()
-	}
 	r.copyBlobs(ctx, jobs)
 
 	for _, j := range jobs {
