@@ -59,10 +59,7 @@ func TestCopyMemoryIsBoundedForLargeManifestGraphs(t *testing.T) {
 	if err != nil || got.Digest.String() != index {
 		t.Fatalf("destination tag: %v, %v; want %s", got, err, index)
 	}
-	base, err := peakrss.Run(exec.Command(ferry, "version"))
-	if err != nil {
-		t.Fatalf("ferry version: %v", err)
-	}
+	base := baselineRSS(t, ferry)
 	own := peak - base
 	t.Logf("ferry copy peak RSS: %.1f MiB for an index of 100 manifests of 1 MiB (ferry version: %.1f MiB; the copy's own: %.1f MiB)", mib(peak), mib(base), mib(own))
 	if own > maxManifestGraphPeak {
