@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -226,20 +227,22 @@ func (c *CheckGates) alert(ctx context.Context, j Job, g *GateResult) {
 // otherwise reason says why it is blocked. Verdicts are kept in seen (by
 // destination and digest), so an image with several tags is checked once
 // per destination.
-func itemGates(ctx context.Context, gates Gatekeeper, cfg *config.Config, it reconcile.Item, seen map[string]GateVerdict) (ok bool, reason string, err error) {
+func itemGates(ctx context.Context, gates Gatekeeper, cfg *config.Config, it reconcile.Item, seen *gateVerdicts) (ok bool, reason string, err error) {
 	d, found := gatedDestination(cfg, it)
 	if !found {
 		return true, "", nil
 	}
 	key := it.Destination + " " + it.SourceRepository + "@" + it.Digest
-	v, checked := seen[key]
+	v, checked := seen.get(key)
 	if !checked {
 		// Checked once, as if nothing had been waited: a scan not complete
-		// yet is Pending, and reported as such.
+		// yet is Pending, and reported as such. Not under seen's lock: the
+		// check asks ECR, the registry and KMS, and sync's images go at
+		// once (two of them may check the same image; both get its verdict).
 		if v, err = gates.Check(ctx, d, it.SourceRepository, it.Digest, 0); err != nil {
 			return false, "", classifyAWS(fmt.Sprintf("check the gates of %s for %s@%s", d.ID(), it.SourceRepository, it.Digest), err)
 		}
-		seen[key] = v
+		seen.put(key, v)
 	}
 	switch {
 	case v.Passed:
@@ -251,6 +254,29 @@ func itemGates(ctx context.Context, gates Gatekeeper, cfg *config.Config, it rec
 		return false, "scans not complete yet (" + v.Reason + "); a sync or reconcile does not wait for them: run it again once they complete", nil
 	}
 	return false, v.Reason, nil
+}
+
+// gateVerdicts are itemGates' verdicts, by destination and image, safe for
+// concurrent use.
+type gateVerdicts struct {
+	mu sync.Mutex
+	m  map[string]GateVerdict
+}
+
+func (g *gateVerdicts) get(key string) (GateVerdict, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v, ok := g.m[key]
+	return v, ok
+}
+
+func (g *gateVerdicts) put(key string, v GateVerdict) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = map[string]GateVerdict{}
+	}
+	g.m[key] = v
 }
 
 // gatedDestination is the item's destination in cfg, if it has gates.

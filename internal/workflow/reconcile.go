@@ -189,7 +189,7 @@ func (d *Discover) Handle(ctx context.Context, req DiscoverRequest) (ReconcilePl
 		},
 		Filter: filter,
 	}
-	verdicts := map[string]GateVerdict{}
+	verdicts := &gateVerdicts{}
 	err := disc.Discover(ctx, func(b reconcile.Batch) error {
 		for _, it := range b.Items {
 			// A destination's gates (the replicate workflow's) are checked

@@ -93,7 +93,7 @@ func (s *Sync) Run(ctx context.Context, o SyncOptions, emit func(SyncResult) err
 		o.Session = "ferry-sync"
 	}
 	src := s.cfg.Source
-	a := &applier{s: s, o: o, tokens: map[string]*registryLogin{}, images: make(chan struct{}, o.Images), verdicts: map[string]GateVerdict{}}
+	a := &applier{s: s, o: o, tokens: map[string]*registryLogin{}, images: make(chan struct{}, o.Images)}
 	d := reconcile.Discoverer{
 		Config: s.cfg,
 		Source: reconcile.Registry{API: s.roles.ECR(src.Account, src.Region), Account: src.Account, ID: src.ID()},
@@ -162,8 +162,7 @@ type applier struct {
 	o      SyncOptions
 	images chan struct{} // copies in flight, over every batch
 
-	gateMu   sync.Mutex
-	verdicts map[string]GateVerdict // itemGates' verdicts, over every batch
+	verdicts gateVerdicts // itemGates' verdicts, over every batch
 
 	mu     sync.Mutex
 	copier *imagecopy.Copier
@@ -251,9 +250,7 @@ func (a *applier) apply(ctx context.Context, b reconcile.Batch) []SyncResult {
 // it sets r's status (blocked, or failed when they could not be checked)
 // and reason.
 func (a *applier) passGates(ctx context.Context, it reconcile.Item, r *SyncResult) bool {
-	a.gateMu.Lock()
-	defer a.gateMu.Unlock()
-	ok, reason, err := itemGates(ctx, a.s.gates, a.s.cfg, it, a.verdicts)
+	ok, reason, err := itemGates(ctx, a.s.gates, a.s.cfg, it, &a.verdicts)
 	switch {
 	case err != nil:
 		r.Status, r.Error = StatusFailed, err.Error()
