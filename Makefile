@@ -20,7 +20,8 @@ STATICCHECK_VERSION := v0.8.2
 # inside jsii-runtime-go (its Close and a goroutine both wait on the child
 # process) that the CDK tests trigger.
 RACE_PACKAGES := ./cmd/ferry/... ./internal/approval/... ./internal/config/... ./internal/imagecopy/... ./internal/credentials/... \
-	./internal/ecrpolicy/... ./internal/emulator/... ./internal/reconcile/... ./internal/runner/... ./internal/workflow/...
+	./internal/ecrpolicy/... ./internal/emulator/... ./internal/gate/... ./internal/progress/... ./internal/reconcile/... \
+	./internal/runner/... ./internal/status/... ./internal/workflow/...
 
 NODE_BIN  := $(CURDIR)/node_modules/.bin
 
