@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -17,29 +13,9 @@ import (
 // the role exists, --redrive replicates Staging alone and succeeds; a
 // succeeded execution is not redrivable.
 func TestRunRecordAndRedrive(t *testing.T) {
-	t.Setenv("FERRY_AWS_ENDPOINTS", "")
-	ctx := context.Background()
-	dir := t.TempDir()
-	w, err := e2e.NewWorld(ctx, dir, slog.New(slog.DiscardHandler), e2e.Staging)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Emulator.Close()
-	if err := w.CreateSourceRepository(ctx); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := w.PushImage(ctx, "release-3.2", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	event := filepath.Join(dir, "event.json")
-	if err := os.WriteFile(event, e2e.PushEvent(e2e.Repository, "release-3.2", digest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	endpoints, _ := json.Marshal(w.Endpoints)
-	_, file, _, _ := runtime.Caller(0)
-	nodeModules := filepath.Join(filepath.Dir(file), "..", "..", "node_modules")
-	common := []string{"--config", w.ConfigPath, "--endpoints", string(endpoints), "--approve", "approve", "--node-modules", nodeModules}
+	lr := newLocalRun(t, "release-3.2", 8, e2e.Staging)
+	w, dir, event, endpoints, nodeModules := lr.w, lr.dir, lr.event, lr.endpoints, lr.nodeModules
+	common := []string{"--config", w.ConfigPath, "--endpoints", endpoints, "--approve", "approve", "--node-modules", nodeModules}
 	first, second := filepath.Join(dir, "first.json"), filepath.Join(dir, "second.json")
 
 	code, stdout, stderr := ferryWorkflow(append(common, "--event", event, "--record", first)...)
@@ -49,7 +25,7 @@ func TestRunRecordAndRedrive(t *testing.T) {
 	// The hint is a command that redrives against the same endpoints
 	// (without them it would go to AWS), and the cause, shown above, is
 	// not said again.
-	if hint := "ferry run --config " + w.ConfigPath + " --endpoints '" + string(endpoints) + "' --approve approve --node-modules " + nodeModules + " --redrive " + first; !strings.Contains(stderr, hint) {
+	if hint := "ferry run --config " + w.ConfigPath + " --endpoints '" + endpoints + "' --approve approve --node-modules " + nodeModules + " --redrive " + first; !strings.Contains(stderr, hint) {
 		t.Errorf("first run's hint is not %q:\n%s", hint, stderr)
 	}
 	if strings.Contains(stderr, "AccessDenied") || strings.Count(stdout, "is not authorized to perform") != 1 {
@@ -72,7 +48,7 @@ func TestRunRecordAndRedrive(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if ok, err := w.HasTag(ctx, e2e.Staging, "release-3.2"); !ok || err != nil {
+	if ok, err := w.HasTag(context.Background(), e2e.Staging, "release-3.2"); !ok || err != nil {
 		t.Errorf("%s: release-3.2 not copied by the redrive (%v)", e2e.Staging, err)
 	}
 	if code, _, stderr := ferryWorkflow(append(common, "--redrive", second)...); code != exitUsage || !strings.Contains(stderr, "not redrivable") {

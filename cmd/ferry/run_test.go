@@ -23,6 +23,46 @@ func ferryWorkflow(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
+// localRun is what the tests of a local run start from: a world on the
+// emulator (deny names destinations that refuse Ferry's role), with
+// team/app:tag pushed (at digest), its push event in a file, the
+// endpoints as JSON, and the checkout's node_modules.
+type localRun struct {
+	w                                          *e2e.World
+	dir, digest, event, endpoints, nodeModules string
+}
+
+func newLocalRun(t *testing.T, tag string, seed uint64, deny ...string) localRun {
+	t.Helper()
+	t.Setenv("FERRY_AWS_ENDPOINTS", "")
+	ctx := context.Background()
+	lr := localRun{dir: t.TempDir()}
+	w, err := e2e.NewWorld(ctx, lr.dir, slog.New(slog.DiscardHandler), deny...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Emulator.Close() })
+	lr.w = w
+	if err := w.CreateSourceRepository(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lr.digest, err = w.PushImage(ctx, tag, seed); err != nil {
+		t.Fatal(err)
+	}
+	lr.event = filepath.Join(lr.dir, "event.json")
+	if err := os.WriteFile(lr.event, e2e.PushEvent(e2e.Repository, tag, lr.digest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	endpoints, _ := json.Marshal(w.Endpoints)
+	lr.endpoints = string(endpoints)
+	_, file, _, _ := runtime.Caller(0)
+	lr.nodeModules = filepath.Join(filepath.Dir(file), "..", "..", "node_modules")
+	if _, err := os.Stat(filepath.Join(lr.nodeModules, "aws-local-stepfunctions")); err != nil {
+		t.Fatalf("%v: run `make node_modules/.installed` (npm ci) first", err)
+	}
+	return lr
+}
+
 func TestRunUsage(t *testing.T) {
 	t.Setenv("FERRY_AWS_ENDPOINTS", "") // the --endpoints default
 	dir := t.TempDir()
@@ -83,33 +123,10 @@ func TestRunUsage(t *testing.T) {
 // One real run: the emulator of the end-to-end scenario, a push event for
 // a release, every destination copied (production approved by the flag).
 func TestRunEmulator(t *testing.T) {
-	t.Setenv("FERRY_AWS_ENDPOINTS", "")
-	ctx := context.Background()
-	dir := t.TempDir()
-	w, err := e2e.NewWorld(ctx, dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Emulator.Close()
-	if err := w.CreateSourceRepository(ctx); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := w.PushImage(ctx, "release-3.1", 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	event := filepath.Join(dir, "event.json")
-	if err := os.WriteFile(event, e2e.PushEvent(e2e.Repository, "release-3.1", digest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	endpoints, _ := json.Marshal(w.Endpoints)
-	_, file, _, _ := runtime.Caller(0)
-	nodeModules := filepath.Join(filepath.Dir(file), "..", "..", "node_modules")
-	if _, err := os.Stat(filepath.Join(nodeModules, "aws-local-stepfunctions")); err != nil {
-		t.Fatalf("%v: run `make node_modules/.installed` (npm ci) first", err)
-	}
+	lr := newLocalRun(t, "release-3.1", 7)
+	w, event, endpoints, nodeModules := lr.w, lr.event, lr.endpoints, lr.nodeModules
 
-	code, stdout, stderr := ferryWorkflow("--config", w.ConfigPath, "--event", event, "--endpoints", string(endpoints),
+	code, stdout, stderr := ferryWorkflow("--config", w.ConfigPath, "--event", event, "--endpoints", endpoints,
 		"--approve", "approve", "--node-modules", nodeModules)
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -121,7 +138,7 @@ func TestRunEmulator(t *testing.T) {
 		}
 	}
 	for _, id := range e2e.Destinations {
-		if ok, err := w.HasTag(ctx, id, "release-3.1"); !ok || err != nil {
+		if ok, err := w.HasTag(context.Background(), id, "release-3.1"); !ok || err != nil {
 			t.Errorf("%s: release-3.1 not copied (%v)", id, err)
 		}
 	}

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,8 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/ferry-dev/ferry/test/e2e"
 )
 
 // buildFerry builds ferry into a temporary folder and returns its path.
@@ -148,30 +141,10 @@ func TestCopyInterruptedWhileReading(t *testing.T) {
 // Ctrl-C while ferry run waits at its approval prompt ends the run at
 // once: it does not wait for Enter.
 func TestRunInterruptedAtApprovalPrompt(t *testing.T) {
-	t.Setenv("FERRY_AWS_ENDPOINTS", "")
 	ferry := buildFerry(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	w, err := e2e.NewWorld(ctx, dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Emulator.Close()
-	if err := w.CreateSourceRepository(ctx); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := w.PushImage(ctx, "release-3.3", 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	event := filepath.Join(dir, "event.json")
-	if err := os.WriteFile(event, e2e.PushEvent(e2e.Repository, "release-3.3", digest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	endpoints, _ := json.Marshal(w.Endpoints)
-	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command(ferry, "run", "--config", w.ConfigPath, "--event", event, "--endpoints", string(endpoints),
-		"--approve", "prompt", "--node-modules", filepath.Join(filepath.Dir(file), "..", "..", "node_modules"))
+	lr := newLocalRun(t, "release-3.3", 9)
+	cmd := exec.Command(ferry, "run", "--config", lr.w.ConfigPath, "--event", lr.event, "--endpoints", lr.endpoints,
+		"--approve", "prompt", "--node-modules", lr.nodeModules)
 	stdin, err := cmd.StdinPipe() // never answered
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,29 +51,12 @@ func redriveCommand(t *testing.T, out string) []string {
 // that command, run as printed, replicates the failed destination, and
 // status then shows the execution succeeded after one redrive.
 func TestStatusLocalRun(t *testing.T) {
-	t.Setenv("FERRY_AWS_ENDPOINTS", "")
-	ctx := context.Background()
-	dir := t.TempDir()
-	w, err := e2e.NewWorld(ctx, dir, slog.New(slog.DiscardHandler), e2e.Staging)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Emulator.Close()
-	if err := w.CreateSourceRepository(ctx); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := w.PushImage(ctx, "release-3.2", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	event := filepath.Join(dir, "event.json")
+	lr := newLocalRun(t, "release-3.2", 8, e2e.Staging)
+	w, dir, event := lr.w, lr.dir, lr.event
 	endpoints := filepath.Join(dir, "endpoints.json")
-	epJSON, _ := json.Marshal(w.Endpoints)
 	runs := filepath.Join(dir, "runs")
-	for path, data := range map[string][]byte{event: e2e.PushEvent(e2e.Repository, "release-3.2", digest), endpoints: epJSON} {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(endpoints, []byte(lr.endpoints), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.Mkdir(runs, 0o755); err != nil {
 		t.Fatal(err)
@@ -122,7 +104,7 @@ func TestStatusLocalRun(t *testing.T) {
 	if code, stdout, stderr := ferryWorkflow(cmd[2:]...); code != exitOK {
 		t.Fatalf("the printed redrive: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if ok, err := w.HasTag(ctx, e2e.Staging, "release-3.2"); !ok || err != nil {
+	if ok, err := w.HasTag(context.Background(), e2e.Staging, "release-3.2"); !ok || err != nil {
 		t.Errorf("%s: release-3.2 not copied by the redrive (%v)", e2e.Staging, err)
 	}
 
@@ -153,7 +135,7 @@ func TestStatusLocalRun(t *testing.T) {
 		t.Fatalf("--json: %+v", rep)
 	}
 	e := rep.Executions[0]
-	if e.Status != "SUCCEEDED" || e.RedriveCount != 1 || len(e.Destinations) != 3 || len(e.Failed) != 0 || e.Redrive != "" || e.Digest != digest || e.Kind != "replicate" {
+	if e.Status != "SUCCEEDED" || e.RedriveCount != 1 || len(e.Destinations) != 3 || len(e.Failed) != 0 || e.Redrive != "" || e.Digest != lr.digest || e.Kind != "replicate" {
 		t.Errorf("--json execution: %+v", e)
 	}
 
