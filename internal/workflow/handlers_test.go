@@ -2,10 +2,17 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/lambda"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -90,5 +97,46 @@ func TestNewHandler(t *testing.T) {
 	}
 	if _, err := NewHandler("replicate", slog0(), &Env{}); err == nil {
 		t.Error("NewHandler of an unknown function succeeded")
+	}
+}
+
+// The local runner invokes one handler from every Map iteration at once:
+// each invocation must get its own output, however the invocations
+// interleave (lambda.NewHandler's Invoke fails this: its output buffer goes
+// back to a shared pool before the caller reads it).
+func TestHandlerConcurrentInvocations(t *testing.T) {
+	t.Parallel()
+	type msg struct {
+		N   int    `json:"n"`
+		Pad string `json:"pad"`
+	}
+	var h lambda.Handler = perCall{func(_ context.Context, in msg) (msg, error) { return in, nil }}
+	const workers, calls = 16, 200
+	pad := strings.Repeat("x", 512)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range calls {
+				n := w*calls + i
+				in, _ := json.Marshal(msg{N: n, Pad: pad})
+				out, err := h.Invoke(context.Background(), in)
+				if err != nil {
+					errs <- err
+					return
+				}
+				runtime.Gosched() // let another invocation run before this one reads its output
+				var got msg
+				if err := json.Unmarshal(out, &got); err != nil || got.N != n {
+					errs <- fmt.Errorf("invocation %d got %.60q (%v)", n, out, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
