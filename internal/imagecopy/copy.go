@@ -251,6 +251,15 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		// round trip, and TLS another.
 		t.MaxIdleConnsPerHost = c.jobs + metaJobs
 		t.MaxIdleConns = 0 // no bound over all hosts; each host's is above
+		// HTTP/1.1 only: a connection per request in flight. Over
+		// HTTP/2, which most registries offer (ECR among them), every
+		// request to a registry shares one TCP connection, so the blob
+		// streams a copy runs at once would share one connection's
+		// bandwidth, which across a WAN (a round trip of 60-200 ms) is
+		// tens of MB/s: the parallel streams would buy nothing.
+		t.ForceAttemptHTTP2 = false
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetHTTP1(true)
 		// The wait for an answer once a request is sent (a commit that
 		// syncs the blob included): 5 minutes with the default stall
 		// timeout. Metadata requests have a shorter one of their own.

@@ -31,11 +31,14 @@ type tlsRegistry struct {
 	hook   func(r *http.Request) // called before each request is served
 }
 
-func newTLSRegistry(t *testing.T) *tlsRegistry {
+func newTLSRegistry(t *testing.T) *tlsRegistry { return newTLSRegistryWith(t, false) }
+
+// newTLSRegistryWith is newTLSRegistry, offering HTTP/2 as well if h2.
+func newTLSRegistryWith(t *testing.T, h2 bool) *tlsRegistry {
 	t.Helper()
 	tr := &tlsRegistry{agents: map[string]int{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	tr.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tr.mu.Lock()
 		tr.agents[r.UserAgent()]++
 		hook := tr.hook
@@ -45,6 +48,8 @@ func newTLSRegistry(t *testing.T) *tlsRegistry {
 		}
 		h.ServeHTTP(w, r)
 	}))
+	tr.srv.EnableHTTP2 = h2
+	tr.srv.StartTLS()
 	t.Cleanup(tr.srv.Close)
 	tr.host = strings.TrimPrefix(tr.srv.URL, "https://")
 	return tr
@@ -274,5 +279,58 @@ func TestSchemeProbeCancelled(t *testing.T) {
 	got, err := s.get(context.Background(), "localhost:1", func(context.Context, string) (string, error) { calls++; return "http", nil })
 	if err != nil || got != "http" || calls != 2 {
 		t.Errorf("after a cancelled probe: %q, %v, %d probes; want http, nil, 2", got, err, calls)
+	}
+}
+
+// A registry that offers HTTP/2 still gets a connection of its own for
+// each blob streaming at once (HTTP/1.1): over HTTP/2 they would share one
+// TCP connection, and across a WAN one connection's bandwidth.
+func TestBlobStreamsHaveConnectionsOfTheirOwn(t *testing.T) {
+	t.Parallel()
+	src := newTestRegistry(t, true)
+	dst := newTLSRegistryWith(t, true)
+	const layers = 4
+	const blobs = layers + 1 // and the config
+	m := src.pushManifest("app", "v1", ociTypes.manifest, src.pushImage("app", ociTypes, 5, layers, 64<<10))
+
+	var mu sync.Mutex
+	protos := map[string]int{}
+	conns := map[string]bool{} // the connections the blobs' PUTs came on
+	arrived := make(chan struct{})
+	waiting := 0
+	dst.hook = func(r *http.Request) {
+		mu.Lock()
+		protos[r.Proto]++
+		if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			mu.Unlock()
+			return
+		}
+		conns[r.RemoteAddr] = true
+		waiting++
+		if waiting == blobs {
+			close(arrived)
+		}
+		mu.Unlock()
+		// Hold each blob's PUT until all are in flight at once (or give
+		// up after a while, which the assertions below then report).
+		select {
+		case <-arrived:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	res, err := copyOne(t, tlsCopier(WithRootCAs(dst.pool())), src.ref("app:v1"), Destination{Ref: dst.ref(t, "app:v1")})
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	mu.Lock()
+	if len(protos) != 1 || protos["HTTP/1.1"] == 0 {
+		t.Errorf("the copy's requests by protocol: %v, want HTTP/1.1 only", protos)
+	}
+	if len(conns) != blobs {
+		t.Errorf("the %d blobs' PUTs came on %d connections, want one each", blobs, len(conns))
+	}
+	mu.Unlock()
+	if got := dst.manifestDigest(t, "app", "v1"); got != m.Digest || res[0].BlobsCopied != blobs {
+		t.Errorf("v1 is %q with %d blobs copied, want %s with %d", got, res[0].BlobsCopied, m.Digest, blobs)
 	}
 }
