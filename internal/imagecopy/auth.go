@@ -50,6 +50,12 @@ type authTransport struct {
 	challenge map[string]string // the Bearer challenge the token answers; nil: no token exchanged
 	expires   time.Time         // when that token expires
 	withheld  string            // the realm that token came from anonymously, credentials withheld; "" if none
+	// failures counts the exchanges that failed, the last with lastErr:
+	// requests that were refused at once (a copy's first wave of checks)
+	// share one exchange's failure rather than each ask the token
+	// service again, one after another.
+	failures int
+	lastErr  error
 }
 
 // tokenMargin is how long before its expiry a bearer token is renewed
@@ -94,12 +100,12 @@ func basic(user, password string) string {
 func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	stream := req.Body != nil && req.Body != http.NoBody && req.GetBody == nil
 	a.mu.Lock()
-	header, gen, challenge := a.header, a.gen, a.challenge
+	header, gen, challenge, failures := a.header, a.gen, a.challenge, a.failures
 	stale := challenge != nil && !time.Now().Before(a.expires.Add(-tokenMargin))
 	a.mu.Unlock()
 	if stream && stale && a.ours(req) {
 		var err error
-		if header, err = a.exchange(req.Context(), gen, challenge); err != nil {
+		if header, err = a.exchange(req.Context(), gen, failures, challenge); err != nil {
 			return nil, err
 		}
 		a.mu.Lock()
@@ -123,13 +129,13 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// A stream cannot be sent twice: renew the token for the next try.
 		resp.Body.Close()
-		if _, err := a.exchange(req.Context(), gen, params); err != nil {
+		if _, err := a.exchange(req.Context(), gen, failures, params); err != nil {
 			return nil, err
 		}
 		return nil, errTokenRenewed
 	}
 	resp.Body.Close()
-	header, err = a.exchange(req.Context(), gen, params)
+	header, err = a.exchange(req.Context(), gen, failures, params)
 	if err != nil {
 		return nil, err
 	}
@@ -188,11 +194,14 @@ func (a *authTransport) send(req *http.Request, header string) (*http.Response, 
 
 // exchange gets a bearer token for the challenge, unless another request
 // already did since gen, and returns the header to send.
-func (a *authTransport) exchange(ctx context.Context, gen int, params map[string]string) (string, error) {
+func (a *authTransport) exchange(ctx context.Context, gen, failures int, params map[string]string) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.gen != gen {
-		return a.header, nil
+	switch {
+	case a.gen != gen:
+		return a.header, nil // renewed since this request was sent
+	case a.failures != failures:
+		return "", a.lastErr // failed since this request was sent
 	}
 	scopes := a.scopes
 	if s := params["scope"]; s != "" && !slices.Contains(scopes, s) {
@@ -201,7 +210,12 @@ func (a *authTransport) exchange(ctx context.Context, gen int, params map[string
 	start := time.Now()
 	tok, lifetime, withheld, err := a.token(ctx, params["realm"], params["service"], scopes)
 	if err != nil {
-		return "", fmt.Errorf("get a token for %s: %w", a.host, err)
+		err = fmt.Errorf("get a token for %s: %w", a.host, err)
+		if ctx.Err() == nil { // this request's own end is not the others'
+			a.failures++
+			a.lastErr = err
+		}
+		return "", err
 	}
 	a.header, a.gen = "Bearer "+tok, a.gen+1
 	a.challenge, a.expires = params, start.Add(lifetime)

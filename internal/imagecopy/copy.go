@@ -378,6 +378,10 @@ func (c *Copier) Copy(ctx context.Context, src Source, dsts []Destination) ([]Re
 	run, err := c.prepare(ctx, src)
 	connected.Wait()
 	if err != nil {
+		cancel() // the tags' HEADs are not needed
+		for _, j := range jobs {
+			_ = j.awaitTag()
+		}
 		for i := range results {
 			results[i].Status, results[i].Err, results[i].Error = StatusFailed, err, err.Error()
 			results[i].Duration = time.Since(start)
@@ -486,12 +490,38 @@ func (c *Copier) connect(ctx context.Context, j *destJob) error {
 		return err
 	}
 	// What the tag points at now needs no source digest: ask while the
-	// source is read.
-	if j.d.Ref.Tag != "" {
-		j.tag = j.d.Ref.Tag
-		j.existing, err = j.repo.headManifest(ctx, j.tag)
+	// source is read, and while survey asks about the image.
+	j.tagDone = make(chan struct{})
+	if j.d.Ref.Tag == "" {
+		close(j.tagDone)
+		return nil
 	}
-	return err
+	j.tag = j.d.Ref.Tag
+	go func() {
+		defer close(j.tagDone)
+		j.existing, j.tagErr = j.repo.headManifest(ctx, j.tag)
+	}()
+	return nil
+}
+
+// awaitTag waits for connect's answer about the destination tag.
+func (j *destJob) awaitTag() error {
+	if j.tagDone == nil {
+		return nil // connect failed before it asked
+	}
+	<-j.tagDone
+	return j.tagErr
+}
+
+// tagHolds reports whether connect's answer has come and says the tag
+// already points at digest.
+func (j *destJob) tagHolds(digest string) bool {
+	select {
+	case <-j.tagDone:
+		return j.tagErr == nil && j.existing == digest
+	default:
+		return false
+	}
 }
 
 func (c *Copier) credential(ctx context.Context, given *credentials.Credential, r imageref.Reference) (credentials.Credential, error) {
@@ -507,11 +537,15 @@ func (c *Copier) credential(ctx context.Context, given *credentials.Credential, 
 
 // destJob is the work and the outcome at one destination.
 type destJob struct {
-	d        Destination
-	res      *Result
-	repo     *repo
-	tag      string // tag to write the root under; "" writes it by digest
-	existing string // what the tag pointed at before the copy
+	d    Destination
+	res  *Result
+	repo *repo
+	tag  string // tag to write the root under; "" writes it by digest
+	// What the tag pointed at before the copy, and the error asking; set
+	// by connect's HEAD when tagDone is closed (see awaitTag).
+	existing string
+	tagErr   error
+	tagDone  chan struct{}
 
 	// What this destination lacks, found by survey.
 	writes  []write               // manifests to write, in order
@@ -606,10 +640,34 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 }
 
 // survey connects to a destination and works out what it lacks.
-func (r *run) survey(ctx context.Context, j *destJob) error {
+func (r *run) survey(ctx context.Context, j *destJob) (err error) {
 	c := r.c
 	dref := j.d.Ref
 	rootDigest := r.root.digest
+	p := surveyor{ctx: ctx, src: r.manifests, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
+	// Ask about the whole image at once, while the tag's answer is on its
+	// way (unless it has come, and says the image is there) and the
+	// referrers are found: one round trip for all of it, not one for the
+	// tag and then one for the image. If the tag turns out to hold the
+	// image already, the answers are not needed.
+	lookCtx, stopLook := context.WithCancel(ctx)
+	looked := make(chan error, 1)
+	if !j.d.Empty && !j.tagHolds(rootDigest) {
+		go func() { looked <- p.look(lookCtx, r.root) }()
+	} else {
+		looked <- nil
+	}
+	var lookErr error
+	lookDone := false
+	defer func() {
+		stopLook()
+		if !lookDone {
+			<-looked
+		}
+	}()
+	if err := j.awaitTag(); err != nil {
+		return err
+	}
 	if dref.Digest != "" && dref.Digest != rootDigest {
 		return fmt.Errorf("destination digest %s is not the source's %s", dref.Digest, rootDigest)
 	}
@@ -621,31 +679,30 @@ func (r *run) survey(ctx context.Context, j *destJob) error {
 		}
 		j.res.Replaced = existing
 	}
-
-	p := surveyor{ctx: ctx, src: r.manifests, dst: j.repo, seen: map[string]bool{}, missing: map[string]descriptor{}, empty: j.d.Empty}
-	// Ask about the whole image at once, while the referrers are found.
-	looked := make(chan error, 1)
-	if existing != rootDigest && !j.d.Empty {
-		go func() { looked <- p.look(r.root) }()
-	} else {
-		looked <- nil
+	if existing == rootDigest {
+		stopLook() // the image is there: its answers are not needed
 	}
+	var extras []extra
 	if r.c.referrers {
-		extras, err := r.loadExtras(ctx)
-		if err != nil {
-			<-looked
+		if extras, err = r.loadExtras(ctx); err != nil {
 			return err
 		}
-		if err := <-looked; err != nil {
+	}
+	lookErr, lookDone = <-looked, true
+	if lookErr != nil && existing != rootDigest {
+		return lookErr
+	}
+	if len(extras) > 0 && !j.d.Empty {
+		// The referrers' tags and manifests, and their blobs, in one
+		// round trip too, rather than one after another.
+		if err := p.lookExtras(ctx, extras); err != nil {
 			return err
 		}
-		for i := range extras {
-			if err := p.extra(&extras[i]); err != nil {
-				return err
-			}
+	}
+	for i := range extras {
+		if err := p.extra(&extras[i]); err != nil {
+			return err
 		}
-	} else if err := <-looked; err != nil {
-		return err
 	}
 	if existing != rootDigest {
 		if err := p.tree(r.root, j.tag); err != nil {
@@ -722,6 +779,7 @@ type surveyor struct {
 	// others (a referrer's) as it goes.
 	manifests map[string]string
 	blobs     map[string]bool
+	tags      map[string]string // the referrers' tags (lookExtras)
 }
 
 // look asks the destination about every manifest under root and every
@@ -730,7 +788,48 @@ type surveyor struct {
 // under a manifest that turns out to be there is asked about for nothing:
 // a request more, not a round trip more. The source's manifests are near
 // (the copy runs beside the source), and read once for every destination.
-func (p *surveyor) look(root *node) error {
+func (p *surveyor) look(ctx context.Context, root *node) error {
+	manifests, blobs, _, err := p.ask(ctx, []*node{root}, nil)
+	if err != nil {
+		return err
+	}
+	p.manifests, p.blobs = manifests, blobs
+	return nil
+}
+
+// lookExtras asks, all at once, about the referrers' tags, their manifests
+// and the blobs these reference, adding the answers to look's.
+func (p *surveyor) lookExtras(ctx context.Context, extras []extra) error {
+	roots := make([]*node, len(extras))
+	var tags []string
+	for i, e := range extras {
+		roots[i] = e.node
+		if e.tag != "" {
+			tags = append(tags, e.tag)
+		}
+	}
+	manifests, blobs, tagged, err := p.ask(ctx, roots, tags)
+	if err != nil {
+		return err
+	}
+	if p.manifests == nil {
+		p.manifests, p.blobs = map[string]string{}, map[string]bool{}
+	}
+	for k, v := range manifests {
+		p.manifests[k] = v
+	}
+	for k, v := range blobs {
+		p.blobs[k] = v
+	}
+	p.tags = tagged
+	return nil
+}
+
+// ask sends the destination, at once, a HEAD for each manifest under roots
+// that look has not asked about, each blob they reference, and each tag;
+// it returns what each manifest and tag resolves to ("" when missing) and
+// whether each blob is there.
+func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[string]string, map[string]bool, map[string]string, error) {
 	var nodes []*node
 	var blobs []string
 	seen := map[string]bool{}
@@ -740,14 +839,16 @@ func (p *surveyor) look(root *node) error {
 			return nil
 		}
 		seen[n.digest] = true
-		nodes = append(nodes, n)
+		if _, known := p.manifests[n.digest]; !known {
+			nodes = append(nodes, n)
+		}
 		for _, b := range n.blobs {
-			if !seen[b.Digest] {
+			if _, known := p.blobs[b.Digest]; !seen[b.Digest] && !known {
 				seen[b.Digest] = true
 				blobs = append(blobs, b.Digest)
 			}
 		}
-		children, err := n.loadChildren(p.ctx, p.src)
+		children, err := n.loadChildren(ctx, p.src)
 		if err != nil {
 			return err
 		}
@@ -758,13 +859,24 @@ func (p *surveyor) look(root *node) error {
 		}
 		return nil
 	}
-	if err := walk(root); err != nil {
-		return err
+	for _, root := range roots {
+		if err := walk(root); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	manifests, present := make(map[string]string, len(nodes)), make(map[string]bool, len(blobs))
+	manifests, present, tagged := make(map[string]string, len(nodes)), make(map[string]bool, len(blobs)), make(map[string]string, len(tags))
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(p.ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(metaJobs)
+	for _, tag := range tags {
+		g.Go(func() error {
+			have, err := p.dst.headManifest(gctx, tag)
+			mu.Lock()
+			defer mu.Unlock()
+			tagged[tag] = have
+			return err
+		})
+	}
 	for _, n := range nodes {
 		g.Go(func() error {
 			have, err := p.dst.headManifest(gctx, n.digest)
@@ -784,10 +896,9 @@ func (p *surveyor) look(root *node) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	p.manifests, p.blobs = manifests, present
-	return nil
+	return manifests, present, tagged, nil
 }
 
 // tree adds n and whatever under it the destination lacks; ref is the tag
@@ -831,9 +942,12 @@ func (p *surveyor) tree(n *node, tag string) error {
 // extra adds a referrer if the destination lacks it.
 func (p *surveyor) extra(e *extra) error {
 	if e.tag != "" && !p.empty {
-		have, err := p.dst.headManifest(p.ctx, e.tag)
-		if err != nil {
-			return err
+		have, known := p.tags[e.tag]
+		if !known {
+			var err error
+			if have, err = p.dst.headManifest(p.ctx, e.tag); err != nil {
+				return err
+			}
 		}
 		if have == e.node.digest {
 			return nil

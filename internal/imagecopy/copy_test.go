@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,6 +79,7 @@ func TestSecondCopyWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst.resetCounts()
+	src.resetCounts()
 	res, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +90,52 @@ func TestSecondCopyWritesNothing(t *testing.T) {
 	if res[0].Status != StatusUnchanged || res[0].BlobsCopied != 0 || res[0].ManifestsWritten != 0 {
 		t.Errorf("second copy result %+v, want unchanged with nothing written", res[0])
 	}
-	if n := dst.count("GET blobs") + dst.count("HEAD blobs"); n != 0 {
-		t.Errorf("second copy checked %d blobs, want 0 (the tag already resolves)", n)
+	// The image's checks go out beside the tag's (see
+	// TestChecksDoNotWaitForTheTag), so they may have been sent: once
+	// each, and no blob is read from either side.
+	if n := dst.count("GET blobs") + src.count("GET blobs"); n != 0 {
+		t.Errorf("second copy read %d blobs, want 0 (the tag already resolves)", n)
+	}
+	if n, most := dst.count("HEAD blobs"), 6; n > most {
+		t.Errorf("second copy checked %d blobs, want at most %d (each once)", n, most)
+	}
+}
+
+// A destination's checks of the image (its manifests and blobs) do not
+// wait for the answer about its tag: a cold copy's survey takes one round
+// trip, not two. The registry here holds the tag's HEAD until a blob's
+// HEAD has come; a copy that waited for the tag's answer would hold it for
+// the full 5 s.
+func TestChecksDoNotWaitForTheTag(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	src.pushManifest("app", "v1", ociTypes.manifest, src.pushImage("app", ociTypes, 7, 2, 1024))
+	blobChecked := make(chan struct{})
+	var once sync.Once
+	held := make(chan time.Duration, 1)
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodHead && kind(r.URL.Path) == "blobs":
+			once.Do(func() { close(blobChecked) })
+		case r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1"):
+			start := time.Now()
+			select {
+			case <-blobChecked:
+			case <-time.After(5 * time.Second):
+			}
+			held <- time.Since(start)
+		}
+		return false
+	})
+	res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := <-held; d >= 5*time.Second {
+		t.Errorf("no blob was checked while the tag's answer was held (%s): the checks waited for it", d.Round(time.Millisecond))
+	}
+	if res[0].Status != StatusCopied || res[0].BlobsCopied != 3 {
+		t.Errorf("result %+v, want copied with 3 blobs", res[0])
 	}
 }
 
