@@ -74,6 +74,12 @@
 // peak RSS at most 1.25x the best peer's. The sync scenario runs on
 // loopback only.
 //
+// --hold sets the copy scenario up (registries, proxies, source images),
+// prints the references and an example `ferry copy`, and waits for Ctrl-C:
+// for timing a copy by hand, e.g. with `ferry copy --verbose`, whose log
+// lines carry each step's time. Give each copy a new destination
+// repository: a repository written to before makes a warm copy.
+//
 // # The sync scenario
 //
 // `ferry sync` lists with the ECR API (DescribeRepositories, DescribeImages)
@@ -233,6 +239,7 @@ type options struct {
 	scenarios []string
 	profile   profile
 	large     bool // run the large copy (its time and peak RSS)
+	hold      bool // set up, print the references, and wait for Ctrl-C instead of measuring
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -247,6 +254,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&only, "only", strings.Join(allTools, ","), "comma-separated tools to run")
 	fs.StringVar(&scenarios, "scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run (the wan profile: copy only)")
 	fs.BoolVar(&o.large, "large", true, "copy the large single-layer image too (its time and peak RSS); false: skip it")
+	fs.BoolVar(&o.hold, "hold", false, "set up the copy scenario's registries (and proxies), print the references to copy, and wait for Ctrl-C instead of running the trials: for profiling a copy by hand")
 	profileName := fs.String("profile", profileLoopback, "network profile of the copy scenario: loopback, or wan (a shaping proxy in front of each registry)")
 	srcDelay := fs.Duration("src-delay", time.Millisecond, "wan: one-way delay to the source")
 	dstDelay := fs.Duration("dst-delay", 40*time.Millisecond, "wan: one-way delay to each destination")
@@ -269,6 +277,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.hold && !slices.Contains(strings.Split(scenarios, ","), scenarioCopy) {
+		return o, errors.New("--hold holds the copy scenario's registries: use it with --scenario copy")
 	}
 	if o.trials < 1 {
 		return o, fmt.Errorf("--trials must be at least 1, got %d", o.trials)
@@ -338,8 +349,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Trials:       opts.trials,
 		Destinations: destinations,
 	}
+	if opts.hold {
+		return runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, opts.large, true, stderr, &res)
+	}
 	if runCopy {
-		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, opts.large, stderr, &res); err != nil {
+		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, opts.large, false, stderr, &res); err != nil {
 			return err
 		}
 	}
@@ -380,7 +394,7 @@ func copyTools(tools []tool) []tool {
 }
 
 // runCopyScenario runs the copy scenario and fills res's copy fields.
-func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, p profile, large bool, log io.Writer, res *result) error {
+func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, p profile, large, hold bool, log io.Writer, res *result) error {
 	setupStart := time.Now()
 	if p.shaped() {
 		tools = wanVariants(tools)
@@ -396,6 +410,9 @@ func runCopyScenario(ctx context.Context, work, registryBin string, env []string
 	}
 	if err != nil {
 		return err
+	}
+	if hold {
+		return b.hold(ctx)
 	}
 	setup := time.Since(setupStart)
 	runStart := time.Now()
@@ -508,6 +525,18 @@ func setUp(ctx context.Context, work, registryBin string, env []string, tools []
 		b.index.repo, humanSize(b.index.bytes), short(b.index.digest),
 		b.large.repo, humanSize(b.large.bytes), short(b.large.digest), time.Since(start).Round(100*time.Millisecond))
 	return b, nil
+}
+
+// hold prints what to copy, and where, and waits for ctx to end. Each copy
+// by hand should name a new destination repository: the destinations are
+// not restarted, and a repository already written to is a warm copy.
+func (b *bench) hold(ctx context.Context) error {
+	fmt.Fprintf(b.log, "source images: %s (%s) and %s (%s)\n", b.ref(b.src, b.index.repo), short(b.index.digest), b.ref(b.src, b.large.repo), short(b.large.digest))
+	fmt.Fprintf(b.log, "destination registries: %s\n", strings.Join(b.dstAddrs(), " "))
+	fmt.Fprintf(b.log, "for example: ferry copy --insecure %s %s\n", b.ref(b.src, b.index.repo), strings.Join(b.dstRefs("try1/multiarch:v1"), " "))
+	fmt.Fprintln(b.log, "holding; Ctrl-C stops the registries and removes their storage")
+	<-ctx.Done()
+	return nil
 }
 
 // stopAll stops every registry and proxy; their storage goes with the

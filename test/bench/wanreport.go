@@ -123,8 +123,12 @@ func wanComparisonLine(c *wanComparison) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ferry vs best peer in parallel (%s): one call %s (goal ≥%gx%s), per destination %s (goal ≥%gx%s)\n",
 		c.Peer, speed(c.FanOutSpeedup), goalWANFanOut, missed(c.FanOutMet), speed(c.PerDestSpeedup), goalWANPerDest, missed(c.PerDestMet))
-	fmt.Fprintf(&b, "ferry, one call: warm %.2f round trips (goal ≤%g%s), cold %.2fx the modelled limit (goal ≤%gx%s), 1 GiB peak RSS %.2fx %s's (goal ≤%gx%s)",
-		c.WarmRTTs, goalWANWarmRTT, missed(c.WarmMet), c.LimitRatio, goalWANLimitRatio, missed(c.LimitMet),
-		c.RSSRatio, c.RSSPeer, goalRSSRatio, missed(c.RSSMet))
+	fmt.Fprintf(&b, "ferry, one call: warm %.2f round trips (goal ≤%g%s), cold %.2fx the modelled limit (goal ≤%gx%s), ",
+		c.WarmRTTs, goalWANWarmRTT, missed(c.WarmMet), c.LimitRatio, goalWANLimitRatio, missed(c.LimitMet))
+	if c.RSSRatio == 0 {
+		b.WriteString("1 GiB peak RSS not measured (--large=false)")
+	} else {
+		fmt.Fprintf(&b, "1 GiB peak RSS %.2fx %s's (goal ≤%gx%s)", c.RSSRatio, c.RSSPeer, goalRSSRatio, missed(c.RSSMet))
+	}
 	return b.String()
 }
