@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -120,7 +118,7 @@ func (s *shaper) handle(client net.Conn) {
 	defer s.track(server, false)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		s.pipe(server, client, s.up, s.countRequests)
+		s.pipe(server, client, s.up, newRequestScanner(s.countRequest))
 		closeWrite(server)
 	})
 	s.pipe(client, server, s.down, nil)
@@ -144,8 +142,9 @@ type held struct {
 // the link as it comes; a writer hands it on at its arrival time. The
 // chunks in flight are bounded (the link's bandwidth-delay product, and a
 // little more), so a sender faster than the link is held back by TCP, as
-// on a real path. observe, if set, sees every byte as it is read.
-func (s *shaper) pipe(dst, src net.Conn, l link, observe func(io.Reader)) {
+// on a real path. observe, if set, sees every byte as it is read (in the
+// reader, so it must be cheap).
+func (s *shaper) pipe(dst, src net.Conn, l link, observe io.Writer) {
 	inFlight := 64 << 10
 	if l.rate > 0 {
 		inFlight += int(l.rate * l.delay.Seconds())
@@ -153,16 +152,6 @@ func (s *shaper) pipe(dst, src net.Conn, l link, observe func(io.Reader)) {
 		inFlight = 4 << 20
 	}
 	ch := make(chan held, max(inFlight/chunkBytes, 2))
-	var obs *io.PipeWriter
-	if observe != nil {
-		pr, pw := io.Pipe()
-		obs = pw
-		go func() {
-			observe(pr)
-			_, _ = io.Copy(io.Discard, pr) // never block the reader
-		}()
-		defer pw.Close()
-	}
 	go func() {
 		defer close(ch)
 		sched := schedule{link: l}
@@ -170,8 +159,8 @@ func (s *shaper) pipe(dst, src net.Conn, l link, observe func(io.Reader)) {
 			buf := make([]byte, chunkBytes)
 			n, err := src.Read(buf)
 			if n > 0 {
-				if obs != nil {
-					_, _ = obs.Write(buf[:n])
+				if observe != nil {
+					_, _ = observe.Write(buf[:n])
 				}
 				ch <- held{data: buf[:n], at: sched.arrival(time.Now(), n)}
 			}
@@ -201,24 +190,11 @@ func (s *shaper) pipe(dst, src net.Conn, l link, observe func(io.Reader)) {
 	}
 }
 
-// countRequests parses the client's side of a connection as HTTP/1.1
-// requests and counts them by method; it stops at the first thing it
-// cannot parse (the rest of the connection is not counted).
-func (s *shaper) countRequests(r io.Reader) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.requests[req.Method]++
-		s.mu.Unlock()
-		if _, err := io.Copy(io.Discard, req.Body); err != nil {
-			return
-		}
-		req.Body.Close()
-	}
+// countRequest counts one request the client sent.
+func (s *shaper) countRequest(method string) {
+	s.mu.Lock()
+	s.requests[method]++
+	s.mu.Unlock()
 }
 
 // counts returns the requests counted so far, by method.
