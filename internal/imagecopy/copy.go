@@ -848,7 +848,11 @@ func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[s
 				blobs = append(blobs, b.Digest)
 			}
 		}
-		children, err := n.loadChildren(ctx, p.src)
+		// The copy's context, not ctx: the children are read once for
+		// every destination (loadChildren keeps the outcome), and this
+		// destination's checks may be called off (its tag already holds
+		// the image) while another's still need them.
+		children, err := n.loadChildren(p.ctx, p.src)
 		if err != nil {
 			return err
 		}

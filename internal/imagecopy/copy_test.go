@@ -564,3 +564,63 @@ func TestMovedReferrerTagIsNotRolledBack(t *testing.T) {
 		t.Errorf("v1 is at %q, want %s", got, idx.Digest)
 	}
 }
+
+// One call to a destination that holds the image already and one that
+// does not: the first's checks are called off once its tag's answer comes,
+// and that must not cancel the reading of the source's manifests, which
+// the second needs (they are read once for both). The source holds its
+// image manifests' reads until the first destination has answered.
+func TestWarmDestinationBesideACold(t *testing.T) {
+	t.Parallel()
+	src, warm, cold := newTestRegistry(t, true), newTestRegistry(t, true), newTestRegistry(t, true)
+	idx, _ := src.pushIndex("app", "v1", ociTypes, 11)
+	c := testCopier()
+	if _, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: warm.ref("app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		requested, answered := make(chan struct{}), make(chan struct{})
+		var once, twice sync.Once
+		warm.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1") {
+				select { // the tag's answer comes once the manifests are being read
+				case <-requested:
+				case <-time.After(5 * time.Second):
+				}
+				defer once.Do(func() { close(answered) })
+			}
+			return false
+		})
+		src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/sha256:") {
+				twice.Do(func() { close(requested) })
+				select {
+				case <-answered:
+					time.Sleep(20 * time.Millisecond) // for the warm survey to call its checks off
+				case <-time.After(5 * time.Second):
+				}
+			}
+			return false
+		})
+		coldRef := cold.ref(fmt.Sprintf("app%d:v1", i))
+		dsts := []Destination{{Ref: warm.ref("app:v1")}, {Ref: coldRef}}
+		if i%2 == 1 { // which destination's checks read the manifests varies with the order
+			dsts[0], dsts[1] = dsts[1], dsts[0]
+		}
+		// Without referrers, whose discovery would read the manifests
+		// first, for the whole copy.
+		res, err := testCopier(WithReferrers(false)).Copy(t.Context(), Source{Ref: src.ref("app:v1")}, dsts)
+		if err != nil {
+			t.Fatalf("copy %d: %v", i, err)
+		}
+		if i%2 == 1 {
+			res[0], res[1] = res[1], res[0]
+		}
+		if res[0].Status != StatusUnchanged || res[1].Status != StatusCopied {
+			t.Fatalf("copy %d: statuses %s and %s, want unchanged and copied", i, res[0].Status, res[1].Status)
+		}
+		if got := cold.manifestDigest(fmt.Sprintf("app%d", i), "v1"); got != idx.Digest {
+			t.Fatalf("copy %d: the cold destination's v1 is %q, want %s", i, got, idx.Digest)
+		}
+	}
+}
