@@ -251,22 +251,30 @@ func New(logger *slog.Logger, opts ...Option) *Copier {
 		// round trip, and TLS another.
 		t.MaxIdleConnsPerHost = c.jobs + metaJobs
 		t.MaxIdleConns = 0 // no bound over all hosts; each host's is above
+		if c.rootCAs != nil {
+			t.TLSClientConfig = &tls.Config{RootCAs: c.rootCAs, MinVersion: tls.VersionTLS12}
+		}
 		// HTTP/1.1 only: a connection per request in flight. Over
 		// HTTP/2, which most registries offer (ECR among them), every
 		// request to a registry shares one TCP connection, so the blob
 		// streams a copy runs at once would share one connection's
 		// bandwidth, which across a WAN (a round trip of 60-200 ms) is
 		// tens of MB/s: the parallel streams would buy nothing.
+		// Clone has set DefaultTransport up for HTTP/2, and copied its TLS
+		// configuration, which offers h2: that offer goes too, or a
+		// registry would answer in HTTP/2 to a client that speaks 1.1.
 		t.ForceAttemptHTTP2 = false
 		t.Protocols = new(http.Protocols)
 		t.Protocols.SetHTTP1(true)
+		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		if t.TLSClientConfig == nil {
+			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		t.TLSClientConfig.NextProtos = []string{"http/1.1"}
 		// The wait for an answer once a request is sent (a commit that
 		// syncs the blob included): 5 minutes with the default stall
 		// timeout. Metadata requests have a shorter one of their own.
 		t.ResponseHeaderTimeout = c.stall * 5 / 2
-		if c.rootCAs != nil {
-			t.TLSClientConfig = &tls.Config{RootCAs: c.rootCAs, MinVersion: tls.VersionTLS12}
-		}
 		c.rt = t
 	}
 	c.rt = userAgent{c.rt, c.userAgent}

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -332,5 +333,25 @@ func TestBlobStreamsHaveConnectionsOfTheirOwn(t *testing.T) {
 	mu.Unlock()
 	if got := dst.manifestDigest(t, "app", "v1"); got != m.Digest || res[0].BlobsCopied != blobs {
 		t.Errorf("v1 is %q with %d blobs copied, want %s with %d", got, res[0].BlobsCopied, m.Digest, blobs)
+	}
+}
+
+// Whatever the TLS set-up, the default transport offers a registry
+// HTTP/1.1 alone: a TLS handshake that offered h2 (as the configuration
+// cloned from http.DefaultTransport does) would have the registry answer
+// in HTTP/2 to a client speaking HTTP/1.1.
+func TestTransportOffersHTTP1Only(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]*Copier{"system roots": New(nil), "own roots": New(nil, WithRootCAs(x509.NewCertPool()))} {
+		tr, ok := c.rt.(userAgent).inner.(*http.Transport)
+		if !ok {
+			t.Fatalf("%s: transport %T, want an *http.Transport under the User-Agent", name, c.rt)
+		}
+		if tr.Protocols == nil || tr.Protocols.HTTP2() || !tr.Protocols.HTTP1() {
+			t.Errorf("%s: protocols %v, want HTTP/1.1 only", name, tr.Protocols)
+		}
+		if tr.TLSClientConfig == nil || !slices.Equal(tr.TLSClientConfig.NextProtos, []string{"http/1.1"}) {
+			t.Errorf("%s: the TLS handshake offers %v, want [http/1.1]", name, tr.TLSClientConfig)
+		}
 	}
 }
