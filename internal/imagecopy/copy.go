@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -665,12 +666,35 @@ func (r *run) survey(ctx context.Context, j *destJob) (err error) {
 	} else {
 		looked <- nil
 	}
+	// The referrers, once found, are asked about in a wave of their own,
+	// beside the image's: a referrer pushed after the image (a late
+	// signature) is looked for in the same round trip as the tag.
+	extrasCtx, stopExtras := context.WithCancel(ctx)
+	extrasLooked := make(chan extrasLook, 1)
+	if r.c.referrers {
+		go func() {
+			var x extrasLook
+			// The copy's context: the referrers are found once for every
+			// destination.
+			x.extras, x.err = r.loadExtras(ctx)
+			if x.err == nil && len(x.extras) > 0 && !j.d.Empty {
+				x.manifests, x.blobs, x.tags, x.err = p.lookExtras(extrasCtx, x.extras)
+			}
+			extrasLooked <- x
+		}()
+	} else {
+		extrasLooked <- extrasLook{}
+	}
 	var lookErr error
-	lookDone := false
+	lookDone, extrasDone := false, false
 	defer func() {
 		stopLook()
+		stopExtras()
 		if !lookDone {
 			<-looked
+		}
+		if !extrasDone {
+			<-extrasLooked
 		}
 	}()
 	if err := j.awaitTag(); err != nil {
@@ -690,22 +714,23 @@ func (r *run) survey(ctx context.Context, j *destJob) (err error) {
 	if existing == rootDigest {
 		stopLook() // the image is there: its answers are not needed
 	}
-	var extras []extra
-	if r.c.referrers {
-		if extras, err = r.loadExtras(ctx); err != nil {
-			return err
-		}
-	}
 	lookErr, lookDone = <-looked, true
 	if lookErr != nil && existing != rootDigest {
 		return lookErr
 	}
-	if len(extras) > 0 && !j.d.Empty {
-		// The referrers' tags and manifests, and their blobs, in one
-		// round trip too, rather than one after another.
-		if err := p.lookExtras(ctx, extras); err != nil {
-			return err
+	x := <-extrasLooked
+	extrasDone = true
+	if x.err != nil {
+		return x.err
+	}
+	extras := x.extras
+	if x.manifests != nil {
+		if p.manifests == nil {
+			p.manifests, p.blobs = map[string]string{}, map[string]bool{}
 		}
+		maps.Copy(p.manifests, x.manifests)
+		maps.Copy(p.blobs, x.blobs)
+		p.tags = x.tags
 	}
 	for i := range extras {
 		if err := p.extra(&extras[i]); err != nil {
@@ -805,9 +830,18 @@ func (p *surveyor) look(ctx context.Context, root *node) error {
 	return nil
 }
 
+// extrasLook is what a destination was found to hold of the referrers.
+type extrasLook struct {
+	extras    []extra
+	manifests map[string]string // by digest: what it resolves to, "" missing
+	blobs     map[string]bool
+	tags      map[string]string // the referrers' tags
+	err       error
+}
+
 // lookExtras asks, all at once, about the referrers' tags, their manifests
-// and the blobs these reference, adding the answers to look's.
-func (p *surveyor) lookExtras(ctx context.Context, extras []extra) error {
+// and the blobs these reference.
+func (p *surveyor) lookExtras(ctx context.Context, extras []extra) (map[string]string, map[string]bool, map[string]string, error) {
 	roots := make([]*node, len(extras))
 	var tags []string
 	for i, e := range extras {
@@ -816,25 +850,12 @@ func (p *surveyor) lookExtras(ctx context.Context, extras []extra) error {
 			tags = append(tags, e.tag)
 		}
 	}
-	manifests, blobs, tagged, err := p.ask(ctx, roots, tags)
-	if err != nil {
-		return err
-	}
-	if p.manifests == nil {
-		p.manifests, p.blobs = map[string]string{}, map[string]bool{}
-	}
-	for k, v := range manifests {
-		p.manifests[k] = v
-	}
-	for k, v := range blobs {
-		p.blobs[k] = v
-	}
-	p.tags = tagged
-	return nil
+	return p.ask(ctx, roots, tags)
 }
 
-// ask sends the destination, at once, a HEAD for each manifest under roots
-// that look has not asked about, each blob they reference, and each tag;
+// ask sends the destination, at once, a HEAD for each manifest under
+// roots, each blob they reference, and each tag; it reads nothing of p's
+// answers, so that the image's and the referrers' waves may go at once;
 // it returns what each manifest and tag resolves to ("" when missing) and
 // whether each blob is there.
 func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[string]string, map[string]bool, map[string]string, error) {
@@ -847,11 +868,9 @@ func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[s
 			return nil
 		}
 		seen[n.digest] = true
-		if _, known := p.manifests[n.digest]; !known {
-			nodes = append(nodes, n)
-		}
+		nodes = append(nodes, n)
 		for _, b := range n.blobs {
-			if _, known := p.blobs[b.Digest]; !seen[b.Digest] && !known {
+			if !seen[b.Digest] {
 				seen[b.Digest] = true
 				blobs = append(blobs, b.Digest)
 			}

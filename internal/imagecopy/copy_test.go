@@ -96,7 +96,9 @@ func TestSecondCopyWritesNothing(t *testing.T) {
 	if n := dst.count("GET blobs") + src.count("GET blobs"); n != 0 {
 		t.Errorf("second copy read %d blobs, want 0 (the tag already resolves)", n)
 	}
-	if n, most := dst.count("HEAD blobs"), 6; n > most {
+	// 6 blobs in the index's images, 2 in the referrer (whose checks go
+	// out beside the tag's too).
+	if n, most := dst.count("HEAD blobs"), 8; n > most {
 		t.Errorf("second copy checked %d blobs, want at most %d (each once)", n, most)
 	}
 }
@@ -622,5 +624,47 @@ func TestWarmDestinationBesideACold(t *testing.T) {
 		if got := cold.manifestDigest(fmt.Sprintf("app%d", i), "v1"); got != idx.Digest {
 			t.Fatalf("copy %d: the cold destination's v1 is %q, want %s", i, got, idx.Digest)
 		}
+	}
+}
+
+// A referrer pushed after its image (a late signature) is looked for in
+// the destination beside the tag, not after the tag's answer: the copy
+// that brings it takes one round trip of checks. The destination holds
+// the tag's HEAD until the referrer's manifest has been asked about.
+func TestReferrerChecksDoNotWaitForTheTag(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	m := src.pushManifest("app", "v1", ociTypes.manifest, src.pushImage("app", ociTypes, 13, 1, 1024))
+	c := testCopier()
+	if _, err := copyOne(t, c, src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	sig := src.pushReferrer("app", m, "application/vnd.dev.sigstore.bundle+json", 14)
+	asked := make(chan struct{})
+	var once sync.Once
+	held := make(chan time.Duration, 1)
+	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/"+sig.Digest):
+			once.Do(func() { close(asked) })
+		case r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1"):
+			start := time.Now()
+			select {
+			case <-asked:
+			case <-time.After(5 * time.Second):
+			}
+			held <- time.Since(start)
+		}
+		return false
+	})
+	res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := <-held; d >= 5*time.Second {
+		t.Errorf("the referrer was not asked about while the tag's answer was held (%s): its checks waited for it", d.Round(time.Millisecond))
+	}
+	if res[0].ReferrersCopied != 1 || dst.manifestDigest("app", sig.Digest) != sig.Digest {
+		t.Errorf("result %+v; want the late referrer copied", res[0])
 	}
 }
