@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -251,14 +252,27 @@ func TestReferrerPushedDuringTheCopy(t *testing.T) {
 	attTag := strings.Replace(h.rel.Index, ":", "-", 1) + ".att"
 	var pushed atomic.Bool
 	var att atomic.Value
+	done := make(chan struct{})
 	h.world.Source.OnData(func(c emulator.Call) {
-		// The first blob the copy reads from the source.
-		if c.Operation == emulator.TargetBlobPull && c.Method == http.MethodGet && pushed.CompareAndSwap(false, true) {
+		if c.Operation != emulator.TargetBlobPull || c.Method != http.MethodGet {
+			return
+		}
+		// The first blob any destination's copy reads from the source.
+		if pushed.CompareAndSwap(false, true) {
 			d, err := h.world.PushReferrer(context.Background(), attTag, "application/vnd.dsse.envelope.v1+json", []byte(`{"late":true}`), nil)
 			if err != nil {
 				t.Error(err)
 			}
 			att.Store(d)
+			close(done)
+			return
+		}
+		// Every other read waits for the signature to be in place: a
+		// destination whose copy finished while it was being pushed would
+		// rightly leave it to the signature's own run, checked below.
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
 		}
 	})
 	ex := h.run(PushEvent(Repository, "release-1.0", h.rel.Index))
