@@ -74,6 +74,14 @@
 // peak RSS at most 1.25x the best peer's. The sync scenario runs on
 // loopback only.
 //
+// --tls (with --profile wan) has every registry speak HTTPS and offer
+// HTTP/2, as ECR does, with a certificate of an authority the bench makes
+// for the run; every tool trusts it through SSL_CERT_FILE, and none is
+// told to speak plain HTTP. The proxies cannot read the requests then, so
+// they count connections. It shows what HTTP/2 does across a distance:
+// a tool that multiplexes its blobs over one connection gets that one
+// connection's bandwidth, and its flow-control window over the round trip.
+//
 // --hold sets the copy scenario up (registries, proxies, source images),
 // prints the references and an example `ferry copy`, and waits for Ctrl-C:
 // for timing a copy by hand, e.g. with `ferry copy --verbose`, whose log
@@ -255,6 +263,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&scenarios, "scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run (the wan profile: copy only)")
 	fs.BoolVar(&o.large, "large", true, "copy the large single-layer image too (its time and peak RSS); false: skip it")
 	fs.BoolVar(&o.hold, "hold", false, "set up the copy scenario's registries (and proxies), print the references to copy, and wait for Ctrl-C instead of running the trials: for profiling a copy by hand")
+	tlsOn := fs.Bool("tls", false, "wan: the registries speak HTTPS and offer HTTP/2, as ECR does, with a certificate of the bench's own authority that every tool trusts through SSL_CERT_FILE; the proxies then count connections, not requests")
 	profileName := fs.String("profile", profileLoopback, "network profile of the copy scenario: loopback, or wan (a shaping proxy in front of each registry)")
 	srcDelay := fs.Duration("src-delay", time.Millisecond, "wan: one-way delay to the source")
 	dstDelay := fs.Duration("dst-delay", 40*time.Millisecond, "wan: one-way delay to each destination")
@@ -270,6 +279,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--src-delay, --dst-delay, --src-rate and --dst-rate must not be negative")
 	}
 	o.profile = newProfile(*profileName, *srcDelay, *dstDelay, *srcRate*1e6, *dstRate*1e6)
+	if *tlsOn && !o.profile.shaped() {
+		return o, errors.New("--tls is for --profile wan")
+	}
+	o.profile.tls = *tlsOn
 	scenarioSet := false
 	fs.Visit(func(f *flag.Flag) { scenarioSet = scenarioSet || f.Name == "scenario" })
 	if o.profile.shaped() && !scenarioSet {
@@ -342,6 +355,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("create tool HOME: %w", err)
 	}
 	env := toolEnv(home)
+	if opts.profile.tls {
+		if opts.profile.certs, err = writeCerts(work); err != nil {
+			return err
+		}
+		// The tools, and this process (its pushes and digest checks),
+		// trust the bench's authority in place of the system's.
+		env = append(env, "SSL_CERT_FILE="+opts.profile.certs.ca)
+		os.Setenv("SSL_CERT_FILE", opts.profile.certs.ca)
+	}
 	res := result{
 		StartedAt:    setupStart,
 		Scenarios:    opts.scenarios,
@@ -397,7 +419,7 @@ func copyTools(tools []tool) []tool {
 func runCopyScenario(ctx context.Context, work, registryBin string, env []string, tools []tool, trials int, p profile, large, hold bool, log io.Writer, res *result) error {
 	setupStart := time.Now()
 	if p.shaped() {
-		tools = wanVariants(tools)
+		tools = wanVariants(tools, p)
 	}
 	if !large {
 		for i := range tools {
@@ -425,7 +447,7 @@ func runCopyScenario(ctx context.Context, work, registryBin string, env []string
 	res.LargeBytes, res.LargeDigest = b.large.bytes, b.large.digest.String()
 	res.Profile = p.name
 	if p.shaped() {
-		res.Network = p.String()
+		res.Network, res.TLS = p.String(), p.tls
 		l := p.modelLimits(p.data.layerSize, p.data.largeLayerSize)
 		res.Limits = &l
 		res.WAN = compareWAN(rows, l, 2*p.dst.delay)
@@ -470,7 +492,7 @@ func runSyncScenario(ctx context.Context, work string, env []string, tools []too
 // setUp starts the registries, configures the tools for them and pushes the
 // source images. The returned bench, if not nil, must be stopped.
 func setUp(ctx context.Context, work, registryBin string, env []string, tools []tool, p profile, log io.Writer) (*bench, error) {
-	b := &bench{runner: runner{env: env}, log: log}
+	b := &bench{runner: runner{env: env}, log: log, tls: p.certs}
 	storage := ""
 	if p.storage != "" {
 		var err error
@@ -490,6 +512,9 @@ func setUp(ctx context.Context, work, registryBin string, env []string, tools []
 		}
 		b.dsts = append(b.dsts, d)
 	}
+	for _, r := range append([]*registry{b.src}, b.dsts...) {
+		r.tls = p.certs
+	}
 	if p.shaped() {
 		for i, r := range append([]*registry{b.src}, b.dsts...) {
 			l := p.dst
@@ -499,6 +524,7 @@ func setUp(ctx context.Context, work, registryBin string, env []string, tools []
 			if r.proxy, err = startShaper(r.name, r.addr, l, l); err != nil {
 				return b, err
 			}
+			r.proxy.encrypted = p.tls
 		}
 		fmt.Fprintf(log, "network: %s\n", p)
 	}
@@ -509,7 +535,7 @@ func setUp(ctx context.Context, work, registryBin string, env []string, tools []
 		}
 	}
 	for i := range tools {
-		if tools[i].name == "regctl" && tools[i].unavailable == "" {
+		if tools[i].name == "regctl" && tools[i].unavailable == "" && !p.tls {
 			if err := configureRegctl(ctx, tools[i].bin, b.env, append([]*registry{b.src}, b.dsts...)); err != nil {
 				tools[i].unavailable = err.Error()
 			}
@@ -533,7 +559,11 @@ func setUp(ctx context.Context, work, registryBin string, env []string, tools []
 func (b *bench) hold(ctx context.Context) error {
 	fmt.Fprintf(b.log, "source images: %s (%s) and %s (%s)\n", b.ref(b.src, b.index.repo), short(b.index.digest), b.ref(b.src, b.large.repo), short(b.large.digest))
 	fmt.Fprintf(b.log, "destination registries: %s\n", strings.Join(b.dstAddrs(), " "))
-	fmt.Fprintf(b.log, "for example: ferry copy --insecure %s %s\n", b.ref(b.src, b.index.repo), strings.Join(b.dstRefs("try1/multiarch:v1"), " "))
+	example := "ferry copy --insecure"
+	if b.tls != nil {
+		example = "SSL_CERT_FILE=" + b.tls.ca + " ferry copy"
+	}
+	fmt.Fprintf(b.log, "for example: %s %s %s\n", example, b.ref(b.src, b.index.repo), strings.Join(b.dstRefs("try1/multiarch:v1"), " "))
 	fmt.Fprintln(b.log, "holding; Ctrl-C stops the registries and removes their storage")
 	<-ctx.Done()
 	return nil

@@ -87,6 +87,7 @@ type bench struct {
 	// storage is the registries' storage on tmpfs, removed at the end
 	// ("": it is in the temp dir).
 	storage string
+	tls     *tlsFiles // --tls: the registries' certificates; nil: plain HTTP
 }
 
 func (b *bench) ref(r *registry, repo string) string { return r.public() + "/" + repo }

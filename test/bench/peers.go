@@ -25,10 +25,10 @@ func prepareTools(ctx context.Context, in installer, opts options, stageDir stri
 		var t tool
 		switch name {
 		case "ferry":
-			t = ferryTool(ctx, opts.ferry)
+			t = ferryTool(ctx, opts.ferry, opts.profile)
 		case "crane":
 			t = goPeer(ctx, in, craneTool, func(src, dst string) []string {
-				return []string{"copy", "--insecure", src, dst}
+				return append(append([]string{"copy"}, opts.profile.plainHTTP()...), src, dst)
 			})
 		case "regctl":
 			t = goPeer(ctx, in, regctlTool, func(src, dst string) []string {
@@ -53,7 +53,7 @@ func prepareTools(ctx context.Context, in installer, opts options, stageDir stri
 
 // ferryTool copies to every destination in one invocation, and syncs them
 // all in one `ferry sync`.
-func ferryTool(ctx context.Context, path string) tool {
+func ferryTool(ctx context.Context, path string, p profile) tool {
 	t := tool{name: "ferry"}
 	bin, err := filepath.Abs(path)
 	if err != nil {
@@ -77,7 +77,8 @@ func ferryTool(ctx context.Context, path string) tool {
 		}
 	}
 	t.commands = func(bin, src string, dsts []string) [][]string {
-		return [][]string{append([]string{bin, "copy", "--insecure", src}, dsts...)}
+		argv := append(append([]string{bin, "copy"}, p.plainHTTP()...), src)
+		return [][]string{append(argv, dsts...)}
 	}
 	t.syncCommands = func(bin string, env *syncEnv) ([][]string, error) {
 		cfg, endpoints, err := env.ferryFiles()
@@ -204,7 +205,7 @@ func modeSuffix(mode string) string {
 // parallel (the workflow's CopyImage, one Lambda per destination); each
 // peer per destination in parallel and in sequence. The large copy (one
 // destination) runs in the first row of each tool only.
-func wanVariants(tools []tool) []tool {
+func wanVariants(tools []tool, p profile) []tool {
 	var out []tool
 	for _, t := range tools {
 		if t.name == "ferry" {
@@ -213,7 +214,7 @@ func wanVariants(tools []tool) []tool {
 			each := t
 			each.mode, each.parallel, each.skipLarge = modeParallel, true, true
 			each.commands = perDestination(func(bin, src, dst string) []string {
-				return []string{bin, "copy", "--insecure", src, dst}
+				return append(append([]string{bin, "copy"}, p.plainHTTP()...), src, dst)
 			})
 			out = append(out, one, each)
 			continue

@@ -31,6 +31,10 @@ type profile struct {
 	src, dst link   // each way, for the source and for every destination
 	storage  string // parent of the registries' storage; "" the temp dir
 	data     dataSpec
+	// tls makes every registry speak HTTPS, and offer HTTP/2, as ECR
+	// does (--tls); certs is set once the certificates are written.
+	tls   bool
+	certs *tlsFiles
 }
 
 // wanData is the WAN profile's image: a 2-platform index of 8 × 16 MiB
@@ -57,7 +61,21 @@ func (p profile) String() string {
 	if !p.shaped() {
 		return "loopback"
 	}
-	return fmt.Sprintf("WAN: source %s; each destination %s; storage on tmpfs", p.src, p.dst)
+	s := fmt.Sprintf("WAN: source %s; each destination %s; storage on tmpfs", p.src, p.dst)
+	if p.tls {
+		s += "; HTTPS, HTTP/2 offered (connections counted, not requests)"
+	}
+	return s
+}
+
+// plainHTTP is the flag that makes ferry or crane speak plain HTTP to the
+// registries, unless they speak HTTPS (--tls: the tools trust the bench's
+// authority through SSL_CERT_FILE).
+func (p profile) plainHTTP() []string {
+	if p.tls {
+		return nil
+	}
+	return []string{"--insecure"}
 }
 
 // limits is what the WAN profile allows at best, from its numbers alone:

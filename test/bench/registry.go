@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,9 @@ type registry struct {
 	// proxy, when set, shapes the tools' connections (the WAN profile):
 	// they reach the registry through it, and it counts their requests.
 	proxy *shaper
+	// tls, when set, makes the registry speak HTTPS (and HTTP/2) with
+	// this certificate (--tls).
+	tls *tlsFiles
 
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has been waited for
@@ -135,20 +139,32 @@ storage:
       enabled: false
 http:
   addr: %s
-`, r.storage, r.addr)
+`, r.storage, r.addr) + r.tlsConfig()
+}
+
+// tlsConfig is the http section's tls block, if the registry speaks HTTPS.
+func (r *registry) tlsConfig() string {
+	if r.tls == nil {
+		return ""
+	}
+	return fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", r.tls.cert, r.tls.key)
 }
 
 // waitReady polls GET /v2/ until the server answers 200.
 func (r *registry) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	url := "http://" + r.addr + "/v2/"
+	url, client := "http://"+r.addr+"/v2/", http.DefaultClient
+	if r.tls != nil {
+		url = "https://" + r.addr + "/v2/"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.tls.pool, MinVersion: tls.VersionTLS12}}}
+	}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -196,6 +196,7 @@ type result struct {
 	LargeDigest  string         `json:"large_digest"`
 	Profile      string         `json:"profile"`
 	Network      string         `json:"network,omitempty"` // the WAN profile's links
+	TLS          bool           `json:"tls,omitempty"`     // HTTPS registries: connections counted, not requests
 	Limits       *limits        `json:"limits,omitempty"`  // the WAN profile's model
 	Rows         []row          `json:"rows"`
 	Comparison   comparison     `json:"comparison"`

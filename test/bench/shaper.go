@@ -59,6 +59,10 @@ type shaper struct {
 	target   string // the registry's own address
 	up, down link   // client to registry, registry to client
 
+	// encrypted: the client speaks TLS, so its requests cannot be read:
+	// the proxy counts connections instead, under "connections".
+	encrypted bool
+
 	mu       sync.Mutex
 	requests map[string]int64 // by method, since the proxy started
 	conns    map[net.Conn]bool
@@ -116,9 +120,15 @@ func (s *shaper) handle(client net.Conn) {
 	s.track(server, true)
 	defer s.track(client, false)
 	defer s.track(server, false)
+	var observe io.Writer
+	if s.encrypted {
+		s.countRequest(connections)
+	} else {
+		observe = newRequestScanner(s.countRequest)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		s.pipe(server, client, s.up, newRequestScanner(s.countRequest))
+		s.pipe(server, client, s.up, observe)
 		closeWrite(server)
 	})
 	s.pipe(client, server, s.down, nil)
@@ -189,6 +199,9 @@ func (s *shaper) pipe(dst, src net.Conn, l link, observe io.Writer) {
 		}
 	}
 }
+
+// connections is what an encrypted proxy counts (for requests' methods).
+const connections = "connections"
 
 // countRequest counts one request the client sent.
 func (s *shaper) countRequest(method string) {

@@ -85,7 +85,7 @@ func writeWANTable(w io.Writer, res result) {
 	fmt.Fprintln(w, res.Network)
 	fmt.Fprintln(w, res.ToolVersions)
 	fmt.Fprintf(w, "%-38s %-20s %-22s %9s %9s %13s   %s\n", "tool", fmt.Sprintf("cold %d dst (min–max)", res.Destinations),
-		fmt.Sprintf("warm %d dst (min–max)", res.Destinations), "1 GiB", "peak RSS", "requests c/w", "digests")
+		fmt.Sprintf("warm %d dst (min–max)", res.Destinations), "1 GiB", "peak RSS", countsHeader(res.TLS), "digests")
 	for _, r := range res.Rows {
 		fmt.Fprintln(w, wanLine(r))
 	}
@@ -131,4 +131,13 @@ func wanComparisonLine(c *wanComparison) string {
 		fmt.Fprintf(&b, "1 GiB peak RSS %.2fx %s's (goal ≤%gx%s)", c.RSSRatio, c.RSSPeer, goalRSSRatio, missed(c.RSSMet))
 	}
 	return b.String()
+}
+
+// countsHeader names what the proxies counted: requests, or over TLS,
+// which they cannot read, connections.
+func countsHeader(tls bool) string {
+	if tls {
+		return "conns c/w"
+	}
+	return "requests c/w"
 }
