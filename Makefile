@@ -91,9 +91,12 @@ demo: build-cli node_modules/.installed ## Run the whole workflow locally: push 
 # PROFILE=wan runs the copy scenario behind shaping proxies: the source 1 ms
 # away, each destination 40 ms away each way at 50 MB/s per connection.
 PROFILE ?= loopback
+# BENCHFLAGS passes more flags to the bench, e.g. --trials 5, --tls (the
+# WAN profile with HTTPS registries that offer HTTP/2), --hold.
+BENCHFLAGS ?=
 .PHONY: bench
 bench: build ## Benchmark ferry copy against crane, skopeo and regctl, and ferry sync against regsync and skopeo sync, on loopback registries (PROFILE=wan: copy across a modelled WAN)
-	$(GO) run ./test/bench --ferry $(BIN)/ferry --tools $(TOOLS) --profile $(PROFILE)
+	$(GO) run ./test/bench --ferry $(BIN)/ferry --tools $(TOOLS) --profile $(PROFILE) $(BENCHFLAGS)
 
 .PHONY: fuzz
 fuzz: ## Fuzz the pattern parser and matcher and the image reference parser for 30s each
