@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -649,7 +650,7 @@ func (r *run) copy(ctx context.Context, jobs []*destJob) {
 }
 
 // survey connects to a destination and works out what it lacks.
-func (r *run) survey(ctx context.Context, j *destJob) (err error) {
+func (r *run) survey(ctx context.Context, j *destJob) error {
 	c := r.c
 	dref := j.d.Ref
 	rootDigest := r.root.digest
@@ -660,42 +661,37 @@ func (r *run) survey(ctx context.Context, j *destJob) (err error) {
 	// tag and then one for the image. If the tag turns out to hold the
 	// image already, the answers are not needed.
 	lookCtx, stopLook := context.WithCancel(ctx)
-	looked := make(chan error, 1)
+	var lookErr error
+	looked := make(chan struct{}) // closed once lookErr is set
 	if !j.d.Empty && !j.tagHolds(rootDigest) {
-		go func() { looked <- p.look(lookCtx, r.root) }()
+		go func() { lookErr = p.look(lookCtx, r.root); close(looked) }()
 	} else {
-		looked <- nil
+		close(looked)
 	}
 	// The referrers, once found, are asked about in a wave of their own,
 	// beside the image's: a referrer pushed after the image (a late
 	// signature) is looked for in the same round trip as the tag.
 	extrasCtx, stopExtras := context.WithCancel(ctx)
-	extrasLooked := make(chan extrasLook, 1)
+	var x extrasLook
+	extrasLooked := make(chan struct{}) // closed once x is set
 	if r.c.referrers {
 		go func() {
-			var x extrasLook
+			defer close(extrasLooked)
 			// The copy's context: the referrers are found once for every
 			// destination.
 			x.extras, x.err = r.loadExtras(ctx)
 			if x.err == nil && len(x.extras) > 0 && !j.d.Empty {
-				x.manifests, x.blobs, x.tags, x.err = p.lookExtras(extrasCtx, x.extras)
+				x.refs, x.blobs, x.err = p.lookExtras(extrasCtx, x.extras)
 			}
-			extrasLooked <- x
 		}()
 	} else {
-		extrasLooked <- extrasLook{}
+		close(extrasLooked)
 	}
-	var lookErr error
-	lookDone, extrasDone := false, false
 	defer func() {
 		stopLook()
 		stopExtras()
-		if !lookDone {
-			<-looked
-		}
-		if !extrasDone {
-			<-extrasLooked
-		}
+		<-looked
+		<-extrasLooked
 	}()
 	if err := j.awaitTag(); err != nil {
 		return err
@@ -714,23 +710,21 @@ func (r *run) survey(ctx context.Context, j *destJob) (err error) {
 	if existing == rootDigest {
 		stopLook() // the image is there: its answers are not needed
 	}
-	lookErr, lookDone = <-looked, true
+	<-looked
 	if lookErr != nil && existing != rootDigest {
 		return lookErr
 	}
-	x := <-extrasLooked
-	extrasDone = true
+	<-extrasLooked
 	if x.err != nil {
 		return x.err
 	}
 	extras := x.extras
-	if x.manifests != nil {
-		if p.manifests == nil {
-			p.manifests, p.blobs = map[string]string{}, map[string]bool{}
+	if x.refs != nil {
+		if p.refs == nil {
+			p.refs, p.blobs = map[string]string{}, map[string]bool{}
 		}
-		maps.Copy(p.manifests, x.manifests)
+		maps.Copy(p.refs, x.refs)
 		maps.Copy(p.blobs, x.blobs)
-		p.tags = x.tags
 	}
 	for i := range extras {
 		if err := p.extra(&extras[i]); err != nil {
@@ -807,12 +801,12 @@ type surveyor struct {
 	missing map[string]descriptor
 	empty   bool // the repository was empty: ask nothing
 
-	// What look found out, in one wave: whether each manifest of the image
-	// is there (its digest, or ""), and each blob. tree asks about the
-	// others (a referrer's) as it goes.
-	manifests map[string]string
-	blobs     map[string]bool
-	tags      map[string]string // the referrers' tags (lookExtras)
+	// What look and lookExtras found out, each in one wave: what each
+	// manifest digest of the image and its referrers, and each referrer's
+	// tag, resolves to ("" missing), and whether each blob is there. tree
+	// and extra ask about anything else as they go.
+	refs  map[string]string
+	blobs map[string]bool
 }
 
 // look asks the destination about every manifest under root and every
@@ -822,26 +816,25 @@ type surveyor struct {
 // a request more, not a round trip more. The source's manifests are near
 // (the copy runs beside the source), and read once for every destination.
 func (p *surveyor) look(ctx context.Context, root *node) error {
-	manifests, blobs, _, err := p.ask(ctx, []*node{root}, nil)
+	refs, blobs, err := p.ask(ctx, []*node{root}, nil)
 	if err != nil {
 		return err
 	}
-	p.manifests, p.blobs = manifests, blobs
+	p.refs, p.blobs = refs, blobs
 	return nil
 }
 
 // extrasLook is what a destination was found to hold of the referrers.
 type extrasLook struct {
-	extras    []extra
-	manifests map[string]string // by digest: what it resolves to, "" missing
-	blobs     map[string]bool
-	tags      map[string]string // the referrers' tags
-	err       error
+	extras []extra
+	refs   map[string]string // as surveyor.refs
+	blobs  map[string]bool
+	err    error
 }
 
 // lookExtras asks, all at once, about the referrers' tags, their manifests
 // and the blobs these reference.
-func (p *surveyor) lookExtras(ctx context.Context, extras []extra) (map[string]string, map[string]bool, map[string]string, error) {
+func (p *surveyor) lookExtras(ctx context.Context, extras []extra) (map[string]string, map[string]bool, error) {
 	roots := make([]*node, len(extras))
 	var tags []string
 	for i, e := range extras {
@@ -855,11 +848,11 @@ func (p *surveyor) lookExtras(ctx context.Context, extras []extra) (map[string]s
 
 // ask sends the destination, at once, a HEAD for each manifest under
 // roots, each blob they reference, and each tag; it reads nothing of p's
-// answers, so that the image's and the referrers' waves may go at once;
-// it returns what each manifest and tag resolves to ("" when missing) and
-// whether each blob is there.
-func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[string]string, map[string]bool, map[string]string, error) {
-	var nodes []*node
+// answers, so that the image's and the referrers' waves may go at once.
+// It returns what each manifest digest and tag resolves to ("" when
+// missing; a tag never looks like a digest) and whether each blob is there.
+func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[string]string, map[string]bool, error) {
+	refs := slices.Clone(tags) // and each manifest's digest
 	var blobs []string
 	seen := map[string]bool{}
 	var walk func(n *node) error
@@ -868,7 +861,7 @@ func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[s
 			return nil
 		}
 		seen[n.digest] = true
-		nodes = append(nodes, n)
+		refs = append(refs, n.digest)
 		for _, b := range n.blobs {
 			if !seen[b.Digest] {
 				seen[b.Digest] = true
@@ -892,28 +885,19 @@ func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[s
 	}
 	for _, root := range roots {
 		if err := walk(root); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
-	manifests, present, tagged := make(map[string]string, len(nodes)), make(map[string]bool, len(blobs)), make(map[string]string, len(tags))
+	resolved, present := make(map[string]string, len(refs)), make(map[string]bool, len(blobs))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(metaJobs)
-	for _, tag := range tags {
+	for _, ref := range refs {
 		g.Go(func() error {
-			have, err := p.dst.headManifest(gctx, tag)
+			have, err := p.dst.headManifest(gctx, ref)
 			mu.Lock()
 			defer mu.Unlock()
-			tagged[tag] = have
-			return err
-		})
-	}
-	for _, n := range nodes {
-		g.Go(func() error {
-			have, err := p.dst.headManifest(gctx, n.digest)
-			mu.Lock()
-			defer mu.Unlock()
-			manifests[n.digest] = have
+			resolved[ref] = have
 			return err
 		})
 	}
@@ -927,9 +911,9 @@ func (p *surveyor) ask(ctx context.Context, roots []*node, tags []string) (map[s
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return manifests, present, tagged, nil
+	return resolved, present, nil
 }
 
 // tree adds n and whatever under it the destination lacks; ref is the tag
@@ -940,7 +924,7 @@ func (p *surveyor) tree(n *node, tag string) error {
 		return nil
 	}
 	p.seen[n.digest] = true
-	have, known := p.manifests[n.digest]
+	have, known := p.refs[n.digest]
 	if !p.empty && !known {
 		var err error
 		if have, err = p.dst.headManifest(p.ctx, n.digest); err != nil {
@@ -973,7 +957,7 @@ func (p *surveyor) tree(n *node, tag string) error {
 // extra adds a referrer if the destination lacks it.
 func (p *surveyor) extra(e *extra) error {
 	if e.tag != "" && !p.empty {
-		have, known := p.tags[e.tag]
+		have, known := p.refs[e.tag]
 		if !known {
 			var err error
 			if have, err = p.dst.headManifest(p.ctx, e.tag); err != nil {

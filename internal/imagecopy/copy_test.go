@@ -112,23 +112,7 @@ func TestChecksDoNotWaitForTheTag(t *testing.T) {
 	t.Parallel()
 	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
 	src.pushManifest("app", "v1", ociTypes.manifest, src.pushImage("app", ociTypes, 7, 2, 1024))
-	blobChecked := make(chan struct{})
-	var once sync.Once
-	held := make(chan time.Duration, 1)
-	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		switch {
-		case r.Method == http.MethodHead && kind(r.URL.Path) == "blobs":
-			once.Do(func() { close(blobChecked) })
-		case r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1"):
-			start := time.Now()
-			select {
-			case <-blobChecked:
-			case <-time.After(5 * time.Second):
-			}
-			held <- time.Since(start)
-		}
-		return false
-	})
+	held := holdTagUntil(dst, "v1", func(r *http.Request) bool { return kind(r.URL.Path) == "blobs" })
 	res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
 	if err != nil {
 		t.Fatal(err)
@@ -640,23 +624,7 @@ func TestReferrerChecksDoNotWaitForTheTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	sig := src.pushReferrer("app", m, "application/vnd.dev.sigstore.bundle+json", 14)
-	asked := make(chan struct{})
-	var once sync.Once
-	held := make(chan time.Duration, 1)
-	dst.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		switch {
-		case r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/"+sig.Digest):
-			once.Do(func() { close(asked) })
-		case r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1"):
-			start := time.Now()
-			select {
-			case <-asked:
-			case <-time.After(5 * time.Second):
-			}
-			held <- time.Since(start)
-		}
-		return false
-	})
+	held := holdTagUntil(dst, "v1", func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/manifests/"+sig.Digest) })
 	res, err := copyOne(t, testCopier(), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")})
 	if err != nil {
 		t.Fatal(err)
@@ -667,4 +635,30 @@ func TestReferrerChecksDoNotWaitForTheTag(t *testing.T) {
 	if res[0].ReferrersCopied != 1 || dst.manifestDigest("app", sig.Digest) != sig.Digest {
 		t.Errorf("result %+v; want the late referrer copied", res[0])
 	}
+}
+
+// holdTagUntil makes tr hold its answer to the HEAD of tag until a HEAD
+// that check picks out has come, or for 5 s. It returns how long the
+// tag's HEAD was held: 5 s or more means the copy sent nothing check
+// picks out while waiting for the tag's answer.
+func holdTagUntil(tr *testRegistry, tag string, check func(r *http.Request) bool) <-chan time.Duration {
+	checked := make(chan struct{})
+	var once sync.Once
+	held := make(chan time.Duration, 1)
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method != http.MethodHead:
+		case strings.HasSuffix(r.URL.Path, "/manifests/"+tag):
+			start := time.Now()
+			select {
+			case <-checked:
+			case <-time.After(5 * time.Second):
+			}
+			held <- time.Since(start)
+		case check(r):
+			once.Do(func() { close(checked) })
+		}
+		return false
+	})
+	return held
 }

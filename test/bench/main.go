@@ -371,11 +371,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Trials:       opts.trials,
 		Destinations: destinations,
 	}
-	if opts.hold {
-		return runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, opts.large, true, stderr, &res)
-	}
 	if runCopy {
-		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, opts.large, false, stderr, &res); err != nil {
+		if err := runCopyScenario(ctx, work, registryBin, env, copyTools(tools), opts.trials, opts.profile, opts.large, opts.hold, stderr, &res); err != nil || opts.hold {
 			return err
 		}
 	}
