@@ -2,6 +2,7 @@ package imagecopy
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -349,8 +350,15 @@ func TestTokenRenewedBeforeAStream(t *testing.T) {
 	t.Parallel()
 	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
 	// A layer too big to sit in socket buffers: its stream lasts as long as
-	// the registry holds it.
-	src.pushManifest("app", "v1", mtOCIManifest, src.pushImage("app", ociTypes, 32, 1, 8<<20))
+	// the registry holds it. The config is no small blob (which would take
+	// no slot, and stream beside the layer), so it waits for the slot.
+	cfg := src.pushBlob("app", ociTypes.config, fmt.Appendf(nil, `{"os":"linux","pad":%q}`, strings.Repeat("x", 2*smallBlob)))
+	layer := src.pushBlob("app", ociTypes.layer, randomBytes(32, 8<<20))
+	body, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mtOCIManifest, "config": cfg, "layers": []descriptor{layer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.pushManifest("app", "v1", mtOCIManifest, body)
 	var first sync.Once
 	var tr *tokenRegistry
 	var openedAhead atomic.Bool

@@ -79,18 +79,34 @@ type turn struct {
 
 func (t *turn) pass() { t.once.Do(func() { close(t.next) }) }
 
-// takeSlot waits for t's turn, then for a free stream slot.
-func (r *run) takeSlot(ctx context.Context, t *turn) error {
+// smallBlob is the largest blob that streams without a slot: an image's
+// config, a signature's payload, an attestation's statement. Its bytes take
+// less than a round trip on any link and its memory is two buffers its
+// size, so it would gain nothing by waiting behind the layers for a slot
+// but a round trip or more of that wait. The slots bound what streams
+// cost: bandwidth and memory. (The blobs in flight are bounded all the
+// same, at twice --jobs, by copyBlobs's goroutines.)
+const smallBlob = 32 << 10
+
+// takeSlot waits for t's turn, then for a free stream slot, and returns
+// what gives the slot back once the stream has sent n bytes. A small blob
+// takes neither: the blobs sort largest first, so no larger one waits
+// for its turn.
+func (r *run) takeSlot(ctx context.Context, t *turn, b descriptor) (release func(n int64), err error) {
+	if b.Size <= smallBlob {
+		t.pass()
+		return func(int64) {}, nil
+	}
 	select {
 	case <-t.wait:
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return nil, context.Cause(ctx)
 	}
 	if err := r.streams.acquire(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	t.pass()
-	return nil
+	return r.streams.release, nil
 }
 
 // copyBlob gets one blob to every target: mounted from the source when a
@@ -351,7 +367,8 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 		wg.Wait()
 		return errs
 	}
-	if err := r.takeSlot(ctx, t); err != nil {
+	release, err := r.takeSlot(ctx, t, b)
+	if err != nil {
 		return abandon(err)
 	}
 	// Neither a source that stops sending nor a destination that stops
@@ -362,7 +379,7 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	defer srcCancel(nil)
 	body, err := r.src.getBlob(srcCtx, b)
 	if err != nil {
-		r.streams.release(0)
+		release(0)
 		return abandon(requestRetried{err})
 	}
 	srcStalled := fmt.Errorf("blob %s@%s: the source sent nothing for %s: %w", r.src, b.Digest, stall, ErrStalled)
@@ -415,9 +432,9 @@ func (r *run) stream(ctx context.Context, b descriptor, targets []*destJob, open
 	}
 	// The bytes are sent; the commits need no slot.
 	if srcErr != nil {
-		r.streams.release(0)
+		release(0)
 	} else {
-		r.streams.release(b.Size)
+		release(b.Size)
 	}
 	uploads.Wait()
 	for k, i := range live {

@@ -181,13 +181,14 @@ func TestFollowersStreamIntoTheSessionTheirMountOpened(t *testing.T) {
 }
 
 // Blobs take the stream slots largest first, whichever opens its sessions
-// first: the long transfers start early.
+// first: the long transfers start early. (The config, a small blob, takes
+// no slot.)
 func TestLargestBlobStreamsFirst(t *testing.T) {
 	t.Parallel()
 	src := newTestRegistry(t, true)
 	sizes := map[string]int64{}
 	var layers []descriptor
-	for i, n := range []int{3000, 2000, 1000} {
+	for i, n := range []int{smallBlob + 3000, smallBlob + 2000, smallBlob + 1000} {
 		l := src.pushBlob("app", ociTypes.layer, randomBytes(uint64(56+i), n))
 		layers = append(layers, l)
 		sizes[l.Digest] = l.Size
@@ -235,7 +236,47 @@ func TestLargestBlobStreamsFirst(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != len(sizes) || !slices.IsSortedFunc(got, func(a, b int64) int { return cmp.Compare(b, a) }) {
-		t.Errorf("blobs read from the source in sizes %v; want all %d, largest first", got, len(sizes))
+	streamed := slices.DeleteFunc(slices.Clone(got), func(n int64) bool { return n <= smallBlob })
+	if len(got) != len(sizes) || len(streamed) != len(layers) || !slices.IsSortedFunc(streamed, func(a, b int64) int { return cmp.Compare(b, a) }) {
+		t.Errorf("blobs read from the source in sizes %v; want all %d, the layers largest first", got, len(sizes))
+	}
+}
+
+// A small blob (an image's config) does not wait for a stream slot: with
+// one slot, held by a layer whose source read waits for the config's, the
+// config is read all the same. An engine that queued the config behind the
+// layer would hold it until the layer's read gave up, a round trip or more
+// of waiting on a WAN for a few hundred bytes.
+func TestSmallBlobsDoNotWaitForASlot(t *testing.T) {
+	t.Parallel()
+	src, dst := newTestRegistry(t, true), newTestRegistry(t, true)
+	body := src.pushImage("app", ociTypes, 58, 1, 2*smallBlob)
+	src.pushManifest("app", "v1", mtOCIManifest, body)
+	var m struct {
+		Config descriptor   `json:"config"`
+		Layers []descriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	configRead := newEvent()
+	var waited atomic.Bool
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || kind(r.URL.Path) != "blobs" {
+			return false
+		}
+		switch {
+		case strings.HasSuffix(r.URL.Path, m.Config.Digest):
+			configRead.fire()
+		case strings.HasSuffix(r.URL.Path, m.Layers[0].Digest):
+			waited.Store(configRead.wait())
+		}
+		return false
+	})
+	if _, err := copyOne(t, testCopier(WithJobs(1)), src.ref("app:v1"), Destination{Ref: dst.ref("app:v1")}); err != nil {
+		t.Fatal(err)
+	}
+	if !waited.Load() {
+		t.Errorf("the config (%d bytes) was not read in %s while the layer held the only stream slot: small blobs wait for slots", m.Config.Size, waitFor)
 	}
 }
