@@ -148,9 +148,89 @@ type held struct {
 	at   time.Time
 }
 
+// onLink is the chunks on their way along one direction of a connection,
+// bounded in bytes (not in chunks: a read returns what the socket has, and
+// short reads must not shrink what the link carries), with their buffers
+// kept for reuse, so that the proxy's CPU goes to moving bytes rather than
+// to clearing and collecting buffers.
+type onLink struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	queue  []held
+	bytes  int // the chunks' bytes, queued or being written
+	limit  int
+	closed bool
+	free   [][]byte
+}
+
+func newOnLink(limit int) *onLink {
+	q := &onLink{limit: limit}
+	q.cond.L = &q.mu
+	return q
+}
+
+// buffer returns an empty chunk buffer.
+func (q *onLink) buffer() []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n := len(q.free); n > 0 {
+		b := q.free[n-1]
+		q.free = q.free[:n-1]
+		return b
+	}
+	return make([]byte, chunkBytes)
+}
+
+// put queues a chunk once the link has room for it (a chunk bigger than
+// the room left goes when the link is empty).
+func (q *onLink) put(h held) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.bytes > 0 && q.bytes+len(h.data) > q.limit {
+		q.cond.Wait()
+	}
+	q.queue = append(q.queue, h)
+	q.bytes += len(h.data)
+	q.cond.Broadcast()
+}
+
+// close says no more chunks come.
+func (q *onLink) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// next waits for the next chunk; ok is false once the link is closed and
+// empty.
+func (q *onLink) next() (h held, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.queue) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.queue) == 0 {
+		return held{}, false
+	}
+	h = q.queue[0]
+	q.queue[0] = held{}
+	q.queue = q.queue[1:]
+	return h, true
+}
+
+// done gives a written chunk's room and buffer back.
+func (q *onLink) done(h held) {
+	q.mu.Lock()
+	q.bytes -= len(h.data)
+	q.free = append(q.free, h.data[:cap(h.data)])
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
 // pipe copies src to dst through the link l. A reader puts each chunk on
 // the link as it comes; a writer hands it on at its arrival time. The
-// chunks in flight are bounded (the link's bandwidth-delay product, and a
+// bytes in flight are bounded (the link's bandwidth-delay product, and a
 // little more), so a sender faster than the link is held back by TCP, as
 // on a real path. observe, if set, sees every byte as it is read (in the
 // reader, so it must be cheap).
@@ -161,18 +241,18 @@ func (s *shaper) pipe(dst, src net.Conn, l link, observe io.Writer) {
 	} else {
 		inFlight = 4 << 20
 	}
-	ch := make(chan held, max(inFlight/chunkBytes, 2))
+	q := newOnLink(inFlight)
 	go func() {
-		defer close(ch)
+		defer q.close()
 		sched := schedule{link: l}
 		for {
-			buf := make([]byte, chunkBytes)
+			buf := q.buffer()
 			n, err := src.Read(buf)
 			if n > 0 {
 				if observe != nil {
 					_, _ = observe.Write(buf[:n])
 				}
-				ch <- held{data: buf[:n], at: sched.arrival(time.Now(), n)}
+				q.put(held{data: buf[:n], at: sched.arrival(time.Now(), n)})
 			}
 			if err != nil {
 				return
@@ -181,22 +261,26 @@ func (s *shaper) pipe(dst, src net.Conn, l link, observe io.Writer) {
 	}()
 	failed := false
 	var timer *time.Timer
-	for h := range ch {
-		if failed {
-			continue // drain, so the reader ends when src does
+	for {
+		h, ok := q.next()
+		if !ok {
+			return
 		}
-		if d := time.Until(h.at); d > 0 {
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				timer.Reset(d)
+		if !failed {
+			if d := time.Until(h.at); d > 0 {
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+				<-timer.C
 			}
-			<-timer.C
+			if _, err := dst.Write(h.data); err != nil {
+				failed = true
+				src.Close() // stop the reader: nobody takes these bytes
+			}
 		}
-		if _, err := dst.Write(h.data); err != nil {
-			failed = true
-			src.Close() // stop the reader: nobody takes these bytes
-		}
+		q.done(h) // drained, once failed, so the reader ends when src does
 	}
 }
 

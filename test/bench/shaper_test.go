@@ -146,3 +146,49 @@ func TestShaperDelaysPacesAndCounts(t *testing.T) {
 		t.Errorf("diffCounts = %v (total %d), want 5 requests after one POST", d, d.total())
 	}
 }
+
+// The link holds back a sender by the bytes on their way, not by the
+// chunks: short reads (a socket hands over what it has) fill it as far as
+// full ones do, and a chunk past the bound waits until a written one gives
+// its room back.
+func TestOnLinkBoundsBytesNotChunks(t *testing.T) {
+	q := newOnLink(64 << 10)
+	for i := range 64 {
+		q.put(held{data: q.buffer()[:1<<10]}) // would block if the link counted chunks
+		if got := q.bytes; got != (i+1)<<10 {
+			t.Fatalf("after %d chunks of 1 KiB, %d bytes on the link", i+1, got)
+		}
+	}
+	queued := make(chan struct{})
+	go func() {
+		q.put(held{data: q.buffer()[:1<<10]})
+		close(queued)
+	}()
+	select {
+	case <-queued:
+		t.Fatal("a chunk past the link's 64 KiB went on at once")
+	case <-time.After(50 * time.Millisecond):
+	}
+	h, ok := q.next()
+	if !ok {
+		t.Fatal("the link gave no chunk")
+	}
+	q.done(h)
+	select {
+	case <-queued:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the chunk past the bound did not go on once a written chunk gave its room back")
+	}
+	if b := q.buffer(); len(b) != chunkBytes {
+		t.Errorf("a reused buffer has %d bytes, want %d", len(b), chunkBytes)
+	}
+	q.close()
+	for range 64 {
+		if _, ok := q.next(); !ok {
+			t.Fatal("a closed link lost the chunks still on it")
+		}
+	}
+	if _, ok := q.next(); ok {
+		t.Error("a closed, empty link gave a chunk")
+	}
+}
