@@ -342,7 +342,7 @@ func (r *Registry) upload(w *statusWriter, req *http.Request, rp *repository) *A
 	q := req.URL.Query()
 	if req.Method == http.MethodPost && q.Has("mount") {
 		digest, from := q.Get("mount"), q.Get("from")
-		if r.cfg.blobMounting && digestRE.MatchString(digest) {
+		if r.cfg.blobMounting && digestRE().MatchString(digest) {
 			if src, ok := r.repo(from); ok && r.hasBlob(src, digest) {
 				r.addBlob(rp, digest)
 				w.Header().Set("Docker-Content-Digest", digest)
@@ -361,7 +361,7 @@ func (r *Registry) upload(w *statusWriter, req *http.Request, rp *repository) *A
 	}
 	r.handler.ServeHTTP(w, req)
 	if w.status == http.StatusCreated && (req.Method == http.MethodPost || req.Method == http.MethodPut) {
-		if d := q.Get("digest"); digestRE.MatchString(d) {
+		if d := q.Get("digest"); digestRE().MatchString(d) {
 			r.addBlob(rp, d)
 		}
 	}

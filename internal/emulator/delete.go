@@ -89,7 +89,7 @@ func (rp *repository) deleteID(id imageIDJSON) ([]imageIDJSON, []string, *imageF
 	if f != nil {
 		// No tag outside the grammar was ever pushed, so resolve reports
 		// ImageNotFound for one; ECR has a code of its own for it.
-		if f.FailureCode == "ImageNotFound" && id.ImageTag != "" && !tagRE.MatchString(id.ImageTag) {
+		if f.FailureCode == "ImageNotFound" && id.ImageTag != "" && !tagRE().MatchString(id.ImageTag) {
 			f.FailureCode = "InvalidImageTag"
 			f.FailureReason = "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'"
 		}

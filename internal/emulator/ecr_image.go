@@ -170,7 +170,7 @@ func (rp *repository) resolve(id imageIDJSON) (*image, *imageFailureJSON) {
 	switch {
 	case id.ImageDigest == "" && id.ImageTag == "":
 		return fail("MissingDigestAndTag", "Image ID must have either a digest or a tag")
-	case id.ImageDigest != "" && !digestRE.MatchString(id.ImageDigest):
+	case id.ImageDigest != "" && !digestRE().MatchString(id.ImageDigest):
 		return fail("InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'")
 	}
 	digest := id.ImageDigest
@@ -394,7 +394,7 @@ func (r *Registry) putImage(body []byte) (any, *APIError) {
 			ref = sha256Digest([]byte(in.ImageManifest))
 		}
 	}
-	if in.ImageTag != "" && !tagRE.MatchString(in.ImageTag) {
+	if in.ImageTag != "" && !tagRE().MatchString(in.ImageTag) {
 		return nil, invalidParameter("imageTag", "Invalid image tag")
 	}
 	if in.ImageDigest != "" && in.ImageDigest != sha256Digest([]byte(in.ImageManifest)) {

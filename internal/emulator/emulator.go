@@ -192,9 +192,14 @@ func (e *Emulator) Close() error {
 	return errors.Join(errs...)
 }
 
+// The emulator's regular expressions (here and in repository.go and
+// sts.go) are compiled on first use, not at start: every command of the
+// one ferry binary links this package, and compiling them took 1.4 ms of
+// each command's start (GODEBUG=inittrace=1), bounded repeats such as
+// {0,127} being the dear part.
 var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	accountRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{12}$`) })
+	regionRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`) })
 )
 
 // AddRegistry adds the ECR registry of one account in one region. opts
@@ -202,10 +207,10 @@ var (
 // WithTokenTTL for this registry; the clock, data directory and caller ARN
 // are the emulator's.
 func (e *Emulator) AddRegistry(account, region string, opts ...Option) (*Registry, error) {
-	if !accountRE.MatchString(account) {
+	if !accountRE().MatchString(account) {
 		return nil, fmt.Errorf("add registry %s/%s: %w", account, region, ErrInvalidAccount)
 	}
-	if !regionRE.MatchString(region) {
+	if !regionRE().MatchString(region) {
 		return nil, fmt.Errorf("add registry %s/%s: %w", account, region, ErrInvalidRegion)
 	}
 	cfg := e.cfg

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -20,14 +21,14 @@ import (
 const repositoryNamePattern = `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`
 
 var (
-	repositoryNameRE = regexp.MustCompile(`^` + repositoryNamePattern + `$`)
+	repositoryNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^` + repositoryNamePattern + `$`) })
 	// The OCI distribution spec's tag grammar, which ECR enforces on push.
-	tagRE    = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-	digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	tagRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`) })
+	digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
 )
 
 func validRepositoryName(name string) bool {
-	return len(name) >= 2 && len(name) <= 256 && repositoryNameRE.MatchString(name)
+	return len(name) >= 2 && len(name) <= 256 && repositoryNameRE().MatchString(name)
 }
 
 // Tag mutability values.
@@ -172,7 +173,7 @@ func (r *Registry) pushManifest(repoName, ref, mediaType string, body []byte, fr
 			return nil, &pushError{kind: pushDigestMismatch, digest: digest, detail: ref}
 		}
 	} else {
-		if !tagRE.MatchString(ref) {
+		if !tagRE().MatchString(ref) {
 			return nil, &pushError{kind: pushTagSyntax, tag: ref}
 		}
 		tag = ref
@@ -329,7 +330,7 @@ func parseManifest(body []byte, mediaType string) (*parsedManifest, error) {
 	p := &parsedManifest{mediaType: mt}
 	// ECR reports subjectManifestDigest for OCI referrers; a Docker media
 	// type has no subject field to speak of.
-	if raw.Subject != nil && strings.HasPrefix(mt, "application/vnd.oci.") && digestRE.MatchString(raw.Subject.Digest) {
+	if raw.Subject != nil && strings.HasPrefix(mt, "application/vnd.oci.") && digestRE().MatchString(raw.Subject.Digest) {
 		p.subject = raw.Subject.Digest
 	}
 	switch {
@@ -359,7 +360,7 @@ func parseManifest(body []byte, mediaType string) (*parsedManifest, error) {
 		return nil, fmt.Errorf("unsupported manifest media type %q", mt)
 	}
 	for _, d := range append(append([]string(nil), p.children...), p.blobs...) {
-		if !digestRE.MatchString(d) {
+		if !digestRE().MatchString(d) {
 			return nil, fmt.Errorf("invalid descriptor digest %q", d)
 		}
 	}

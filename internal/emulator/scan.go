@@ -65,7 +65,7 @@ func ReadScanFindings(path string) (map[string]json.RawMessage, error) {
 	}
 	for k, v := range m {
 		repo, digest, ok := strings.Cut(k, "@")
-		if !ok || !validRepositoryName(repo) || !digestRE.MatchString(digest) {
+		if !ok || !validRepositoryName(repo) || !digestRE().MatchString(digest) {
 			return nil, fmt.Errorf("scan findings %s: key %q is not <repository>@sha256:<64 hex digits>", path, k)
 		}
 		var entry scanEntry

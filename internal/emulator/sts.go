@@ -35,14 +35,18 @@ import (
 const stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 var (
-	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):role/((?:[\x21-\x7E]+/)*)([\w+=,.@-]{1,64})$`)
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`) // and 2 to 1224 characters
-	arnAccountRE  = regexp.MustCompile(`^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}):.+$`)
+	roleARNRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):role/((?:[\x21-\x7E]+/)*)([\w+=,.@-]{1,64})$`)
+	})
+	sessionNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]{2,64}$`) })
+	externalIDRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@:/-]+$`) }) // and 2 to 1224 characters
+	arnAccountRE  = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}):.+$`)
+	})
 )
 
 func parseARNAccount(arn string) (string, bool) {
-	m := arnAccountRE.FindStringSubmatch(arn)
+	m := arnAccountRE().FindStringSubmatch(arn)
 	if m == nil {
 		return "", false
 	}
@@ -71,7 +75,7 @@ func newSTSState(e *Emulator) *stsState {
 // role's trust policy requires it (sts:ExternalId), as Ferry's destination
 // roles do; AssumeRole without it, or with another, is AccessDenied.
 func (e *Emulator) AllowRole(roleARN, externalID string) error {
-	if !roleARNRE.MatchString(roleARN) {
+	if !roleARNRE().MatchString(roleARN) {
 		return fmt.Errorf("allow role %q: %w", roleARN, ErrInvalidRoleARN)
 	}
 	e.sts.mu.Lock()
@@ -204,12 +208,12 @@ func (s *stsState) assumeRole(form url.Values, accessKeyID string, call *Call) (
 	if len(roleARN) < 20 {
 		return nil, validationError(roleARN, "roleArn", "Member must have length greater than or equal to 20")
 	}
-	m := roleARNRE.FindStringSubmatch(roleARN)
+	m := roleARNRE().FindStringSubmatch(roleARN)
 	if m == nil {
 		return nil, badRequest(CodeSTSValidation, "%s is invalid", roleARN)
 	}
 	call.Account = m[1]
-	if !sessionNameRE.MatchString(sessionName) {
+	if !sessionNameRE().MatchString(sessionName) {
 		return nil, validationError(sessionName, "roleSessionName",
 			`Member must satisfy regular expression pattern: [\w+=,.@-]* and have length between 2 and 64`)
 	}
@@ -227,7 +231,7 @@ func (s *stsState) assumeRole(form url.Values, accessKeyID string, call *Call) (
 		duration = n
 	}
 	externalID, hasExternalID := form.Get("ExternalId"), form.Has("ExternalId")
-	if hasExternalID && (len(externalID) < 2 || len(externalID) > 1224 || !externalIDRE.MatchString(externalID)) {
+	if hasExternalID && (len(externalID) < 2 || len(externalID) > 1224 || !externalIDRE().MatchString(externalID)) {
 		return nil, validationError(externalID, "externalId",
 			`Member must satisfy regular expression pattern: [\w+=,.@:\/-]* and have length between 2 and 1224`)
 	}
