@@ -230,12 +230,13 @@ func (q *onLink) done(h held) {
 
 // pipe copies src to dst through the link l. A reader puts each chunk on
 // the link as it comes; a writer hands it on at its arrival time. The
-// bytes in flight are bounded (the link's bandwidth-delay product, and a
-// little more), so a sender faster than the link is held back by TCP, as
-// on a real path. observe, if set, sees every byte as it is read (in the
-// reader, so it must be cheap).
+// bytes in flight are bounded (the link's bandwidth-delay product, and
+// room for the chunks being read, serialised and written besides, so that
+// the bound never holds a connection under its rate), so a sender faster
+// than the link is held back by TCP, as on a real path. observe, if set,
+// sees every byte as it is read (in the reader, so it must be cheap).
 func (s *shaper) pipe(dst, src net.Conn, l link, observe io.Writer) {
-	inFlight := 64 << 10
+	inFlight := 8 * chunkBytes
 	if l.rate > 0 {
 		inFlight += int(l.rate * l.delay.Seconds())
 	} else {
