@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -223,7 +224,9 @@ func (q *onLink) next() (h held, ok bool) {
 func (q *onLink) done(h held) {
 	q.mu.Lock()
 	q.bytes -= len(h.data)
-	q.free = append(q.free, h.data[:cap(h.data)])
+	if cap(h.data) == chunkBytes {
+		q.free = append(q.free, h.data[:chunkBytes])
+	}
 	q.cond.Broadcast()
 	q.mu.Unlock()
 }
@@ -253,7 +256,16 @@ func (s *shaper) pipe(dst, src net.Conn, l link, observe io.Writer) {
 				if observe != nil {
 					_, _ = observe.Write(buf[:n])
 				}
-				q.put(held{data: buf[:n], at: sched.arrival(time.Now(), n)})
+				data := buf[:n]
+				if n < chunkBytes/4 {
+					// A short read travels in a copy its size, and the
+					// buffer goes back for the next: the link's bound is
+					// on bytes, so short reads holding whole buffers
+					// would let its memory grow with their number.
+					data = bytes.Clone(data)
+					q.done(held{data: buf[:0]})
+				}
+				q.put(held{data: data, at: sched.arrival(time.Now(), n)})
 			}
 			if err != nil {
 				return

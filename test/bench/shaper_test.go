@@ -191,4 +191,12 @@ func TestOnLinkBoundsBytesNotChunks(t *testing.T) {
 	if _, ok := q.next(); ok {
 		t.Error("a closed, empty link gave a chunk")
 	}
+	// A short read's copy is not kept as a chunk buffer once written.
+	short := newOnLink(64 << 10)
+	short.put(held{data: make([]byte, 10)})
+	h, _ = short.next()
+	short.done(h)
+	if len(short.free) != 0 || short.bytes != 0 {
+		t.Errorf("after a 10-byte copy was written: %d buffers kept, %d bytes on the link; want 0 and 0", len(short.free), short.bytes)
+	}
 }
